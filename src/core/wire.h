@@ -1,0 +1,106 @@
+/* The meshd data-plane wire format: every message type, size and limit in one place.
+ *
+ * All messages start with a 4-byte header: type, protocol version, two zero bytes.
+ * Integers on the wire are little-endian (matching the Noise nonce encoding).
+ * A receiver checks the length against the exact size of the type before reading
+ * any other field (handshakes must match exactly; data must be at least the minimum).
+ */
+#ifndef MESHD_WIRE_H
+#define MESHD_WIRE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+enum {
+	/* Bumped on any incompatible change; also bound into the Noise prologue. */
+	WIRE_PROTOCOL_VERSION = 1,
+};
+
+enum wire_message_type {
+	MSG_HANDSHAKE_INITIATION = 1,
+	MSG_HANDSHAKE_RESPONSE = 2,
+	MSG_COOKIE_REPLY = 3, /* reserved for the under-load cookie (mac2); not sent yet */
+	MSG_DATA = 4,
+};
+
+enum {
+	WIRE_KEY_LEN = 32,       /* X25519 public/private key and symmetric key length */
+	WIRE_AEAD_TAG_LEN = 16,  /* ChaCha20-Poly1305 tag */
+	WIRE_MAC_LEN = 16,       /* mac1 / mac2: keyed BLAKE2b-128 over the message */
+	WIRE_TIMESTAMP_LEN = 12, /* TAI64N: 8-byte seconds + 4-byte nanoseconds, big-endian */
+	WIRE_HEADER_LEN = 4,
+
+	/* header | sender index | e | enc(s) | enc(timestamp) | mac1 | mac2 */
+	WIRE_INITIATION_LEN = WIRE_HEADER_LEN + 4 + WIRE_KEY_LEN + (WIRE_KEY_LEN + WIRE_AEAD_TAG_LEN) +
+			      (WIRE_TIMESTAMP_LEN + WIRE_AEAD_TAG_LEN) + 2 * WIRE_MAC_LEN, /* 148 */
+	/* header | sender index | receiver index | e | enc(empty) | mac1 | mac2 */
+	WIRE_RESPONSE_LEN = WIRE_HEADER_LEN + 4 + 4 + WIRE_KEY_LEN + WIRE_AEAD_TAG_LEN + 2 * WIRE_MAC_LEN, /* 92 */
+	/* header | receiver index | 64-bit counter | ciphertext (>= tag) */
+	WIRE_DATA_HEADER_LEN = WIRE_HEADER_LEN + 4 + 8, /* 16 */
+	WIRE_DATA_MIN_LEN = WIRE_DATA_HEADER_LEN + WIRE_AEAD_TAG_LEN, /* a keepalive: empty plaintext */
+
+	/* Plaintext is zero-padded to this multiple so lengths leak less (as WireGuard does). */
+	WIRE_DATA_PADDING = 16,
+	/* Largest inner packet we carry; TUN MTU is bounded by this. */
+	WIRE_MAX_INNER_PACKET = 65535,
+};
+
+/* Offsets inside each message, so code never uses a bare number. */
+enum {
+	WIRE_OFF_TYPE = 0,
+	WIRE_OFF_VERSION = 1,
+
+	WIRE_INIT_OFF_SENDER = 4,
+	WIRE_INIT_OFF_EPHEMERAL = 8,
+	WIRE_INIT_OFF_STATIC = 40,
+	WIRE_INIT_OFF_TIMESTAMP = 88,
+	WIRE_INIT_OFF_MAC1 = 116,
+	WIRE_INIT_OFF_MAC2 = 132,
+
+	WIRE_RESP_OFF_SENDER = 4,
+	WIRE_RESP_OFF_RECEIVER = 8,
+	WIRE_RESP_OFF_EPHEMERAL = 12,
+	WIRE_RESP_OFF_EMPTY = 44,
+	WIRE_RESP_OFF_MAC1 = 60,
+	WIRE_RESP_OFF_MAC2 = 76,
+
+	WIRE_DATA_OFF_RECEIVER = 4,
+	WIRE_DATA_OFF_COUNTER = 8,
+	WIRE_DATA_OFF_PAYLOAD = 16,
+};
+
+_Static_assert(WIRE_INITIATION_LEN == 148, "initiation layout");
+_Static_assert(WIRE_RESPONSE_LEN == 92, "response layout");
+_Static_assert(WIRE_INIT_OFF_MAC2 + WIRE_MAC_LEN == WIRE_INITIATION_LEN, "initiation offsets");
+_Static_assert(WIRE_RESP_OFF_MAC2 + WIRE_MAC_LEN == WIRE_RESPONSE_LEN, "response offsets");
+
+static inline void wire_put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t wire_get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void wire_put_u64(uint8_t *p, uint64_t v)
+{
+	wire_put_u32(p, (uint32_t)v);
+	wire_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t wire_get_u64(const uint8_t *p)
+{
+	return (uint64_t)wire_get_u32(p) | (uint64_t)wire_get_u32(p + 4) << 32;
+}
+
+static inline void wire_put_header(uint8_t *p, enum wire_message_type type)
+{
+	p[WIRE_OFF_TYPE] = (uint8_t)type;
+	p[WIRE_OFF_VERSION] = WIRE_PROTOCOL_VERSION;
+	p[2] = 0;
+	p[3] = 0;
+}
+
+#endif

@@ -1,0 +1,60 @@
+/* The node's YAML configuration (see conf/meshd.yaml for a commented example).
+ * Parsing is strict: unknown keys, bad values and duplicates are refused with
+ * "file:line:col: what is wrong". */
+#ifndef MESHD_CONFIG_H
+#define MESHD_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ipaddr.h"
+#include "core/wire.h"
+
+enum {
+	CONFIG_MAX_ADDRESSES = 8,        /* overlay addresses of this node (v4 + v6 and a few spare) */
+	CONFIG_MAX_ALLOWED_IPS = 64,     /* prefixes one peer may own */
+	CONFIG_MAX_PEERS = 1024,         /* static peers; the coordinator will take over beyond a few */
+	CONFIG_NAME_MAX = 64,
+	CONFIG_DEFAULT_LISTEN_PORT = 51820,
+	/* 1500-byte path minus outer IPv6 (40) + UDP (8) + data header (16) + tag (16) = 1420. */
+	CONFIG_DEFAULT_MTU = 1420,
+	CONFIG_MIN_MTU = 576,            /* IPv4 minimum datagram every host must take (RFC 791) */
+	CONFIG_MAX_MTU = 9000 - 80,      /* jumbo frames minus our overhead */
+	CONFIG_PATH_MAX = 4096,
+};
+
+struct config_peer {
+	char name[CONFIG_NAME_MAX];       /* for logs; defaults to the key's first characters */
+	uint8_t public_key[WIRE_KEY_LEN];
+	bool has_psk;
+	uint8_t psk[WIRE_KEY_LEN];
+	bool has_endpoint;
+	char endpoint_host[ENDPOINT_HOST_MAX];
+	uint16_t endpoint_port;
+	struct ip_prefix allowed_ips[CONFIG_MAX_ALLOWED_IPS];
+	size_t n_allowed_ips;
+	unsigned int persistent_keepalive_s; /* 0 = off */
+};
+
+struct config {
+	char interface[IFNAMSIZ];       /* default "mesh0" */
+	char private_key_file[CONFIG_PATH_MAX];
+	uint16_t listen_port;           /* default CONFIG_DEFAULT_LISTEN_PORT; 0 = any */
+	struct ip_prefix addresses[CONFIG_MAX_ADDRESSES];
+	size_t n_addresses;
+	unsigned int mtu;               /* default CONFIG_DEFAULT_MTU */
+	struct config_peer *peers;      /* heap array, n_peers long */
+	size_t n_peers;
+};
+
+/* Parses YAML from memory. `source_name` is used in error messages. No file system or network
+ * access (the fuzz target calls this). On failure err holds "name:line:col: message". */
+bool config_parse(struct config *cfg, const char *source_name, const char *text, size_t len,
+		  char *err, size_t err_len);
+/* Reads and parses a file. */
+bool config_load(struct config *cfg, const char *path, char *err, size_t err_len);
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,122 @@
+/* The running node: its TUN interface, its UDP socket, its peers, and the one epoll
+ * loop that moves packets between them.
+ *
+ * Follow one packet:
+ *   TUN read (tx.c) -> route lookup by inner destination (peer.c) -> peer's current session
+ *   -> session_encrypt (core/session.c) -> udp outbox -> sendmmsg (device.c)
+ *   recvmmsg (device.c) -> type dispatch (rx.c) -> session_decrypt (replay check inside)
+ *   -> inner source must belong to the peer (peer.c) -> TUN write (rx.c)
+ *
+ * Packets move in batches of DEVICE_BATCH through every stage and all buffers are
+ * allocated once at start-up, so nothing allocates per packet. */
+#ifndef MESHD_DEVICE_H
+#define MESHD_DEVICE_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/handshake.h"
+#include "core/log.h"
+#include "meshd/config.h"
+#include "meshd/netlink.h"
+
+enum {
+	DEVICE_BATCH = 64, /* packets per recvmmsg/sendmmsg/TUN-read round: amortizes syscalls */
+	/* Outer datagram room: inner MTU rounded up to the padding, plus data header and tag. */
+	DEVICE_DATAGRAM_OVERHEAD = WIRE_DATA_HEADER_LEN + WIRE_AEAD_TAG_LEN + WIRE_DATA_PADDING,
+};
+
+/* Every reason a packet is dropped or a notable thing happens has a counter, so that
+ * "dropped and counted" can be checked from outside (SIGUSR1 logs them). */
+#define DEVICE_COUNTERS(X)                                                                  \
+	X(rx_datagrams)          /* datagrams received on the UDP socket */                \
+	X(tx_datagrams)          /* datagrams sent */                                       \
+	X(rx_invalid_type)       /* unknown message type or protocol version */             \
+	X(rx_invalid_size)       /* wrong length for the message type, or truncated */       \
+	X(rx_handshake_invalid)  /* failed mac1 or Noise authentication, or unknown peer */ \
+	X(rx_handshake_replayed) /* initiation timestamp not newer than the last accepted */ \
+	X(rx_data_unknown_index) /* data for a session we do not have */                    \
+	X(rx_data_auth_failed)   /* data failed AEAD, or its session expired */             \
+	X(rx_data_replayed)      /* data counter already seen or too old */                 \
+	X(rx_data_bad_source)    /* inner source address not owned by the sending peer */   \
+	X(rx_data_malformed)     /* decrypted payload is not a valid IP packet */           \
+	X(handshakes_completed)  /* sessions established, either role */                    \
+	X(tx_no_route)           /* TUN packet whose destination no peer owns */            \
+	X(tx_dropped)            /* packet dropped: staging queue full or send error */
+
+struct device_counters {
+#define DEVICE_COUNTER_FIELD(name) uint64_t name;
+	DEVICE_COUNTERS(DEVICE_COUNTER_FIELD)
+#undef DEVICE_COUNTER_FIELD
+};
+
+struct peer;
+
+/* Datagrams waiting for one sendmmsg. */
+struct udp_outbox {
+	struct mmsghdr msgs[DEVICE_BATCH];
+	struct iovec iov[DEVICE_BATCH];
+	struct sockaddr_storage dest[DEVICE_BATCH];
+	uint8_t *buffers; /* DEVICE_BATCH * slot_size */
+	size_t slot_size;
+	unsigned int count;
+};
+
+/* Datagrams filled by one recvmmsg. */
+struct udp_inbox {
+	struct mmsghdr msgs[DEVICE_BATCH];
+	struct iovec iov[DEVICE_BATCH];
+	struct sockaddr_storage source[DEVICE_BATCH];
+	uint8_t *buffers;
+	size_t slot_size;
+};
+
+struct device {
+	struct handshake_identity identity;
+	char ifname[IFNAMSIZ];
+	int ifindex;
+	unsigned int mtu;
+	int tun_fd;
+	int udp_fd;
+	uint16_t listen_port; /* as bound (the configured one, or the kernel's pick for 0) */
+	int udp_family; /* AF_INET6 (dual-stack) or AF_INET when IPv6 is unavailable */
+	int epoll_fd;
+	int signal_fd;
+	struct netlink nl;
+	bool netlink_open;
+
+	struct peer *peers;
+	size_t n_peers;
+
+	struct udp_inbox inbox;
+	struct udp_outbox outbox;
+	uint8_t *plain_buffers; /* DEVICE_BATCH * plain_slot_size: TUN reads and decrypts */
+	size_t plain_slot_size;
+
+	struct device_counters counters;
+	struct log_ratelimit rx_log_limit; /* for bad packets from anyone */
+	bool stop_requested;
+};
+
+/* Opens the TUN interface, configures it, opens the UDP socket and prepares the peers.
+ * On failure err holds one line saying what failed and what to do. */
+bool device_open(struct device *dev, const struct config *cfg, const uint8_t private_key[WIRE_KEY_LEN],
+		 char *err, size_t err_len);
+/* Same, without any interface or socket: for the fuzz target and tests. */
+bool device_open_offline(struct device *dev, const struct config *cfg, const uint8_t private_key[WIRE_KEY_LEN],
+			 char *err, size_t err_len);
+/* Runs the event loop until SIGTERM or SIGINT. Returns 0, or -1 on a fatal error. */
+int device_run(struct device *dev);
+/* Removes the interface, closes everything and wipes keys. Safe on a partly opened device. */
+void device_close(struct device *dev);
+
+/* Next free outbox slot for a datagram to `dest` (sends the full batch first if needed). */
+uint8_t *device_outbox_slot(struct device *dev);
+void device_outbox_commit(struct device *dev, size_t len, const struct sockaddr_storage *dest);
+void device_outbox_flush(struct device *dev);
+
+void device_log_counters(const struct device *dev);
+
+#endif

@@ -1,0 +1,219 @@
+/* Socket -> TUN. Every message is length-checked against its type before any field is
+ * read, and nothing (endpoint, timers, replay window, replies) changes for a message
+ * that has not authenticated. Bad messages are counted and logged rate-limited. */
+#include "meshd/rx.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/ipaddr.h"
+#include "core/keys.h"
+#include "meshd/device.h"
+#include "meshd/peer.h"
+#include "meshd/tx.h"
+
+#define rx_log_limited(dev, now_ms, ...)                                                     \
+	do {                                                                                 \
+		unsigned int suppressed_;                                                    \
+		if (log_ratelimit_allow(&(dev)->rx_log_limit, (now_ms), &suppressed_)) {     \
+			log_warn(__VA_ARGS__);                                               \
+			if (suppressed_)                                                     \
+				log_warn("(%u similar messages suppressed)", suppressed_);   \
+		}                                                                            \
+	} while (0)
+
+static void update_endpoint(struct peer *p, const struct sockaddr_storage *from)
+{
+	if (peer_endpoint_equal(p, from))
+		return;
+	char was[64] = "none", now[64];
+	if (p->has_endpoint)
+		sockaddr_format((const struct sockaddr *)&p->endpoint, was, sizeof(was));
+	sockaddr_format((const struct sockaddr *)from, now, sizeof(now));
+	log_info("peer %s: endpoint %s -> %s", p->name, was, now);
+	p->endpoint = *from;
+	p->has_endpoint = true;
+}
+
+static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len, const struct sockaddr_storage *from,
+			      uint64_t now_ms)
+{
+	char addr[64];
+	struct handshake hs;
+
+	if (!handshake_consume_initiation(&hs, &dev->identity, msg, len)) {
+		dev->counters.rx_handshake_invalid++;
+		char ours[KEY_BASE64_LEN + 1];
+		key_to_base64(ours, dev->identity.public_key);
+		rx_log_limited(dev, now_ms,
+			       "handshake from %s did not authenticate: it was made for a different public key "
+			       "than ours (%s) or is corrupt; check the key the sender has configured for us",
+			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)), ours);
+		handshake_clear(&hs);
+		return;
+	}
+
+	struct peer *p = peer_by_public_key(dev, hs.remote_static);
+	if (!p) {
+		dev->counters.rx_handshake_invalid++;
+		char theirs[KEY_BASE64_LEN + 1];
+		key_to_base64(theirs, hs.remote_static);
+		rx_log_limited(dev, now_ms, "handshake from %s with public key %s: not a configured peer",
+			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)), theirs);
+		handshake_clear(&hs);
+		return;
+	}
+	/* TAI64N compares as a big-endian number; an old or repeated one is a replay. */
+	if (memcmp(hs.remote_timestamp, p->latest_timestamp, WIRE_TIMESTAMP_LEN) <= 0) {
+		dev->counters.rx_handshake_replayed++;
+		rx_log_limited(dev, now_ms, "peer %s: replayed handshake initiation from %s dropped", p->name,
+			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)));
+		handshake_clear(&hs);
+		return;
+	}
+
+	/* Authenticated and fresh: from here on we act on it. */
+	memcpy(p->latest_timestamp, hs.remote_timestamp, WIRE_TIMESTAMP_LEN);
+	handshake_clear(&p->handshake);
+	p->handshake = hs;
+	sodium_memzero(&hs, sizeof(hs));
+	update_endpoint(p, from);
+	timers_on_authenticated_received(&p->timers, now_ms);
+
+	struct session s;
+	uint8_t *slot = device_outbox_slot(dev);
+	if (!handshake_create_response(&p->handshake, &dev->identity, p->psk, peer_new_local_index(dev), NULL, now_ms,
+				       slot, &s)) {
+		log_error("peer %s: could not create a handshake response", p->name);
+		handshake_clear(&p->handshake);
+		return;
+	}
+	device_outbox_commit(dev, WIRE_RESPONSE_LEN, &p->endpoint);
+	peer_install_responder_session(p, &s);
+	timers_on_session_derived(&p->timers, now_ms);
+	dev->counters.handshakes_completed++;
+	log_debug("peer %s: handshake answered", p->name);
+}
+
+static void handle_response(struct device *dev, const uint8_t *msg, size_t len, const struct sockaddr_storage *from,
+			    uint64_t now_ms)
+{
+	char addr[64];
+
+	/* mac1 first: it costs a hash, not a DH, so floods are cheap to refuse. */
+	struct peer *p = NULL;
+	if (handshake_response_mac1_ok(&dev->identity, msg, len))
+		p = peer_by_handshake_index(dev, wire_get_u32(msg + WIRE_RESP_OFF_RECEIVER));
+	struct session s;
+	if (!p || !handshake_consume_response(&p->handshake, &dev->identity, p->psk, msg, len, now_ms, &s)) {
+		dev->counters.rx_handshake_invalid++;
+		rx_log_limited(dev, now_ms, "handshake response from %s did not authenticate (no matching "
+			       "initiation, wrong public key or pre-shared key)",
+			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)));
+		return;
+	}
+
+	update_endpoint(p, from);
+	peer_install_initiator_session(p, &s);
+	timers_on_authenticated_received(&p->timers, now_ms);
+	timers_on_handshake_complete(&p->timers, now_ms);
+	timers_on_session_derived(&p->timers, now_ms);
+	dev->counters.handshakes_completed++;
+	if (p->no_response_warned) {
+		log_info("peer %s: handshake completed", p->name);
+		p->no_response_warned = false;
+	}
+	/* The responder only starts using the session when it hears from us on it. */
+	tx_flush_staged(dev, p, now_ms, true);
+}
+
+static void count_data_failure(struct device *dev, enum session_result r)
+{
+	if (r == SESSION_ERR_REPLAY)
+		dev->counters.rx_data_replayed++;
+	else if (r == SESSION_ERR_MALFORMED)
+		dev->counters.rx_invalid_size++;
+	else
+		dev->counters.rx_data_auth_failed++;
+}
+
+static void handle_data(struct device *dev, const uint8_t *msg, size_t len, const struct sockaddr_storage *from,
+			uint64_t now_ms)
+{
+	struct peer *p;
+	struct session *s = peer_session_by_index(dev, wire_get_u32(msg + WIRE_DATA_OFF_RECEIVER), &p);
+	if (!s) {
+		dev->counters.rx_data_unknown_index++;
+		return;
+	}
+
+	/* Decrypt into the first plain buffer: TUN writes happen one at a time right after. */
+	uint8_t *plain = dev->plain_buffers;
+	size_t plain_len;
+	enum session_result r = session_decrypt(s, now_ms, msg, len, plain, dev->plain_slot_size, &plain_len);
+	if (r != SESSION_OK) {
+		count_data_failure(dev, r);
+		return;
+	}
+
+	/* Authenticated: now the peer's state may move. */
+	if (s == &p->next) {
+		peer_confirm_next_session(p);
+		tx_flush_staged(dev, p, now_ms, false);
+	}
+	update_endpoint(p, from);
+	timers_on_authenticated_received(&p->timers, now_ms);
+	if (plain_len == 0)
+		return; /* keepalive */
+	timers_on_data_received(&p->timers, now_ms);
+
+	/* Cryptokey routing: the inner source must be an address this peer owns. */
+	struct ip_packet_info info;
+	if (!ip_packet_parse(plain, plain_len, &info)) {
+		dev->counters.rx_data_malformed++;
+		return;
+	}
+	if (peer_by_address(dev, info.family, info.src) != p) {
+		dev->counters.rx_data_bad_source++;
+		rx_log_limited(dev, now_ms, "peer %s: dropped a packet whose inner source is not one of its addresses",
+			       p->name);
+		return;
+	}
+	if (dev->tun_fd >= 0 && write(dev->tun_fd, plain, info.total_len) < 0 && errno != EAGAIN)
+		log_warn("writing to %s failed: %s", dev->ifname, strerror(errno));
+}
+
+void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+		 uint64_t now_ms)
+{
+	dev->counters.rx_datagrams++;
+	if (len < WIRE_HEADER_LEN || buf[WIRE_OFF_VERSION] != WIRE_PROTOCOL_VERSION || buf[2] != 0 || buf[3] != 0) {
+		dev->counters.rx_invalid_type++;
+		return;
+	}
+
+	switch (buf[WIRE_OFF_TYPE]) {
+	case MSG_HANDSHAKE_INITIATION:
+		if (len != WIRE_INITIATION_LEN)
+			goto bad_size;
+		handle_initiation(dev, buf, len, from, now_ms);
+		return;
+	case MSG_HANDSHAKE_RESPONSE:
+		if (len != WIRE_RESPONSE_LEN)
+			goto bad_size;
+		handle_response(dev, buf, len, from, now_ms);
+		return;
+	case MSG_DATA:
+		if (len < WIRE_DATA_MIN_LEN)
+			goto bad_size;
+		handle_data(dev, buf, len, from, now_ms);
+		return;
+	default:
+		dev->counters.rx_invalid_type++;
+		return;
+	}
+bad_size:
+	dev->counters.rx_invalid_size++;
+}

@@ -1,0 +1,16 @@
+/* Receiving: one datagram from the UDP socket is dispatched by type, authenticated, and
+ * (for data) written to TUN. Nothing changes for a datagram that did not authenticate. */
+#ifndef MESHD_RX_H
+#define MESHD_RX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct device;
+
+/* `buf` may be modified (decryption happens in the device's plain buffers). */
+void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+		 uint64_t now_ms);
+
+#endif

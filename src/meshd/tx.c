@@ -1,0 +1,110 @@
+/* TUN -> peer: route by inner destination, encrypt with the peer's current session,
+ * queue in the UDP outbox (sent by sendmmsg a batch at a time). */
+#include "meshd/tx.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/ipaddr.h"
+#include "meshd/device.h"
+#include "meshd/peer.h"
+
+static void queue_encrypted(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
+{
+	uint8_t *slot = device_outbox_slot(dev);
+	size_t out_len;
+
+	if (session_encrypt(&p->current, now_ms, pkt, len, slot, dev->outbox.slot_size, &out_len) != SESSION_OK) {
+		dev->counters.tx_dropped++;
+		return;
+	}
+	device_outbox_commit(dev, out_len, &p->endpoint);
+	timers_on_authenticated_sent(&p->timers, now_ms);
+	if (len > 0)
+		timers_on_data_sent(&p->timers, now_ms);
+}
+
+void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, bool is_retry)
+{
+	if (!p->has_endpoint)
+		return; /* nowhere to send it; the peer must reach us first */
+	if (!is_retry && p->last_initiation_sent_ms != 0 &&
+	    now_ms - p->last_initiation_sent_ms < TIMER_REKEY_TIMEOUT_MS)
+		return; /* one is in flight; the retransmit timer covers it */
+
+	uint8_t timestamp[WIRE_TIMESTAMP_LEN];
+	handshake_tai64n(timestamp, clock_realtime());
+	uint8_t *slot = device_outbox_slot(dev);
+	if (!handshake_create_initiation(&p->handshake, &dev->identity, p->public_key, peer_new_local_index(dev),
+					 timestamp, NULL, slot)) {
+		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
+		return;
+	}
+	device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->endpoint);
+	p->last_initiation_sent_ms = now_ms;
+	timers_on_handshake_initiated(&p->timers, now_ms, randombytes_uniform(TIMER_REKEY_TIMEOUT_JITTER_MS + 1),
+				      is_retry);
+	log_debug("peer %s: handshake initiation sent%s", p->name, is_retry ? " (retry)" : "");
+}
+
+void tx_send_keepalive(struct device *dev, struct peer *p, uint64_t now_ms)
+{
+	if (!p->has_endpoint || !session_usable(&p->current, now_ms))
+		return;
+	queue_encrypted(dev, p, NULL, 0, now_ms);
+}
+
+void tx_send_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
+{
+	if (p->has_endpoint && session_usable(&p->current, now_ms)) {
+		queue_encrypted(dev, p, pkt, len, now_ms);
+		if (session_wants_rekey(&p->current, now_ms))
+			tx_send_initiation(dev, p, now_ms, false);
+		return;
+	}
+	peer_stage_packet(p, pkt, len, &dev->counters.tx_dropped);
+	tx_send_initiation(dev, p, now_ms, false);
+}
+
+void tx_flush_staged(struct device *dev, struct peer *p, uint64_t now_ms, bool keepalive_if_empty)
+{
+	if (p->staged_count == 0) {
+		if (keepalive_if_empty)
+			tx_send_keepalive(dev, p, now_ms);
+		return;
+	}
+	while (p->staged_count > 0) {
+		unsigned int slot = p->staged_head;
+		queue_encrypted(dev, p, p->staged + (size_t)slot * p->staged_slot_size, p->staged_len[slot], now_ms);
+		sodium_memzero(p->staged + (size_t)slot * p->staged_slot_size, p->staged_len[slot]);
+		p->staged_head = (p->staged_head + 1) % PEER_STAGED_MAX;
+		p->staged_count--;
+	}
+}
+
+bool tx_from_tun(struct device *dev, uint64_t now_ms)
+{
+	for (unsigned int i = 0; i < DEVICE_BATCH; i++) {
+		uint8_t *pkt = dev->plain_buffers + (size_t)i * dev->plain_slot_size;
+		ssize_t n = read(dev->tun_fd, pkt, dev->plain_slot_size);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("reading from %s failed: %s", dev->ifname, strerror(errno));
+			return false;
+		}
+
+		struct ip_packet_info info;
+		if (!ip_packet_parse(pkt, (size_t)n, &info))
+			continue; /* the kernel only hands us IP, but stay strict */
+		struct peer *p = peer_by_address(dev, info.family, info.dst);
+		if (!p) {
+			dev->counters.tx_no_route++;
+			continue;
+		}
+		tx_send_packet(dev, p, pkt, info.total_len, now_ms);
+	}
+	return true; /* a full batch: there may be more */
+}
