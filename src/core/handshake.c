@@ -44,9 +44,9 @@ _Static_assert((int)RESP_NOISE_LEN == (int)NOISE_MESSAGE2_OVERHEAD, "response ca
 _Static_assert((int)WIRE_RESP_OFF_EMPTY == (int)RESP_NOISE_OFF + (int)NOISE_DH_LEN,
 	       "noise.c writes message 2 as e || {}");
 
-/* TAI64N (cr.yp.to/libtai/tai64.html): the label 2^62 + 10 + seconds puts 1970-01-01
- * 00:00:10 TAI, i.e. the Unix epoch, at 2^62 + 10 (as WireGuard does, ignoring later leap
- * seconds: only the order of our own timestamps matters). */
+/* TAI64N (cr.yp.to/libtai/tai64.html): label 2^62 is 1970-01-01 00:00:00 TAI, which was
+ * 10 s ahead of UTC then, so Unix time t becomes 2^62 + 10 + t (as in WireGuard; later leap
+ * seconds are ignored because only the order of one peer's timestamps matters). */
 #define TAI64_UNIX_EPOCH_LABEL ((UINT64_C(1) << 62) + 10)
 /* Nanoseconds are rounded down to 2^24 ns (~16.8 ms), as in WireGuard: a receiver learns the
  * initiation time only that coarsely, which hides fine timing from a passive observer, and

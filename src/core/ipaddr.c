@@ -217,7 +217,7 @@ bool endpoint_parse(const char *s, char *host, size_t host_cap, uint16_t *port)
 		host_end = close;
 		colon = close + 1;
 	} else {
-		colon = memrchr(s, ':', len);
+		colon = strrchr(s, ':'); /* s[len] is the terminator */
 		if (!colon)
 			return false;
 		host_start = s;

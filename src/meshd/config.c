@@ -26,10 +26,11 @@ enum {
 	CONFIG_IPV6_MIN_MTU = 1280,         /* RFC 8200: the kernel drops IPv6 below this */
 	CONFIG_DEFAULT_NAME_LEN = 8,        /* key prefix used as a peer name: short, unique enough */
 	CONFIG_QUOTE_MAX = 48,              /* longest user text echoed back in an error */
+	CONFIG_QUOTE_BUF = CONFIG_QUOTE_MAX + 4, /* plus "..." and the NUL */
 	CONFIG_NUMBER_MAX_DIGITS = 10,      /* every limit here fits in an unsigned int */
-	CONFIG_PEERS_INITIAL_CAP = 4,
+	CONFIG_PEERS_INITIAL_CAP = 4,       /* most nodes list a handful of peers; grows by doubling */
 	CONFIG_FILE_PRIVATE_BITS = 0077,    /* a file holding preshared keys must be owner-only */
-	CONFIG_FILE_GROUP_OTHER_READ = 0044,
+	CONFIG_FILE_GROUP_OTHER_READ = 0044, /* to say "readable" rather than just "accessible" */
 };
 
 static const char config_default_interface[] = "mesh0";
@@ -108,7 +109,7 @@ static void fail_at(struct cfg_parser *p, yaml_mark_t mark, const char *fmt, ...
 
 /* User text echoed into an error: printable ASCII only and bounded, so a hostile file
  * cannot write escape sequences or pages of text into the log. */
-static const char *quote(const char *s, size_t len, char out[CONFIG_QUOTE_MAX + 4])
+static const char *quote(const char *s, size_t len, char out[CONFIG_QUOTE_BUF])
 {
 	size_t n = len < CONFIG_QUOTE_MAX ? len : CONFIG_QUOTE_MAX;
 
@@ -248,7 +249,7 @@ static bool is_digit(char c)
 static bool get_uint(struct cfg_parser *p, const char *key, unsigned int min, unsigned int max,
 		     unsigned int *out)
 {
-	char q[CONFIG_QUOTE_MAX + 4];
+	char q[CONFIG_QUOTE_BUF];
 	const char *s;
 	unsigned long v;
 	char *end;
@@ -343,7 +344,7 @@ static bool prefix_has_host_bits(const struct ip_prefix *pfx, struct ip_prefix *
 static bool add_prefix(struct cfg_parser *p, const char *key, bool network, struct ip_prefix *list,
 		       yaml_mark_t *marks, size_t max, size_t *n)
 {
-	char q[CONFIG_QUOTE_MAX + 4], buf[IP_PREFIX_STR_MAX], host_buf[IP_PREFIX_STR_MAX];
+	char q[CONFIG_QUOTE_BUF], buf[IP_PREFIX_STR_MAX], host_buf[IP_PREFIX_STR_MAX];
 	struct ip_prefix pfx, masked, host;
 	const char *s = scalar_value(p);
 	size_t len = scalar_len(p);
@@ -416,11 +417,27 @@ static bool get_prefix_list(struct cfg_parser *p, const char *key, bool network,
 	return true;
 }
 
+/* "a, b, c": the keys a mapping accepts, for the unknown-key message. */
+static const char *key_list(const char *const *keys, size_t n_keys, char *buf, size_t cap)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n_keys && off < cap; i++) {
+		int w = snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", keys[i]);
+
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	return buf;
+}
+
 /* Reads the next key of a mapping. Returns false on error; *done when the mapping ended. */
 static bool next_key(struct cfg_parser *p, const char *const *keys, size_t n_keys, size_t *seen_line,
 		     const char *what, size_t *idx, bool *done)
 {
-	char q[CONFIG_QUOTE_MAX + 4];
+	char q[CONFIG_QUOTE_BUF], expected[256];
 	const char *s;
 	size_t len;
 
@@ -449,21 +466,8 @@ static bool next_key(struct cfg_parser *p, const char *const *keys, size_t n_key
 			return true;
 		}
 	}
-	{
-		char expected[256];
-		size_t off = 0;
-
-		expected[0] = '\0';
-		for (size_t i = 0; i < n_keys && off < sizeof(expected); i++) {
-			int w = snprintf(expected + off, sizeof(expected) - off, "%s%s", i ? ", " : "", keys[i]);
-
-			if (w < 0)
-				break;
-			off += (size_t)w;
-		}
-		fail_at(p, p->ev.start_mark, "unknown %skey '%s' (expected one of: %s)", what, quote(s, len, q),
-			expected);
-	}
+	fail_at(p, p->ev.start_mark, "unknown %skey '%s' (expected one of: %s)", what, quote(s, len, q),
+		key_list(keys, n_keys, expected, sizeof(expected)));
 	return false;
 }
 
@@ -573,7 +577,7 @@ static bool parse_peer(struct cfg_parser *p, yaml_mark_t start)
 			break;
 		}
 		case PEER_ENDPOINT: {
-			char q[CONFIG_QUOTE_MAX + 4];
+			char q[CONFIG_QUOTE_BUF];
 
 			if (!expect_scalar(p, peer_keys[idx]))
 				return false;
@@ -593,7 +597,7 @@ static bool parse_peer(struct cfg_parser *p, yaml_mark_t start)
 				return false;
 			break;
 		case PEER_NAME: {
-			char q[CONFIG_QUOTE_MAX + 4];
+			char q[CONFIG_QUOTE_BUF];
 
 			if (!expect_scalar(p, peer_keys[idx]))
 				return false;
@@ -723,7 +727,7 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 	struct config *cfg = p->cfg;
 	size_t seen[ROOT_N] = { 0 };
 	yaml_mark_t mtu_mark = start;
-	char q[CONFIG_QUOTE_MAX + 4];
+	char q[CONFIG_QUOTE_BUF];
 	unsigned int v;
 	size_t idx;
 	bool done;
