@@ -65,6 +65,13 @@ fi
 ip -n "$NS_A" -brief addr show dev mesh0 | sed 's/^/   A: /'
 ip -n "$NS_B" -brief addr show dev mesh0 | sed 's/^/   B: /'
 
+# Both nodes started at once, so their first handshakes may cross; meshd then retries
+# (every 5 s). Wait for the tunnel rather than show a ping that raced it.
+echo "== waiting for the handshake (up to 15 s)"
+t0=$(lib_now_ms)
+if lib_wait_for 15 lib_ping "$NS_A" 100.64.0.2; then
+	echo "   tunnel up after $(($(lib_now_ms) - t0)) ms"
+fi
 echo "== ping 100.64.0.2 from A, through the encrypted tunnel:"
 ip netns exec "$NS_A" ping -n -c 3 -W 2 100.64.0.2 | sed 's/^/   /'
 rc=${PIPESTATUS[0]}

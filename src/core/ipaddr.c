@@ -273,6 +273,12 @@ const char *sockaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 	case AF_INET6: {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
+		/* A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; show them as people wrote them. */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], addr, sizeof(addr));
+			snprintf(buf, len, "%s:%u", addr, (unsigned int)ntohs(in6->sin6_port));
+			break;
+		}
 		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
 		/* The scope matters for link-local peers: fe80::1 on two links are two hosts. */
 		if (in6->sin6_scope_id)

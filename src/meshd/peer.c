@@ -115,8 +115,8 @@ void peer_install_initiator_session(struct peer *p, struct session *s)
 	session_clear(&p->previous);
 	p->previous = p->current;
 	p->current = *s;
-	/* A responder-side session still waiting is now superseded. */
-	session_clear(&p->next);
+	/* `next` is kept: if our initiation crossed one from the peer, the peer sends on the
+	 * session we answered, and receiving on it confirms it. */
 	sodium_memzero(s, sizeof(*s));
 }
 

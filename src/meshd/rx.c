@@ -74,20 +74,20 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		return;
 	}
 
-	/* Authenticated and fresh: from here on we act on it. */
+	/* Authenticated and fresh: from here on we act on it. The responder's handshake state
+	 * lives only here, so an initiation of our own that crossed this one stays valid and
+	 * both complete (each side then holds both sessions and converges on one). */
 	memcpy(p->latest_timestamp, hs.remote_timestamp, WIRE_TIMESTAMP_LEN);
-	handshake_clear(&p->handshake);
-	p->handshake = hs;
-	sodium_memzero(&hs, sizeof(hs));
 	update_endpoint(p, from);
 	timers_on_authenticated_received(&p->timers, now_ms);
 
 	struct session s;
 	uint8_t *slot = device_outbox_slot(dev);
-	if (!handshake_create_response(&p->handshake, &dev->identity, p->psk, peer_new_local_index(dev), NULL, now_ms,
-				       slot, &s)) {
+	bool responded = handshake_create_response(&hs, &dev->identity, p->psk, peer_new_local_index(dev), NULL,
+						   now_ms, slot, &s);
+	handshake_clear(&hs);
+	if (!responded) {
 		log_error("peer %s: could not create a handshake response", p->name);
-		handshake_clear(&p->handshake);
 		return;
 	}
 	device_outbox_commit(dev, WIRE_RESPONSE_LEN, &p->endpoint);

@@ -3,6 +3,7 @@
 #include "meshd/tx.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <sodium.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,6 +86,13 @@ void tx_flush_staged(struct device *dev, struct peer *p, uint64_t now_ms, bool k
 	}
 }
 
+static bool is_multicast(const struct ip_packet_info *info)
+{
+	if (info->family == AF_INET)
+		return (info->dst[0] & 0xf0) == 0xe0; /* 224.0.0.0/4 */
+	return info->dst[0] == 0xff;                  /* ff00::/8 */
+}
+
 bool tx_from_tun(struct device *dev, uint64_t now_ms)
 {
 	for (unsigned int i = 0; i < DEVICE_BATCH; i++) {
@@ -100,6 +108,8 @@ bool tx_from_tun(struct device *dev, uint64_t now_ms)
 		if (!ip_packet_parse(pkt, (size_t)n, &info))
 			continue; /* the kernel only hands us IP, but stay strict */
 		struct peer *p = peer_by_address(dev, info.family, info.dst);
+		if (!p && is_multicast(&info))
+			continue; /* the kernel's own IPv6 neighbour/MLD chatter: nobody to send it to */
 		if (!p) {
 			dev->counters.tx_no_route++;
 			continue;

@@ -210,10 +210,12 @@ lib_write_config() {
 }
 
 # lib_meshd_start VAR NS CONFIG LOG [LEVEL]: starts meshd in NS, appends its stderr to LOG,
-# stores the PID in VAR. `ip netns exec` execs meshd, so the PID is meshd's own.
+# stores the PID in VAR. `ip netns exec` and env exec meshd, so the PID is meshd's own.
 lib_meshd_start() {
 	local __var=$1 ns=$2 conf=$3 log=$4 level=${5:-info} pid
-	ip netns exec "$ns" "$MESHD" up -c "$conf" --log-level "$level" </dev/null >>"$log" 2>&1 &
+	# No JOURNAL_STREAM: the log goes to a file, so lines must not get journald prefixes.
+	ip netns exec "$ns" env -u JOURNAL_STREAM "$MESHD" up -c "$conf" --log-level "$level" \
+		</dev/null >>"$log" 2>&1 &
 	pid=$!
 	lib_track_pid "$pid"
 	printf -v "$__var" '%s' "$pid"

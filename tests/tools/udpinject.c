@@ -103,6 +103,21 @@ enum {
 	UDP_OFF_LEN = 4,
 };
 
+/* meshd's wire format (src/core/wire.h), copied rather than included: this tool must not
+ * share a mistake with the code it tests. Used by --shaped to get past the first checks. */
+enum {
+	MESH_VERSION = 1,
+	MESH_TYPE_INITIATION = 1,
+	MESH_TYPE_RESPONSE = 2,
+	MESH_TYPE_COOKIE = 3,
+	MESH_TYPE_DATA = 4,
+	MESH_HEADER_LEN = 4,
+	MESH_INITIATION_LEN = 148,
+	MESH_RESPONSE_LEN = 92,
+	MESH_COOKIE_LEN = 64,      /* WireGuard's cookie reply size; meshd reserves the type */
+	MESH_DATA_MIN_LEN = 32,    /* header, index, counter, tag: an empty keepalive */
+};
+
 enum payload_source { SRC_NONE, SRC_RANDOM, SRC_HEX, SRC_FILE, SRC_PCAP };
 
 struct options {
@@ -113,6 +128,7 @@ struct options {
 	long max_len;
 	uint64_t seed;
 	bool seed_given;
+	bool shaped;
 	const char *hex;
 	const char *file;
 	const char *pcap;
@@ -128,8 +144,12 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: udpinject --to ADDR:PORT [--from-port N] [--count N] [--interval-ms N] [--quiet] SOURCE\n"
 		"SOURCE is one of:\n"
-		"  --random COUNT [--max-len N] [--seed S]  COUNT datagrams of random bytes, lengths 0..N\n"
-		"                                           (default N %d)\n"
+		"  --random COUNT [--max-len N] [--seed S] [--shaped]\n"
+		"                                           COUNT datagrams of random bytes, lengths 0..N\n"
+		"                                           (default N %d); --shaped gives each a valid\n"
+		"                                           meshd header (type 1-4 or random, version 1)\n"
+		"                                           and mostly the exact length of its type, so it\n"
+		"                                           reaches the authentication checks\n"
 		"  --hex HEXSTRING [--truncate N]           one datagram (spaces and ':' are ignored)\n"
 		"  --file F [--truncate N]                  one datagram: the raw bytes of F\n"
 		"  --pcap F [--index K] [--truncate N]      UDP payload of the K-th (0-based) complete UDP\n"
@@ -557,6 +577,67 @@ static void prng_fill(uint64_t *state, uint8_t *buf, size_t len)
 	}
 }
 
+/* A random length in [lo, hi] (hi >= lo). */
+static size_t prng_range(uint64_t *state, size_t lo, size_t hi)
+{
+	return lo + (size_t)(prng_next(state) % (uint64_t)(hi - lo + 1));
+}
+
+/* Exactly `exact` bytes most of the time, else one byte short or long: the length checks
+ * and the authentication checks both get their share. */
+static size_t shaped_len(uint64_t *state, size_t exact)
+{
+	switch (prng_next(state) % 4) {
+	case 0: return exact - 1;
+	case 1: return exact + 1;
+	default: return exact;
+	}
+}
+
+/* Random bytes behind a header meshd accepts as far as type and version. Returns the length. */
+static size_t fill_shaped(uint64_t *state, uint8_t *buf, size_t max_len)
+{
+	uint8_t type;
+	size_t len;
+
+	switch (prng_next(state) % 8) {
+	case 0:
+	case 1:
+		type = MESH_TYPE_INITIATION;
+		len = shaped_len(state, MESH_INITIATION_LEN);
+		break;
+	case 2:
+	case 3:
+		type = MESH_TYPE_RESPONSE;
+		len = shaped_len(state, MESH_RESPONSE_LEN);
+		break;
+	case 4:
+		type = MESH_TYPE_COOKIE;
+		len = shaped_len(state, MESH_COOKIE_LEN);
+		break;
+	case 5:
+	case 6:
+		type = MESH_TYPE_DATA;
+		/* Mostly long enough (random receiver index: unknown), sometimes too short. */
+		if (prng_next(state) % 8 == 0)
+			len = prng_range(state, MESH_HEADER_LEN, MESH_DATA_MIN_LEN - 1);
+		else
+			len = prng_range(state, MESH_DATA_MIN_LEN,
+					 max_len > MESH_DATA_MIN_LEN ? max_len : MESH_DATA_MIN_LEN);
+		break;
+	default:
+		type = (uint8_t)prng_next(state);
+		len = prng_range(state, MESH_HEADER_LEN, max_len > MESH_HEADER_LEN ? max_len : MESH_HEADER_LEN);
+		break;
+	}
+	prng_fill(state, buf, len);
+	buf[0] = type;
+	buf[1] = MESH_VERSION;
+	buf[2] = 0;
+	buf[3] = 0;
+	return len;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -574,13 +655,14 @@ static void sleep_ms(long ms)
 static bool parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TO = 256, OPT_FROM_PORT, OPT_RANDOM, OPT_MAX_LEN, OPT_SEED, OPT_HEX, OPT_FILE,
-	       OPT_PCAP, OPT_INDEX, OPT_TRUNCATE, OPT_COUNT, OPT_INTERVAL, OPT_QUIET, OPT_HELP };
+	       OPT_PCAP, OPT_INDEX, OPT_TRUNCATE, OPT_COUNT, OPT_INTERVAL, OPT_QUIET, OPT_HELP, OPT_SHAPED };
 	static const struct option longopts[] = {
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "from-port", required_argument, NULL, OPT_FROM_PORT },
 		{ "random", required_argument, NULL, OPT_RANDOM },
 		{ "max-len", required_argument, NULL, OPT_MAX_LEN },
 		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "shaped", no_argument, NULL, OPT_SHAPED },
 		{ "hex", required_argument, NULL, OPT_HEX },
 		{ "file", required_argument, NULL, OPT_FILE },
 		{ "pcap", required_argument, NULL, OPT_PCAP },
@@ -623,6 +705,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 			o->seed = (uint64_t)v;
 			o->seed_given = true;
 			break;
+		case OPT_SHAPED: o->shaped = true; break;
 		case OPT_HEX: o->hex = optarg; o->source = SRC_HEX; sources++; break;
 		case OPT_FILE: o->file = optarg; o->source = SRC_FILE; sources++; break;
 		case OPT_PCAP: o->pcap = optarg; o->source = SRC_PCAP; sources++; break;
@@ -667,8 +750,8 @@ static bool parse_options(int argc, char **argv, struct options *o)
 			return false;
 		}
 		o->count = o->random_count;
-	} else if (max_len_given || o->seed_given) {
-		fprintf(stderr, "udpinject: --max-len and --seed apply only to --random\n");
+	} else if (max_len_given || o->seed_given || o->shaped) {
+		fprintf(stderr, "udpinject: --max-len, --seed and --shaped apply only to --random\n");
 		return false;
 	}
 	if (index_given && o->source != SRC_PCAP) {
@@ -761,7 +844,9 @@ int main(int argc, char **argv)
 		}
 		if (i > 0 && o.interval_ms > 0)
 			sleep_ms(o.interval_ms);
-		if (o.source == SRC_RANDOM) {
+		if (o.source == SRC_RANDOM && o.shaped) {
+			len = fill_shaped(&state, buf, (size_t)o.max_len);
+		} else if (o.source == SRC_RANDOM) {
 			len = (size_t)(prng_next(&state) % (uint64_t)(o.max_len + 1));
 			prng_fill(&state, buf, len);
 		}

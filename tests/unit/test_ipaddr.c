@@ -329,6 +329,8 @@ static void test_sockaddr_format(void **state)
 	inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
 	assert_string_equal(sockaddr_format((struct sockaddr *)&in4, buf, sizeof(buf)), "192.0.2.1:51820");
 	assert_string_equal(sockaddr_format((struct sockaddr *)&in6, buf, sizeof(buf)), "[2001:db8::1]:443");
+	inet_pton(AF_INET6, "::ffff:192.0.2.7", &in6.sin6_addr);
+	assert_string_equal(sockaddr_format((struct sockaddr *)&in6, buf, sizeof(buf)), "192.0.2.7:443");
 	inet_pton(AF_INET6, "fe80::1", &in6.sin6_addr);
 	in6.sin6_scope_id = 3;
 	assert_string_equal(sockaddr_format((struct sockaddr *)&in6, buf, sizeof(buf)), "[fe80::1%3]:443");
