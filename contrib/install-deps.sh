@@ -15,9 +15,10 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # make check and the network-namespace lab: cmocka for the unit tests, clang for the
 # libFuzzer targets, ip/ping/nft/tcpdump to build and watch the namespaces, sha256sum
 # (coreutils), unshare/nsenter/setpriv (util-linux), ps/pgrep/sysctl (procps), socat for
-# the 100 MiB transfer in the two-node test.
+# the 100 MiB transfer in the two-node test, stun-client (the "stun" program) to check
+# that meshcoord answers an ordinary STUN client.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps
-	coreutils util-linux socat"
+	coreutils util-linux socat stun-client"
 # Benchmarks: the load generator and the userspace VPN we measure against. A release
 # that lacks one of these gets a warning, not a failure.
 bench_pkgs="iperf3 wireguard-go wireguard-tools"

@@ -1,5 +1,6 @@
 /* Key encoding (base64) and private key files. */
 #include "core/keys.h"
+#include "core/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,122 +164,15 @@ out:
 	return ok;
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/* Makes the rename durable: without this a crash can leave the directory entry pointing
- * at the old file (or none) even though the new data reached the disk. */
-static bool fsync_dir(const char *dir, char *err, size_t err_len)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, err_len, "%s: cannot open directory to sync it: %s", dir, strerror(errno));
-		return false;
-	}
-	if (fsync(fd) < 0) {
-		snprintf(err, err_len, "%s: cannot sync directory: %s", dir, strerror(errno));
-		close(fd);
-		return false;
-	}
-	close(fd);
-	return true;
-}
-
 bool key_file_write(const char *path, const uint8_t key[WIRE_KEY_LEN], char *err, size_t err_len)
 {
 	char b64[KEY_BASE64_LEN + 2]; /* key, newline, NUL */
-	char tmp[PATH_MAX];
-	char dir[PATH_MAX];
-	const char *slash, *base;
-	bool ok = false;
-	int fd, saved;
-	size_t dir_len;
+	bool ok;
 
-	slash = strrchr(path, '/');
-	base = slash ? slash + 1 : path;
-	if (*base == '\0') {
-		snprintf(err, err_len, "%s: key file path names a directory", path);
-		return false;
-	}
-	/* "/key" lives in "/", "key" in "." */
-	dir_len = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
-	if (dir_len >= sizeof(dir)) {
-		snprintf(err, err_len, "%s: path is too long", path);
-		return false;
-	}
-	if (slash)
-		memcpy(dir, path, dir_len);
-	else
-		dir[0] = '.';
-	dir[dir_len] = '\0';
-
-	/* The temporary file sits next to the target so rename() is atomic (same file system);
-	 * the leading dot keeps it out of casual listings if a crash leaves it behind. */
-	if (snprintf(tmp, sizeof(tmp), "%s%s.%s.tmp-XXXXXX", slash ? dir : "",
-		     slash && slash != path ? "/" : "", base) >= (int)sizeof(tmp)) {
-		snprintf(err, err_len, "%s: path is too long", path);
-		return false;
-	}
-	/* mkostemp opens with O_CREAT|O_EXCL and mode 0600: never follows a planted symlink and
-	 * the key is never readable by others, not even briefly. */
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, err_len, "%s: cannot create temporary file in %s: %s", path, dir, strerror(errno));
-		return false;
-	}
-	/* A restrictive umask may have dropped our own write bit; the owner needs rw. */
-	if (fchmod(fd, KEY_FILE_MODE) < 0) {
-		snprintf(err, err_len, "%s: cannot set mode on %s: %s", path, tmp, strerror(errno));
-		goto fail;
-	}
 	key_to_base64(b64, key);
 	b64[KEY_BASE64_LEN] = '\n';
 	b64[KEY_BASE64_LEN + 1] = '\0';
-	if (!write_all(fd, b64, KEY_BASE64_LEN + 1)) {
-		snprintf(err, err_len, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-		goto fail;
-	}
-	if (fsync(fd) < 0) {
-		snprintf(err, err_len, "%s: cannot sync %s: %s", path, tmp, strerror(errno));
-		goto fail;
-	}
-	/* close() can report a delayed write error (NFS); it must not go unnoticed. */
-	saved = close(fd);
-	fd = -1;
-	if (saved < 0) {
-		snprintf(err, err_len, "%s: cannot close %s: %s", path, tmp, strerror(errno));
-		goto fail;
-	}
-	if (rename(tmp, path) < 0) {
-		snprintf(err, err_len, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-		goto fail;
-	}
-	/* From here the new key is in place; a failed directory sync is still reported because
-	 * the caller may be about to hand out the matching public key. */
-	ok = fsync_dir(dir, err, err_len);
+	ok = file_write_atomic(path, b64, KEY_BASE64_LEN + 1, KEY_FILE_MODE, err, err_len);
 	sodium_memzero(b64, sizeof(b64));
 	return ok;
-
-fail:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	sodium_memzero(b64, sizeof(b64));
-	errno = saved;
-	return false;
 }

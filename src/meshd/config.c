@@ -23,7 +23,10 @@ enum {
 
 static const char config_default_interface[] = "mesh0";
 
-enum root_key { ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_N };
+enum root_key {
+	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
+	ROOT_JOIN_KEY_FILE, ROOT_N
+};
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
 	[ROOT_PRIVATE_KEY_FILE] = "private_key_file",
@@ -31,6 +34,8 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_ADDRESS] = "address",
 	[ROOT_MTU] = "mtu",
 	[ROOT_PEERS] = "peers",
+	[ROOT_STATE_DIR] = "state_dir",
+	[ROOT_JOIN_KEY_FILE] = "join_key_file",
 };
 
 enum peer_key { PEER_PUBLIC_KEY, PEER_PRESHARED_KEY, PEER_ENDPOINT, PEER_ALLOWED_IPS, PEER_NAME, PEER_KEEPALIVE, PEER_N };
@@ -480,12 +485,22 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			if (!parse_peers(p))
 				return false;
 			break;
+		case ROOT_STATE_DIR:
+			if (!yamlread_string(r, root_keys[idx], cfg->state_dir, sizeof(cfg->state_dir)))
+				return false;
+			break;
+		case ROOT_JOIN_KEY_FILE:
+			if (!yamlread_string(r, root_keys[idx], cfg->join_key_file, sizeof(cfg->join_key_file)))
+				return false;
+			break;
 		case ROOT_N:
 			return false;
 		}
 	}
 
-	if (!seen[ROOT_PRIVATE_KEY_FILE] || !seen[ROOT_ADDRESS]) {
+	/* With a state directory the key defaults to <state_dir>/node.key and the addresses may
+	 * come from a coordinator (main checks that one is configured). */
+	if (!seen[ROOT_STATE_DIR] && (!seen[ROOT_PRIVATE_KEY_FILE] || !seen[ROOT_ADDRESS])) {
 		yamlread_fail(r, start, "missing required key '%s'",
 			!seen[ROOT_PRIVATE_KEY_FILE] ? "private_key_file" : "address");
 		return false;
@@ -551,24 +566,31 @@ bool config_parse(struct config *cfg, const char *source_name, const char *text,
 	return ok;
 }
 
-/* A relative private_key_file is taken relative to the config file's directory, so the
- * daemon finds it whatever its working directory is (systemd starts it in "/"). */
-static bool resolve_key_path(struct config *cfg, const char *path, char *err, size_t err_len)
+/* A relative path (private_key_file, state_dir, join_key_file) is taken relative to the
+ * config file's directory, so the daemon finds it whatever its working directory is
+ * (systemd starts it in "/"). */
+static bool resolve_path(char file[CONFIG_PATH_MAX], const char *key, const char *path, char *err, size_t err_len)
 {
 	const char *slash = strrchr(path, '/');
 	char joined[CONFIG_PATH_MAX];
 	int n;
 
-	if (cfg->private_key_file[0] == '/' || !slash)
+	if (file[0] == '\0' || file[0] == '/' || !slash)
 		return true;
-	n = snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - path), path, cfg->private_key_file);
+	n = snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - path), path, file);
 	if (n < 0 || (size_t)n >= sizeof(joined)) {
-		snprintf(err, err_len, "%s: private_key_file path is too long once joined to the config directory",
-			 path);
+		snprintf(err, err_len, "%s: %s path is too long once joined to the config directory", path, key);
 		return false;
 	}
-	memcpy(cfg->private_key_file, joined, (size_t)n + 1);
+	memcpy(file, joined, (size_t)n + 1);
 	return true;
+}
+
+static bool resolve_key_path(struct config *cfg, const char *path, char *err, size_t err_len)
+{
+	return resolve_path(cfg->private_key_file, "private_key_file", path, err, err_len) &&
+	       resolve_path(cfg->state_dir, "state_dir", path, err, err_len) &&
+	       resolve_path(cfg->join_key_file, "join_key_file", path, err, err_len);
 }
 
 bool config_load(struct config *cfg, const char *path, char *err, size_t err_len)

@@ -40,7 +40,12 @@ struct config_peer {
 
 struct config {
 	char interface[IFNAMSIZ];       /* default "mesh0" */
+	/* Required unless state_dir is given; then it defaults to <state_dir>/node.key. */
 	char private_key_file[CONFIG_PATH_MAX];
+	/* Where a coordinator-managed node keeps its key and what the coordinator told it
+	 * (addresses, peer map). With it, `address` may come from the coordinator. */
+	char state_dir[CONFIG_PATH_MAX];
+	char join_key_file[CONFIG_PATH_MAX]; /* a join key from 'meshcoord authkey create' */
 	uint16_t listen_port;           /* default CONFIG_DEFAULT_LISTEN_PORT; 0 = any */
 	struct ip_prefix addresses[CONFIG_MAX_ADDRESSES];
 	size_t n_addresses;

@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/keys.h"
+#include "meshd/coordclient.h"
 #include "meshd/peer.h"
 #include "meshd/rx.h"
 #include "meshd/tun.h"
@@ -73,8 +74,7 @@ static bool alloc_buffers(struct device *dev)
 
 /* Converts an address to the socket's family (IPv4 becomes v4-mapped IPv6 on a
  * dual-stack socket) so that endpoints compare equal to recvmmsg's source addresses. */
-static bool endpoint_to_socket_family(const struct device *dev, const struct sockaddr *sa,
-				      struct sockaddr_storage *out)
+bool device_socket_address(const struct device *dev, const struct sockaddr *sa, struct sockaddr_storage *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (sa->sa_family == dev->udp_family) {
@@ -109,7 +109,7 @@ static bool resolve_endpoint(struct device *dev, struct peer *p, const struct co
 	}
 	bool ok = false;
 	for (struct addrinfo *ai = res; ai && !ok; ai = ai->ai_next)
-		ok = endpoint_to_socket_family(dev, ai->ai_addr, &p->endpoint);
+		ok = device_socket_address(dev, ai->ai_addr, &p->endpoint);
 	freeaddrinfo(res);
 	if (!ok) {
 		snprintf(err, err_len, "peer %s: endpoint '%s' has no address usable from this host (IPv6 disabled?)",
@@ -120,25 +120,52 @@ static bool resolve_endpoint(struct device *dev, struct peer *p, const struct co
 	return true;
 }
 
+struct peer *device_peer_add(struct device *dev, const struct config_peer *cp)
+{
+	if (dev->n_peers == dev->peers_cap) {
+		size_t cap = dev->peers_cap ? dev->peers_cap * 2 : 16;
+		struct peer **grown = realloc(dev->peers, cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		dev->peers = grown;
+		dev->peers_cap = cap;
+	}
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p || !peer_init(p, cp, dev->plain_slot_size)) {
+		if (p)
+			peer_free(p);
+		free(p);
+		return NULL;
+	}
+	dev->peers[dev->n_peers++] = p;
+	return p;
+}
+
+void device_peer_remove(struct device *dev, struct peer *p)
+{
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		if (dev->peers[i] != p)
+			continue;
+		dev->peers[i] = dev->peers[--dev->n_peers];
+		peer_free(p);
+		free(p);
+		return;
+	}
+}
+
 static bool setup_peers(struct device *dev, const struct config *cfg, bool resolve, char *err, size_t err_len)
 {
-	dev->peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*dev->peers));
-	if (!dev->peers) {
-		snprintf(err, err_len, "out of memory for %zu peers", cfg->n_peers);
-		return false;
-	}
 	for (size_t i = 0; i < cfg->n_peers; i++) {
-		struct peer *p = &dev->peers[i];
 		if (sodium_memcmp(cfg->peers[i].public_key, dev->identity.public_key, WIRE_KEY_LEN) == 0) {
 			snprintf(err, err_len, "peer %s has this node's own public key; remove it from peers",
 				 cfg->peers[i].name);
 			return false;
 		}
-		if (!peer_init(p, &cfg->peers[i], dev->plain_slot_size)) {
+		struct peer *p = device_peer_add(dev, &cfg->peers[i]);
+		if (!p) {
 			snprintf(err, err_len, "out of memory for peer %s", cfg->peers[i].name);
 			return false;
 		}
-		dev->n_peers = i + 1;
 		if (resolve && cfg->peers[i].has_endpoint && !resolve_endpoint(dev, p, &cfg->peers[i], err, err_len))
 			return false;
 	}
@@ -234,9 +261,9 @@ static bool configure_interface(struct device *dev, const struct config *cfg, ch
 	}
 	/* Routes for what peers own beyond our own subnet (the kernel routes that already). */
 	for (size_t i = 0; rc >= 0 && i < dev->n_peers; i++)
-		for (size_t j = 0; rc >= 0 && j < dev->peers[i].n_allowed_ips; j++) {
+		for (size_t j = 0; rc >= 0 && j < dev->peers[i]->n_allowed_ips; j++) {
 			step = "add a peer route to";
-			rc = netlink_add_route(&dev->nl, dev->ifindex, &dev->peers[i].allowed_ips[j]);
+			rc = netlink_add_route(&dev->nl, dev->ifindex, &dev->peers[i]->allowed_ips[j]);
 		}
 	if (rc < 0) {
 		snprintf(err, err_len, "cannot %s interface %s: %s", step, dev->ifname, strerror(-rc));
@@ -249,6 +276,28 @@ static bool epoll_add(struct device *dev, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 	return epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool device_watch_fd(struct device *dev, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	if (dev->epoll_fd < 0)
+		return false;
+	if (events == 0)
+		return epoll_ctl(dev->epoll_fd, EPOLL_CTL_DEL, fd, NULL) == 0;
+	if (epoll_ctl(dev->epoll_fd, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return true;
+	return errno == ENOENT && epoll_ctl(dev->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool device_add_address(struct device *dev, const struct ip_prefix *addr, char *err, size_t err_len)
+{
+	char buf[IP_PREFIX_STR_MAX];
+	int rc = dev->netlink_open ? netlink_add_address(&dev->nl, dev->ifindex, addr) : 0;
+	if (rc < 0)
+		snprintf(err, err_len, "cannot add address %s to %s: %s", ip_prefix_format(addr, buf, sizeof(buf)),
+			 dev->ifname, strerror(-rc));
+	return rc >= 0;
 }
 
 bool device_open(struct device *dev, const struct config *cfg, const uint8_t private_key[WIRE_KEY_LEN], char *err,
@@ -295,6 +344,7 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 
 void device_close(struct device *dev)
 {
+	coordclient_close(dev);
 	if (dev->netlink_open) {
 		if (dev->ifindex > 0)
 			netlink_delete_link(&dev->nl, dev->ifindex); /* closing the fd would too; be explicit */
@@ -304,8 +354,10 @@ void device_close(struct device *dev)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	for (size_t i = 0; i < dev->n_peers; i++)
-		peer_free(&dev->peers[i]);
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		peer_free(dev->peers[i]);
+		free(dev->peers[i]);
+	}
 	free(dev->peers);
 	if (dev->plain_buffers)
 		sodium_memzero(dev->plain_buffers, DEVICE_BATCH * dev->plain_slot_size);
@@ -387,7 +439,7 @@ static bool rx_from_socket(struct device *dev, uint64_t now_ms)
 static void run_timers(struct device *dev, uint64_t now_ms)
 {
 	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = &dev->peers[i];
+		struct peer *p = dev->peers[i];
 		unsigned int actions = timers_expire(&p->timers, now_ms);
 		if (actions & TIMER_ACTION_GIVE_UP) {
 			char ep[64] = "no endpoint";
@@ -425,7 +477,12 @@ static int next_timeout_ms(const struct device *dev, uint64_t now_ms)
 {
 	uint64_t next = UINT64_MAX;
 	for (size_t i = 0; i < dev->n_peers; i++) {
-		uint64_t d = timers_next_deadline(&dev->peers[i].timers);
+		uint64_t d = timers_next_deadline(&dev->peers[i]->timers);
+		if (d < next)
+			next = d;
+	}
+	if (dev->coord) {
+		uint64_t d = coordclient_next_deadline(dev);
 		if (d < next)
 			next = d;
 	}
@@ -458,7 +515,7 @@ int device_run(struct device *dev)
 	/* Handshake with every peer we can reach at once, so a restarted node has working
 	 * sessions within a round trip instead of waiting for the other side's timers. */
 	for (size_t i = 0; i < dev->n_peers; i++)
-		tx_send_initiation(dev, &dev->peers[i], now_ms, false);
+		tx_send_initiation(dev, dev->peers[i], now_ms, false);
 	device_outbox_flush(dev);
 
 	while (!dev->stop_requested) {
@@ -479,9 +536,13 @@ int device_run(struct device *dev)
 			} else if (fd == dev->tun_fd) {
 				for (int b = 0; b < DEVICE_MAX_BATCHES_PER_WAKE && tx_from_tun(dev, now_ms); b++)
 					device_outbox_flush(dev);
+			} else if (fd == coordclient_fd(dev)) {
+				coordclient_on_io(dev, events[i].events, now_ms);
 			}
 			device_outbox_flush(dev);
 		}
+		if (dev->coord)
+			coordclient_tick(dev, now_ms);
 		run_timers(dev, now_ms);
 	}
 	return 0;

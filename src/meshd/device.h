@@ -87,8 +87,11 @@ struct device {
 	struct netlink nl;
 	bool netlink_open;
 
-	struct peer *peers;
+	struct peer **peers; /* pointers stay valid while the array grows and shrinks */
 	size_t n_peers;
+	size_t peers_cap;
+	struct coordclient *coord; /* NULL without a coordinator */
+	int exit_code;             /* what device_run's caller should exit with */
 
 	struct udp_inbox inbox;
 	struct udp_outbox outbox;
@@ -118,5 +121,16 @@ void device_outbox_commit(struct device *dev, size_t len, const struct sockaddr_
 void device_outbox_flush(struct device *dev);
 
 void device_log_counters(const struct device *dev);
+
+/* Peers can come and go while running (the coordinator's peer map). */
+struct peer *device_peer_add(struct device *dev, const struct config_peer *cp);
+void device_peer_remove(struct device *dev, struct peer *p);
+/* Watches fd for the given epoll events (0 stops watching; the fd stays open). */
+bool device_watch_fd(struct device *dev, int fd, uint32_t events);
+/* An address (IPv4, or IPv6 in the socket's family) as the UDP socket wants it:
+ * IPv4 becomes v4-mapped on a dual-stack socket. False if it cannot be reached from it. */
+bool device_socket_address(const struct device *dev, const struct sockaddr *sa, struct sockaddr_storage *out);
+/* Adds an address to the interface (a coordinator's assignment). */
+bool device_add_address(struct device *dev, const struct ip_prefix *addr, char *err, size_t err_len);
 
 #endif

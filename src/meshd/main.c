@@ -8,14 +8,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/joinkey.h"
 #include "core/keys.h"
 #include "core/log.h"
 #include "meshd/config.h"
+#include "meshd/coordclient.h"
 #include "meshd/device.h"
 
 enum {
 	EXIT_USAGE = 2,              /* bad command line, as most Unix tools */
 	PUBKEY_INPUT_MAX = 256,      /* a base64 key plus generous whitespace */
+	STATE_DIR_MODE = 0700,       /* holds the private key and the peer map */
 	ERROR_LINE_MAX = 512,
 };
 
@@ -25,15 +28,20 @@ static const char usage_text[] =
 	"A peer-to-peer mesh VPN node.\n"
 	"\n"
 	"Commands:\n"
-	"  up -c FILE [--log-level LEVEL]  run the node in the foreground until SIGTERM/SIGINT;\n"
-	"                                  SIGUSR1 logs the packet counters\n"
+	"  up -c FILE [--join KEY] [--log-level LEVEL]\n"
+	"                                  run the node in the foreground until SIGTERM/SIGINT;\n"
+	"                                  SIGUSR1 logs the packet counters. --join registers\n"
+	"                                  with the coordinator named in KEY (from 'meshcoord\n"
+	"                                  authkey create'); needs state_dir in the config and is\n"
+	"                                  only needed the first time\n"
 	"  genkey                          print a new private key (base64) to stdout\n"
 	"  pubkey                          read a private key on stdin, print its public key\n"
 	"  --help, -h                      show this help\n"
 	"  --version                       show the version\n"
 	"\n"
 	"LEVEL is one of error, warn, info (default), debug.\n"
-	"If the config's private_key_file does not exist, 'up' creates it (mode 0600).\n"
+	"If the config's private_key_file does not exist, 'up' creates it (mode 0600); without\n"
+	"private_key_file it is <state_dir>/node.key.\n"
 	"Example config: " DOCDIR "/meshd.yaml\n";
 
 static int cmd_genkey(int argc, char **argv)
@@ -95,20 +103,87 @@ static bool load_or_create_private_key(const char *path, uint8_t key[WIRE_KEY_LE
 	return key_file_read(path, key, err, err_len);
 }
 
+/* With a state directory: create it (0700) and default the key file into it. */
+static bool prepare_state_dir(struct config *cfg, char *err, size_t err_len)
+{
+	if (!cfg->state_dir[0])
+		return true;
+	if (mkdir(cfg->state_dir, STATE_DIR_MODE) < 0 && errno != EEXIST) {
+		snprintf(err, err_len, "cannot create state directory %.300s: %s", cfg->state_dir, strerror(errno));
+		return false;
+	}
+	if (!cfg->private_key_file[0] &&
+	    snprintf(cfg->private_key_file, sizeof(cfg->private_key_file), "%s/node.key", cfg->state_dir) >=
+		    (int)sizeof(cfg->private_key_file)) {
+		snprintf(err, err_len, "state directory path is too long");
+		return false;
+	}
+	return true;
+}
+
+/* The join key from --join, else from join_key_file (a missing file is an error: the user
+ * asked for it). */
+static bool read_join_key(const struct config *cfg, const char *arg, struct joinkey *join, bool *have, char *err,
+			  size_t err_len)
+{
+	char text[JOINKEY_MAX_LEN + 1], why[256];
+	size_t len = 0;
+
+	memset(join, 0, sizeof(*join));
+	*have = false;
+	if (arg) {
+		len = strlen(arg);
+		if (len > JOINKEY_MAX_LEN) {
+			snprintf(err, err_len, "--join: not a join key (too long)");
+			return false;
+		}
+		memcpy(text, arg, len);
+	} else if (cfg->join_key_file[0]) {
+		FILE *f = fopen(cfg->join_key_file, "r");
+		if (!f) {
+			snprintf(err, err_len, "cannot read join_key_file %.300s: %s", cfg->join_key_file, strerror(errno));
+			return false;
+		}
+		len = fread(text, 1, sizeof(text), f);
+		fclose(f);
+	} else {
+		return true;
+	}
+	bool ok = len <= JOINKEY_MAX_LEN && joinkey_parse(text, len, join, why, sizeof(why));
+	sodium_memzero(text, sizeof(text));
+	if (!ok) {
+		snprintf(err, err_len, "%.200s: %.200s", arg ? "--join" : cfg->join_key_file,
+			 len > JOINKEY_MAX_LEN ? "not a join key (too long)" : why);
+		return false;
+	}
+	if (!cfg->state_dir[0]) {
+		snprintf(err, err_len, "joining a coordinator needs 'state_dir:' in the config (where the node keeps "
+			 "its key and what the coordinator assigns)");
+		joinkey_clear(join);
+		return false;
+	}
+	*have = true;
+	return true;
+}
+
 static int cmd_up(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "join", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = NULL;
+	const char *config_path = NULL, *join_arg = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:l:h", options, NULL)) != -1) {
 		switch (opt) {
+		case 'j':
+			join_arg = optarg;
+			break;
 		case 'c':
 			config_path = optarg;
 			break;
@@ -132,25 +207,39 @@ static int cmd_up(int argc, char **argv)
 	log_init("meshd", level);
 
 	struct config cfg;
-	char err[ERROR_LINE_MAX];
+	char err[ERROR_LINE_MAX] = "";
 	if (!config_load(&cfg, config_path, err, sizeof(err))) {
 		log_error("%s", err);
 		return EXIT_FAILURE;
 	}
+	struct joinkey join;
+	bool have_join = false, coordinated = false;
 	uint8_t private_key[WIRE_KEY_LEN];
-	if (!load_or_create_private_key(cfg.private_key_file, private_key, err, sizeof(err))) {
-		log_error("%s", err);
-		config_free(&cfg);
-		return EXIT_FAILURE;
-	}
-
 	struct device dev;
 	int rc = EXIT_FAILURE;
-	if (!device_open(&dev, &cfg, private_key, err, sizeof(err)))
+	memset(&dev, 0, sizeof(dev));
+	dev.tun_fd = dev.udp_fd = dev.epoll_fd = dev.signal_fd = -1;
+
+	if (!prepare_state_dir(&cfg, err, sizeof(err)) || !read_join_key(&cfg, join_arg, &join, &have_join, err, sizeof(err)))
+		goto out;
+	if (cfg.n_addresses == 0 && !have_join && !coordclient_state_has_addresses(cfg.state_dir)) {
+		snprintf(err, sizeof(err), "%s: no overlay address: set 'address:', or join a coordinator with "
+			 "--join KEY (or join_key_file:)", config_path);
+		goto out;
+	}
+	if (!load_or_create_private_key(cfg.private_key_file, private_key, err, sizeof(err)))
+		goto out;
+	if (!device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
+	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, &coordinated, err, sizeof(err)))
+		goto out;
+	err[0] = '\0';
+	if (device_run(&dev) == 0)
+		rc = dev.exit_code;
+out:
+	if (rc == EXIT_FAILURE && err[0])
 		log_error("%s", err);
-	else if (device_run(&dev) == 0)
-		rc = EXIT_SUCCESS;
 	sodium_memzero(private_key, sizeof(private_key));
+	joinkey_clear(&join);
 	device_close(&dev);
 	config_free(&cfg);
 	if (rc == EXIT_SUCCESS)

@@ -44,8 +44,8 @@ void peer_free(struct peer *p)
 struct peer *peer_by_public_key(struct device *dev, const uint8_t key[WIRE_KEY_LEN])
 {
 	for (size_t i = 0; i < dev->n_peers; i++)
-		if (sodium_memcmp(dev->peers[i].public_key, key, WIRE_KEY_LEN) == 0)
-			return &dev->peers[i];
+		if (sodium_memcmp(dev->peers[i]->public_key, key, WIRE_KEY_LEN) == 0)
+			return dev->peers[i];
 	return NULL;
 }
 
@@ -57,7 +57,7 @@ struct peer *peer_by_address(struct device *dev, int family, const uint8_t *addr
 	int best_bits = -1;
 
 	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = &dev->peers[i];
+		struct peer *p = dev->peers[i];
 		for (size_t j = 0; j < p->n_allowed_ips; j++) {
 			const struct ip_prefix *prefix = &p->allowed_ips[j];
 			if (prefix->bits > best_bits && ip_prefix_contains(prefix, family, addr)) {
@@ -72,7 +72,7 @@ struct peer *peer_by_address(struct device *dev, int family, const uint8_t *addr
 struct session *peer_session_by_index(struct device *dev, uint32_t index, struct peer **peer_out)
 {
 	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = &dev->peers[i];
+		struct peer *p = dev->peers[i];
 		struct session *candidates[] = { &p->current, &p->previous, &p->next };
 		for (size_t j = 0; j < sizeof(candidates) / sizeof(candidates[0]); j++) {
 			if (candidates[j]->valid && candidates[j]->local_index == index) {
@@ -87,7 +87,7 @@ struct session *peer_session_by_index(struct device *dev, uint32_t index, struct
 struct peer *peer_by_handshake_index(struct device *dev, uint32_t index)
 {
 	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = &dev->peers[i];
+		struct peer *p = dev->peers[i];
 		if (p->handshake.state == HANDSHAKE_INITIATION_SENT && p->handshake.local_index == index)
 			return p;
 	}

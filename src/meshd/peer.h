@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/control.h"
 #include "core/handshake.h"
 #include "core/log.h"
 #include "core/timers.h"
@@ -15,6 +16,7 @@
 enum {
 	/* Packets held while a handshake is in progress; the oldest is dropped when full. */
 	PEER_STAGED_MAX = 32,
+	PEER_MAX_CANDIDATES = 16, /* CONTROL_MAX_ENDPOINTS: what the coordinator may announce */
 };
 
 struct device;
@@ -28,6 +30,13 @@ struct peer {
 
 	bool has_endpoint;
 	struct sockaddr_storage endpoint; /* in the family of the device's socket */
+	/* Addresses the coordinator says the peer may be reached at. Until one answers (and
+	 * becomes the endpoint), handshake initiations go to all of them. */
+	struct sockaddr_storage candidates[PEER_MAX_CANDIDATES];
+	size_t n_candidates;
+	bool from_coordinator; /* removed when the coordinator's map no longer has it */
+	uint32_t map_generation; /* the coordinator session whose map last listed it */
+	struct control_peer coord_record; /* as the coordinator described it (saved to the state file) */
 
 	struct handshake handshake;
 	uint64_t last_initiation_sent_ms;

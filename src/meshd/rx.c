@@ -10,6 +10,7 @@
 
 #include "core/ipaddr.h"
 #include "core/keys.h"
+#include "meshd/coordclient.h"
 #include "meshd/device.h"
 #include "meshd/peer.h"
 #include "meshd/tx.h"
@@ -65,11 +66,14 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		handshake_clear(&hs);
 		return;
 	}
-	/* TAI64N compares as a big-endian number; an old or repeated one is a replay. */
-	if (memcmp(hs.remote_timestamp, p->latest_timestamp, WIRE_TIMESTAMP_LEN) <= 0) {
+	/* TAI64N compares as a big-endian number; an old or repeated one is a replay. An equal
+	 * one is usually our peer's own copy sent to another of our candidate addresses. */
+	int age = memcmp(hs.remote_timestamp, p->latest_timestamp, WIRE_TIMESTAMP_LEN);
+	if (age <= 0) {
 		dev->counters.rx_handshake_replayed++;
-		rx_log_limited(dev, now_ms, "peer %s: replayed handshake initiation from %s dropped", p->name,
-			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)));
+		if (age < 0)
+			rx_log_limited(dev, now_ms, "peer %s: replayed handshake initiation from %s dropped", p->name,
+				       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)));
 		handshake_clear(&hs);
 		return;
 	}
@@ -189,6 +193,10 @@ void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struc
 		 uint64_t now_ms)
 {
 	dev->counters.rx_datagrams++;
+	/* STUN answers to our own requests share the data socket (that is the point: they
+	 * report the data path's NAT mapping). They cannot be mistaken for ours: see stun.h. */
+	if (dev->coord && coordclient_on_datagram(dev, buf, len, from, now_ms))
+		return;
 	if (len < WIRE_HEADER_LEN || buf[WIRE_OFF_VERSION] != WIRE_PROTOCOL_VERSION || buf[2] != 0 || buf[3] != 0) {
 		dev->counters.rx_invalid_type++;
 		return;

@@ -28,9 +28,28 @@ static void queue_encrypted(struct device *dev, struct peer *p, const uint8_t *p
 		timers_on_data_sent(&p->timers, now_ms);
 }
 
+/* The same initiation goes to the endpoint and, while none has answered or when retrying,
+ * to every candidate: whichever path the response comes back on becomes the endpoint (the
+ * extra copies are refused by the peer as replays, harmlessly). */
+static void send_initiation_copies(struct device *dev, struct peer *p, const uint8_t *msg, bool is_retry)
+{
+	if (p->has_endpoint) {
+		memcpy(device_outbox_slot(dev), msg, WIRE_INITIATION_LEN);
+		device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->endpoint);
+	}
+	if (p->has_endpoint && !is_retry)
+		return;
+	for (size_t i = 0; i < p->n_candidates; i++) {
+		if (peer_endpoint_equal(p, &p->candidates[i]))
+			continue;
+		memcpy(device_outbox_slot(dev), msg, WIRE_INITIATION_LEN);
+		device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->candidates[i]);
+	}
+}
+
 void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, bool is_retry)
 {
-	if (!p->has_endpoint)
+	if (!p->has_endpoint && p->n_candidates == 0)
 		return; /* nowhere to send it; the peer must reach us first */
 	if (!is_retry && p->last_initiation_sent_ms != 0 &&
 	    now_ms - p->last_initiation_sent_ms < TIMER_REKEY_TIMEOUT_MS)
@@ -38,13 +57,13 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 
 	uint8_t timestamp[WIRE_TIMESTAMP_LEN];
 	handshake_tai64n(timestamp, clock_realtime());
-	uint8_t *slot = device_outbox_slot(dev);
+	uint8_t msg[WIRE_INITIATION_LEN];
 	if (!handshake_create_initiation(&p->handshake, &dev->identity, p->public_key, peer_new_local_index(dev),
-					 timestamp, NULL, slot)) {
+					 timestamp, NULL, msg)) {
 		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
 		return;
 	}
-	device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->endpoint);
+	send_initiation_copies(dev, p, msg, is_retry);
 	p->last_initiation_sent_ms = now_ms;
 	timers_on_handshake_initiated(&p->timers, now_ms, randombytes_uniform(TIMER_REKEY_TIMEOUT_JITTER_MS + 1),
 				      is_retry);

@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	memset(session_key, 0x03, sizeof(session_key));
-	session_init(&dev.peers[0].current, session_key, session_key, FUZZ_SESSION_INDEX, FUZZ_SESSION_INDEX, true,
+	session_init(&dev.peers[0]->current, session_key, session_key, FUZZ_SESSION_INDEX, FUZZ_SESSION_INDEX, true,
 		     now_ms);
 
 	struct sockaddr_storage from = { 0 };

@@ -386,3 +386,166 @@ lib_trap_cleanup() {
 	trap 'lib_cleanup; exit 143' TERM
 	trap 'lib_cleanup; exit 129' HUP
 }
+
+# ---------------------------------------------------------------- coordinator tests
+# Used by coord-stun.sh, coord-join.sh, coord-badinput.sh and contrib/bench/coord-scale.sh.
+
+# Sets MESHCOORD: $MESHCOORD, else the build tree's coord/meshcoord.
+lib_find_meshcoord() {
+	local here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+	: "${top_builddir:=$top_srcdir}"
+	: "${MESHCOORD:=$top_builddir/coord/meshcoord}"
+	[ -x "$MESHCOORD" ] || lib_skip "meshcoord binary not found at $MESHCOORD (build it with make, or set MESHCOORD=)"
+}
+
+# Sets FAKENODE: $FAKENODE, else the one make check built (it links the core library, so
+# unlike udpinject it is not compiled here).
+lib_find_fakenode() {
+	local here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+	: "${top_builddir:=$top_srcdir}"
+	: "${FAKENODE:=$top_builddir/tests/tools/fakenode}"
+	[ -x "$FAKENODE" ] || lib_skip "fakenode not found at $FAKENODE (make check builds it; or set FAKENODE=)"
+}
+
+# lib_hub_create NS: a namespace holding one bridge (br0), the "switch" of a lab LAN.
+lib_hub_create() {
+	lib_ns_create "$1"
+	ip -n "$1" link add name br0 type bridge || lib_die "cannot create a bridge in $1"
+	ip -n "$1" link set br0 up
+}
+
+# lib_hub_attach HUB NS IFNAME ADDR/LEN: plugs NS into the hub's bridge through a veth
+# pair; IFNAME in NS gets ADDR. The hub's end is named after the interface count, so names
+# only need to be unique inside the hub.
+LIB_HUB_PORTS=0
+lib_hub_attach() {
+	local hub=$1 ns=$2 ifname=$3 addr=$4 port
+	LIB_HUB_PORTS=$((LIB_HUB_PORTS + 1))
+	port=port$LIB_HUB_PORTS
+	ip link add name "$port" netns "$hub" type veth peer name "$ifname" netns "$ns" ||
+		lib_die "cannot plug $ns into hub $hub"
+	ip -n "$hub" link set "$port" master br0
+	ip -n "$hub" link set "$port" up
+	[ -n "$addr" ] && ip -n "$ns" addr add "$addr" dev "$ifname"
+	ip -n "$ns" link set "$ifname" up
+}
+
+# lib_nat_masquerade NS WAN_IF [fully-random]: NS forwards and masquerades what leaves
+# through WAN_IF (nftables), and drops unsolicited packets to itself from that side, as a
+# home router does (see the NAT lab in DESIGN.md).
+lib_nat_masquerade() {
+	local ns=$1 wan=$2 flags=${3:-}
+	ip netns exec "$ns" sysctl -q -w net.ipv4.ip_forward=1 || lib_die "cannot enable forwarding in $ns"
+	ip netns exec "$ns" nft -f - <<-NFT || lib_die "nft rules failed in $ns"
+	table ip labnat {
+		chain post {
+			type nat hook postrouting priority srcnat; policy accept;
+			oifname "$wan" masquerade $flags
+		}
+		chain input {
+			type filter hook input priority filter; policy accept;
+			iifname "$wan" ct state established,related accept
+			iifname "$wan" drop
+		}
+	}
+	NFT
+}
+
+# lib_coord_write_config FILE LISTEN STUN_LISTEN PUBLIC_ADDRESS STATE_DIR
+lib_coord_write_config() {
+	mkdir -p "$5" && chmod 700 "$5"
+	cat >"$1" <<-EOF2
+	listen: $2
+	stun_listen: $3
+	public_address: $4
+	state_dir: $5
+	EOF2
+}
+
+# lib_coord_start VAR NS CONFIG LOG [LEVEL]: meshcoord serve in NS (or in the caller's
+# namespace when NS is "-"), stderr appended to LOG, PID (meshcoord's own) in VAR.
+lib_coord_start() {
+	local __var=$1 ns=$2 conf=$3 log=$4 level=${5:-info} pid
+	if [ "$ns" = - ]; then
+		env -u JOURNAL_STREAM "$MESHCOORD" serve -c "$conf" --log-level "$level" </dev/null >>"$log" 2>&1 &
+	else
+		ip netns exec "$ns" env -u JOURNAL_STREAM "$MESHCOORD" serve -c "$conf" --log-level "$level" \
+			</dev/null >>"$log" 2>&1 &
+	fi
+	pid=$!
+	lib_track_pid "$pid"
+	printf -v "$__var" '%s' "$pid"
+}
+
+# lib_coord_wait_up PID NS PORT: meshcoord runs and listens on TCP PORT (10 s at most).
+lib_coord_wait_up() {
+	local pid=$1 ns=$2 port=$3
+	if [ "$ns" = - ]; then
+		lib_wait_for 10 bash -c "ss -Hltn 'sport = :$port' | grep -q LISTEN" && lib_pid_alive "$pid"
+	else
+		lib_wait_for 10 lib_tcp_listening "$ns" "$port" && lib_pid_alive "$pid"
+	fi
+}
+
+# lib_coord_authkey CONFIG [ARGS...]: prints a new join key (the admin command needs no
+# network: it only opens the registry).
+lib_coord_authkey() {
+	local conf=$1
+	shift
+	"$MESHCOORD" authkey create "$@" -c "$conf" 2>/dev/null | grep -m 1 '^mshjoin1_'
+}
+
+# lib_meshd_start_args VAR NS HOSTNAME CONFIG LOG LEVEL [MESHD_ARGS...]: like lib_meshd_start,
+# with extra arguments for 'meshd up' (e.g. --join KEY) and its own host name (a UTS
+# namespace: the coordinator names nodes after their host names). HOSTNAME "-" keeps the
+# machine's. unshare and sh exec, so the PID is still meshd's own.
+lib_meshd_start_args() {
+	local __var=$1 ns=$2 host=$3 conf=$4 log=$5 level=$6 pid
+	shift 6
+	if [ "$host" = - ]; then
+		ip netns exec "$ns" env -u JOURNAL_STREAM "$MESHD" up -c "$conf" --log-level "$level" "$@" \
+			</dev/null >>"$log" 2>&1 &
+	else
+		# shellcheck disable=SC2016
+		ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec env -u JOURNAL_STREAM "$@"' "$host" \
+			"$MESHD" up -c "$conf" --log-level "$level" "$@" </dev/null >>"$log" 2>&1 &
+	fi
+	pid=$!
+	lib_track_pid "$pid"
+	printf -v "$__var" '%s' "$pid"
+}
+
+# lib_iface_ipv4 NS IFACE: the first IPv4 address of IFACE, without the prefix length.
+lib_iface_ipv4() {
+	ip -n "$1" -4 -o addr show dev "$2" 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+
+# lib_iface_addrs NS IFACE: every global address of IFACE with its length, sorted, one line.
+lib_iface_addrs() {
+	ip -n "$1" -o addr show dev "$2" scope global 2>/dev/null | awk '{ print $4 }' | sort | tr '\n' ' '
+}
+
+# lib_log_count FILE ERE: how many lines of FILE match (0 if none or no file).
+lib_log_count() {
+	local n
+	n=$(grep -c -E -e "$2" "$1" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# lib_wait_exit VAR PID SECONDS: waits for our child PID to end and stores its exit status
+# in VAR. Returns non-zero (VAR untouched) if it is still running after SECONDS. Not from a
+# $(...) subshell: only the shell that started PID can collect its status.
+lib_wait_exit() {
+	# (__ names: a local called like the caller's VAR would hide it from printf -v)
+	local __var=$1 __pid=$2 __rc
+	lib_wait_for "$3" bash -c "! [ -r /proc/$__pid/status ] || grep -q '^State:[[:space:]]*Z' /proc/$__pid/status" ||
+		return 1
+	wait "$__pid" 2>/dev/null
+	__rc=$?
+	lib_untrack_pid "$__pid"
+	printf -v "$__var" '%s' "$__rc"
+}

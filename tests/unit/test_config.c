@@ -42,7 +42,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -162,7 +162,7 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers)" },
+		  "address, mtu, peers, state_dir, join_key_file)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -501,7 +501,8 @@ static void test_load(void **state)
 	write_file(path, BASE "bogus: 1\n", strlen(BASE "bogus: 1\n"), 0644);
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
-		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, peers)",
+		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
+		 "peers, state_dir, join_key_file)",
 		 path);
 	assert_string_equal(err, want);
 
@@ -554,6 +555,25 @@ static void test_load_too_large(void **state)
 	unlink(path);
 }
 
+/* A coordinator-managed node: state_dir stands in for private_key_file and address. */
+static void test_state_dir_config(void **state)
+{
+	struct config cfg;
+	char err[256];
+	static const char yaml[] = "state_dir: /var/lib/meshd\njoin_key_file: /etc/meshd/join.key\n";
+
+	assert_true(config_parse(&cfg, "node.yaml", yaml, sizeof(yaml) - 1, err, sizeof(err)));
+	assert_string_equal(cfg.state_dir, "/var/lib/meshd");
+	assert_string_equal(cfg.join_key_file, "/etc/meshd/join.key");
+	assert_string_equal(cfg.private_key_file, "");
+	assert_int_equal(cfg.n_addresses, 0);
+	config_free(&cfg);
+
+	static const char no_state[] = "join_key_file: /etc/meshd/join.key\n";
+	assert_false(config_parse(&cfg, "node.yaml", no_state, sizeof(no_state) - 1, err, sizeof(err)));
+	assert_string_equal(err, "node.yaml:1:1: missing required key 'private_key_file'");
+}
+
 static void test_example_config(void **state)
 {
 	/* The shipped example must always parse. */
@@ -581,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_too_large),
+		cmocka_unit_test(test_state_dir_config),
 		cmocka_unit_test(test_example_config),
 	};
 

@@ -1,0 +1,582 @@
+/* meshcoord authkey create|list|revoke and meshcoord nodes list|remove. */
+#include "coord/admin.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/joinkey.h"
+
+enum {
+	ADMIN_EXIT_FAIL = 1,
+	ADMIN_POSITIONAL_MAX = 4,    /* "revoke ID" needs two; more is always a mistake */
+	ISO_TIME_LEN = 32,           /* "2024-05-01T12:00:00Z" and room */
+	/* "[v6]:port" at most 47 bytes (INET6_ADDRSTRLEN + 8), times the endpoints, with commas. */
+	ENDPOINT_TEXT_MAX = INET6_ADDRSTRLEN + 8,
+	ENDPOINTS_TEXT_MAX = CONTROL_MAX_ENDPOINTS * (ENDPOINT_TEXT_MAX + 1),
+	COLUMN_IPV4_WIDTH = 15,      /* "100.127.255.254" */
+};
+
+static const char authkey_help[] =
+	"Usage: meshcoord authkey ACTION [-c FILE]\n"
+	"\n"
+	"Join keys let new nodes register: 'meshd up --join KEY' is all a node needs.\n"
+	"\n"
+	"Actions:\n"
+	"  create [--reusable] [--expires DURATION]\n"
+	"        print a new join key on stdout. One-time unless --reusable; never expires\n"
+	"        unless --expires, given as a number and one unit: 30m, 24h, 7d, 3600s\n"
+	"  list  show every key: ID, TYPE, CREATED, EXPIRES, STATUS (valid, expired,\n"
+	"        revoked, used) and USES (nodes that joined with it)\n"
+	"  revoke ID\n"
+	"        refuse the key from now on; nodes that already joined with it stay\n"
+	"        (remove them with 'meshcoord nodes remove NAME')\n"
+	"\n"
+	"Times are UTC. -c FILE names the coordinator's config (default " COORDCONF_DEFAULT_PATH ").\n";
+
+static const char nodes_help[] =
+	"Usage: meshcoord nodes ACTION [-c FILE]\n"
+	"\n"
+	"Actions:\n"
+	"  list  show every node: NAME, IPV4, IPV6, ONLINE, LAST SEEN, ENDPOINTS\n"
+	"        (online: seen by the coordinator within the last 60 seconds)\n"
+	"  remove NAME\n"
+	"        delete the node; its key is refused from now on and its peers drop it.\n"
+	"        Its name and addresses are not given to another node.\n"
+	"\n"
+	"Times are UTC. -c FILE names the coordinator's config (default " COORDCONF_DEFAULT_PATH ").\n";
+
+/* ------------------------------------------------------------------ command line */
+
+struct admin_args {
+	const char *positional[ADMIN_POSITIONAL_MAX];
+	size_t n_positional;
+	bool help;
+	bool reusable;
+	const char *expires;
+	const char *config;
+};
+
+enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES };
+
+static const struct {
+	const char *long_name;
+	char short_name; /* 0: none */
+	bool takes_value;
+} arg_options[] = {
+	[OPT_HELP] = { "help", 'h', false },
+	[OPT_CONFIG] = { "config", 'c', true },
+	[OPT_REUSABLE] = { "reusable", 0, false },
+	[OPT_EXPIRES] = { "expires", 0, true },
+};
+
+/* One parser for every subcommand, so admin_wants_help and admin_config_path read the
+ * command line exactly as the actions do. Long options are spelled out in full (no GNU
+ * abbreviations), "--name=value" and "-cFILE" are accepted, "--" ends the options. */
+static bool args_parse(int argc, char **argv, struct admin_args *a, char *err, size_t err_len)
+{
+	bool options_done = false;
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *value = NULL;
+		int opt = -1;
+
+		if (options_done || arg[0] != '-' || arg[1] == '\0') {
+			if (a->n_positional == ADMIN_POSITIONAL_MAX) {
+				snprintf(err, err_len, "too many arguments ('%s')", arg);
+				return false;
+			}
+			a->positional[a->n_positional++] = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		for (size_t o = 0; o < sizeof(arg_options) / sizeof(arg_options[0]); o++) {
+			size_t len = strlen(arg_options[o].long_name);
+			if (arg[1] == '-' && strncmp(arg + 2, arg_options[o].long_name, len) == 0 &&
+			    (arg[2 + len] == '\0' || (arg[2 + len] == '=' && arg_options[o].takes_value))) {
+				opt = (int)o;
+				if (arg[2 + len] == '=')
+					value = arg + 3 + len;
+			} else if (arg[1] != '-' && arg_options[o].short_name && arg[1] == arg_options[o].short_name &&
+				   (arg[2] == '\0' || arg_options[o].takes_value)) {
+				opt = (int)o;
+				if (arg[2] != '\0')
+					value = arg + 2;
+			}
+			if (opt >= 0)
+				break;
+		}
+		if (opt < 0) {
+			snprintf(err, err_len, "unknown option '%s'", arg);
+			return false;
+		}
+		if (arg_options[opt].takes_value && !value) {
+			if (i + 1 == argc) {
+				snprintf(err, err_len, "option '%s' needs a value", arg);
+				return false;
+			}
+			value = argv[++i];
+		}
+		switch ((enum arg_option)opt) {
+		case OPT_HELP:
+			a->help = true;
+			break;
+		case OPT_CONFIG:
+			a->config = value;
+			break;
+		case OPT_REUSABLE:
+			a->reusable = true;
+			break;
+		case OPT_EXPIRES:
+			if (a->expires) {
+				snprintf(err, err_len, "--expires given twice");
+				return false;
+			}
+			a->expires = value;
+			break;
+		}
+	}
+	return true;
+}
+
+bool admin_wants_help(int argc, char **argv)
+{
+	struct admin_args a;
+	char err[128];
+
+	/* A malformed command line is not help: the action reports the mistake. */
+	return args_parse(argc, argv, &a, err, sizeof(err)) && (a.help || a.n_positional == 0);
+}
+
+const char *admin_config_path(int argc, char **argv)
+{
+	struct admin_args a;
+	char err[128];
+
+	return args_parse(argc, argv, &a, err, sizeof(err)) ? a.config : NULL;
+}
+
+bool admin_duration_parse(const char *s, int64_t *seconds)
+{
+	static const struct {
+		char unit;
+		int64_t seconds;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	int64_t n = 0;
+	size_t i = 0;
+
+	if (!s)
+		return false;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (n > ADMIN_EXPIRES_MAX_S) /* already too long: stop before n can overflow */
+			return false;
+		n = n * 10 + (s[i] - '0');
+	}
+	if (i == 0 || n == 0 || s[i] == '\0' || s[i + 1] != '\0')
+		return false;
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		if (s[i] == units[u].unit) {
+			if (n > ADMIN_EXPIRES_MAX_S / units[u].seconds)
+				return false;
+			*seconds = n * units[u].seconds;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Strictly a positive decimal ID. */
+static bool id_parse(const char *s, int64_t *out)
+{
+	int64_t n = 0;
+	size_t i = 0;
+
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (n > (INT64_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (s[i] - '0');
+	}
+	if (i == 0 || s[i] != '\0' || n == 0)
+		return false;
+	*out = n;
+	return true;
+}
+
+/* ------------------------------------------------------------------ output helpers */
+
+static const char *time_iso(int64_t t, char buf[ISO_TIME_LEN])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || strftime(buf, ISO_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, ISO_TIME_LEN, "@%" PRId64, t);
+	return buf;
+}
+
+static int finish_output(const char *cmd)
+{
+	/* A full disk or a closed pipe must not look like success to a script. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "meshcoord %s: could not write the output\n", cmd);
+		return ADMIN_EXIT_FAIL;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ authkey */
+
+static int authkey_create(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32],
+			  const struct admin_args *a)
+{
+	struct joinkey k;
+	char text[JOINKEY_MAX_LEN + 1];
+	char when[ISO_TIME_LEN];
+	int64_t now = (int64_t)time(NULL), expires = 0, ttl = 0, id = 0;
+	int rc = ADMIN_EXIT_FAIL;
+
+	if (a->n_positional != 1) {
+		fprintf(stderr, "meshcoord authkey create: takes no arguments ('%s'); see --help\n", a->positional[1]);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a->expires) {
+		if (!admin_duration_parse(a->expires, &ttl)) {
+			fprintf(stderr,
+				"meshcoord authkey create: bad --expires '%s' (a number and one unit: 30m, 24h, 7d, "
+				"3600s; at most %dd)\n",
+				a->expires, ADMIN_EXPIRES_MAX_S / 86400);
+			return ADMIN_EXIT_USAGE;
+		}
+		expires = now + ttl;
+	}
+	if (cfg->public_host[0] == '\0' || cfg->public_port == 0) {
+		fprintf(stderr, "meshcoord authkey create: the config has no public_host: join keys carry it\n");
+		return ADMIN_EXIT_FAIL;
+	}
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.coord_public, coord_public, sizeof(k.coord_public));
+	snprintf(k.host, sizeof(k.host), "%s", cfg->public_host);
+	k.port = cfg->public_port;
+	/* Formatted once with a blank secret before the key exists, so that a host too long for
+	 * the string cannot leave a usable key in the database that nobody was shown. */
+	if (!joinkey_format(&k, text, sizeof(text))) {
+		fprintf(stderr, "meshcoord authkey create: public_host '%s' does not fit in a join key\n",
+			cfg->public_host);
+		goto out;
+	}
+	if (!db_authkey_create(db, a->reusable, expires, now, k.secret, &id)) {
+		fprintf(stderr, "meshcoord authkey create: could not store the key (see the error above)\n");
+		goto out;
+	}
+	if (!joinkey_format(&k, text, sizeof(text))) {
+		db_authkey_revoke(db, id);
+		fprintf(stderr, "meshcoord authkey create: could not format the key\n");
+		goto out;
+	}
+	printf("%s\n", text);
+	rc = finish_output("authkey create");
+	if (rc != EXIT_SUCCESS) {
+		db_authkey_revoke(db, id); /* nobody got to see it */
+		goto out;
+	}
+	if (expires)
+		fprintf(stderr, "created %s join key %" PRId64 ", expires %s\n", a->reusable ? "reusable" : "one-time",
+			id, time_iso(expires, when));
+	else
+		fprintf(stderr, "created %s join key %" PRId64 ", never expires\n",
+			a->reusable ? "reusable" : "one-time", id);
+out:
+	joinkey_clear(&k);
+	sodium_memzero(text, sizeof(text));
+	return rc;
+}
+
+static const char *authkey_status(const struct db_authkey *k, int64_t now)
+{
+	/* The same order as registration checks them, so the list says what a node would hear. */
+	if (k->revoked)
+		return "revoked";
+	if (!k->reusable && k->uses > 0)
+		return "used";
+	if (k->expires != 0 && now >= k->expires)
+		return "expired";
+	return "valid";
+}
+
+static void authkey_print(const struct db_authkey *k, void *ctx)
+{
+	const int64_t *now = ctx;
+	char created[ISO_TIME_LEN], expires[ISO_TIME_LEN];
+
+	printf("%-6" PRId64 " %-9s %-20s %-20s %-8s %" PRId64 "\n", k->id, k->reusable ? "reusable" : "one-time",
+	       time_iso(k->created, created), k->expires ? time_iso(k->expires, expires) : "never",
+	       authkey_status(k, *now), k->uses);
+}
+
+static int authkey_list(struct db *db, const struct admin_args *a)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (a->n_positional != 1) {
+		fprintf(stderr, "meshcoord authkey list: takes no arguments ('%s'); see --help\n", a->positional[1]);
+		return ADMIN_EXIT_USAGE;
+	}
+	printf("%-6s %-9s %-20s %-20s %-8s %s\n", "ID", "TYPE", "CREATED", "EXPIRES", "STATUS", "USES");
+	if (!db_authkey_list(db, authkey_print, &now)) {
+		fprintf(stderr, "meshcoord authkey list: could not read the keys (see the error above)\n");
+		return ADMIN_EXIT_FAIL;
+	}
+	return finish_output("authkey list");
+}
+
+static int authkey_revoke(struct db *db, const struct admin_args *a)
+{
+	int64_t id;
+
+	if (a->n_positional != 2) {
+		fprintf(stderr, "meshcoord authkey revoke: needs exactly one key ID (see 'meshcoord authkey list')\n");
+		return ADMIN_EXIT_USAGE;
+	}
+	if (!id_parse(a->positional[1], &id)) {
+		fprintf(stderr, "meshcoord authkey revoke: '%s' is not a key ID (see 'meshcoord authkey list')\n",
+			a->positional[1]);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (!db_authkey_revoke(db, id)) {
+		fprintf(stderr, "meshcoord authkey revoke: no join key with ID %" PRId64
+				" (see 'meshcoord authkey list')\n", id);
+		return ADMIN_EXIT_FAIL;
+	}
+	fprintf(stderr, "revoked join key %" PRId64 "; nodes that joined with it stay\n", id);
+	return EXIT_SUCCESS;
+}
+
+struct authkey_action {
+	const char *name;
+	int (*run)(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32],
+		   const struct admin_args *a);
+};
+
+static int authkey_list_run(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32],
+			    const struct admin_args *a)
+{
+	return authkey_list(db, a);
+}
+
+static int authkey_revoke_run(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32],
+			      const struct admin_args *a)
+{
+	return authkey_revoke(db, a);
+}
+
+static const struct authkey_action authkey_actions[] = {
+	{ "create", authkey_create },
+	{ "list", authkey_list_run },
+	{ "revoke", authkey_revoke_run },
+};
+
+int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32], int argc,
+		  char **argv)
+{
+	struct admin_args a;
+	char err[256];
+
+	if (!args_parse(argc, argv, &a, err, sizeof(err))) {
+		fprintf(stderr, "meshcoord authkey: %s; see --help\n", err);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a.help) {
+		fputs(authkey_help, stdout);
+		return finish_output("authkey");
+	}
+	if (a.n_positional == 0) {
+		fputs(authkey_help, stderr);
+		return ADMIN_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(authkey_actions) / sizeof(authkey_actions[0]); i++) {
+		if (strcmp(a.positional[0], authkey_actions[i].name) != 0)
+			continue;
+		if (authkey_actions[i].run != authkey_create && (a.reusable || a.expires)) {
+			fprintf(stderr, "meshcoord authkey %s: --reusable and --expires are options of 'create'\n",
+				a.positional[0]);
+			return ADMIN_EXIT_USAGE;
+		}
+		if (!db || !cfg || !coord_public) {
+			fprintf(stderr, "meshcoord authkey: no database or configuration\n");
+			return ADMIN_EXIT_FAIL;
+		}
+		return authkey_actions[i].run(db, cfg, coord_public, &a);
+	}
+	fprintf(stderr, "meshcoord authkey: unknown action '%s' (create, list or revoke)\n", a.positional[0]);
+	return ADMIN_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ nodes */
+
+static void endpoints_format(const struct db_node *n, char *out, size_t cap)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n->n_endpoints; i++) {
+		const struct control_endpoint *e = &n->endpoints[i];
+		char addr[INET6_ADDRSTRLEN];
+		int w;
+
+		if (!inet_ntop(e->family == 6 ? AF_INET6 : AF_INET, e->addr, addr, sizeof(addr)))
+			continue;
+		w = snprintf(out + off, cap - off, e->family == 6 ? "%s[%s]:%u" : "%s%s:%u", off ? "," : "", addr,
+			     e->port);
+		if (w < 0 || (size_t)w >= cap - off)
+			break;
+		off += (size_t)w;
+	}
+	if (off == 0)
+		snprintf(out, cap, "-");
+}
+
+struct nodes_table {
+	int64_t now;
+	int name_width;
+	int ipv6_width;
+	bool print;
+};
+
+static void node_row(const struct db_node *n, void *ctx)
+{
+	struct nodes_table *t = ctx;
+	char ipv4[INET_ADDRSTRLEN], ipv6[INET6_ADDRSTRLEN], seen[ISO_TIME_LEN];
+	char endpoints[ENDPOINTS_TEXT_MAX];
+	bool online;
+
+	inet_ntop(AF_INET, n->ipv4, ipv4, sizeof(ipv4));
+	inet_ntop(AF_INET6, n->ipv6, ipv6, sizeof(ipv6));
+	if (!t->print) { /* the first pass only sizes the columns */
+		if ((int)strlen(n->name) > t->name_width)
+			t->name_width = (int)strlen(n->name);
+		if ((int)strlen(ipv6) > t->ipv6_width)
+			t->ipv6_width = (int)strlen(ipv6);
+		return;
+	}
+	online = n->last_seen != 0 && t->now - n->last_seen <= ADMIN_ONLINE_WINDOW_S;
+	endpoints_format(n, endpoints, sizeof(endpoints));
+	printf("%-*s %-*s %-*s %-6s %-20s %s\n", t->name_width, n->name, COLUMN_IPV4_WIDTH, ipv4, t->ipv6_width,
+	       ipv6, online ? "yes" : "no", n->last_seen ? time_iso(n->last_seen, seen) : "never", endpoints);
+}
+
+static int nodes_list(struct db *db, const struct admin_args *a)
+{
+	struct nodes_table t = { .now = (int64_t)time(NULL), .name_width = 4, .ipv6_width = 4 };
+
+	if (a->n_positional != 1) {
+		fprintf(stderr, "meshcoord nodes list: takes no arguments ('%s'); see --help\n", a->positional[1]);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (!db_nodes_list(db, node_row, &t))
+		goto fail;
+	printf("%-*s %-*s %-*s %-6s %-20s %s\n", t.name_width, "NAME", COLUMN_IPV4_WIDTH, "IPV4", t.ipv6_width, "IPV6",
+	       "ONLINE", "LAST SEEN", "ENDPOINTS");
+	t.print = true;
+	if (!db_nodes_list(db, node_row, &t))
+		goto fail;
+	return finish_output("nodes list");
+fail:
+	fprintf(stderr, "meshcoord nodes list: could not read the nodes (see the error above)\n");
+	return ADMIN_EXIT_FAIL;
+}
+
+struct node_find {
+	const char *name;
+	bool found;
+	struct db_node node;
+};
+
+static void node_match(const struct db_node *n, void *ctx)
+{
+	struct node_find *f = ctx;
+
+	if (strcmp(n->name, f->name) == 0) {
+		f->found = true;
+		f->node = *n;
+	}
+}
+
+static int nodes_remove(struct db *db, const struct admin_args *a)
+{
+	struct node_find f = { 0 };
+	char ipv4[INET_ADDRSTRLEN];
+
+	if (a->n_positional != 2) {
+		fprintf(stderr, "meshcoord nodes remove: needs exactly one node NAME (see 'meshcoord nodes list')\n");
+		return ADMIN_EXIT_USAGE;
+	}
+	f.name = a->positional[1];
+	/* Found first so that "no such node" and "the database failed" read differently. */
+	if (!db_nodes_list(db, node_match, &f)) {
+		fprintf(stderr, "meshcoord nodes remove: could not read the nodes (see the error above)\n");
+		return ADMIN_EXIT_FAIL;
+	}
+	if (!f.found) {
+		fprintf(stderr, "meshcoord nodes remove: no node named '%s' (see 'meshcoord nodes list')\n", f.name);
+		return ADMIN_EXIT_FAIL;
+	}
+	if (!db_node_remove(db, f.name)) {
+		fprintf(stderr, "meshcoord nodes remove: could not remove '%s' (see the error above)\n", f.name);
+		return ADMIN_EXIT_FAIL;
+	}
+	inet_ntop(AF_INET, f.node.ipv4, ipv4, sizeof(ipv4));
+	fprintf(stderr, "removed node '%s' (%s); its key is refused from now on\n", f.name, ipv4);
+	return EXIT_SUCCESS;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct db *db, const struct admin_args *a);
+} nodes_actions[] = {
+	{ "list", nodes_list },
+	{ "remove", nodes_remove },
+};
+
+int admin_nodes(struct db *db, int argc, char **argv)
+{
+	struct admin_args a;
+	char err[256];
+
+	if (!args_parse(argc, argv, &a, err, sizeof(err))) {
+		fprintf(stderr, "meshcoord nodes: %s; see --help\n", err);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a.help) {
+		fputs(nodes_help, stdout);
+		return finish_output("nodes");
+	}
+	if (a.n_positional == 0) {
+		fputs(nodes_help, stderr);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a.reusable || a.expires) {
+		fprintf(stderr, "meshcoord nodes: --reusable and --expires belong to 'meshcoord authkey create'\n");
+		return ADMIN_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(nodes_actions) / sizeof(nodes_actions[0]); i++) {
+		if (strcmp(a.positional[0], nodes_actions[i].name) != 0)
+			continue;
+		if (!db) {
+			fprintf(stderr, "meshcoord nodes: no database\n");
+			return ADMIN_EXIT_FAIL;
+		}
+		return nodes_actions[i].run(db, &a);
+	}
+	fprintf(stderr, "meshcoord nodes: unknown action '%s' (list or remove)\n", a.positional[0]);
+	return ADMIN_EXIT_USAGE;
+}

@@ -1,0 +1,234 @@
+/* meshcoord's YAML configuration: a flat mapping, read strictly through core/yamlread. */
+#include "coord/coordconf.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/control.h"
+#include "core/stun.h"
+#include "core/yamlread.h"
+
+enum {
+	COORDCONF_FILE_MAX = 1 << 20, /* four settings: anything near this is not a config file */
+};
+
+static const char coordconf_default_listen_host[] = "0.0.0.0";
+static const char coordconf_key_file[] = "coord.key";
+static const char coordconf_db_file[] = "registry.db";
+
+enum root_key { ROOT_LISTEN, ROOT_STUN_LISTEN, ROOT_PUBLIC_ADDRESS, ROOT_STATE_DIR, ROOT_N };
+static const char *const root_keys[ROOT_N] = {
+	[ROOT_LISTEN] = "listen",
+	[ROOT_STUN_LISTEN] = "stun_listen",
+	[ROOT_PUBLIC_ADDRESS] = "public_address",
+	[ROOT_STATE_DIR] = "state_dir",
+};
+
+static void coordconf_set_defaults(struct coord_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	memcpy(cfg->listen_host, coordconf_default_listen_host, sizeof(coordconf_default_listen_host));
+	cfg->listen_port = CONTROL_DEFAULT_PORT;
+	memcpy(cfg->stun_host, coordconf_default_listen_host, sizeof(coordconf_default_listen_host));
+	cfg->stun_port = STUN_DEFAULT_PORT;
+	memcpy(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR, sizeof(COORDCONF_DEFAULT_STATE_DIR));
+}
+
+static bool is_ip_literal(const char *host, bool *unspecified)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		*unspecified = a4.s_addr == htonl(INADDR_ANY);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		*unspecified = IN6_IS_ADDR_UNSPECIFIED(&a6);
+		return true;
+	}
+	return false;
+}
+
+/* A listener: an IP address (not a name: what a name resolves to can change under a
+ * running server, and binding should not wait for DNS) and a port. */
+static bool get_listen(struct yamlread *r, const char *key, const char *example, char *host, uint16_t *port)
+{
+	char q[YAMLREAD_QUOTE_BUF], h[ENDPOINT_HOST_MAX];
+	uint16_t p;
+	bool unspecified;
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	if (!endpoint_parse(yamlread_value(r), h, sizeof(h), &p) || !is_ip_literal(h, &unspecified)) {
+		yamlread_fail(r, r->ev.start_mark,
+			      "'%s': '%s' is not an IP address and port (e.g. %s, or [::]:%s for IPv6 too)", key,
+			      yamlread_quote(yamlread_value(r), yamlread_len(r), q), example, strchr(example, ':') + 1);
+		return false;
+	}
+	memcpy(host, h, strlen(h) + 1);
+	*port = p;
+	return true;
+}
+
+/* Where nodes reach the control listener from outside: goes into every join key, so it must
+ * be something a node can connect to (a name is fine: it is resolved by the node). */
+static bool get_public_address(struct yamlread *r, struct coord_config *cfg)
+{
+	const char *key = root_keys[ROOT_PUBLIC_ADDRESS];
+	char q[YAMLREAD_QUOTE_BUF];
+	bool unspecified = false;
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	if (!endpoint_parse(yamlread_value(r), cfg->public_host, sizeof(cfg->public_host), &cfg->public_port)) {
+		yamlread_fail(r, r->ev.start_mark,
+			      "'%s': '%s' is not host:port or [IPv6]:port with a port from 1 to 65535 (e.g. 203.0.113.10:%d)",
+			      key, yamlread_quote(yamlread_value(r), yamlread_len(r), q), CONTROL_DEFAULT_PORT);
+		return false;
+	}
+	if (is_ip_literal(cfg->public_host, &unspecified) && unspecified) {
+		yamlread_fail(r, r->ev.start_mark,
+			      "'%s': '%s' is not an address nodes can connect to; give this server's public address or name",
+			      key, yamlread_quote(yamlread_value(r), yamlread_len(r), q));
+		return false;
+	}
+	return true;
+}
+
+static bool get_state_dir(struct yamlread *r, struct coord_config *cfg)
+{
+	const char *key = root_keys[ROOT_STATE_DIR];
+	char q[YAMLREAD_QUOTE_BUF], probe[COORDCONF_PATH_MAX];
+	size_t len;
+
+	if (!yamlread_string(r, key, cfg->state_dir, sizeof(cfg->state_dir)))
+		return false;
+	/* Relative to what? systemd starts us in "/", a shell anywhere: say it once, here. */
+	if (cfg->state_dir[0] != '/') {
+		yamlread_fail(r, r->ev.start_mark, "'%s': '%s' must be an absolute path (starting with '/')", key,
+			      yamlread_quote(yamlread_value(r), yamlread_len(r), q));
+		return false;
+	}
+	len = strlen(cfg->state_dir);
+	while (len > 1 && cfg->state_dir[len - 1] == '/')
+		cfg->state_dir[--len] = '\0';
+	/* Both files must have a path, or the server would fail later at start-up. */
+	if (!coordconf_key_path(cfg, probe, sizeof(probe)) || !coordconf_db_path(cfg, probe, sizeof(probe))) {
+		yamlread_fail(r, r->ev.start_mark, "'%s' is too long (the files in it need paths under %d characters)",
+			      key, COORDCONF_PATH_MAX);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t start)
+{
+	size_t seen[ROOT_N] = { 0 };
+	size_t idx;
+	bool done;
+
+	for (;;) {
+		if (!yamlread_key(r, root_keys, ROOT_N, seen, "", &idx, &done))
+			return false;
+		if (done)
+			break;
+		switch ((enum root_key)idx) {
+		case ROOT_LISTEN:
+			if (!get_listen(r, root_keys[idx], "0.0.0.0:51821", cfg->listen_host, &cfg->listen_port))
+				return false;
+			break;
+		case ROOT_STUN_LISTEN:
+			if (!get_listen(r, root_keys[idx], "0.0.0.0:3478", cfg->stun_host, &cfg->stun_port))
+				return false;
+			break;
+		case ROOT_PUBLIC_ADDRESS:
+			if (!get_public_address(r, cfg))
+				return false;
+			break;
+		case ROOT_STATE_DIR:
+			if (!get_state_dir(r, cfg))
+				return false;
+			break;
+		case ROOT_N:
+			return false;
+		}
+	}
+	if (!seen[ROOT_PUBLIC_ADDRESS]) {
+		yamlread_fail(r, start,
+			      "missing required key 'public_address' (the host:port nodes connect to, e.g. 203.0.113.10:%d)",
+			      CONTROL_DEFAULT_PORT);
+		return false;
+	}
+	return true;
+}
+
+bool coordconf_parse(struct coord_config *cfg, const char *source_name, const char *text, size_t len, char *err,
+		     size_t err_len)
+{
+	struct yamlread r;
+	yaml_mark_t start;
+	bool ok;
+
+	coordconf_set_defaults(cfg);
+	if (!yamlread_init(&r, source_name ? source_name : "config", text, len, err, err_len))
+		return false;
+	ok = yamlread_begin(&r, "configuration", "public_address: ...", &start) && parse_root(&r, cfg, start) &&
+	     yamlread_end(&r, "configuration");
+	if (!ok && !r.failed) {
+		const yaml_mark_t top = { 0 }; /* line 1, column 1 */
+
+		yamlread_fail(&r, top, "invalid configuration");
+	}
+	yamlread_cleanup(&r);
+	if (!ok)
+		coordconf_set_defaults(cfg);
+	return ok;
+}
+
+bool coordconf_load(struct coord_config *cfg, const char *path, char *err, size_t err_len)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	bool ok;
+
+	coordconf_set_defaults(cfg);
+	if (!yamlread_load_file(path, COORDCONF_FILE_MAX, &text, &len, &st, err, err_len))
+		return false;
+	ok = coordconf_parse(cfg, path, text, len, err, err_len);
+	sodium_memzero(text, len);
+	free(text);
+	return ok;
+}
+
+static bool state_file(const struct coord_config *cfg, const char *name, char *out, size_t cap)
+{
+	size_t dir_len = strnlen(cfg->state_dir, sizeof(cfg->state_dir));
+	int n;
+
+	if (dir_len == 0 || dir_len >= sizeof(cfg->state_dir) || cap == 0)
+		return false;
+	/* "/" is the one directory that already ends in a slash. */
+	n = snprintf(out, cap, "%s%s%s", cfg->state_dir, cfg->state_dir[dir_len - 1] == '/' ? "" : "/", name);
+	if (n < 0 || (size_t)n >= cap) {
+		out[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+bool coordconf_key_path(const struct coord_config *cfg, char *out, size_t cap)
+{
+	return state_file(cfg, coordconf_key_file, out, cap);
+}
+
+bool coordconf_db_path(const struct coord_config *cfg, char *out, size_t cap)
+{
+	return state_file(cfg, coordconf_db_file, out, cap);
+}

@@ -1,0 +1,89 @@
+/* The coordinator's registry in SQLite (WAL): the network (its IPv6 ULA prefix), nodes,
+ * and join keys. Every write is one transaction that is committed before anyone is told
+ * about it, so a kill -9 at any moment loses nothing that was acknowledged.
+ *
+ * meshcoord serve and the admin subcommands (authkey, nodes) open the same file; the
+ * server notices others' commits through db_changed() and pushes the difference. */
+#ifndef MESHCOORD_DB_H
+#define MESHCOORD_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/control.h"
+#include "core/joinkey.h"
+
+enum {
+	DB_OVERLAY_IPV4_BITS = 10,  /* 100.64.0.0/10, the CGNAT range (RFC 6598) */
+	DB_OVERLAY_IPV6_BITS = 48,  /* one ULA /48 per network (RFC 4193) */
+	DB_BUSY_TIMEOUT_MS = 5000,  /* an admin command and the server may write at once */
+};
+
+struct db;
+
+struct db_node {
+	int64_t id;
+	uint8_t node_key[WIRE_KEY_LEN];
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t ipv4[4];
+	uint8_t ipv6[16];
+	int64_t created;   /* unix seconds */
+	int64_t last_seen; /* unix seconds, 0 = never */
+	struct control_endpoint endpoints[CONTROL_MAX_ENDPOINTS];
+	size_t n_endpoints;
+};
+
+struct db_authkey {
+	int64_t id;
+	bool reusable;
+	int64_t created;
+	int64_t expires;  /* 0 = never */
+	bool revoked;
+	int64_t uses;     /* registrations made with it */
+};
+
+enum db_register_result {
+	DB_REGISTER_OK = 0,           /* *node holds the (new or existing) record */
+	DB_REGISTER_KEY_UNKNOWN,
+	DB_REGISTER_KEY_EXPIRED,
+	DB_REGISTER_KEY_REVOKED,
+	DB_REGISTER_KEY_USED,         /* a one-time key already consumed */
+	DB_REGISTER_NODE_REMOVED,     /* this node key was removed: refused from now on */
+	DB_REGISTER_NEED_KEY,         /* unknown node and no secret */
+	DB_REGISTER_ERROR,            /* SQLite failed; see the log */
+};
+
+/* Opens (creating if needed) the database; err gets one line on failure. */
+struct db *db_open(const char *path, char *err, size_t err_len);
+void db_close(struct db *db);
+
+/* The network's ULA prefix (first 6 bytes meaningful), generated once at creation. */
+void db_network_ipv6_prefix(struct db *db, uint8_t prefix[16]);
+
+/* Creates a join key; secret_out gets the secret to embed in the join string. */
+bool db_authkey_create(struct db *db, bool reusable, int64_t expires, int64_t now,
+		       uint8_t secret_out[JOINKEY_SECRET_LEN], int64_t *id_out);
+bool db_authkey_revoke(struct db *db, int64_t id); /* false if no such key */
+/* Calls fn for each key, oldest first. */
+bool db_authkey_list(struct db *db, void (*fn)(const struct db_authkey *k, void *ctx), void *ctx);
+
+/* Registers a node: an already registered key just gets its record back (hostname and
+ * secret are then ignored); otherwise the secret must name a usable key, which a one-time key
+ * is consumed by, atomically with the node's creation. Addresses are allocated once and kept;
+ * the name comes from the hostname, made unique ("host", "host-2", ...). */
+enum db_register_result db_register_node(struct db *db, const uint8_t node_key[WIRE_KEY_LEN],
+					 const uint8_t *secret, size_t secret_len, const char *hostname,
+					 int64_t now, struct db_node *node_out);
+bool db_node_by_key(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], struct db_node *out);
+bool db_node_set_endpoints(struct db *db, const uint8_t node_key[WIRE_KEY_LEN],
+			   const struct control_endpoint *endpoints, size_t n);
+bool db_node_touch(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], int64_t now); /* last seen */
+/* Removes a node by name; its key is remembered as removed. False if no such node. */
+bool db_node_remove(struct db *db, const char *name);
+bool db_nodes_list(struct db *db, void (*fn)(const struct db_node *n, void *ctx), void *ctx);
+
+/* True when another connection (an admin command) committed since the last call. */
+bool db_changed(struct db *db);
+
+#endif

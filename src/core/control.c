@@ -1,0 +1,405 @@
+/* The control messages of control.h: one type byte, then the type's fields in a fixed order.
+ *
+ *   REGISTER     hostname | secret (u8 len, bytes) | endpoints
+ *   REGISTERED   name | ipv4 (4) | ipv4 bits (1) | ipv6 (16) | ipv6 bits (1)
+ *   ERROR        code (u16) | text
+ *   PEER         node key (32) | name | ipv4 (4) | ipv6 (16) | online (1: 0 or 1) | endpoints
+ *   PEER_REMOVE  node key (32)
+ *   NETMAP_END   (empty)
+ *   ENDPOINTS    endpoints
+ *   KEEPALIVE    (empty)
+ *
+ * A string is a u8 length then that many bytes, no NUL. Names (hostname, name) are 1 to
+ * CONTROL_NAME_MAX of [A-Za-z0-9-_.]; error text is printable ASCII. Endpoints are a u8 count
+ * (at most CONTROL_MAX_ENDPOINTS), then each family (4 or 6) | address (4 or 16) | port (u16,
+ * never 0). Integers are big-endian, as on the TCP frame header.
+ *
+ * The encoder checks the same rules as the decoder, so everything it writes parses back to
+ * the same message, and the encoding of a message is unique: re-encoding a decoded message
+ * gives back the input bytes (the fuzz target checks this).
+ */
+#include "control.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+enum {
+	ENDPOINT_FAMILY_IPV4 = 4,
+	ENDPOINT_FAMILY_IPV6 = 6,
+	IPV4_ADDR_LEN = 4,
+	IPV6_ADDR_LEN = 16,
+	IPV4_BITS_MAX = 32,
+	IPV6_BITS_MAX = 128,
+	/* Printable ASCII: error text ends up on a terminal, where control bytes could lie. */
+	TEXT_CHAR_MIN = 0x20,
+	TEXT_CHAR_MAX = 0x7e,
+};
+
+_Static_assert(CONTROL_NAME_MAX <= UINT8_MAX && CONTROL_SECRET_MAX <= UINT8_MAX &&
+	       CONTROL_MESSAGE_TEXT_MAX <= UINT8_MAX && CONTROL_MAX_ENDPOINTS <= UINT8_MAX,
+	       "every length and count fits its u8 on the wire");
+
+/* ---------------------------------------------------------------- writer */
+
+/* Appends to a fixed buffer; the first write that does not fit turns ok off for good. */
+struct writer {
+	uint8_t *p;
+	size_t cap;
+	size_t len;
+	bool ok;
+};
+
+static void put_bytes(struct writer *w, const void *src, size_t n)
+{
+	if (!w->ok || n > w->cap - w->len) {
+		w->ok = false;
+		return;
+	}
+	if (n)
+		memcpy(w->p + w->len, src, n);
+	w->len += n;
+}
+
+static void put_u8(struct writer *w, uint8_t v)
+{
+	put_bytes(w, &v, 1);
+}
+
+static void put_u16(struct writer *w, uint16_t v)
+{
+	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+
+	put_bytes(w, b, sizeof(b));
+}
+
+/* ---------------------------------------------------------------- reader */
+
+/* Consumes a buffer of known length; the first read past the end turns ok off for good and
+ * every later read returns zeros, so a parser can read on and check ok once per field. */
+struct reader {
+	const uint8_t *p;
+	size_t left;
+	bool ok;
+};
+
+static void get_bytes(struct reader *r, void *dst, size_t n)
+{
+	if (!r->ok || n > r->left) {
+		r->ok = false;
+		memset(dst, 0, n);
+		return;
+	}
+	if (n)
+		memcpy(dst, r->p, n);
+	r->p += n;
+	r->left -= n;
+}
+
+static uint8_t get_u8(struct reader *r)
+{
+	uint8_t v;
+
+	get_bytes(r, &v, 1);
+	return v;
+}
+
+static uint16_t get_u16(struct reader *r)
+{
+	uint8_t b[2];
+
+	get_bytes(r, b, sizeof(b));
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+/* ---------------------------------------------------------------- field rules */
+
+static bool name_char_ok(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+	       c == '.';
+}
+
+static bool name_ok(const uint8_t *s, size_t len)
+{
+	if (len == 0 || len > CONTROL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!name_char_ok(s[i]))
+			return false;
+	return true;
+}
+
+static bool text_ok(const uint8_t *s, size_t len)
+{
+	if (len > CONTROL_MESSAGE_TEXT_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < TEXT_CHAR_MIN || s[i] > TEXT_CHAR_MAX)
+			return false;
+	return true;
+}
+
+static size_t family_addr_len(uint8_t family)
+{
+	switch (family) {
+	case ENDPOINT_FAMILY_IPV4:
+		return IPV4_ADDR_LEN;
+	case ENDPOINT_FAMILY_IPV6:
+		return IPV6_ADDR_LEN;
+	default:
+		return 0;
+	}
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+/* A C string field: its length must leave room for the NUL inside the array, so an
+ * unterminated array is refused instead of read past. */
+static void put_checked_string(struct writer *w, const char *s, size_t array_len,
+			       bool (*valid)(const uint8_t *, size_t))
+{
+	size_t len = strnlen(s, array_len);
+
+	if (len == array_len || !valid((const uint8_t *)s, len)) {
+		w->ok = false;
+		return;
+	}
+	put_u8(w, (uint8_t)len);
+	put_bytes(w, s, len);
+}
+
+static void put_endpoints(struct writer *w, const struct control_endpoint *list, size_t n)
+{
+	if (n > CONTROL_MAX_ENDPOINTS) {
+		w->ok = false;
+		return;
+	}
+	put_u8(w, (uint8_t)n);
+	for (size_t i = 0; i < n; i++) {
+		size_t addr_len = family_addr_len(list[i].family);
+
+		if (addr_len == 0 || list[i].port == 0) {
+			w->ok = false;
+			return;
+		}
+		put_u8(w, list[i].family);
+		put_bytes(w, list[i].addr, addr_len);
+		put_u16(w, list[i].port);
+	}
+}
+
+static void encode_register(struct writer *w, const struct control_register *m)
+{
+	put_checked_string(w, m->hostname, sizeof(m->hostname), name_ok);
+	if (m->join_secret_len > CONTROL_SECRET_MAX) {
+		w->ok = false;
+		return;
+	}
+	put_u8(w, (uint8_t)m->join_secret_len);
+	put_bytes(w, m->join_secret, m->join_secret_len);
+	put_endpoints(w, m->endpoints, m->n_endpoints);
+}
+
+static void encode_registered(struct writer *w, const struct control_registered *m)
+{
+	if (m->ipv4_bits > IPV4_BITS_MAX || m->ipv6_bits > IPV6_BITS_MAX) {
+		w->ok = false;
+		return;
+	}
+	put_checked_string(w, m->name, sizeof(m->name), name_ok);
+	put_bytes(w, m->ipv4, IPV4_ADDR_LEN);
+	put_u8(w, m->ipv4_bits);
+	put_bytes(w, m->ipv6, IPV6_ADDR_LEN);
+	put_u8(w, m->ipv6_bits);
+}
+
+static void encode_error(struct writer *w, const struct control_error *m)
+{
+	put_u16(w, m->code);
+	put_checked_string(w, m->text, sizeof(m->text), text_ok);
+}
+
+static void encode_peer(struct writer *w, const struct control_peer *m)
+{
+	put_bytes(w, m->node_key, WIRE_KEY_LEN);
+	put_checked_string(w, m->name, sizeof(m->name), name_ok);
+	put_bytes(w, m->ipv4, IPV4_ADDR_LEN);
+	put_bytes(w, m->ipv6, IPV6_ADDR_LEN);
+	put_u8(w, m->online ? 1 : 0);
+	put_endpoints(w, m->endpoints, m->n_endpoints);
+}
+
+size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
+{
+	struct writer w = { .p = out, .cap = cap, .len = 0, .ok = out != NULL };
+
+	put_u8(&w, (uint8_t)m->type);
+	switch (m->type) {
+	case CONTROL_MSG_REGISTER:
+		encode_register(&w, &m->u.reg);
+		break;
+	case CONTROL_MSG_REGISTERED:
+		encode_registered(&w, &m->u.registered);
+		break;
+	case CONTROL_MSG_ERROR:
+		encode_error(&w, &m->u.error);
+		break;
+	case CONTROL_MSG_PEER:
+		encode_peer(&w, &m->u.peer);
+		break;
+	case CONTROL_MSG_PEER_REMOVE:
+		put_bytes(&w, m->u.remove_key, WIRE_KEY_LEN);
+		break;
+	case CONTROL_MSG_ENDPOINTS:
+		put_endpoints(&w, m->u.endpoints.list, m->u.endpoints.n);
+		break;
+	case CONTROL_MSG_NETMAP_END:
+	case CONTROL_MSG_KEEPALIVE:
+		break;
+	default:
+		/* we only ever send what we know */
+		w.ok = false;
+		break;
+	}
+	if (!w.ok) {
+		/* a register carries the join secret: leave no half of it behind */
+		if (out)
+			sodium_memzero(out, w.len);
+		return 0;
+	}
+	return w.len;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+/* Reads a string into a NUL-terminated array of max + 1 bytes; false if it breaks a rule. */
+static bool get_checked_string(struct reader *r, char *dst, size_t max, bool (*valid)(const uint8_t *, size_t))
+{
+	size_t len = get_u8(r);
+
+	if (!r->ok || len > max || len > r->left)
+		return false;
+	if (!valid(r->p, len))
+		return false;
+	get_bytes(r, dst, len);
+	dst[len] = '\0';
+	return r->ok;
+}
+
+static bool get_endpoints(struct reader *r, struct control_endpoint *list, size_t *n_out)
+{
+	size_t n = get_u8(r);
+
+	if (!r->ok || n > CONTROL_MAX_ENDPOINTS)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		size_t addr_len;
+
+		list[i].family = get_u8(r);
+		addr_len = family_addr_len(list[i].family);
+		if (!r->ok || addr_len == 0)
+			return false;
+		get_bytes(r, list[i].addr, addr_len);
+		list[i].port = get_u16(r);
+		if (!r->ok || list[i].port == 0)
+			return false;
+	}
+	*n_out = n;
+	return true;
+}
+
+static bool decode_register(struct reader *r, struct control_register *m)
+{
+	if (!get_checked_string(r, m->hostname, CONTROL_NAME_MAX, name_ok))
+		return false;
+	m->join_secret_len = get_u8(r);
+	if (!r->ok || m->join_secret_len > CONTROL_SECRET_MAX)
+		return false;
+	get_bytes(r, m->join_secret, m->join_secret_len);
+	return r->ok && get_endpoints(r, m->endpoints, &m->n_endpoints);
+}
+
+static bool decode_registered(struct reader *r, struct control_registered *m)
+{
+	if (!get_checked_string(r, m->name, CONTROL_NAME_MAX, name_ok))
+		return false;
+	get_bytes(r, m->ipv4, IPV4_ADDR_LEN);
+	m->ipv4_bits = get_u8(r);
+	get_bytes(r, m->ipv6, IPV6_ADDR_LEN);
+	m->ipv6_bits = get_u8(r);
+	return r->ok && m->ipv4_bits <= IPV4_BITS_MAX && m->ipv6_bits <= IPV6_BITS_MAX;
+}
+
+static bool decode_error(struct reader *r, struct control_error *m)
+{
+	m->code = get_u16(r);
+	return r->ok && get_checked_string(r, m->text, CONTROL_MESSAGE_TEXT_MAX, text_ok);
+}
+
+static bool decode_peer(struct reader *r, struct control_peer *m)
+{
+	uint8_t online;
+
+	get_bytes(r, m->node_key, WIRE_KEY_LEN);
+	if (!r->ok || !get_checked_string(r, m->name, CONTROL_NAME_MAX, name_ok))
+		return false;
+	get_bytes(r, m->ipv4, IPV4_ADDR_LEN);
+	get_bytes(r, m->ipv6, IPV6_ADDR_LEN);
+	online = get_u8(r);
+	/* one spelling per value keeps the encoding unique */
+	if (!r->ok || online > 1)
+		return false;
+	m->online = online == 1;
+	return get_endpoints(r, m->endpoints, &m->n_endpoints);
+}
+
+enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out)
+{
+	struct reader r = { .p = buf, .left = len, .ok = buf != NULL };
+	uint8_t type;
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	type = get_u8(&r);
+	if (!r.ok)
+		return CONTROL_DECODE_MALFORMED;
+	/* every value 0..255 fits the enum's type; an unknown one is kept for the caller's log */
+	out->type = (enum control_msg_type)type;
+
+	switch (type) {
+	case CONTROL_MSG_REGISTER:
+		ok = decode_register(&r, &out->u.reg);
+		break;
+	case CONTROL_MSG_REGISTERED:
+		ok = decode_registered(&r, &out->u.registered);
+		break;
+	case CONTROL_MSG_ERROR:
+		ok = decode_error(&r, &out->u.error);
+		break;
+	case CONTROL_MSG_PEER:
+		ok = decode_peer(&r, &out->u.peer);
+		break;
+	case CONTROL_MSG_PEER_REMOVE:
+		get_bytes(&r, out->u.remove_key, WIRE_KEY_LEN);
+		ok = r.ok;
+		break;
+	case CONTROL_MSG_ENDPOINTS:
+		ok = get_endpoints(&r, out->u.endpoints.list, &out->u.endpoints.n);
+		break;
+	case CONTROL_MSG_NETMAP_END:
+	case CONTROL_MSG_KEEPALIVE:
+		ok = true;
+		break;
+	default:
+		return CONTROL_DECODE_UNKNOWN;
+	}
+	/* a known message is exactly its fields: a trailing byte means the peer and we disagree */
+	if (!ok || !r.ok || r.left != 0) {
+		/* half a register may hold part of a join secret; the type stays for the log */
+		sodium_memzero(out, sizeof(*out));
+		out->type = (enum control_msg_type)type;
+		return CONTROL_DECODE_MALFORMED;
+	}
+	return CONTROL_DECODE_OK;
+}

@@ -1,0 +1,169 @@
+/* The node <-> coordinator control protocol (TCP).
+ *
+ * A connection carries frames: a 2-byte big-endian length, then that many bytes.
+ *   frame 1, node -> coord:  CONTROL_MAGIC (4) | version (1) | Noise IK message 1
+ *                            whose payload is a TAI64N timestamp (replayed hellos are refused)
+ *   frame 2, coord -> node:  Noise IK message 2 with an empty payload
+ *   then both ways:          ChaCha20-Poly1305 transport frames, nonces counting from 0 in
+ *                            each direction (TCP keeps order, so the nonce is implicit)
+ * Noise_IK_25519_ChaChaPoly_BLAKE2b, prologue "meshcoord v1". The coordinator learns the node's
+ * key from the handshake: that key is the node's identity everywhere.
+ *
+ * Each transport frame holds one message: type (1 byte) then its body. Strings are a 1-byte
+ * length then bytes; endpoints are family (4 or 6), address (4 or 16 bytes), port (2, big-endian).
+ * Unknown message types are skipped (newer peers may send more); known ones are parsed
+ * strictly: any length mismatch or trailing byte makes the message malformed.
+ */
+#ifndef MESHD_CONTROL_H
+#define MESHD_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "noise.h"
+#include "wire.h"
+
+enum {
+	CONTROL_PROTOCOL_VERSION = 1,
+	CONTROL_MAGIC = 0x4d534843,       /* "MSHC": tells a stray client from a node quickly */
+	CONTROL_DEFAULT_PORT = 51821,     /* TCP, next to the data plane's default 51820 */
+	CONTROL_FRAME_HEADER_LEN = 2,
+	/* One frame is at most this big: bounds every buffer; a netmap of any size is sent as
+	 * many CONTROL_MSG_PEER messages. */
+	CONTROL_MAX_FRAME = 4096,
+	CONTROL_MAX_PLAIN = CONTROL_MAX_FRAME - NOISE_TAG_LEN,
+	CONTROL_HELLO_LEN = 4 + 1 + NOISE_MESSAGE1_OVERHEAD + WIRE_TIMESTAMP_LEN,
+	CONTROL_WELCOME_LEN = NOISE_MESSAGE2_OVERHEAD,
+
+	CONTROL_NAME_MAX = 63,            /* a DNS label */
+	CONTROL_SECRET_MAX = 64,          /* join key secret bytes */
+	CONTROL_MAX_ENDPOINTS = 16,       /* candidates per node: interfaces + reflexive, with room */
+	CONTROL_MESSAGE_TEXT_MAX = 200,   /* error text shown to the user */
+};
+
+enum control_msg_type {
+	CONTROL_MSG_REGISTER = 1,    /* node: hostname, join secret (may be empty), endpoints */
+	CONTROL_MSG_REGISTERED = 2,  /* coord: assigned name and addresses */
+	CONTROL_MSG_ERROR = 3,       /* coord: code and text; the coordinator closes after it */
+	CONTROL_MSG_PEER = 4,        /* coord: a peer joined or changed (full record) */
+	CONTROL_MSG_PEER_REMOVE = 5, /* coord: a peer was removed */
+	CONTROL_MSG_NETMAP_END = 6,  /* coord: the full map sent after REGISTERED is complete */
+	CONTROL_MSG_ENDPOINTS = 7,   /* node: its candidate endpoints changed */
+	CONTROL_MSG_KEEPALIVE = 8,   /* either: keeps the connection (and NAT state) alive */
+};
+
+enum control_error_code {
+	CONTROL_ERR_JOIN_KEY_UNKNOWN = 1,
+	CONTROL_ERR_JOIN_KEY_EXPIRED = 2,
+	CONTROL_ERR_JOIN_KEY_REVOKED = 3,
+	CONTROL_ERR_JOIN_KEY_USED = 4,
+	CONTROL_ERR_NODE_REMOVED = 5,  /* this node key was removed by an administrator */
+	CONTROL_ERR_NEED_JOIN_KEY = 6, /* unknown node and no join key given */
+	CONTROL_ERR_BAD_MESSAGE = 7,
+	CONTROL_ERR_INTERNAL = 8,
+};
+
+struct control_endpoint {
+	uint8_t family; /* 4 or 6 */
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+struct control_register {
+	char hostname[CONTROL_NAME_MAX + 1];
+	uint8_t join_secret[CONTROL_SECRET_MAX];
+	size_t join_secret_len;
+	struct control_endpoint endpoints[CONTROL_MAX_ENDPOINTS];
+	size_t n_endpoints;
+};
+
+struct control_registered {
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t ipv4[4];
+	uint8_t ipv4_bits; /* prefix length of the overlay, e.g. 10 */
+	uint8_t ipv6[16];
+	uint8_t ipv6_bits; /* e.g. 48 */
+};
+
+struct control_error {
+	uint16_t code; /* enum control_error_code */
+	char text[CONTROL_MESSAGE_TEXT_MAX + 1];
+};
+
+struct control_peer {
+	uint8_t node_key[WIRE_KEY_LEN];
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t ipv4[4];
+	uint8_t ipv6[16];
+	bool online;
+	struct control_endpoint endpoints[CONTROL_MAX_ENDPOINTS];
+	size_t n_endpoints;
+};
+
+struct control_message {
+	enum control_msg_type type;
+	union {
+		struct control_register reg;
+		struct control_registered registered;
+		struct control_error error;
+		struct control_peer peer;
+		uint8_t remove_key[WIRE_KEY_LEN];
+		struct {
+			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
+			size_t n;
+		} endpoints;
+	} u;
+};
+
+enum control_decode_result {
+	CONTROL_DECODE_OK = 0,
+	CONTROL_DECODE_UNKNOWN = 1,    /* a type we do not know: skip it */
+	CONTROL_DECODE_MALFORMED = -1, /* a known type that does not parse: drop the connection */
+};
+
+/* Encodes one message; returns its length, or 0 if it does not fit in cap or is invalid. */
+size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap);
+enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out);
+
+/* ---------------------------------------------------------------- the encrypted channel */
+
+struct control_channel {
+	bool established;
+	struct noise_handshake hs;
+	uint8_t remote_static[WIRE_KEY_LEN]; /* server side: the node's key, once accepted */
+	uint8_t send_key[NOISE_KEY_LEN];
+	uint8_t recv_key[NOISE_KEY_LEN];
+	uint64_t send_nonce;
+	uint64_t recv_nonce;
+};
+
+/* Node: builds frame 1 (with its 2-byte header) into out; *out_len = CONTROL_FRAME_HEADER_LEN +
+ * CONTROL_HELLO_LEN. ephemeral_private is NULL except in tests. */
+bool control_client_hello(struct control_channel *ch, const uint8_t node_private[WIRE_KEY_LEN],
+			  const uint8_t coord_public[WIRE_KEY_LEN], const uint8_t timestamp[WIRE_TIMESTAMP_LEN],
+			  const uint8_t *ephemeral_private, uint8_t *out, size_t cap, size_t *out_len);
+/* Node: consumes frame 2's body (header already removed). */
+bool control_client_finish(struct control_channel *ch, const uint8_t *body, size_t len);
+
+/* Coordinator: consumes frame 1's body; on success ch->remote_static is the node's key and
+ * timestamp_out its hello timestamp (the caller refuses one not newer than the last), and
+ * frame 2 (with header) is written to out. */
+bool control_server_accept(struct control_channel *ch, const uint8_t coord_private[WIRE_KEY_LEN],
+			   const uint8_t *body, size_t len, uint8_t timestamp_out[WIRE_TIMESTAMP_LEN],
+			   const uint8_t *ephemeral_private, uint8_t *out, size_t cap, size_t *out_len);
+
+/* Encrypts plain into one frame (header included). len <= CONTROL_MAX_PLAIN. */
+bool control_seal(struct control_channel *ch, const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
+		  size_t *out_len);
+/* Decrypts one frame body (header removed). False: forged, reordered or corrupt: close. */
+bool control_open(struct control_channel *ch, const uint8_t *body, size_t len, uint8_t *plain, size_t cap,
+		  size_t *plain_len);
+
+/* Finds a complete frame at the start of buf: returns 1 and sets *body, *body_len and *consumed,
+ * 0 if more bytes are needed, -1 if the length is 0 or above CONTROL_MAX_FRAME. */
+int control_frame_next(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len, size_t *consumed);
+
+void control_channel_clear(struct control_channel *ch);
+
+#endif

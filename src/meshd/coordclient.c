@@ -1,0 +1,751 @@
+/* The coordinator client: connection state machine, peer-map application, endpoint and
+ * STUN reporting, state persistence. Driven by device.c's loop (on_io, tick, deadlines). */
+#include "meshd/coordclient.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/control.h"
+#include "core/handshake.h"
+#include "core/keys.h"
+#include "core/log.h"
+#include "core/stun.h"
+#include "meshd/device.h"
+#include "meshd/peer.h"
+#include "meshd/state.h"
+#include "meshd/tx.h"
+
+enum {
+	COORD_BACKOFF_MIN_MS = 1000,        /* first retry soon: the coordinator may just be restarting */
+	COORD_BACKOFF_MAX_MS = 30000,       /* never wait longer than this for a returning coordinator */
+	COORD_CONNECT_TIMEOUT_MS = 10000,   /* connect + handshake + register; matches the server's limit */
+	COORD_KEEPALIVE_MS = 25000,         /* well inside the server's 75 s idle limit and NAT timeouts */
+	COORD_DEAD_AFTER_MS = 75000,        /* three keepalives unanswered: reconnect */
+	COORD_STATE_SAVE_DELAY_MS = 1000,   /* batch a burst of map changes into one write */
+	COORD_STUN_INTERVAL_MS = 30000,     /* re-learn the reflexive address (NAT mappings change) */
+	COORD_STUN_RETRY_MS = 3000,         /* an unanswered STUN request is retried this soon */
+	COORD_ENDPOINT_CHECK_MS = 30000,    /* re-read interface addresses (DHCP, roaming) */
+	COORD_WRITE_QUEUE = 64 * 1024,      /* we only ever send a few small messages */
+};
+
+enum coord_phase {
+	COORD_IDLE,        /* waiting for next_connect_ms */
+	COORD_CONNECTING,  /* TCP connect in progress */
+	COORD_HELLO_SENT,  /* waiting for the Noise answer */
+	COORD_REGISTERING, /* REGISTER sent, waiting for REGISTERED */
+	COORD_READY,
+};
+
+struct coordclient {
+	char state_dir[CONFIG_PATH_MAX];
+	struct node_state state;
+	bool have_join;
+	struct joinkey join;
+
+	enum coord_phase phase;
+	int fd;
+	uint32_t watched; /* epoll events currently registered for fd */
+	struct control_channel ch;
+	uint8_t rbuf[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
+	size_t rlen;
+	uint8_t wbuf[COORD_WRITE_QUEUE];
+	size_t wlen;
+
+	uint64_t next_connect_ms;
+	uint64_t backoff_ms;
+	uint64_t phase_deadline_ms;
+	uint64_t last_rx_ms, last_tx_ms;
+	uint32_t map_generation;
+
+	bool state_dirty;
+	uint64_t state_dirty_since_ms;
+
+	struct sockaddr_storage stun_server; /* in the data socket's family */
+	bool have_stun_server;
+	uint8_t stun_txid[STUN_TRANSACTION_ID_LEN];
+	bool stun_pending;
+	uint64_t stun_next_ms;
+	bool have_reflexive;
+	struct control_endpoint reflexive;
+
+	struct control_endpoint reported[CONTROL_MAX_ENDPOINTS];
+	size_t n_reported;
+	uint64_t endpoint_check_ms;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void endpoint_from_sockaddr(const struct sockaddr *sa, struct control_endpoint *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		e->family = 4;
+		memcpy(e->addr, &in->sin_addr, 4);
+		e->port = ntohs(in->sin_port);
+		return;
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		e->family = 4;
+		memcpy(e->addr, &in6->sin6_addr.s6_addr[12], 4);
+	} else {
+		e->family = 6;
+		memcpy(e->addr, &in6->sin6_addr, 16);
+	}
+	e->port = ntohs(in6->sin6_port);
+}
+
+static bool endpoint_to_socket(const struct device *dev, const struct control_endpoint *e,
+			       struct sockaddr_storage *out)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (e->family == 4) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(e->port);
+		memcpy(&in->sin_addr, e->addr, 4);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(e->port);
+		memcpy(&in6->sin6_addr, e->addr, 16);
+	}
+	return device_socket_address(dev, (struct sockaddr *)&ss, out);
+}
+
+static bool endpoints_equal(const struct control_endpoint *a, size_t na, const struct control_endpoint *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
+}
+
+static void mark_state_dirty(struct coordclient *cc, uint64_t now_ms)
+{
+	if (!cc->state_dirty)
+		cc->state_dirty_since_ms = now_ms;
+	cc->state_dirty = true;
+}
+
+static void save_state(struct device *dev, struct coordclient *cc)
+{
+	char err[512];
+	cc->state.n_peers = 0;
+	for (size_t i = 0; i < dev->n_peers; i++)
+		if (dev->peers[i]->from_coordinator && !state_add_peer(&cc->state, &dev->peers[i]->coord_record))
+			log_warn("out of memory while saving the peer map");
+	if (!state_save(&cc->state, cc->state_dir, err, sizeof(err)))
+		log_warn("cannot save the coordinator state: %s", err);
+	cc->state_dirty = false;
+}
+
+/* ---------------------------------------------------------------- peers from the map */
+
+static void apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *cp, uint64_t now_ms)
+{
+	if (sodium_memcmp(cp->node_key, dev->identity.public_key, WIRE_KEY_LEN) == 0)
+		return; /* ourselves */
+
+	struct peer *p = peer_by_public_key(dev, cp->node_key);
+	if (!p) {
+		struct config_peer conf;
+		memset(&conf, 0, sizeof(conf));
+		snprintf(conf.name, sizeof(conf.name), "%s", cp->name);
+		memcpy(conf.public_key, cp->node_key, WIRE_KEY_LEN);
+		conf.allowed_ips[0] = (struct ip_prefix){ .family = AF_INET, .bits = 32 };
+		memcpy(conf.allowed_ips[0].addr, cp->ipv4, 4);
+		conf.allowed_ips[1] = (struct ip_prefix){ .family = AF_INET6, .bits = 128 };
+		memcpy(conf.allowed_ips[1].addr, cp->ipv6, 16);
+		conf.n_allowed_ips = 2;
+		p = device_peer_add(dev, &conf);
+		if (!p) {
+			log_error("out of memory adding peer %s", cp->name);
+			return;
+		}
+		p->from_coordinator = true;
+		char v4[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, cp->ipv4, v4, sizeof(v4));
+		log_info("peer %s: added from coordinator (%s)", cp->name, v4);
+	}
+	p->map_generation = cc->map_generation;
+	if (p->from_coordinator) {
+		if (memcmp(&p->coord_record, cp, sizeof(*cp)) == 0)
+			return;
+		p->coord_record = *cp;
+	}
+	p->n_candidates = 0;
+	for (size_t i = 0; i < cp->n_endpoints && p->n_candidates < PEER_MAX_CANDIDATES; i++)
+		if (endpoint_to_socket(dev, &cp->endpoints[i], &p->candidates[p->n_candidates]))
+			p->n_candidates++;
+	mark_state_dirty(cc, now_ms);
+}
+
+static void remove_peer(struct device *dev, struct coordclient *cc, struct peer *p, uint64_t now_ms)
+{
+	log_info("peer %s: removed by the coordinator", p->name);
+	device_peer_remove(dev, p);
+	mark_state_dirty(cc, now_ms);
+}
+
+/* After a full map: coordinator peers it did not list are gone. */
+static void sweep_peers(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	for (size_t i = 0; i < dev->n_peers;) {
+		struct peer *p = dev->peers[i];
+		if (p->from_coordinator && p->map_generation != cc->map_generation)
+			remove_peer(dev, cc, p, now_ms); /* swaps the last peer into slot i */
+		else
+			i++;
+	}
+}
+
+/* ---------------------------------------------------------------- candidate endpoints */
+
+static size_t gather_endpoints(struct device *dev, struct coordclient *cc, struct control_endpoint *out)
+{
+	struct ifaddrs *ifs;
+	size_t n = 0;
+
+	if (getifaddrs(&ifs) == 0) {
+		for (struct ifaddrs *ifa = ifs; ifa && n < CONTROL_MAX_ENDPOINTS; ifa = ifa->ifa_next) {
+			if (!ifa->ifa_addr || !(ifa->ifa_flags & IFF_UP) || (ifa->ifa_flags & IFF_LOOPBACK) ||
+			    !strcmp(ifa->ifa_name, dev->ifname))
+				continue; /* the overlay itself is never a way to reach us */
+			int family = ifa->ifa_addr->sa_family;
+			if (family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr))
+				continue; /* needs a scope, meaningless to others */
+			if (family == AF_INET6 && dev->udp_family != AF_INET6)
+				continue;
+			if (family != AF_INET && family != AF_INET6)
+				continue;
+			endpoint_from_sockaddr(ifa->ifa_addr, &out[n]);
+			out[n].port = dev->listen_port;
+			n++;
+		}
+		freeifaddrs(ifs);
+	}
+	if (cc->have_reflexive && n < CONTROL_MAX_ENDPOINTS) {
+		bool known = false;
+		for (size_t i = 0; i < n && !known; i++)
+			known = memcmp(&out[i], &cc->reflexive, sizeof(cc->reflexive)) == 0;
+		if (!known)
+			out[n++] = cc->reflexive;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------- connection I/O */
+
+static void watch(struct device *dev, struct coordclient *cc, uint32_t events)
+{
+	if (cc->fd >= 0 && events != cc->watched && device_watch_fd(dev, cc->fd, events))
+		cc->watched = events;
+}
+
+static void disconnect(struct device *dev, struct coordclient *cc, uint64_t now_ms, const char *why)
+{
+	if (cc->fd >= 0) {
+		watch(dev, cc, 0);
+		close(cc->fd);
+	}
+	if (cc->phase == COORD_READY)
+		log_warn("coordinator connection lost (%s); tunnels keep working, reconnecting", why);
+	else if (why)
+		log_warn("cannot reach the coordinator %s:%u (%s); retrying in %" PRIu64 " s", cc->state.coord_host,
+			 cc->state.coord_port, why, cc->backoff_ms / 1000);
+	cc->fd = -1;
+	cc->watched = 0;
+	cc->phase = COORD_IDLE;
+	cc->rlen = cc->wlen = 0;
+	control_channel_clear(&cc->ch);
+	cc->next_connect_ms = now_ms + cc->backoff_ms + randombytes_uniform(COORD_BACKOFF_MIN_MS);
+	cc->backoff_ms = cc->backoff_ms * 2 > COORD_BACKOFF_MAX_MS ? COORD_BACKOFF_MAX_MS : cc->backoff_ms * 2;
+}
+
+static void flush_writes(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	while (cc->wlen > 0) {
+		ssize_t n = send(cc->fd, cc->wbuf, cc->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			disconnect(dev, cc, now_ms, strerror(errno));
+			return;
+		}
+		memmove(cc->wbuf, cc->wbuf + n, cc->wlen - (size_t)n);
+		cc->wlen -= (size_t)n;
+	}
+	watch(dev, cc, EPOLLIN | (cc->wlen ? EPOLLOUT : 0));
+}
+
+static bool queue_frame(struct coordclient *cc, const uint8_t *frame, size_t len)
+{
+	if (len > sizeof(cc->wbuf) - cc->wlen)
+		return false;
+	memcpy(cc->wbuf + cc->wlen, frame, len);
+	cc->wlen += len;
+	return true;
+}
+
+static bool send_message(struct device *dev, struct coordclient *cc, const struct control_message *m, uint64_t now_ms)
+{
+	uint8_t plain[CONTROL_MAX_PLAIN], frame[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
+	size_t plain_len = control_encode(m, plain, sizeof(plain)), frame_len;
+	bool ok = plain_len > 0 && control_seal(&cc->ch, plain, plain_len, frame, sizeof(frame), &frame_len) &&
+		  queue_frame(cc, frame, frame_len);
+	sodium_memzero(plain, sizeof(plain));
+	if (!ok) {
+		disconnect(dev, cc, now_ms, "cannot queue a control message");
+		return false;
+	}
+	cc->last_tx_ms = now_ms;
+	flush_writes(dev, cc, now_ms);
+	return cc->fd >= 0;
+}
+
+static void send_register(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	struct control_message m = { .type = CONTROL_MSG_REGISTER };
+	if (gethostname(m.u.reg.hostname, sizeof(m.u.reg.hostname)) != 0 || !m.u.reg.hostname[0])
+		snprintf(m.u.reg.hostname, sizeof(m.u.reg.hostname), "node");
+	m.u.reg.hostname[CONTROL_NAME_MAX] = '\0';
+	/* Keep what is valid in a DNS label; the coordinator sanitizes again. */
+	for (char *c = m.u.reg.hostname; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-'))
+			*c = '-';
+	if (cc->have_join) {
+		memcpy(m.u.reg.join_secret, cc->join.secret, JOINKEY_SECRET_LEN);
+		m.u.reg.join_secret_len = JOINKEY_SECRET_LEN;
+	}
+	cc->n_reported = gather_endpoints(dev, cc, cc->reported);
+	memcpy(m.u.reg.endpoints, cc->reported, sizeof(cc->reported));
+	m.u.reg.n_endpoints = cc->n_reported;
+	cc->endpoint_check_ms = now_ms + COORD_ENDPOINT_CHECK_MS;
+	send_message(dev, cc, &m, now_ms);
+	sodium_memzero(&m, sizeof(m));
+}
+
+static void report_endpoints_if_changed(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	struct control_endpoint now_eps[CONTROL_MAX_ENDPOINTS];
+	size_t n = gather_endpoints(dev, cc, now_eps);
+	cc->endpoint_check_ms = now_ms + COORD_ENDPOINT_CHECK_MS;
+	if (cc->phase != COORD_READY || endpoints_equal(now_eps, n, cc->reported, cc->n_reported))
+		return;
+	memcpy(cc->reported, now_eps, sizeof(now_eps));
+	cc->n_reported = n;
+	struct control_message m = { .type = CONTROL_MSG_ENDPOINTS };
+	memcpy(m.u.endpoints.list, now_eps, sizeof(now_eps));
+	m.u.endpoints.n = n;
+	log_debug("reporting %zu candidate endpoints to the coordinator", n);
+	send_message(dev, cc, &m, now_ms);
+}
+
+static void apply_registered(struct device *dev, struct coordclient *cc, const struct control_registered *r,
+			     uint64_t now_ms)
+{
+	struct ip_prefix v4 = { .family = AF_INET, .bits = r->ipv4_bits };
+	struct ip_prefix v6 = { .family = AF_INET6, .bits = r->ipv6_bits };
+	memcpy(v4.addr, r->ipv4, 4);
+	memcpy(v6.addr, r->ipv6, 16);
+	bool changed = !cc->state.registered || memcmp(&v4, &cc->state.ipv4, sizeof(v4)) != 0 ||
+		       memcmp(&v6, &cc->state.ipv6, sizeof(v6)) != 0;
+	char a[IP_PREFIX_STR_MAX], b[IP_PREFIX_STR_MAX], err[256];
+	log_info("registered with coordinator %s:%u as %s (%s, %s)", cc->state.coord_host, cc->state.coord_port,
+		 r->name, ip_prefix_format(&v4, a, sizeof(a)), ip_prefix_format(&v6, b, sizeof(b)));
+	if (changed) {
+		if (cc->state.registered)
+			log_warn("the coordinator assigned new addresses; the old ones stay until meshd restarts");
+		if (!device_add_address(dev, &v4, err, sizeof(err)) || !device_add_address(dev, &v6, err, sizeof(err)))
+			log_error("%s", err);
+	}
+	cc->state.registered = true;
+	snprintf(cc->state.name, sizeof(cc->state.name), "%s", r->name);
+	cc->state.ipv4 = v4;
+	cc->state.ipv6 = v6;
+	mark_state_dirty(cc, now_ms);
+	/* Registered once: the node key is known now, the join key is not needed again. */
+	if (cc->have_join)
+		joinkey_clear(&cc->join);
+	cc->have_join = false;
+}
+
+static void refused(struct device *dev, struct coordclient *cc, const struct control_error *e, uint64_t now_ms)
+{
+	switch (e->code) {
+	case CONTROL_ERR_JOIN_KEY_UNKNOWN:
+	case CONTROL_ERR_JOIN_KEY_EXPIRED:
+	case CONTROL_ERR_JOIN_KEY_REVOKED:
+	case CONTROL_ERR_JOIN_KEY_USED:
+	case CONTROL_ERR_NEED_JOIN_KEY:
+	case CONTROL_ERR_NODE_REMOVED:
+		/* Retrying cannot fix these: say why once and stop. */
+		log_error("coordinator refused registration: %s", e->text);
+		dev->exit_code = 1;
+		dev->stop_requested = true;
+		disconnect(dev, cc, now_ms, NULL);
+		return;
+	default:
+		disconnect(dev, cc, now_ms, e->text);
+	}
+}
+
+static void handle_message(struct device *dev, struct coordclient *cc, const uint8_t *plain, size_t len,
+			   uint64_t now_ms)
+{
+	struct control_message m;
+	enum control_decode_result r = control_decode(plain, len, &m);
+	if (r == CONTROL_DECODE_UNKNOWN)
+		return; /* a newer coordinator's message: skip */
+	if (r != CONTROL_DECODE_OK) {
+		disconnect(dev, cc, now_ms, "malformed message from the coordinator");
+		return;
+	}
+	switch (m.type) {
+	case CONTROL_MSG_REGISTERED:
+		if (cc->phase != COORD_REGISTERING)
+			break;
+		apply_registered(dev, cc, &m.u.registered, now_ms);
+		cc->phase = COORD_READY;
+		cc->backoff_ms = COORD_BACKOFF_MIN_MS;
+		cc->map_generation++;
+		cc->stun_next_ms = now_ms; /* learn our reflexive address now */
+		break;
+	case CONTROL_MSG_ERROR:
+		refused(dev, cc, &m.u.error, now_ms);
+		break;
+	case CONTROL_MSG_PEER:
+		if (cc->phase == COORD_READY)
+			apply_peer(dev, cc, &m.u.peer, now_ms);
+		break;
+	case CONTROL_MSG_PEER_REMOVE: {
+		struct peer *p = peer_by_public_key(dev, m.u.remove_key);
+		if (cc->phase == COORD_READY && p && p->from_coordinator)
+			remove_peer(dev, cc, p, now_ms);
+		break;
+	}
+	case CONTROL_MSG_NETMAP_END:
+		if (cc->phase == COORD_READY) {
+			sweep_peers(dev, cc, now_ms);
+			/* New peers: start handshakes now rather than on the first packet. */
+			for (size_t i = 0; i < dev->n_peers; i++)
+				if (dev->peers[i]->from_coordinator && !session_usable(&dev->peers[i]->current, now_ms))
+					tx_send_initiation(dev, dev->peers[i], now_ms, false);
+		}
+		break;
+	default:
+		break; /* keepalive, or a node-to-coordinator type we ignore */
+	}
+}
+
+static void on_readable(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	for (;;) {
+		ssize_t n = recv(cc->fd, cc->rbuf + cc->rlen, sizeof(cc->rbuf) - cc->rlen, MSG_DONTWAIT);
+		if (n == 0) {
+			disconnect(dev, cc, now_ms, "closed by the coordinator");
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				disconnect(dev, cc, now_ms, strerror(errno));
+			return;
+		}
+		cc->rlen += (size_t)n;
+		cc->last_rx_ms = now_ms;
+
+		const uint8_t *body;
+		size_t body_len, consumed, off = 0;
+		int got;
+		while (cc->fd >= 0 && (got = control_frame_next(cc->rbuf + off, cc->rlen - off, &body, &body_len,
+								 &consumed)) != 0) {
+			if (got < 0) {
+				disconnect(dev, cc, now_ms, "bad frame from the coordinator");
+				return;
+			}
+			off += consumed;
+			if (cc->phase == COORD_HELLO_SENT) {
+				if (!control_client_finish(&cc->ch, body, body_len)) {
+					disconnect(dev, cc, now_ms, "handshake failed: wrong coordinator public key?");
+					return;
+				}
+				cc->phase = COORD_REGISTERING;
+				send_register(dev, cc, now_ms);
+				continue;
+			}
+			uint8_t plain[CONTROL_MAX_PLAIN];
+			size_t plain_len;
+			if (!control_open(&cc->ch, body, body_len, plain, sizeof(plain), &plain_len)) {
+				disconnect(dev, cc, now_ms, "message from the coordinator failed authentication");
+				return;
+			}
+			handle_message(dev, cc, plain, plain_len, now_ms);
+		}
+		if (cc->fd < 0)
+			return;
+		memmove(cc->rbuf, cc->rbuf + off, cc->rlen - off);
+		cc->rlen -= off;
+	}
+}
+
+static void start_connect(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	char port[8];
+	snprintf(port, sizeof(port), "%u", cc->state.coord_port);
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *res;
+	int rc = getaddrinfo(cc->state.coord_host, port, &hints, &res);
+	if (rc != 0) {
+		disconnect(dev, cc, now_ms, gai_strerror(rc));
+		return;
+	}
+	cc->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (cc->fd < 0 || (connect(cc->fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+		freeaddrinfo(res);
+		disconnect(dev, cc, now_ms, strerror(errno));
+		return;
+	}
+	/* STUN goes to the same host, standard port, from the data socket. */
+	struct sockaddr_storage stun_addr;
+	memcpy(&stun_addr, res->ai_addr, res->ai_addrlen);
+	((struct sockaddr_in *)&stun_addr)->sin_port = htons(STUN_DEFAULT_PORT); /* same offset in sockaddr_in6 */
+	cc->have_stun_server = device_socket_address(dev, (struct sockaddr *)&stun_addr, &cc->stun_server);
+	freeaddrinfo(res);
+
+	int one = 1;
+	setsockopt(cc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cc->phase = COORD_CONNECTING;
+	cc->phase_deadline_ms = now_ms + COORD_CONNECT_TIMEOUT_MS;
+	watch(dev, cc, EPOLLOUT);
+}
+
+static void on_connected(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	if (getsockopt(cc->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0) {
+		disconnect(dev, cc, now_ms, strerror(soerr ? soerr : errno));
+		return;
+	}
+	uint8_t timestamp[WIRE_TIMESTAMP_LEN], frame[CONTROL_FRAME_HEADER_LEN + CONTROL_HELLO_LEN];
+	size_t frame_len;
+	handshake_tai64n(timestamp, clock_realtime());
+	if (!control_client_hello(&cc->ch, dev->identity.private_key, cc->state.coord_public, timestamp, NULL, frame,
+				  sizeof(frame), &frame_len) ||
+	    !queue_frame(cc, frame, frame_len)) {
+		disconnect(dev, cc, now_ms, "cannot start the handshake");
+		return;
+	}
+	cc->phase = COORD_HELLO_SENT;
+	cc->last_rx_ms = cc->last_tx_ms = now_ms;
+	flush_writes(dev, cc, now_ms);
+}
+
+void coordclient_on_io(struct device *dev, uint32_t events, uint64_t now_ms)
+{
+	struct coordclient *cc = dev->coord;
+	if (cc->fd < 0)
+		return;
+	if (cc->phase == COORD_CONNECTING) {
+		on_connected(dev, cc, now_ms);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		on_readable(dev, cc, now_ms);
+	if (cc->fd >= 0 && (events & EPOLLOUT))
+		flush_writes(dev, cc, now_ms);
+}
+
+/* ---------------------------------------------------------------- STUN */
+
+static void send_stun(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	uint8_t req[STUN_HEADER_LEN];
+	randombytes_buf(cc->stun_txid, sizeof(cc->stun_txid));
+	size_t len = stun_build_request(cc->stun_txid, req, sizeof(req));
+	socklen_t alen = cc->stun_server.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	if (len && sendto(dev->udp_fd, req, len, MSG_DONTWAIT, (struct sockaddr *)&cc->stun_server, alen) >= 0)
+		cc->stun_pending = true;
+	cc->stun_next_ms = now_ms + COORD_STUN_RETRY_MS;
+}
+
+bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+			     uint64_t now_ms)
+{
+	struct coordclient *cc = dev->coord;
+	struct sockaddr_storage mapped;
+	if (!cc->stun_pending || !stun_is_message(buf, len))
+		return false;
+	if (!stun_parse_response(buf, len, cc->stun_txid, &mapped))
+		return true; /* STUN, but not an answer to us: drop */
+	cc->stun_pending = false;
+	cc->stun_next_ms = now_ms + COORD_STUN_INTERVAL_MS;
+	struct control_endpoint e;
+	endpoint_from_sockaddr((struct sockaddr *)&mapped, &e);
+	if (!cc->have_reflexive || memcmp(&e, &cc->reflexive, sizeof(e)) != 0) {
+		char addr[64];
+		log_info("our address as the coordinator sees it: %s",
+			 sockaddr_format((struct sockaddr *)&mapped, addr, sizeof(addr)));
+		cc->reflexive = e;
+		cc->have_reflexive = true;
+		report_endpoints_if_changed(dev, cc, now_ms);
+	}
+	(void)from;
+	return true;
+}
+
+/* ---------------------------------------------------------------- loop hooks */
+
+void coordclient_tick(struct device *dev, uint64_t now_ms)
+{
+	struct coordclient *cc = dev->coord;
+
+	if (cc->phase == COORD_IDLE && now_ms >= cc->next_connect_ms)
+		start_connect(dev, cc, now_ms);
+	else if ((cc->phase == COORD_CONNECTING || cc->phase == COORD_HELLO_SENT || cc->phase == COORD_REGISTERING) &&
+		 now_ms >= cc->phase_deadline_ms)
+		disconnect(dev, cc, now_ms, "timed out");
+	else if (cc->phase == COORD_READY) {
+		if (now_ms - cc->last_rx_ms >= COORD_DEAD_AFTER_MS) {
+			disconnect(dev, cc, now_ms, "no answer for 75 s");
+		} else if (now_ms - cc->last_tx_ms >= COORD_KEEPALIVE_MS) {
+			struct control_message m = { .type = CONTROL_MSG_KEEPALIVE };
+			send_message(dev, cc, &m, now_ms);
+		}
+		if (cc->phase == COORD_READY && cc->have_stun_server && now_ms >= cc->stun_next_ms)
+			send_stun(dev, cc, now_ms);
+		if (cc->phase == COORD_READY && now_ms >= cc->endpoint_check_ms)
+			report_endpoints_if_changed(dev, cc, now_ms);
+	}
+	if (cc->state_dirty && now_ms - cc->state_dirty_since_ms >= COORD_STATE_SAVE_DELAY_MS)
+		save_state(dev, cc);
+}
+
+uint64_t coordclient_next_deadline(const struct device *dev)
+{
+	const struct coordclient *cc = dev->coord;
+	uint64_t next = UINT64_MAX;
+#define EARLIER(t) do { if ((t) < next) next = (t); } while (0)
+	switch (cc->phase) {
+	case COORD_IDLE:
+		EARLIER(cc->next_connect_ms);
+		break;
+	case COORD_CONNECTING:
+	case COORD_HELLO_SENT:
+	case COORD_REGISTERING:
+		EARLIER(cc->phase_deadline_ms);
+		break;
+	case COORD_READY:
+		EARLIER(cc->last_rx_ms + COORD_DEAD_AFTER_MS);
+		EARLIER(cc->last_tx_ms + COORD_KEEPALIVE_MS);
+		if (cc->have_stun_server)
+			EARLIER(cc->stun_next_ms);
+		EARLIER(cc->endpoint_check_ms);
+		break;
+	}
+	if (cc->state_dirty)
+		EARLIER(cc->state_dirty_since_ms + COORD_STATE_SAVE_DELAY_MS);
+#undef EARLIER
+	return next;
+}
+
+int coordclient_fd(const struct device *dev)
+{
+	return dev->coord ? dev->coord->fd : -1;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+bool coordclient_state_has_addresses(const char *state_dir)
+{
+	struct node_state st;
+	char err[256];
+	bool has = state_dir[0] && state_load(&st, state_dir, err, sizeof(err)) && st.registered;
+	state_free(&st);
+	return has;
+}
+
+bool coordclient_open(struct device *dev, const struct config *cfg, const struct joinkey *join, bool *enabled,
+		      char *err, size_t err_len)
+{
+	*enabled = false;
+	if (!cfg->state_dir[0]) {
+		if (join) {
+			snprintf(err, err_len, "joining a coordinator needs 'state_dir:' in the config");
+			return false;
+		}
+		return true;
+	}
+	struct coordclient *cc = calloc(1, sizeof(*cc));
+	if (!cc) {
+		snprintf(err, err_len, "out of memory");
+		return false;
+	}
+	cc->fd = -1;
+	cc->backoff_ms = COORD_BACKOFF_MIN_MS;
+	snprintf(cc->state_dir, sizeof(cc->state_dir), "%s", cfg->state_dir);
+	if (!state_load(&cc->state, cfg->state_dir, err, err_len)) {
+		free(cc);
+		return false;
+	}
+	if (join) {
+		if (cc->state.has_coordinator &&
+		    sodium_memcmp(cc->state.coord_public, join->coord_public, WIRE_KEY_LEN) != 0)
+			log_warn("the join key names a different coordinator than the saved state; using the join key");
+		cc->join = *join;
+		cc->have_join = true;
+		cc->state.has_coordinator = true;
+		snprintf(cc->state.coord_host, sizeof(cc->state.coord_host), "%s", join->host);
+		cc->state.coord_port = join->port;
+		memcpy(cc->state.coord_public, join->coord_public, WIRE_KEY_LEN);
+	}
+	if (!cc->state.has_coordinator) {
+		state_free(&cc->state);
+		free(cc);
+		return true; /* a state directory, but no coordinator: static peers only */
+	}
+	dev->coord = cc;
+	*enabled = true;
+
+	/* What we knew before: our addresses and the last peer map, so tunnels work at once,
+	 * with or without the coordinator. */
+	if (cc->state.registered && (!device_add_address(dev, &cc->state.ipv4, err, err_len) ||
+				     !device_add_address(dev, &cc->state.ipv6, err, err_len)))
+		return false;
+	uint64_t now_ms = clock_monotonic_ms();
+	for (size_t i = 0; i < cc->state.n_peers; i++)
+		apply_peer(dev, cc, &cc->state.peers[i], now_ms);
+	cc->state_dirty = false;
+	cc->next_connect_ms = now_ms;
+	return true;
+}
+
+void coordclient_close(struct device *dev)
+{
+	struct coordclient *cc = dev->coord;
+	if (!cc)
+		return;
+	if (cc->state_dirty)
+		save_state(dev, cc);
+	if (cc->fd >= 0)
+		close(cc->fd);
+	control_channel_clear(&cc->ch);
+	joinkey_clear(&cc->join);
+	state_free(&cc->state);
+	sodium_memzero(cc, sizeof(*cc));
+	free(cc);
+	dev->coord = NULL;
+}

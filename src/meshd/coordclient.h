@@ -1,0 +1,38 @@
+/* meshd's side of the coordinator: one TCP control connection driven by the device's event
+ * loop. It registers (with a join key the first time), applies the peer map and its deltas to
+ * the device, reports this node's candidate endpoints (interface addresses, plus the STUN
+ * reflexive address learned through the data socket), remembers everything in the state
+ * directory, and reconnects with backoff. Tunnels never depend on the connection being up. */
+#ifndef MESHD_COORDCLIENT_H
+#define MESHD_COORDCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/joinkey.h"
+#include "meshd/config.h"
+
+struct device;
+
+/* Sets up the client if a coordinator is known (join key given, or remembered in the state
+ * directory); applies the remembered addresses and peers to the open device. `*enabled` says
+ * whether a coordinator is in use. join may be NULL. */
+bool coordclient_open(struct device *dev, const struct config *cfg, const struct joinkey *join, bool *enabled,
+		      char *err, size_t err_len);
+void coordclient_close(struct device *dev);
+
+/* Whether the saved state gives this node its addresses (so `address:` may be omitted). */
+bool coordclient_state_has_addresses(const char *state_dir);
+
+void coordclient_on_io(struct device *dev, uint32_t epoll_events, uint64_t now_ms);
+void coordclient_tick(struct device *dev, uint64_t now_ms);
+uint64_t coordclient_next_deadline(const struct device *dev);
+/* Consumes a datagram from the data socket if it answers our STUN request. */
+bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+			     uint64_t now_ms);
+/* The connection's fd, or -1. */
+int coordclient_fd(const struct device *dev);
+
+#endif

@@ -1,0 +1,270 @@
+/* The node's remembered coordinator state: parse, format, load, save. */
+#include "meshd/state.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/fileio.h"
+#include "core/keys.h"
+#include "core/yamlread.h"
+
+enum {
+	STATE_FILE_MODE = 0600,     /* names the coordinator and peers: private to the node */
+	STATE_LINE_MAX = 1024,      /* a peer line with 16 endpoints fits in ~900 bytes */
+	STATE_MAX_TOKENS = 5 + CONTROL_MAX_ENDPOINTS, /* "peer", key, name, v4, v6, endpoints */
+	STATE_PEER_LINE_MAX = 160 + CONTROL_MAX_ENDPOINTS * 48, /* for the output buffer */
+};
+
+void state_init(struct node_state *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+void state_free(struct node_state *st)
+{
+	free(st->peers);
+	state_init(st);
+}
+
+bool state_add_peer(struct node_state *st, const struct control_peer *p)
+{
+	if (st->n_peers == st->peers_cap) {
+		size_t cap = st->peers_cap ? st->peers_cap * 2 : 16;
+		struct control_peer *grown = realloc(st->peers, cap * sizeof(*grown));
+		if (!grown)
+			return false;
+		st->peers = grown;
+		st->peers_cap = cap;
+	}
+	st->peers[st->n_peers++] = *p;
+	return true;
+}
+
+/* ---------------------------------------------------------------- text form */
+
+static bool fail(char *err, size_t err_len, size_t line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static bool fail(char *err, size_t err_len, size_t line, const char *fmt, ...)
+{
+	int n = snprintf(err, err_len, "line %zu: ", line);
+	va_list ap;
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < err_len)
+		vsnprintf(err + n, err_len - (size_t)n, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static bool parse_endpoint(const char *s, struct control_endpoint *out)
+{
+	char host[ENDPOINT_HOST_MAX];
+	uint16_t port;
+	if (!endpoint_parse(s, host, sizeof(host), &port))
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->port = port;
+	if (inet_pton(AF_INET, host, out->addr) == 1) {
+		out->family = 4;
+		return true;
+	}
+	out->family = 6;
+	return inet_pton(AF_INET6, host, out->addr) == 1;
+}
+
+static bool parse_host_address(const char *s, int family, uint8_t *out)
+{
+	struct ip_prefix p;
+	int bits = family == AF_INET ? 32 : 128;
+	if (!ip_prefix_parse(s, &p) || p.family != family || p.bits != bits)
+		return false;
+	memcpy(out, p.addr, family == AF_INET ? 4 : 16);
+	return true;
+}
+
+static bool parse_name(const char *s, char out[CONTROL_NAME_MAX + 1])
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > CONTROL_NAME_MAX)
+		return false;
+	memcpy(out, s, n + 1);
+	return true;
+}
+
+/* Splits a line (NUL-terminated, in place) at spaces. */
+static size_t tokenize(char *line, char **tok, size_t max)
+{
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (n == max)
+			return max + 1;
+		tok[n++] = t;
+	}
+	return n;
+}
+
+static bool parse_line(struct node_state *st, char *line, size_t lineno, bool *seen_header, char *err,
+		       size_t err_len)
+{
+	char *tok[STATE_MAX_TOKENS + 1];
+	size_t n = tokenize(line, tok, STATE_MAX_TOKENS);
+
+	if (n == 0 || tok[0][0] == '#')
+		return true;
+	if (n > STATE_MAX_TOKENS)
+		return fail(err, err_len, lineno, "too many fields");
+	if (!*seen_header) {
+		if (n != 2 || strcmp(tok[0], "meshd-state") != 0 || strcmp(tok[1], "1") != 0)
+			return fail(err, err_len, lineno, "not a meshd state file (version %d expected)",
+				    STATE_FILE_VERSION);
+		*seen_header = true;
+		return true;
+	}
+	if (!strcmp(tok[0], "coordinator")) {
+		if (n != 3 || !endpoint_parse(tok[1], st->coord_host, sizeof(st->coord_host), &st->coord_port) ||
+		    !key_from_base64(st->coord_public, tok[2], strlen(tok[2])))
+			return fail(err, err_len, lineno, "bad coordinator line");
+		st->has_coordinator = true;
+		return true;
+	}
+	if (!strcmp(tok[0], "self")) {
+		if (n != 4 || !parse_name(tok[1], st->name) || !ip_prefix_parse(tok[2], &st->ipv4) ||
+		    st->ipv4.family != AF_INET || !ip_prefix_parse(tok[3], &st->ipv6) || st->ipv6.family != AF_INET6)
+			return fail(err, err_len, lineno, "bad self line");
+		st->registered = true;
+		return true;
+	}
+	if (!strcmp(tok[0], "peer")) {
+		struct control_peer p;
+		memset(&p, 0, sizeof(p));
+		if (n < 5 || !key_from_base64(p.node_key, tok[1], strlen(tok[1])) || !parse_name(tok[2], p.name) ||
+		    !parse_host_address(tok[3], AF_INET, p.ipv4) || !parse_host_address(tok[4], AF_INET6, p.ipv6))
+			return fail(err, err_len, lineno, "bad peer line");
+		for (size_t i = 5; i < n; i++)
+			if (!parse_endpoint(tok[i], &p.endpoints[p.n_endpoints++]))
+				return fail(err, err_len, lineno, "bad peer endpoint '%.64s'", tok[i]);
+		if (!state_add_peer(st, &p))
+			return fail(err, err_len, lineno, "out of memory");
+		return true;
+	}
+	return fail(err, err_len, lineno, "unknown line type '%.32s'", tok[0]);
+}
+
+bool state_parse(struct node_state *st, const char *text, size_t len, char *err, size_t err_len)
+{
+	char line[STATE_LINE_MAX];
+	bool seen_header = false;
+	size_t lineno = 0, pos = 0;
+
+	state_init(st);
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t line_len = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		lineno++;
+		if (line_len >= sizeof(line) || memchr(text + pos, '\0', line_len)) {
+			state_free(st);
+			return fail(err, err_len, lineno, "line too long or holds a NUL byte");
+		}
+		memcpy(line, text + pos, line_len);
+		line[line_len] = '\0';
+		pos += line_len + (nl ? 1 : 0);
+		if (!parse_line(st, line, lineno, &seen_header, err, err_len)) {
+			state_free(st);
+			return false;
+		}
+	}
+	if (!seen_header && len > 0) {
+		state_free(st);
+		return fail(err, err_len, lineno, "no header line");
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static bool state_path(const char *dir, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, STATE_FILE_NAME);
+	return n > 0 && (size_t)n < cap;
+}
+
+bool state_load(struct node_state *st, const char *dir, char *err, size_t err_len)
+{
+	char path[4096], perr[256];
+	struct stat sb;
+	char *text = NULL;
+	size_t len = 0;
+
+	state_init(st);
+	if (!state_path(dir, path, sizeof(path))) {
+		snprintf(err, err_len, "%s: state directory path is too long", dir);
+		return false;
+	}
+	if (stat(path, &sb) < 0 && errno == ENOENT)
+		return true;
+	if (!yamlread_load_file(path, STATE_FILE_MAX, &text, &len, &sb, err, err_len))
+		return false;
+	bool ok = state_parse(st, text, len, perr, sizeof(perr));
+	free(text);
+	if (!ok)
+		snprintf(err, err_len, "%s: %s; move it away to start afresh (the node will need a join key)", path,
+			 perr);
+	return ok;
+}
+
+static void format_endpoint(const struct control_endpoint *e, char *out, size_t cap)
+{
+	char addr[INET6_ADDRSTRLEN];
+	inet_ntop(e->family == 4 ? AF_INET : AF_INET6, e->addr, addr, sizeof(addr));
+	snprintf(out, cap, e->family == 4 ? "%s:%u" : "[%s]:%u", addr, e->port);
+}
+
+bool state_save(const struct node_state *st, const char *dir, char *err, size_t err_len)
+{
+	char path[4096];
+	if (!state_path(dir, path, sizeof(path))) {
+		snprintf(err, err_len, "%s: state directory path is too long", dir);
+		return false;
+	}
+	size_t cap = 512 + st->n_peers * STATE_PEER_LINE_MAX, used = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		snprintf(err, err_len, "%s: out of memory", path);
+		return false;
+	}
+#define APPEND(...) used += (size_t)snprintf(buf + used, cap - used, __VA_ARGS__)
+	char key[KEY_BASE64_LEN + 1], a[IP_PREFIX_STR_MAX], b[IP_PREFIX_STR_MAX];
+	APPEND("meshd-state %d\n# written by meshd; the coordinator's view of this node and its peers\n",
+	       STATE_FILE_VERSION);
+	if (st->has_coordinator) {
+		key_to_base64(key, st->coord_public);
+		APPEND(strchr(st->coord_host, ':') ? "coordinator [%s]:%u %s\n" : "coordinator %s:%u %s\n",
+		       st->coord_host, st->coord_port, key);
+	}
+	if (st->registered)
+		APPEND("self %s %s %s\n", st->name, ip_prefix_format(&st->ipv4, a, sizeof(a)),
+		       ip_prefix_format(&st->ipv6, b, sizeof(b)));
+	for (size_t i = 0; i < st->n_peers; i++) {
+		const struct control_peer *p = &st->peers[i];
+		char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
+		key_to_base64(key, p->node_key);
+		inet_ntop(AF_INET, p->ipv4, v4, sizeof(v4));
+		inet_ntop(AF_INET6, p->ipv6, v6, sizeof(v6));
+		APPEND("peer %s %s %s %s", key, p->name, v4, v6);
+		for (size_t j = 0; j < p->n_endpoints; j++) {
+			char ep[64];
+			format_endpoint(&p->endpoints[j], ep, sizeof(ep));
+			APPEND(" %s", ep);
+		}
+		APPEND("\n");
+	}
+#undef APPEND
+	bool ok = used < cap && file_write_atomic(path, buf, used, STATE_FILE_MODE, err, err_len);
+	if (used >= cap)
+		snprintf(err, err_len, "%s: state too large to format", path);
+	free(buf);
+	return ok;
+}

@@ -1,0 +1,415 @@
+#!/bin/bash
+# Nodes that know nothing but a join key: registration, live peer maps, removal, coordinator
+# restarts and outages, and a kill -9 of the coordinator during registrations.
+#
+#            ┌───────────────────────── cjH-<pid> (hub: bridge br0) ─────────────────────────┐
+#            └────┬──────────────────┬──────────────────┬──────────────────┬─────────────┬───┘
+#   ┌─ cjC-<pid> ─┴──┐   ┌─ cj1-<pid> ─┴───┐   ┌─ cj2-<pid> ─┴───┐   ┌─ cj3-<pid> ─┴───┐  ┌─ cjF-<pid> ─┴┐
+#   │ meshcoord      │   │ meshd n1        │   │ meshd n2        │   │ meshd n3        │  │ fakenode     │
+#   │ 192.0.2.10     │   │ 192.0.2.11      │   │ 192.0.2.12      │   │ 192.0.2.13      │  │ 192.0.2.30   │
+#   └────────────────┘   └─────────────────┘   └─────────────────┘   └─────────────────┘  └──────────────┘
+#
+# Each node's config has only interface, listen_port and state_dir; the first start adds
+# --join KEY. Overlay addresses and peers come from the coordinator alone.
+#   (a) n1 joins with a one-time key;  (b) the same key for n2: meshd exits 1 naming the reason;
+#   (c) n2 and n3 join with a reusable key;  (d) every node pings every other's overlay IPv4;
+#   (e) `meshcoord nodes remove` of n3: n1's pings to n3 stop within 2 s, n3's meshd exits 1,
+#       and a restarted n3 is refused;  (f) meshcoord restarted: n1 and n2 register again,
+#       addresses unchanged, ping works;  (g) meshcoord stopped: n1<->n2 keep pinging for 10 s,
+#       and a restarted n1 comes back from its state dir alone and pings n2 again;
+#   (h) kill -9 of meshcoord while fakenode registers 200 nodes: after a restart every
+#       registration fakenode saw acknowledged is in `meshcoord nodes list`.
+#
+# Needs root, /dev/net/tun, iproute2, ping, unshare, built meshd, meshcoord and fakenode
+# (exit 77 = SKIP otherwise). KEEP_TMPDIR=1 keeps the logs.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/netns/lib.sh
+. "$here/lib.sh"
+
+lib_require_root
+lib_require_tun
+lib_require_cmd ip iproute2
+lib_require_cmd ping iputils-ping
+lib_require_cmd unshare util-linux
+lib_find_meshd
+lib_find_meshcoord
+lib_find_fakenode
+
+lib_mktemp
+lib_trap_cleanup
+
+NS_HUB=cjH-$$
+NS_COORD=cjC-$$
+NS_FAKE=cjF-$$
+COORD_IP=192.0.2.10
+FAKE_IP=192.0.2.30
+CONTROL_PORT=51821
+STUN_PORT=3478
+DATA_PORT=51820
+IFACE=mesh0
+T=$LIB_TMPDIR
+NODES="n1 n2 n3"
+declare -A NS IP UNDERLAY PID NAME
+UNDERLAY=([n1]=192.0.2.11 [n2]=192.0.2.12 [n3]=192.0.2.13)
+# Registration: connect, handshake, one database commit.
+REGISTER_LIMIT_S=15
+# A refused node must say so and stop.
+REFUSED_EXIT_LIMIT_S=15
+# A new peer: pushed within a second, then a data-plane handshake.
+PING_LIMIT_S=15
+# The issue's figure: a removed node's traffic stops within 2 s.
+REMOVE_STOP_LIMIT_MS=2000
+# Pings to the removed node this often (root may go below 0.2 s): the resolution of that figure.
+REMOVE_PING_INTERVAL=0.05
+# Reconnect backoff starts at 1 s and doubles; a restart takes well under this.
+RECONNECT_LIMIT_S=40
+# (g): 10 s of pings at 5 per second; one may be lost to a rekey or a timer edge.
+OUTAGE_PINGS=50
+OUTAGE_MAX_LOST=1
+# (h)
+KILL_NODES=200
+KILL_RATE=50
+KILL_AFTER_S=2
+
+lib_hub_create "$NS_HUB"
+lib_ns_create "$NS_COORD"
+lib_hub_attach "$NS_HUB" "$NS_COORD" eth0 "$COORD_IP/24"
+lib_ns_create "$NS_FAKE"
+lib_hub_attach "$NS_HUB" "$NS_FAKE" eth0 "$FAKE_IP/24"
+for n in $NODES; do
+	NS[$n]=cj${n#n}-$$
+	lib_ns_create "${NS[$n]}"
+	lib_hub_attach "$NS_HUB" "${NS[$n]}" eth0 "${UNDERLAY[$n]}/24"
+	mkdir -p "$T/$n" && chmod 700 "$T/$n"
+	cat >"$T/$n.yaml" <<-EOF
+	interface: $IFACE
+	listen_port: $DATA_PORT
+	state_dir: $T/$n
+	EOF
+done
+
+CONF=$T/coord.yaml
+lib_coord_write_config "$CONF" "0.0.0.0:$CONTROL_PORT" "0.0.0.0:$STUN_PORT" "$COORD_IP:$CONTROL_PORT" "$T/coord-state"
+lib_log "meshd: $MESHD"
+lib_log "meshcoord: $MESHCOORD"
+lib_log "fakenode: $FAKENODE"
+lib_log "temp dir: $T"
+
+COORD_PID=
+coord_start() {
+	lib_coord_start COORD_PID "$NS_COORD" "$CONF" "$T/coord.log"
+	lib_coord_wait_up "$COORD_PID" "$NS_COORD" "$CONTROL_PORT"
+}
+
+# node_start NODE [--join KEY]: meshd with the node's name as its host name.
+node_start() {
+	local n=$1
+	shift
+	lib_meshd_start_args "PID[$n]" "${NS[$n]}" "$n" "$T/$n.yaml" "$T/$n.log" info "$@"
+}
+
+registered_count() { # NODE
+	lib_log_count "$T/$1.log" 'registered with coordinator'
+}
+
+# wait_registered NODE BEFORE: a new "registered with coordinator" line after BEFORE of them,
+# and the overlay IPv4 on the interface; sets IP[NODE] and NAME[NODE].
+wait_registered() {
+	local n=$1 before=$2 line
+	# shellcheck disable=SC2016
+	lib_wait_for "$REGISTER_LIMIT_S" bash -c '[ "$(grep -c "registered with coordinator" "$1")" -gt "$2" ]' \
+		_ "$T/$n.log" "$before" || return 1
+	lib_wait_for 5 bash -c "ip -n ${NS[$n]} -4 -o addr show dev $IFACE | grep -q inet" || return 1
+	IP[$n]=$(lib_iface_ipv4 "${NS[$n]}" "$IFACE")
+	line=$(grep 'registered with coordinator' "$T/$n.log" | tail -n 1)
+	NAME[$n]=$(printf '%s\n' "$line" | sed -n 's/.* as \([^ ]*\) (.*/\1/p')
+	[ -n "${IP[$n]}" ]
+}
+
+nodes_list() {
+	"$MESHCOORD" nodes list -c "$CONF" 2>/dev/null
+}
+
+show_log_tail() { # FILE [LINES]
+	tail -n "${2:-15}" "$1" 2>/dev/null | sed "s|^|#   ${1##*/}: |"
+}
+
+if coord_start; then
+	lib_ok "meshcoord starts in $NS_COORD"
+else
+	lib_not_ok "meshcoord starts in $NS_COORD"
+	show_log_tail "$T/coord.log"
+	lib_summary
+	exit 1
+fi
+KEY_ONCE=$(lib_coord_authkey "$CONF")
+KEY_REUSABLE=$(lib_coord_authkey "$CONF" --reusable)
+lib_check "a one-time and a reusable join key are created" test -n "$KEY_ONCE" -a -n "$KEY_REUSABLE"
+
+# ------------------------------------------------------------------ (a) one-time key
+node_start n1 --join "$KEY_ONCE"
+if wait_registered n1 0; then
+	lib_ok "(a) n1 joins with a one-time key: registered as ${NAME[n1]}, ${IP[n1]} on $IFACE"
+else
+	lib_not_ok "(a) n1 joins with a one-time key (no 'registered with coordinator' and address within ${REGISTER_LIMIT_S} s)"
+	show_log_tail "$T/n1.log"
+fi
+
+# ------------------------------------------------------------------ (b) the same key again
+node_start n2 --join "$KEY_ONCE"
+rc=
+if lib_wait_exit rc "${PID[n2]}" "$REFUSED_EXIT_LIMIT_S" && [ "$rc" -eq 1 ] &&
+	grep -q -i 'refused.*already used' "$T/n2.log"; then
+	lib_ok "(b) the used one-time key: n2's meshd exits 1 saying '$(grep -i -m 1 'already used' "$T/n2.log" | cut -c1-100)'"
+else
+	lib_not_ok "(b) the used one-time key: n2's meshd exits 1 and logs that the key was already used (exit ${rc:-none: still running})"
+	show_log_tail "$T/n2.log"
+fi
+lib_check "(b) n2 got no address" test -z "$(lib_iface_ipv4 "${NS[n2]}" "$IFACE")"
+
+# ------------------------------------------------------------------ (c) reusable key
+for n in n2 n3; do
+	before=$(registered_count "$n")
+	node_start "$n" --join "$KEY_REUSABLE"
+	if wait_registered "$n" "$before"; then
+		lib_ok "(c) $n joins with the reusable key: registered as ${NAME[$n]}, ${IP[$n]}"
+	else
+		lib_not_ok "(c) $n joins with the reusable key"
+		show_log_tail "$T/$n.log"
+	fi
+done
+distinct=$(printf '%s\n' "${IP[n1]:-}" "${IP[n2]:-}" "${IP[n3]:-}" | grep -c '^100\.')
+distinct_u=$(printf '%s\n' "${IP[n1]:-}" "${IP[n2]:-}" "${IP[n3]:-}" | grep '^100\.' | sort -u | wc -l)
+lib_check "(c) three distinct overlay addresses from 100.64.0.0/10 (${IP[n1]:-} ${IP[n2]:-} ${IP[n3]:-})" \
+	test "$distinct" -eq 3 -a "$distinct_u" -eq 3
+listed_ok() {
+	local n list
+	list=$(nodes_list)
+	for n in $NODES; do
+		printf '%s\n' "$list" | grep -E "^${NAME[$n]:-none}[[:space:]]" | grep -q -F -w "${IP[$n]:-none}" || return 1
+	done
+}
+if listed_ok; then
+	lib_ok "(c) meshcoord nodes list shows the three names with their addresses"
+else
+	lib_not_ok "(c) meshcoord nodes list shows the three names with their addresses"
+	nodes_list | sed 's/^/#   /'
+fi
+
+# ------------------------------------------------------------------ (d) full mesh
+for a in $NODES; do
+	for b in $NODES; do
+		[ "$a" = "$b" ] && continue
+		t0=$(lib_now_ms)
+		if [ -n "${IP[$b]:-}" ] && lib_wait_for "$PING_LIMIT_S" lib_ping "${NS[$a]}" "${IP[$b]}"; then
+			lib_ok "(d) ping $a → $b (${IP[$b]}) over the overlay ($(($(lib_now_ms) - t0)) ms)"
+		else
+			lib_not_ok "(d) ping $a → $b (${IP[$b]:-no address}) over the overlay within ${PING_LIMIT_S} s"
+		fi
+	done
+done
+for n in $NODES; do
+	c=$(lib_log_count "$T/$n.log" 'added from coordinator')
+	lib_log "$n: $c 'added from coordinator' line(s)"
+done
+
+# ------------------------------------------------------------------ (e) remove n3
+removed_from_n1=$(lib_log_count "$T/n1.log" 'removed by the coordinator')
+ip netns exec "${NS[n1]}" ping -n -D -i "$REMOVE_PING_INTERVAL" -W 1 -w 6 "${IP[n3]:-192.0.2.254}" >"$T/ping-remove.txt" 2>&1 &
+ping_pid=$!
+lib_track_pid "$ping_pid"
+sleep 1
+t_remove=$(date +%s%N)
+if "$MESHCOORD" nodes remove "${NAME[n3]:-n3}" -c "$CONF" >"$T/remove.out" 2>&1; then
+	lib_ok "(e) meshcoord nodes remove ${NAME[n3]:-n3}"
+else
+	lib_not_ok "(e) meshcoord nodes remove ${NAME[n3]:-n3} ($(head -n 2 "$T/remove.out" | tr '\n' ' '))"
+fi
+rc=
+lib_wait_exit rc "$ping_pid" 10
+# The last echo reply's timestamp ("[1700000000.123456] 64 bytes from ...") against the
+# moment of the removal.
+last_reply=$(grep 'bytes from' "$T/ping-remove.txt" | tail -n 1 | sed -n 's/^\[\([0-9]*\)\.\([0-9]*\)\].*/\1\2/p')
+replies=$(grep -c 'bytes from' "$T/ping-remove.txt")
+if [ -n "$last_reply" ]; then
+	# microseconds since the epoch -> ms after the removal (negative: stopped before it)
+	stop_ms=$((last_reply / 1000 - t_remove / 1000000))
+	if [ "$stop_ms" -le "$REMOVE_STOP_LIMIT_MS" ]; then
+		lib_ok "(e) n1's pings to n3 stop within 2 s of the removal (last reply ${stop_ms} ms after it, pings every ${REMOVE_PING_INTERVAL} s; $replies replies)"
+	else
+		lib_not_ok "(e) n1's pings to n3 stop within 2 s of the removal (last reply ${stop_ms} ms after it)"
+	fi
+else
+	lib_not_ok "(e) n1's pings to n3 stop within 2 s of the removal (n1 never reached n3 in the second before: no baseline)"
+fi
+if lib_wait_for 3 bash -c "[ \$(grep -c 'removed by the coordinator' '$T/n1.log') -gt $removed_from_n1 ]"; then
+	lib_ok "(e) n1 drops n3: '$(grep 'removed by the coordinator' "$T/n1.log" | tail -n 1 | cut -c1-90)'"
+else
+	lib_not_ok "(e) n1 logs that n3 was removed by the coordinator within 3 s"
+fi
+rc=
+if lib_wait_exit rc "${PID[n3]}" "$REFUSED_EXIT_LIMIT_S" && [ "$rc" -eq 1 ] && grep -q -i 'removed' "$T/n3.log"; then
+	lib_ok "(e) n3's meshd exits 1: '$(grep -i 'removed' "$T/n3.log" | tail -n 1 | cut -c1-100)'"
+else
+	lib_not_ok "(e) n3's meshd exits 1 with a 'removed' log line (exit ${rc:-none: still running})"
+	show_log_tail "$T/n3.log"
+	[ -z "$rc" ] && lib_stop_pid "${PID[n3]}"
+fi
+# The removed key is refused from then on, also with nothing but its state dir.
+n3_lines=$(wc -l <"$T/n3.log")
+node_start n3
+rc=
+if lib_wait_exit rc "${PID[n3]}" "$REFUSED_EXIT_LIMIT_S" && [ "$rc" -eq 1 ] &&
+	tail -n +"$((n3_lines + 1))" "$T/n3.log" | grep -q -i 'removed'; then
+	lib_ok "(e) n3 restarted from its state dir is refused again and exits 1"
+else
+	lib_not_ok "(e) n3 restarted from its state dir is refused again and exits 1 (exit ${rc:-none: still running})"
+	show_log_tail "$T/n3.log"
+	[ -z "$rc" ] && lib_stop_pid "${PID[n3]}"
+fi
+lib_check "(e) n1 ↔ n2 still work after the removal" lib_wait_for 5 lib_ping "${NS[n1]}" "${IP[n2]:-192.0.2.254}"
+
+# ------------------------------------------------------------------ (f) restart meshcoord
+addrs_n1=$(lib_iface_addrs "${NS[n1]}" "$IFACE")
+addrs_n2=$(lib_iface_addrs "${NS[n2]}" "$IFACE")
+reg_n1=$(registered_count n1)
+reg_n2=$(registered_count n2)
+lib_stop_pid "$COORD_PID"
+rc=$?
+lib_check "(f) meshcoord exits 0 on SIGTERM (exit $rc)" test "$rc" -eq 0
+t0=$(lib_now_ms)
+if coord_start; then
+	lib_ok "(f) meshcoord starts again"
+else
+	lib_not_ok "(f) meshcoord starts again"
+	show_log_tail "$T/coord.log"
+fi
+for n in n1 n2; do
+	before=$([ "$n" = n1 ] && echo "$reg_n1" || echo "$reg_n2")
+	# shellcheck disable=SC2016
+	if lib_wait_for "$RECONNECT_LIMIT_S" bash -c '[ "$(grep -c "registered with coordinator" "$1")" -gt "$2" ]' \
+		_ "$T/$n.log" "$before"; then
+		lib_ok "(f) $n reconnects and registers again ($(($(lib_now_ms) - t0)) ms after the restart)"
+	else
+		lib_not_ok "(f) $n reconnects and registers again within ${RECONNECT_LIMIT_S} s"
+		show_log_tail "$T/$n.log"
+	fi
+done
+now_n1=$(lib_iface_addrs "${NS[n1]}" "$IFACE")
+now_n2=$(lib_iface_addrs "${NS[n2]}" "$IFACE")
+lib_check "(f) n1's addresses unchanged ($now_n1)" test "$now_n1" = "$addrs_n1"
+lib_check "(f) n2's addresses unchanged ($now_n2)" test "$now_n2" = "$addrs_n2"
+lib_check "(f) ping n1 → n2 after the restart" lib_wait_for "$PING_LIMIT_S" lib_ping "${NS[n1]}" "${IP[n2]:-192.0.2.254}"
+lib_check "(f) ping n2 → n1 after the restart" lib_wait_for "$PING_LIMIT_S" lib_ping "${NS[n2]}" "${IP[n1]:-192.0.2.254}"
+
+# ------------------------------------------------------------------ (g) coordinator down
+lib_stop_pid "$COORD_PID"
+COORD_PID=
+outage_ping() { # FROM TO OUT
+	ip netns exec "${NS[$1]}" ping -n -q -i 0.2 -W 1 -c "$OUTAGE_PINGS" "${IP[$2]:-192.0.2.254}" >"$3" 2>&1
+}
+outage_ping n1 n2 "$T/outage-12.txt" &
+p12=$!
+lib_track_pid "$p12"
+outage_ping n2 n1 "$T/outage-21.txt"
+lib_wait_exit rc "$p12" 15
+received() {
+	sed -n 's/.* \([0-9]*\) received.*/\1/p' "$1"
+}
+r12=$(received "$T/outage-12.txt")
+r21=$(received "$T/outage-21.txt")
+lib_check "(g) coordinator down: n1 → n2 keeps working for 10 s (${r12:-0}/$OUTAGE_PINGS replies)" \
+	test "${r12:-0}" -ge $((OUTAGE_PINGS - OUTAGE_MAX_LOST))
+lib_check "(g) coordinator down: n2 → n1 keeps working for 10 s (${r21:-0}/$OUTAGE_PINGS replies)" \
+	test "${r21:-0}" -ge $((OUTAGE_PINGS - OUTAGE_MAX_LOST))
+
+lib_stop_pid "${PID[n1]}"
+rc=$?
+lib_check "(g) n1's meshd exits 0 on SIGTERM (exit $rc)" test "$rc" -eq 0
+lib_wait_for 3 lib_link_absent "${NS[n1]}" "$IFACE"
+node_start n1
+if lib_meshd_wait_up "${PID[n1]}" "${NS[n1]}" "$IFACE" &&
+	lib_wait_for 5 bash -c "[ \"\$(ip -n ${NS[n1]} -o addr show dev $IFACE scope global | wc -l)\" -ge 1 ]"; then
+	lib_ok "(g) n1 restarts while the coordinator is down"
+else
+	lib_not_ok "(g) n1 restarts while the coordinator is down"
+	show_log_tail "$T/n1.log"
+fi
+# shellcheck disable=SC2016,SC2086 # addrs_n1 is a list
+lib_wait_for 5 bash -c '[ "$(ip -n "$1" -o addr show dev "$2" scope global | wc -l)" -ge "$3" ]' \
+	_ "${NS[n1]}" "$IFACE" "$(printf '%s\n' $addrs_n1 | wc -l)"
+now_n1=$(lib_iface_addrs "${NS[n1]}" "$IFACE")
+lib_check "(g) n1 has the same addresses from its state dir ($now_n1)" test "$now_n1" = "$addrs_n1"
+t0=$(lib_now_ms)
+if lib_wait_for "$PING_LIMIT_S" lib_ping "${NS[n1]}" "${IP[n2]:-192.0.2.254}" &&
+	lib_wait_for 5 lib_ping "${NS[n2]}" "${IP[n1]:-192.0.2.254}"; then
+	lib_ok "(g) n1 ↔ n2 ping again with the saved peer map, no coordinator ($(($(lib_now_ms) - t0)) ms)"
+else
+	lib_not_ok "(g) n1 ↔ n2 ping again with the saved peer map, no coordinator (within ${PING_LIMIT_S} s)"
+	show_log_tail "$T/n1.log"
+fi
+
+# ------------------------------------------------------------------ (h) kill -9 during registrations
+if coord_start; then
+	lib_ok "(h) meshcoord starts again"
+else
+	lib_not_ok "(h) meshcoord starts again"
+	show_log_tail "$T/coord.log"
+fi
+ip netns exec "$NS_FAKE" "$FAKENODE" --join "$KEY_REUSABLE" --count "$KILL_NODES" --connect-rate "$KILL_RATE" \
+	--max-pending 8 --print-registered --hostname kill9 --timeout 60 --quiet >"$T/kill9.out" 2>"$T/kill9.err" &
+fake_pid=$!
+lib_track_pid "$fake_pid"
+sleep "$KILL_AFTER_S"
+acked_at_kill=$(grep -c '^registered ' "$T/kill9.out")
+kill -KILL "$COORD_PID"
+wait "$COORD_PID" 2>/dev/null
+lib_untrack_pid "$COORD_PID"
+lib_log "kill -9 of meshcoord after $acked_at_kill acknowledged registrations"
+if coord_start; then
+	lib_ok "(h) meshcoord starts after kill -9"
+else
+	lib_not_ok "(h) meshcoord starts after kill -9"
+	show_log_tail "$T/coord.log"
+fi
+rc=
+lib_wait_exit rc "$fake_pid" 70
+acked=$(grep -c '^registered ' "$T/kill9.out")
+lib_log "fakenode: $(grep '^registered=' "$T/kill9.out")"
+list=$(nodes_list)
+missing=0
+while read -r _ name ip _; do
+	if ! printf '%s\n' "$list" | grep -E "^${name}[[:space:]]" | grep -q -F -w "$ip"; then
+		missing=$((missing + 1))
+		[ "$missing" -le 5 ] && lib_log "missing from nodes list: $name $ip"
+	fi
+done < <(grep '^registered ' "$T/kill9.out")
+lib_check "(h) the kill came in the middle ($acked_at_kill of $KILL_NODES acknowledged before it, $acked in all)" \
+	test "$acked_at_kill" -ge 1 -a "$acked_at_kill" -lt "$KILL_NODES"
+lib_check "(h) every acknowledged registration ($acked) survived the kill -9 ($missing missing from nodes list)" \
+	test "$acked" -ge 1 -a "$missing" -eq 0
+
+# ------------------------------------------------------------------ the end
+both_alive() {
+	lib_pid_alive "${PID[n1]}" && lib_pid_alive "${PID[n2]}"
+}
+lib_check "n1's and n2's meshd still running" both_alive
+lib_check "n1 → n2 still works with the coordinator back" lib_wait_for 10 lib_ping "${NS[n1]}" "${IP[n2]:-192.0.2.254}"
+for n in n1 n2; do
+	lib_stop_pid "${PID[$n]}"
+	rc=$?
+	lib_check "$n's meshd exits 0 on SIGTERM (exit $rc)" test "$rc" -eq 0
+done
+lib_stop_pid "$COORD_PID"
+rc=$?
+lib_check "meshcoord exits 0 on SIGTERM (exit $rc)" test "$rc" -eq 0
+
+if [ "$LIB_FAILED" -gt 0 ]; then
+	for f in coord n1 n2 n3; do
+		echo "# ---- last lines of $f.log"
+		tail -n 25 "$T/$f.log" 2>/dev/null | sed 's/^/# /'
+	done
+fi
+lib_summary

@@ -1,0 +1,322 @@
+/* Unit tests for coord/coordconf: parsed values and defaults, every kind of refusal with its
+ * exact "source:line:col" message, the state file paths, and coordconf_load on real files. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coord/coordconf.h"
+
+#ifndef TEST_SRCDIR
+#define TEST_SRCDIR "tests/unit"
+#endif
+
+#define PUB "public_address: 203.0.113.10:51821\n"
+
+static bool parse(struct coord_config *cfg, const char *text, char *err, size_t err_len)
+{
+	return coordconf_parse(cfg, "coord.yaml", text, strlen(text), err, err_len);
+}
+
+static void assert_defaults(const struct coord_config *cfg)
+{
+	assert_string_equal(cfg->listen_host, "0.0.0.0");
+	assert_int_equal(cfg->listen_port, 51821);
+	assert_string_equal(cfg->stun_host, "0.0.0.0");
+	assert_int_equal(cfg->stun_port, 3478);
+	assert_string_equal(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR);
+}
+
+static void test_minimal(void **state)
+{
+	struct coord_config cfg;
+	char err[256];
+
+	if (!parse(&cfg, PUB, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_defaults(&cfg);
+	assert_string_equal(cfg.public_host, "203.0.113.10");
+	assert_int_equal(cfg.public_port, 51821);
+	assert_string_equal(err, "");
+}
+
+static void test_values(void **state)
+{
+	static const struct {
+		const char *yaml;
+		const char *listen_host;
+		uint16_t listen_port;
+		const char *stun_host;
+		uint16_t stun_port;
+		const char *public_host;
+		uint16_t public_port;
+		const char *state_dir;
+	} cases[] = {
+		{ "listen: \"[::]:51821\"\nstun_listen: 127.0.0.1:3479\npublic_address: coord.example.net:443\n"
+		  "state_dir: /srv/meshcoord\n",
+		  "::", 51821, "127.0.0.1", 3479, "coord.example.net", 443, "/srv/meshcoord" },
+		{ "# comment\npublic_address: '[2001:db8::10]:51821'   # trailing comment\nstate_dir: /srv/mc///\n",
+		  "0.0.0.0", 51821, "0.0.0.0", 3478, "2001:db8::10", 51821, "/srv/mc" },
+		{ "{public_address: 198.51.100.1:1, listen: 192.0.2.1:65535, state_dir: /}\n",
+		  "192.0.2.1", 65535, "0.0.0.0", 3478, "198.51.100.1", 1, "/" },
+		{ "---\nstun_listen: '[::1]:3478'\npublic_address: 203.0.113.10:51821\n...\n",
+		  "0.0.0.0", 51821, "::1", 3478, "203.0.113.10", 51821, COORDCONF_DEFAULT_STATE_DIR },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct coord_config cfg;
+		char err[256];
+
+		if (!parse(&cfg, cases[i].yaml, err, sizeof(err)))
+			fail_msg("case %zu: %s", i, err);
+		assert_string_equal(cfg.listen_host, cases[i].listen_host);
+		assert_int_equal(cfg.listen_port, cases[i].listen_port);
+		assert_string_equal(cfg.stun_host, cases[i].stun_host);
+		assert_int_equal(cfg.stun_port, cases[i].stun_port);
+		assert_string_equal(cfg.public_host, cases[i].public_host);
+		assert_int_equal(cfg.public_port, cases[i].public_port);
+		assert_string_equal(cfg.state_dir, cases[i].state_dir);
+	}
+}
+
+static void test_errors(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *yaml;
+		const char *err;
+	} cases[] = {
+		{ "empty", "", "coord.yaml:1:1: the configuration is empty (expected settings such as 'public_address: ...')" },
+		{ "comments only", "# nothing\n\n",
+		  "coord.yaml:3:1: the configuration is empty (expected settings such as 'public_address: ...')" },
+		{ "a list", "- public_address\n",
+		  "coord.yaml:1:1: the configuration must be a mapping of settings ('key: value' lines), not a list" },
+		{ "unknown key", PUB "listn: 0.0.0.0:51821\n",
+		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, public_address, state_dir)" },
+		{ "meshd key", PUB "listen_port: 51821\n",
+		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, public_address, state_dir)" },
+		{ "duplicate", PUB "state_dir: /a\npublic_address: 203.0.113.11:51821\n",
+		  "coord.yaml:3:1: duplicate key 'public_address' (first given at line 1)" },
+		{ "missing public_address", "listen: 0.0.0.0:51821\n",
+		  "coord.yaml:1:1: missing required key 'public_address' (the host:port nodes connect to, e.g. 203.0.113.10:51821)" },
+		{ "listen name", PUB "listen: localhost:51821\n",
+		  "coord.yaml:2:9: 'listen': 'localhost:51821' is not an IP address and port (e.g. 0.0.0.0:51821, or [::]:51821 for IPv6 too)" },
+		{ "listen without port", PUB "listen: 0.0.0.0\n",
+		  "coord.yaml:2:9: 'listen': '0.0.0.0' is not an IP address and port (e.g. 0.0.0.0:51821, or [::]:51821 for IPv6 too)" },
+		{ "listen port 0", PUB "listen: 0.0.0.0:0\n",
+		  "coord.yaml:2:9: 'listen': '0.0.0.0:0' is not an IP address and port (e.g. 0.0.0.0:51821, or [::]:51821 for IPv6 too)" },
+		{ "listen unbracketed IPv6", PUB "listen: ::1:51821\n",
+		  "coord.yaml:2:9: 'listen': '::1:51821' is not an IP address and port (e.g. 0.0.0.0:51821, or [::]:51821 for IPv6 too)" },
+		{ "stun_listen bad", PUB "stun_listen: '[::1]'\n",
+		  "coord.yaml:2:14: 'stun_listen': '[::1]' is not an IP address and port (e.g. 0.0.0.0:3478, or [::]:3478 for IPv6 too)" },
+		{ "stun_listen list", PUB "stun_listen: [0.0.0.0:3478]\n",
+		  "coord.yaml:2:14: 'stun_listen' must be a single value, not a list" },
+		{ "public_address no port", "public_address: coord.example.net\n",
+		  "coord.yaml:1:17: 'public_address': 'coord.example.net' is not host:port or [IPv6]:port with a port from 1 to 65535 (e.g. 203.0.113.10:51821)" },
+		{ "public_address bad port", "public_address: 203.0.113.10:65536\n",
+		  "coord.yaml:1:17: 'public_address': '203.0.113.10:65536' is not host:port or [IPv6]:port with a port from 1 to 65535 (e.g. 203.0.113.10:51821)" },
+		{ "public_address wildcard", "public_address: 0.0.0.0:51821\n",
+		  "coord.yaml:1:17: 'public_address': '0.0.0.0:51821' is not an address nodes can connect to; give this server's public address or name" },
+		{ "public_address IPv6 wildcard", "public_address: '[::]:51821'\n",
+		  "coord.yaml:1:17: 'public_address': '[::]:51821' is not an address nodes can connect to; give this server's public address or name" },
+		{ "public_address empty", "public_address:\n",
+		  "coord.yaml:1:16: 'public_address': '' is not host:port or [IPv6]:port with a port from 1 to 65535 (e.g. 203.0.113.10:51821)" },
+		{ "public_address NUL", "public_address: \"a\\0b:1\"\n",
+		  "coord.yaml:1:17: 'public_address' contains a NUL character" },
+		{ "public_address mapping", "public_address:\n  host: a\n",
+		  "coord.yaml:2:3: 'public_address' must be a single value, not a mapping" },
+		{ "state_dir relative", PUB "state_dir: var/lib/meshcoord\n",
+		  "coord.yaml:2:12: 'state_dir': 'var/lib/meshcoord' must be an absolute path (starting with '/')" },
+		{ "state_dir home", PUB "state_dir: ~/meshcoord\n",
+		  "coord.yaml:2:12: 'state_dir': '~/meshcoord' must be an absolute path (starting with '/')" },
+		{ "state_dir empty", PUB "state_dir:\n", "coord.yaml:2:11: 'state_dir' must not be empty" },
+		{ "two documents", PUB "---\nstate_dir: /a\n",
+		  "coord.yaml:2:1: only one YAML document is allowed in the configuration" },
+		{ "alias", "public_address: &a 203.0.113.10:51821\nlisten: *a\n",
+		  "coord.yaml:2:9: YAML aliases (*name) are not supported in this file" },
+		{ "missing colon", PUB "listen 0.0.0.0:1\nstate_dir: /a\n",
+		  "coord.yaml:3:1: YAML syntax error: could not find expected ':' (while scanning a simple key at line 2, column 1)" },
+		{ "unterminated quote", PUB "listen: \"0.0.0.0:1\n",
+		  "coord.yaml:3:1: YAML syntax error: found unexpected end of stream (while scanning a quoted scalar at line 2, column 9)" },
+		{ "tab indent", PUB "\tlisten: 0.0.0.0:1\n",
+		  "coord.yaml:2:1: YAML syntax error: found a tab character that violates indentation (while scanning a plain scalar at line 1, column 17)" },
+		{ "invalid UTF-8", "public_address: \xff\n", "coord.yaml:1:17: invalid input: invalid leading UTF-8 octet (byte 0xff)" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct coord_config cfg;
+		char err[512];
+
+		if (parse(&cfg, cases[i].yaml, err, sizeof(err)))
+			fail_msg("%s: accepted", cases[i].name);
+		if (strcmp(err, cases[i].err) != 0)
+			fail_msg("%s:\n  got      \"%s\"\n  expected \"%s\"", cases[i].name, err, cases[i].err);
+		/* A refused file leaves the defaults, never half a config. */
+		assert_defaults(&cfg);
+		assert_string_equal(cfg.public_host, "");
+	}
+}
+
+/* A long state_dir: the string limit, then the room the file names need. */
+static void test_state_dir_length(void **state)
+{
+	static char yaml[2 * COORDCONF_PATH_MAX];
+	struct coord_config cfg;
+	char err[512], want[512];
+	size_t n, d;
+
+	/* 4095 characters fit the field, but not with "/registry.db" after them. */
+	n = (size_t)snprintf(yaml, sizeof(yaml), PUB "state_dir: /");
+	memset(yaml + n, 'd', COORDCONF_PATH_MAX - 2);
+	yaml[n + COORDCONF_PATH_MAX - 2] = '\n';
+	yaml[n + COORDCONF_PATH_MAX - 1] = '\0';
+	assert_false(parse(&cfg, yaml, err, sizeof(err)));
+	snprintf(want, sizeof(want), "coord.yaml:2:12: 'state_dir' is too long (the files in it need paths under %d characters)",
+		 COORDCONF_PATH_MAX);
+	assert_string_equal(err, want);
+
+	/* One more and the field itself is too small. */
+	yaml[n + COORDCONF_PATH_MAX - 2] = 'd';
+	yaml[n + COORDCONF_PATH_MAX - 1] = '\n';
+	yaml[n + COORDCONF_PATH_MAX] = '\0';
+	assert_false(parse(&cfg, yaml, err, sizeof(err)));
+	snprintf(want, sizeof(want), "coord.yaml:2:12: 'state_dir' is too long (at most %d characters)",
+		 COORDCONF_PATH_MAX - 1);
+	assert_string_equal(err, want);
+
+	/* The longest that works: "/" + d... + "/registry.db" is 4095 characters. */
+	n = (size_t)snprintf(yaml, sizeof(yaml), PUB "state_dir: /");
+	d = COORDCONF_PATH_MAX - 1 - strlen("/registry.db") - 1;
+	memset(yaml + n, 'd', d);
+	strcpy(yaml + n + d, "\n");
+	if (!parse(&cfg, yaml, err, sizeof(err)))
+		fail_msg("%s", err);
+	{
+		char path[COORDCONF_PATH_MAX];
+
+		assert_true(coordconf_db_path(&cfg, path, sizeof(path)));
+		assert_int_equal(strlen(path), COORDCONF_PATH_MAX - 1);
+	}
+}
+
+static void test_paths(void **state)
+{
+	static const struct {
+		const char *dir;
+		const char *key;
+		const char *db;
+	} cases[] = {
+		{ "/var/lib/meshcoord", "/var/lib/meshcoord/coord.key", "/var/lib/meshcoord/registry.db" },
+		{ "/", "/coord.key", "/registry.db" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct coord_config cfg;
+		char yaml[256], err[256], path[COORDCONF_PATH_MAX];
+		size_t need = strlen(cases[i].key) + 1;
+
+		snprintf(yaml, sizeof(yaml), PUB "state_dir: %s\n", cases[i].dir);
+		assert_true(parse(&cfg, yaml, err, sizeof(err)));
+		assert_true(coordconf_key_path(&cfg, path, sizeof(path)));
+		assert_string_equal(path, cases[i].key);
+		assert_true(coordconf_db_path(&cfg, path, sizeof(path)));
+		assert_string_equal(path, cases[i].db);
+		/* Exactly enough room, then one byte short. */
+		assert_true(coordconf_key_path(&cfg, path, need));
+		assert_false(coordconf_key_path(&cfg, path, need - 1));
+		assert_false(coordconf_db_path(&cfg, path, strlen(cases[i].db)));
+		assert_false(coordconf_key_path(&cfg, path, 0));
+	}
+}
+
+/* coordconf_load: the file's name in every message, and the reader's refusals. */
+static void test_load(void **state)
+{
+	char dir[] = "/tmp/test_coordconf.XXXXXX";
+	char path[256], err[512], want[512];
+	struct coord_config cfg;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/coord.yaml", dir);
+
+	/* Missing. */
+	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
+	assert_string_equal(err, want);
+	assert_defaults(&cfg);
+
+	/* Valid. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(PUB "state_dir: /srv/meshcoord\n", f);
+	fclose(f);
+	if (!coordconf_load(&cfg, path, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(cfg.public_host, "203.0.113.10");
+	assert_string_equal(cfg.state_dir, "/srv/meshcoord");
+
+	/* A mistake is reported against the file's path. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(PUB "stun: 0.0.0.0:3478\n", f);
+	fclose(f);
+	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
+	snprintf(want, sizeof(want),
+		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, public_address, state_dir)", path);
+	assert_string_equal(err, want);
+
+	/* Over the 1 MiB limit. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(PUB, f);
+	for (size_t i = 0; i < (1u << 20); i += 8)
+		fputs("#######\n", f);
+	fclose(f);
+	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
+	assert_non_null(strstr(err, "file is too large"));
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	unlink(path);
+
+	/* A directory. */
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: not a regular file", path);
+	assert_string_equal(err, want);
+	rmdir(path);
+	rmdir(dir);
+}
+
+/* The shipped example must load as it is (public_address is filled in there). */
+static void test_example(void **state)
+{
+	struct coord_config cfg;
+	char err[512];
+
+	if (!coordconf_load(&cfg, TEST_SRCDIR "/../../conf/meshcoord.yaml", err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(cfg.public_host, "203.0.113.10");
+	assert_int_equal(cfg.public_port, 51821);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_state_dir_length),
+		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_example),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,131 @@
+/* The node's remembered coordinator state: round trip through the file, and refusal of
+ * damaged files with the line that is wrong. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "meshd/state.h"
+
+static struct control_peer make_peer(uint8_t seed, size_t n_endpoints)
+{
+	struct control_peer p;
+	memset(&p, 0, sizeof(p));
+	memset(p.node_key, seed, sizeof(p.node_key));
+	snprintf(p.name, sizeof(p.name), "node-%u", seed);
+	p.ipv4[0] = 100; p.ipv4[1] = 64; p.ipv4[3] = seed;
+	p.ipv6[0] = 0xfd; p.ipv6[15] = seed;
+	for (size_t i = 0; i < n_endpoints; i++) {
+		struct control_endpoint *e = &p.endpoints[p.n_endpoints++];
+		e->family = i % 2 ? 6 : 4;
+		e->addr[0] = e->family == 4 ? 192 : 0x20;
+		e->addr[e->family == 4 ? 3 : 15] = (uint8_t)(i + 1);
+		e->port = (uint16_t)(51820 + i);
+	}
+	return p;
+}
+
+static void test_round_trip(void **unused)
+{
+	char dir[] = "/tmp/meshd-state-XXXXXX", err[256];
+	assert_non_null(mkdtemp(dir));
+
+	struct node_state st, back;
+	state_init(&st);
+	st.has_coordinator = true;
+	strcpy(st.coord_host, "192.0.2.10");
+	st.coord_port = 51821;
+	memset(st.coord_public, 7, sizeof(st.coord_public));
+	st.registered = true;
+	strcpy(st.name, "laptop");
+	assert_true(ip_prefix_parse("100.64.0.5/10", &st.ipv4));
+	assert_true(ip_prefix_parse("fd12:3456:789a::100.64.0.5/48", &st.ipv6));
+	for (uint8_t i = 1; i <= 3; i++) {
+		struct control_peer p = make_peer(i, i == 3 ? CONTROL_MAX_ENDPOINTS : i);
+		assert_true(state_add_peer(&st, &p));
+	}
+	assert_true(state_save(&st, dir, err, sizeof(err)));
+
+	char path[512];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE_NAME);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	assert_true(state_load(&back, dir, err, sizeof(err)));
+	assert_true(back.has_coordinator && back.registered);
+	assert_string_equal(back.coord_host, "192.0.2.10");
+	assert_int_equal(back.coord_port, 51821);
+	assert_memory_equal(back.coord_public, st.coord_public, sizeof(st.coord_public));
+	assert_string_equal(back.name, "laptop");
+	assert_memory_equal(&back.ipv4, &st.ipv4, sizeof(st.ipv4));
+	assert_memory_equal(&back.ipv6, &st.ipv6, sizeof(st.ipv6));
+	assert_int_equal(back.n_peers, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_memory_equal(&back.peers[i], &st.peers[i], sizeof(st.peers[i]));
+
+	state_free(&back);
+	state_free(&st);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_missing_file_is_empty(void **unused)
+{
+	char err[256];
+	struct node_state st;
+	assert_true(state_load(&st, "/nonexistent-meshd-dir", err, sizeof(err)));
+	assert_false(st.has_coordinator);
+	assert_false(st.registered);
+	assert_int_equal(st.n_peers, 0);
+	state_free(&st);
+}
+
+static void test_bad_files(void **unused)
+{
+	static const struct {
+		const char *text;
+		const char *err;
+	} cases[] = {
+		{ "hello\n", "line 1: not a meshd state file (version 1 expected)" },
+		{ "meshd-state 1\ncoordinator 192.0.2.1 AAAA\n", "line 2: bad coordinator line" },
+		{ "meshd-state 1\nself a 100.64.0.1/10\n", "line 2: bad self line" },
+		{ "meshd-state 1\nself a fd00::1/48 100.64.0.1/10\n", "line 2: bad self line" },
+		{ "meshd-state 1\npeer x y\n", "line 2: bad peer line" },
+		{ "meshd-state 1\npeer AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= a 100.64.0.1 fd00::1 192.0.2.1\n",
+		  "line 2: bad peer endpoint '192.0.2.1'" },
+		{ "meshd-state 1\nbogus\n", "line 2: unknown line type 'bogus'" },
+		{ "meshd-state 1\npeer AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= a 100.64.0.1 fd00::1"
+		  " 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1"
+		  " 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1\n",
+		  "line 2: too many fields" },
+		{ "meshd-state 1\nself a\0b 100.64.0.1/10 fd00::1/48\n", "line 2: line too long or holds a NUL byte" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct node_state st;
+		char err[256];
+		size_t len = strlen(cases[i].text);
+		if (strstr(cases[i].err, "NUL"))
+			len = sizeof("meshd-state 1\nself a\0b 100.64.0.1/10 fd00::1/48\n") - 1;
+		assert_false(state_parse(&st, cases[i].text, len, err, sizeof(err)));
+		assert_string_equal(err, cases[i].err);
+		assert_null(st.peers);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_missing_file_is_empty),
+		cmocka_unit_test(test_bad_files),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
