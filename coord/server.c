@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coord/admin.h"
 #include "core/clock.h"
 #include "core/control.h"
 #include "core/ipaddr.h"
@@ -55,13 +56,17 @@ enum {
 	/* A refused node gets this long to read its error. Equal to the handshake timeout so the
 	 * list both share stays sorted by deadline. */
 	SERVER_LINGER_MS = SERVER_HANDSHAKE_TIMEOUT_MS,
-	/* Nodes send KEEPALIVE every 25 s; three missed ones mean the node or its path is gone. */
-	SERVER_IDLE_TIMEOUT_MS = 75000,
+	/* How often a node sends KEEPALIVE (meshd's choice, under NAT mapping timeouts). */
+	SERVER_NODE_KEEPALIVE_MS = 25000,
+	/* Three missed keepalives: the node or its path is gone. */
+	SERVER_IDLE_TIMEOUT_MS = 3 * SERVER_NODE_KEEPALIVE_MS,
 	/* Admin commits (node removed) reach nodes within a second; the tick also checks
 	 * deadlines. Four wake-ups a second cost nothing measurable when idle. */
 	SERVER_TICK_MS = 250,
-	/* last_seen needs no more precision than this: one write per node per interval at most,
-	 * so 10,000 nodes' keepalives do not turn into 400 database commits a second. */
+	/* last_seen is written at most once per node per interval, however chatty the node.
+	 * With keepalives every 25 s that is one small commit per keepalive (400 a second for
+	 * 10,000 nodes, about 1% of a core here). Longer would save writes, but "nodes list"
+	 * calls a node online while last_seen is within ADMIN_ONLINE_WINDOW_S. */
 	SERVER_TOUCH_INTERVAL_MS = 20000,
 	/* Per connection: one unsent batch plus the odd control message. Peer updates never
 	 * pile up here (the cursor holds a lagging session's place), so only a node that keeps
@@ -94,6 +99,8 @@ _Static_assert(SERVER_SEND_BATCH + SERVER_PARTIAL_CAP < SERVER_WRITE_QUEUE_MAX,
 	       "an unsent batch leaves room for control messages");
 _Static_assert(SERVER_SEND_BATCH >= 2 * SERVER_PARTIAL_CAP, "a batch holds several frames");
 _Static_assert(SERVER_READ_SCRATCH >= SERVER_PARTIAL_CAP, "a read can complete any frame");
+_Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLINE_WINDOW_S * 1000,
+	       "a live node's last_seen stays inside the admin's online window");
 
 /* Every bad input is counted; SIGUSR1 prints these. */
 #define SERVER_COUNTERS(X)                                                                     \
@@ -108,6 +115,7 @@ _Static_assert(SERVER_READ_SCRATCH >= SERVER_PARTIAL_CAP, "a read can complete a
 	X(msgs_unknown)         /* unknown message type, skipped */                            \
 	X(msgs_unexpected)      /* valid message out of place (e.g. PEER from a node) */       \
 	X(handshake_timeouts)   /* no hello + REGISTER within SERVER_HANDSHAKE_TIMEOUT_MS */   \
+	X(closed_unregistered)  /* closed by the other side before registering */             \
 	X(idle_timeouts)        /* registered session silent for SERVER_IDLE_TIMEOUT_MS */     \
 	X(slow_readers)         /* queue above SERVER_WRITE_QUEUE_MAX (not reading): closed */ \
 	X(registrations)        /* REGISTER accepted (new or returning node) */                \
@@ -1118,10 +1126,12 @@ static void conn_on_readable(struct coord_server *s, struct conn *c, uint64_t no
 		ssize_t n = recv(c->src.fd, dst, room, MSG_DONTWAIT);
 		if (n == 0) {
 			char a[ADDR_STR_MAX];
-			if (c->state == CONN_HELLO || c->state == CONN_REGISTER)
+			if (c->state == CONN_HELLO || c->state == CONN_REGISTER) {
+				s->counters.closed_unregistered++;
 				SERVER_LOG_LIMITED(&s->rl_conn, "%s: closed before registering", conn_addr(c, a, sizeof(a)));
-			else
+			} else {
 				log_debug("%s: closed by peer", conn_addr(c, a, sizeof(a)));
+			}
 			conn_kill(s, c);
 			return;
 		}
@@ -1183,10 +1193,11 @@ static void on_accept(struct coord_server *s, uint64_t now_ms)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
+			int e = errno;
 			s->counters.accept_errors++;
-			SERVER_LOG_LIMITED(&s->rl_system, "cannot accept connections: %s (%zu open)", strerror(errno),
+			SERVER_LOG_LIMITED(&s->rl_system, "cannot accept connections: %s (%zu open)", strerror(e),
 					   s->n_conns);
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 				/* The pending connection stays queued and would wake us forever:
 				 * stop listening until the next tick. */
 				struct epoll_event ev = { .events = 0, .data.ptr = &s->listener };

@@ -262,7 +262,8 @@ static void disconnect(struct device *dev, struct coordclient *cc, uint64_t now_
 		watch(dev, cc, 0);
 		close(cc->fd);
 	}
-	if (cc->phase == COORD_READY)
+	/* why == NULL: a deliberate close that the caller has already explained. */
+	if (why && cc->phase == COORD_READY)
 		log_warn("coordinator connection lost (%s); tunnels keep working, reconnecting", why);
 	else if (why)
 		log_warn("cannot reach the coordinator %s:%u (%s); retrying in %" PRIu64 " s", cc->state.coord_host,
@@ -395,6 +396,12 @@ static void refused(struct device *dev, struct coordclient *cc, const struct con
 	case CONTROL_ERR_NODE_REMOVED:
 		/* Retrying cannot fix these: say why once and stop. */
 		log_error("coordinator refused registration: %s", e->text);
+		if (e->code == CONTROL_ERR_NODE_REMOVED) {
+			/* Out of the network: forget its peers (a map of no one), so that a restart
+			 * does not knock on their doors. */
+			cc->map_generation++;
+			sweep_peers(dev, cc, now_ms);
+		}
 		dev->exit_code = 1;
 		dev->stop_requested = true;
 		disconnect(dev, cc, now_ms, NULL);
