@@ -1,8 +1,11 @@
-/* Join keys: "mshjoin1_" + base64url (no padding) of coordinator key | secret | "host:port".
+/* Join keys: "mshjoin1_" + base64url (no padding) of coordinator key | secret | "host:port" |
+ * check.
  *
  * The string is pasted by people, so the parser explains what is wrong with it in terms of
  * copying and pasting (truncated, split, the wrong kind of key) and never echoes it: it holds
- * a secret. Every buffer that held the secret is wiped on every path. */
+ * a secret. The check value comes before the contents are judged: a key that passes it was
+ * copied whole, so what is wrong after that was wrong when the key was made. Every buffer that
+ * held the secret (the check value is derived from it) is wiped on every path. */
 #include "core/joinkey.h"
 
 #include <sodium.h>
@@ -15,13 +18,33 @@ enum {
 	JOINKEY_FIXED_LEN = WIRE_KEY_LEN + JOINKEY_SECRET_LEN,       /* before the endpoint */
 	JOINKEY_ENDPOINT_MIN = 3,                                    /* "a:1" */
 	JOINKEY_ENDPOINT_MAX = ENDPOINT_HOST_MAX + 8,                /* "[" host "]:" 65535 */
-	JOINKEY_PAYLOAD_MAX = JOINKEY_FIXED_LEN + JOINKEY_ENDPOINT_MAX,
+	JOINKEY_PAYLOAD_MAX = JOINKEY_FIXED_LEN + JOINKEY_ENDPOINT_MAX + JOINKEY_CHECK_LEN,
+	JOINKEY_PAYLOAD_MIN = JOINKEY_FIXED_LEN + JOINKEY_ENDPOINT_MIN + JOINKEY_CHECK_LEN,
+	JOINKEY_CHECK_HASH_LEN = 32,                                 /* BLAKE2b-256: the check is its first bytes */
 	JOINKEY_BASE64_MAX = JOINKEY_MAX_LEN - JOINKEY_PREFIX_LEN,   /* characters after the prefix */
 	JOINKEY_DECODED_MAX = JOINKEY_BASE64_MAX / 4 * 3 + 3,         /* what that many characters can hold */
 };
 
 /* The key for BLAKE2b: a hash of a join secret means nothing anywhere else. */
 static const char joinkey_hash_domain[] = "meshd join key v1";
+/* The key for the check value's BLAKE2b: its own domain, so a check value is never part of
+ * another hash meshd makes (the database's hash of the secret above all). */
+static const char joinkey_check_domain[] = "meshd join key check v1";
+
+_Static_assert(sizeof(joinkey_check_domain) - 1 >= crypto_generichash_KEYBYTES_MIN &&
+		       sizeof(joinkey_check_domain) - 1 <= crypto_generichash_KEYBYTES_MAX,
+	       "BLAKE2b refuses a key of this length");
+
+/* The check value of the payload bytes before it. */
+static void payload_check(const uint8_t *payload, size_t len, uint8_t check[JOINKEY_CHECK_LEN])
+{
+	uint8_t h[JOINKEY_CHECK_HASH_LEN];
+
+	crypto_generichash(h, sizeof(h), payload, len, (const unsigned char *)joinkey_check_domain,
+			   sizeof(joinkey_check_domain) - 1);
+	memcpy(check, h, JOINKEY_CHECK_LEN);
+	sodium_memzero(h, sizeof(h));
+}
 
 /* Writes "host:port", bracketing an IPv6 literal; false if it does not fit or would not
  * parse back. */
@@ -53,7 +76,7 @@ bool joinkey_format(const struct joinkey *k, char *out, size_t cap)
 	if (!k || sodium_is_zero(k->coord_public, WIRE_KEY_LEN) || !endpoint_string(k, endpoint, sizeof(endpoint)))
 		return false;
 	endpoint_len = strlen(endpoint);
-	payload_len = JOINKEY_FIXED_LEN + endpoint_len;
+	payload_len = JOINKEY_FIXED_LEN + endpoint_len + JOINKEY_CHECK_LEN;
 	/* The encoded length counts its NUL. */
 	need = JOINKEY_PREFIX_LEN + sodium_base64_ENCODED_LEN(payload_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	if (need > cap || need > JOINKEY_MAX_LEN + 1)
@@ -61,6 +84,7 @@ bool joinkey_format(const struct joinkey *k, char *out, size_t cap)
 	memcpy(payload, k->coord_public, WIRE_KEY_LEN);
 	memcpy(payload + WIRE_KEY_LEN, k->secret, JOINKEY_SECRET_LEN);
 	memcpy(payload + JOINKEY_FIXED_LEN, endpoint, endpoint_len);
+	payload_check(payload, payload_len - JOINKEY_CHECK_LEN, payload + payload_len - JOINKEY_CHECK_LEN);
 	memcpy(out, JOINKEY_PREFIX, JOINKEY_PREFIX_LEN);
 	sodium_bin2base64(out + JOINKEY_PREFIX_LEN, cap - JOINKEY_PREFIX_LEN, payload, payload_len,
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -117,26 +141,36 @@ static bool decode(const char *b, size_t len, uint8_t *bin, size_t bin_cap, stru
 		   size_t err_len)
 {
 	char endpoint[JOINKEY_ENDPOINT_MAX];
+	uint8_t check[JOINKEY_CHECK_LEN];
 	const char *end = NULL;
 	size_t bin_len = 0, endpoint_len;
+	bool check_ok;
 
 	/* A base64 string of 4n+1 characters cannot be complete: a character was lost. */
 	if (sodium_base642bin(bin, bin_cap, b, len, NULL, &bin_len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    end != b + len)
 		return fail(err, err_len, "join key is truncated or damaged (it does not decode; copy it again in one piece)");
-	if (bin_len < JOINKEY_FIXED_LEN + JOINKEY_ENDPOINT_MIN)
+	if (bin_len < JOINKEY_PAYLOAD_MIN)
 		return fail(err, err_len, "join key is truncated (%zu characters; a complete one has at least %zu)",
 			    JOINKEY_PREFIX_LEN + len,
-			    (size_t)(JOINKEY_PREFIX_LEN + sodium_base64_ENCODED_LEN(JOINKEY_FIXED_LEN + JOINKEY_ENDPOINT_MIN,
-								sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1));
-	endpoint_len = bin_len - JOINKEY_FIXED_LEN;
+			    (size_t)(JOINKEY_PREFIX_LEN +
+				     sodium_base64_ENCODED_LEN(JOINKEY_PAYLOAD_MIN, sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1));
+	/* Before anything is read from it: a cut or mistyped key must not read as another key. */
+	payload_check(bin, bin_len - JOINKEY_CHECK_LEN, check);
+	check_ok = sodium_memcmp(check, bin + bin_len - JOINKEY_CHECK_LEN, JOINKEY_CHECK_LEN) == 0;
+	sodium_memzero(check, sizeof(check));
+	if (!check_ok)
+		return fail(err, err_len,
+			    "join key is damaged or incomplete (its check value does not match); copy it again from "
+			    "'meshcoord authkey create'");
+	endpoint_len = bin_len - JOINKEY_FIXED_LEN - JOINKEY_CHECK_LEN;
 	if (endpoint_len >= sizeof(endpoint) || memchr(bin + JOINKEY_FIXED_LEN, '\0', endpoint_len))
-		return fail(err, err_len, "join key holds no valid coordinator address (is it truncated or damaged?)");
+		return fail(err, err_len,
+			    "join key holds no valid coordinator address (too long, or a NUL byte); the key was made wrongly");
 	memcpy(endpoint, bin + JOINKEY_FIXED_LEN, endpoint_len);
 	endpoint[endpoint_len] = '\0';
 	if (!endpoint_parse(endpoint, out->host, sizeof(out->host), &out->port))
-		return fail(err, err_len,
-			    "join key holds no valid coordinator address (host:port); is it truncated or damaged?");
+		return fail(err, err_len, "join key holds no valid coordinator address (host:port); the key was made wrongly");
 	memcpy(out->coord_public, bin, WIRE_KEY_LEN);
 	/* The all-zero X25519 key is never a real one: the key was made wrongly. */
 	if (sodium_is_zero(out->coord_public, WIRE_KEY_LEN))

@@ -252,6 +252,15 @@ wait "$PID_A" 2>/dev/null
 lib_untrack_pid "$PID_A"
 lib_check "$IFACE in A disappears with the killed meshd (TUN not persistent)" \
 	lib_wait_for 3 lib_link_absent "$NS_A" "$IFACE"
+# The restarted A's first handshake initiation is captured, to be replayed below.
+TCPDUMP_PID=
+if command -v tcpdump >/dev/null 2>&1; then
+	ip netns exec "$NS_A" timeout 15 tcpdump -n -i vethA -c 1 -U -w "$T/init.pcap" \
+		"udp and dst port $PORT and udp[8] = 1" 2>"$T/tcpdump-init.err" &
+	TCPDUMP_PID=$!
+	lib_track_pid "$TCPDUMP_PID"
+	lib_wait_for 5 grep -q 'listening on' "$T/tcpdump-init.err"
+fi
 t0=$(lib_now_ms)
 start_a
 if lib_wait_for "$RESTART_LIMIT_S" lib_ping "$NS_A" "$OVERLAY_B"; then
@@ -264,6 +273,26 @@ if lib_wait_for "$RESTART_LIMIT_S" lib_ping "$NS_A" "$OVERLAY_B"; then
 	fi
 else
 	lib_not_ok "after kill -9 and restart of A, A→B ping works within ${RESTART_LIMIT_S} s"
+fi
+
+desc="a replayed handshake initiation makes no session (counted as rx_handshake_replayed)"
+if [ -z "${TCPDUMP_PID:-}" ]; then
+	lib_ok "$desc # SKIP tcpdump not installed (Debian package tcpdump)"
+else
+	lib_wait_for 5 bash -c "! [ -d /proc/$TCPDUMP_PID ] || grep -q '^State:.*Z' /proc/$TCPDUMP_PID/status"
+	lib_stop_pid "$TCPDUMP_PID" 1
+	r0=$(settled_counters "$PID_B" "$T/b.log")
+	ip netns exec "$NS_A" "$UDPINJECT" --quiet --to "$UNDERLAY_B:$PORT" --pcap "$T/init.pcap" --index 0
+	inject_rc=$?
+	r1=$(settled_counters "$PID_B" "$T/b.log")
+	d_replayed=$(delta "$r0" "$r1" rx_handshake_replayed)
+	d_sessions=$(delta "$r0" "$r1" handshakes_completed)
+	if [ "$inject_rc" -eq 0 ] && [ "$d_replayed" -eq 1 ] && [ "$d_sessions" -eq 0 ]; then
+		lib_ok "$desc"
+	else
+		lib_not_ok "$desc (udpinject exit $inject_rc; changes: $(lib_counter_deltas "$r0" "$r1"))"
+	fi
+	lib_check "ping both ways still works after the replayed initiation" lib_wait_for 5 ping_both_ways
 fi
 
 # ------------------------------------------------------------------ (e) clean stop, simultaneous start

@@ -1,5 +1,6 @@
-/* Unit tests for core/joinkey: known strings (computed independently), round trips, and a
- * table of the ways a pasted key goes wrong, each with the message the user sees. */
+/* Unit tests for core/joinkey: known strings (computed independently), round trips, a table
+ * of the ways a pasted key goes wrong, each with the message the user sees, and the check
+ * value's promise: no truncation, changed character or swapped pair reads as a key. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,11 +13,21 @@
 
 #include "core/joinkey.h"
 
-/* Coordinator key 01..20, secret 41..58: written out by an independent base64url encoder. */
+/* Coordinator key 01..20, secret 41..58: written out by an independent encoder (Python's
+ * hashlib.blake2b(key=b"meshd join key check v1", digest_size=32) and base64). */
 static const char known_v4[] =
-	"mshjoin1_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyBBQkNERUZHSElKS0xNTk9QUVJTVFVWV1gyMDMuMC4xMTMuMTA6NTE4MjE";
+	"mshjoin1_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyBBQkNERUZHSElKS0xNTk9QUVJTVFVWV1gyMDMuMC4xMTMuMTA6NTE4MjGH31bO";
 static const char known_v6[] =
-	"mshjoin1_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyBBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hbMjAwMTpkYjg6OjFdOjQ0Mw";
+	"mshjoin1_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyBBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hbMjAwMTpkYjg6OjFdOjQ0M5IuGuE";
+static const char known_name[] =
+	"mshjoin1_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyBBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hjb29yZC5leGFtcGxlLm5ldDo1MTgyMblfn5Q";
+/* known_v4 as it was written before keys had a check value (now refused, never released). */
+static const char known_v4_unchecked[] =
+	"mshjoin1_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyBBQkNERUZHSElKS0xNTk9QUVJTVFVWV1gyMDMuMC4xMTMuMTA6NTE4MjE";
+
+static const char damaged[] = "join key is damaged or incomplete (its check value does not match); copy it again "
+			      "from 'meshcoord authkey create'";
+static const char undecodable[] = "join key is truncated or damaged (it does not decode; copy it again in one piece)";
 
 static void known_key(struct joinkey *k, const char *host, uint16_t port)
 {
@@ -51,6 +62,7 @@ static void test_known_strings(void **state)
 	} cases[] = {
 		{ "203.0.113.10", 51821, known_v4 },
 		{ "2001:db8::1", 443, known_v6 },
+		{ "coord.example.net", 51821, known_name },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -180,15 +192,47 @@ static void key_from_payload(const uint8_t *payload, size_t len, char *out, size
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-static void payload_key(const char *endpoint, size_t endpoint_len, bool zero_public, char *out, size_t cap)
-{
-	uint8_t payload[512];
+/* How payload_key ends the payload: the right check value, or one of the near misses an
+ * implementation of the format could make. */
+enum check_kind {
+	CHECK_RIGHT,
+	CHECK_NONE,      /* the format before the check value */
+	CHECK_UNKEYED,   /* BLAKE2b-256 without the domain */
+	CHECK_BLAKE2B32, /* BLAKE2b with a 4-byte output is a different hash, not a prefix */
+	CHECK_LAST4,     /* the last 4 bytes of BLAKE2b-256 */
+};
 
+static const char check_domain[] = "meshd join key check v1";
+
+static void payload_key(const char *endpoint, size_t endpoint_len, bool zero_public, enum check_kind check,
+			char *out, size_t cap)
+{
+	uint8_t payload[512], h[32];
+	size_t len = WIRE_KEY_LEN + JOINKEY_SECRET_LEN + endpoint_len;
+
+	assert_true(len + JOINKEY_CHECK_LEN <= sizeof(payload));
 	for (size_t i = 0; i < WIRE_KEY_LEN; i++)
 		payload[i] = zero_public ? 0 : (uint8_t)(i + 1);
 	memset(payload + WIRE_KEY_LEN, 0x41, JOINKEY_SECRET_LEN);
 	memcpy(payload + WIRE_KEY_LEN + JOINKEY_SECRET_LEN, endpoint, endpoint_len);
-	key_from_payload(payload, WIRE_KEY_LEN + JOINKEY_SECRET_LEN + endpoint_len, out, cap);
+	switch (check) {
+	case CHECK_NONE:
+		key_from_payload(payload, len, out, cap);
+		return;
+	case CHECK_RIGHT:
+	case CHECK_LAST4:
+		crypto_generichash(h, 32, payload, len, (const unsigned char *)check_domain, strlen(check_domain));
+		break;
+	case CHECK_UNKEYED:
+		crypto_generichash(h, 32, payload, len, NULL, 0);
+		break;
+	case CHECK_BLAKE2B32:
+		crypto_generichash(h, JOINKEY_CHECK_LEN, payload, len, (const unsigned char *)check_domain,
+				   strlen(check_domain));
+		break;
+	}
+	memcpy(payload + len, check == CHECK_LAST4 ? h + 32 - JOINKEY_CHECK_LEN : h, JOINKEY_CHECK_LEN);
+	key_from_payload(payload, len + JOINKEY_CHECK_LEN, out, cap);
 }
 
 static void test_parse_errors(void **state)
@@ -196,7 +240,8 @@ static void test_parse_errors(void **state)
 	static const char not_a_key[] =
 		"join key does not start with mshjoin1_ \xe2\x80\x94 is it a join key from 'meshcoord authkey create'?";
 	char prefix40[64], prefix41[64], spaced[200], padded[200], plus[200], too_long[700];
-	char no_port[300], nul_host[300], zero_key[300], short_endpoint[300];
+	char no_port[300], nul_host[300], zero_key[300], short_endpoint[300], bad_host[300], long_endpoint[600];
+	char unchecked[300], unkeyed[300], blake2b32[300], last4[300], cut_port[300];
 	struct {
 		const char *in;
 		const char *err;
@@ -211,16 +256,29 @@ static void test_parse_errors(void **state)
 		{ "mshj", "join key is truncated (it ends inside the mshjoin1_ prefix)" },
 		{ "mshjoin1_", "join key is truncated (nothing after mshjoin1_)" },
 		{ "mshjoin2_AQIDBAUG", "join key format mshjoin2_ is not supported by this version (it reads mshjoin1_ keys); update meshd" },
-		{ prefix40, "join key is truncated (49 characters; a complete one has at least 88)" },
-		{ prefix41, "join key is truncated or damaged (it does not decode; copy it again in one piece)" },
+		{ prefix40, "join key is truncated (49 characters; a complete one has at least 93)" },
+		{ prefix41, undecodable },
 		{ spaced, "join key has a space or line break at character 51 (was it split across lines when copied?)" },
-		{ padded, "join key has '=' at character 109 (join keys have no padding; was it changed?)" },
+		{ padded, "join key has '=' at character 114 (join keys have no padding; was it changed?)" },
 		{ plus, "join key has an invalid character at character 10 (only A-Z a-z 0-9 - _ after mshjoin1_)" },
 		{ too_long, "join key is too long (609 characters; at most 512)" },
-		{ no_port, "join key holds no valid coordinator address (host:port); is it truncated or damaged?" },
-		{ nul_host, "join key holds no valid coordinator address (is it truncated or damaged?)" },
-		{ short_endpoint, "join key is truncated (87 characters; a complete one has at least 88)" },
+		/* The check value is right, so these were made wrongly, not damaged in copying. */
+		{ no_port, "join key holds no valid coordinator address (host:port); the key was made wrongly" },
+		{ bad_host, "join key holds no valid coordinator address (host:port); the key was made wrongly" },
+		{ nul_host, "join key holds no valid coordinator address (too long, or a NUL byte); the key was made wrongly" },
+		{ long_endpoint,
+		  "join key holds no valid coordinator address (too long, or a NUL byte); the key was made wrongly" },
+		{ short_endpoint, "join key is truncated (92 characters; a complete one has at least 93)" },
 		{ zero_key, "join key holds an invalid coordinator public key (all zero)" },
+		/* What the check value is exactly: each near miss is refused. */
+		{ known_v4_unchecked, damaged },
+		{ unchecked, damaged },
+		{ unkeyed, damaged },
+		{ blake2b32, damaged },
+		{ last4, damaged },
+		/* Cut to 109 characters, it decodes to "203.0.113.10:51" and 4 more bytes: only the
+		 * check value tells it from a key for port 51. */
+		{ cut_port, damaged },
 	};
 
 	snprintf(prefix40, sizeof(prefix40), "%.49s", known_v4);
@@ -231,10 +289,34 @@ static void test_parse_errors(void **state)
 	memcpy(too_long, JOINKEY_PREFIX, 9);
 	memset(too_long + 9, 'A', 600);
 	too_long[609] = '\0';
-	payload_key("coord.example.net", 17, false, no_port, sizeof(no_port));
-	payload_key("a\0b:1", 5, false, nul_host, sizeof(nul_host));
-	payload_key("a:", 2, false, short_endpoint, sizeof(short_endpoint));
-	payload_key("203.0.113.10:51821", 18, true, zero_key, sizeof(zero_key));
+	payload_key("coord.example.net", 17, false, CHECK_RIGHT, no_port, sizeof(no_port));
+	payload_key("bad host:1", 10, false, CHECK_RIGHT, bad_host, sizeof(bad_host));
+	payload_key("a\0b:1", 5, false, CHECK_RIGHT, nul_host, sizeof(nul_host));
+	{
+		char endpoint[300]; /* more than "[" host "]:65535" can be; still within the length limit */
+
+		memset(endpoint, 'x', sizeof(endpoint));
+		memcpy(endpoint + sizeof(endpoint) - 2, ":1", 2);
+		payload_key(endpoint, sizeof(endpoint), false, CHECK_RIGHT, long_endpoint, sizeof(long_endpoint));
+		assert_true(strlen(long_endpoint) <= JOINKEY_MAX_LEN);
+	}
+	payload_key("a:", 2, false, CHECK_RIGHT, short_endpoint, sizeof(short_endpoint));
+	payload_key("203.0.113.10:51821", 18, true, CHECK_RIGHT, zero_key, sizeof(zero_key));
+	payload_key("203.0.113.10:51821", 18, false, CHECK_NONE, unchecked, sizeof(unchecked));
+	payload_key("203.0.113.10:51821", 18, false, CHECK_UNKEYED, unkeyed, sizeof(unkeyed));
+	payload_key("203.0.113.10:51821", 18, false, CHECK_BLAKE2B32, blake2b32, sizeof(blake2b32));
+	payload_key("203.0.113.10:51821", 18, false, CHECK_LAST4, last4, sizeof(last4));
+	/* The near misses above are near: the same payload with the right check value is a key. */
+	{
+		struct joinkey k;
+		char good[300], err[256];
+
+		payload_key("203.0.113.10:51821", 18, false, CHECK_RIGHT, good, sizeof(good));
+		assert_true(joinkey_parse(good, strlen(good), &k, err, sizeof(err)));
+		assert_string_equal(k.host, "203.0.113.10");
+		assert_int_equal(k.port, 51821);
+	}
+	snprintf(cut_port, sizeof(cut_port), "%.109s", known_v4);
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct joinkey k;
@@ -250,24 +332,103 @@ static void test_parse_errors(void **state)
 	}
 }
 
+/* Refused, with one of the messages a damaged paste gets, and nothing left behind. */
+static void assert_refused(const char *s, size_t len, const char *what, size_t at)
+{
+	struct joinkey k;
+	char err[256];
+
+	memset(&k, 0xa5, sizeof(k));
+	err[0] = '\0';
+	if (joinkey_parse(s, len, &k, err, sizeof(err)))
+		fail_msg("%s at %zu of '%.*s' accepted: %s port %u", what, at, (int)len, s, k.host, k.port);
+	assert_true(sodium_is_zero((const unsigned char *)&k, sizeof(k)));
+	if (len == 0)
+		assert_string_equal(err, "join key is empty");
+	else if (strstr(err, "truncated") == NULL && strcmp(err, damaged) != 0)
+		fail_msg("%s at %zu: unexpected message \"%s\"", what, at, err);
+}
+
+/* Deterministic keys (fixed key material) so that the 2^-32 chance of a check value that
+ * matches by accident is settled once, here, not at random in some later run. */
+static void test_every_truncation_refused(void **state)
+{
+	enum {
+		PREFIX_LEN = sizeof(JOINKEY_PREFIX) - 1,
+		SHORTEST = PREFIX_LEN + 84, /* base64 of the shortest payload: 32 + 24 + "a:1" + 4 = 63 bytes */
+	};
+	char long_name[254];
+	const char *hosts[] = { "203.0.113.10", "2001:db8::1", "coord.example.net", "a", "::1", long_name };
+	static const uint16_t ports[] = { 1, 443, 51821, 65535 };
+
+	memset(long_name, 'x', 253);
+	long_name[253] = '\0';
+	for (size_t h = 0; h < sizeof(hosts) / sizeof(hosts[0]); h++) {
+		for (size_t p = 0; p < sizeof(ports) / sizeof(ports[0]); p++) {
+			struct joinkey k;
+			char out[JOINKEY_MAX_LEN + 1];
+			size_t len;
+
+			known_key(&k, hosts[h], ports[p]);
+			assert_true(joinkey_format(&k, out, sizeof(out)));
+			len = strlen(out);
+			assert_parses_to(out, len, &k);
+			for (size_t n = 0; n < len; n++) {
+				assert_refused(out, n, "truncation", n);
+				/* Whole bytes lost: it decodes, and only the check value can tell. */
+				if (n >= SHORTEST && (n - PREFIX_LEN) % 4 == 0) {
+					char err[256];
+					struct joinkey got;
+
+					assert_false(joinkey_parse(out, n, &got, err, sizeof(err)));
+					assert_string_equal(err, damaged);
+				}
+			}
+			/* The same cuts with the line end a terminal or a file adds. */
+			for (size_t n = PREFIX_LEN + 1; n < len; n++) {
+				char buf[JOINKEY_MAX_LEN + 2];
+
+				snprintf(buf, sizeof(buf), "%.*s\n", (int)n, out);
+				assert_refused(buf, n + 1, "truncation with a newline", n);
+			}
+		}
+	}
+}
+
+/* One mistyped character, or two swapped, anywhere after the prefix. */
+static void test_every_typo_refused(void **state)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char *keys[] = { known_v4, known_v6, known_name };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		size_t len = strlen(keys[i]);
+		char buf[JOINKEY_MAX_LEN + 1];
+
+		for (size_t at = strlen(JOINKEY_PREFIX); at < len; at++) {
+			for (size_t c = 0; c < sizeof(alphabet) - 1; c++) {
+				if (alphabet[c] == keys[i][at])
+					continue;
+				memcpy(buf, keys[i], len + 1);
+				buf[at] = alphabet[c];
+				assert_refused(buf, len, "changed character", at);
+			}
+			if (at + 1 < len && keys[i][at] != keys[i][at + 1]) {
+				memcpy(buf, keys[i], len + 1);
+				buf[at] = keys[i][at + 1];
+				buf[at + 1] = keys[i][at];
+				assert_refused(buf, len, "swapped pair", at);
+			}
+		}
+	}
+}
+
 static void test_parse_robust(void **state)
 {
 	struct joinkey k;
 	char err[8];
 	size_t len = strlen(known_v4);
 
-	/* Every truncation is refused with a message, except one the format cannot tell: a cut
-	 * through the port's digits still reads as host:port (the key carries no checksum). */
-	for (size_t n = 0; n < len; n++) {
-		char full_err[256];
-
-		if (joinkey_parse(known_v4, n, &k, full_err, sizeof(full_err))) {
-			assert_string_equal(k.host, "203.0.113.10");
-			assert_true(k.port == 5 || k.port == 51 || k.port == 518 || k.port == 5182);
-			continue;
-		}
-		assert_true(full_err[0] != '\0');
-	}
 	/* A short error buffer gets a cut, terminated message; none at all is fine. */
 	assert_false(joinkey_parse("nope", 4, &k, err, sizeof(err)));
 	assert_int_equal(strlen(err), sizeof(err) - 1);
@@ -276,15 +437,16 @@ static void test_parse_robust(void **state)
 	assert_true(joinkey_parse(known_v4, len, &k, NULL, 0));
 	/* Non-canonical final character (unused low bits set): not the string we hand out. */
 	{
-		char odd[200];
+		char odd[200], full_err[256];
 		char *last;
 
-		snprintf(odd, sizeof(odd), "%s", known_v4);
+		snprintf(odd, sizeof(odd), "%s", known_v6);
 		last = &odd[strlen(odd) - 1];
-		/* known_v4 encodes 74 bytes: the last character carries 4 bits and 2 unused ones. */
+		/* known_v6 encodes 77 bytes: the last character carries 4 bits and 2 unused ones. */
 		assert_int_equal(*last, 'E');
 		*last = 'F';
-		assert_false(joinkey_parse(odd, strlen(odd), &k, err, sizeof(err)));
+		assert_false(joinkey_parse(odd, strlen(odd), &k, full_err, sizeof(full_err)));
+		assert_string_equal(full_err, undecodable);
 	}
 }
 
@@ -332,6 +494,8 @@ int main(void)
 		cmocka_unit_test(test_whitespace_around),
 		cmocka_unit_test(test_format_refused),
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_every_truncation_refused),
+		cmocka_unit_test(test_every_typo_refused),
 		cmocka_unit_test(test_parse_robust),
 		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_hash),
