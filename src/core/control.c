@@ -17,6 +17,8 @@
  * The encoder checks the same rules as the decoder, so everything it writes parses back to
  * the same message, and the encoding of a message is unique: re-encoding a decoded message
  * gives back the input bytes (the fuzz target checks this).
+ *
+ * A frame's plaintext is records: u16 length (1 or more) | that many bytes of one message.
  */
 #include "control.h"
 
@@ -35,6 +37,22 @@ enum {
 	TEXT_CHAR_MIN = 0x20,
 	TEXT_CHAR_MAX = 0x7e,
 };
+
+/* The longest encoding of each message type, to show that any one fits an empty frame. */
+enum {
+	ENDPOINT_MAX_LEN = 1 + IPV6_ADDR_LEN + 2,
+	ENDPOINTS_MAX_LEN = 1 + CONTROL_MAX_ENDPOINTS * ENDPOINT_MAX_LEN,
+	REGISTER_MAX_LEN = 1 + (1 + CONTROL_NAME_MAX) + (1 + CONTROL_SECRET_MAX) + ENDPOINTS_MAX_LEN,
+	REGISTERED_MAX_LEN = 1 + (1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + 1 + IPV6_ADDR_LEN + 1,
+	ERROR_MAX_LEN = 1 + 2 + (1 + CONTROL_MESSAGE_TEXT_MAX),
+	PEER_MAX_LEN = 1 + WIRE_KEY_LEN + (1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + IPV6_ADDR_LEN + 1 + ENDPOINTS_MAX_LEN,
+	RECORD_ROOM = CONTROL_MAX_PLAIN - CONTROL_RECORD_HEADER_LEN,
+};
+
+_Static_assert(REGISTER_MAX_LEN <= RECORD_ROOM && REGISTERED_MAX_LEN <= RECORD_ROOM && ERROR_MAX_LEN <= RECORD_ROOM &&
+		       PEER_MAX_LEN <= RECORD_ROOM && 1 + WIRE_KEY_LEN <= RECORD_ROOM && 1 + ENDPOINTS_MAX_LEN <= RECORD_ROOM,
+	       "any valid message fits an empty frame as one record");
+_Static_assert(CONTROL_MAX_PLAIN <= UINT16_MAX, "a record length fits its 2-byte header");
 
 _Static_assert(CONTROL_NAME_MAX <= UINT8_MAX && CONTROL_SECRET_MAX <= UINT8_MAX &&
 	       CONTROL_MESSAGE_TEXT_MAX <= UINT8_MAX && CONTROL_MAX_ENDPOINTS <= UINT8_MAX,
@@ -402,4 +420,42 @@ enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct
 		return CONTROL_DECODE_MALFORMED;
 	}
 	return CONTROL_DECODE_OK;
+}
+
+/* ---------------------------------------------------------------- records */
+
+bool control_record_append(uint8_t *plain, size_t cap, size_t *used, const struct control_message *m)
+{
+	size_t room, len;
+
+	if (!plain || *used > cap || cap - *used <= CONTROL_RECORD_HEADER_LEN)
+		return false;
+	room = cap - *used - CONTROL_RECORD_HEADER_LEN;
+	if (room > UINT16_MAX)
+		room = UINT16_MAX; /* a longer message could not say its length */
+	len = control_encode(m, plain + *used + CONTROL_RECORD_HEADER_LEN, room);
+	if (len == 0)
+		return false;
+	plain[*used] = (uint8_t)(len >> 8);
+	plain[*used + 1] = (uint8_t)len;
+	*used += CONTROL_RECORD_HEADER_LEN + len;
+	return true;
+}
+
+int control_record_next(const uint8_t *plain, size_t len, size_t *off, const uint8_t **msg, size_t *msg_len)
+{
+	size_t at = *off, rec_len;
+
+	if (at == len && at > 0)
+		return 0;
+	/* an empty frame says nothing a sender would seal: only a broken peer makes one */
+	if (!plain || at > len || len - at < CONTROL_RECORD_HEADER_LEN)
+		return -1;
+	rec_len = (size_t)plain[at] << 8 | plain[at + 1];
+	if (rec_len == 0 || rec_len > len - at - CONTROL_RECORD_HEADER_LEN)
+		return -1;
+	*msg = plain + at + CONTROL_RECORD_HEADER_LEN;
+	*msg_len = rec_len;
+	*off = at + CONTROL_RECORD_HEADER_LEN + rec_len;
+	return 1;
 }

@@ -9,10 +9,18 @@
  * Noise_IK_25519_ChaChaPoly_BLAKE2b, prologue "meshcoord v1". The coordinator learns the node's
  * key from the handshake: that key is the node's identity everywhere.
  *
- * Each transport frame holds one message: type (1 byte) then its body. Strings are a 1-byte
- * length then bytes; endpoints are family (4 or 6), address (4 or 16 bytes), port (2, big-endian).
- * Unknown message types are skipped (newer peers may send more); known ones are parsed
- * strictly: any length mismatch or trailing byte makes the message malformed.
+ * A transport frame's plaintext is a sequence of records, each a 2-byte big-endian length then
+ * that many bytes of one message. A frame holds at least one record and a record never spans
+ * frames, so each frame is read on its own; a zero-length record, a length past the end of the
+ * frame, or an empty frame is malformed (the receiver closes). Packing records lets a sender
+ * seal a batch of a peer map at once: each seal costs a nonce, a Poly1305 key and a tag, far
+ * more than encoding one ~100-byte PEER.
+ *
+ * A message is its type (1 byte) then its body. Strings are a 1-byte length then bytes;
+ * endpoints are family (4 or 6), address (4 or 16 bytes), port (2, big-endian). Unknown
+ * message types are skipped (newer peers may send more; the record length says how far);
+ * known ones are parsed strictly: any length mismatch or trailing byte makes the message
+ * malformed.
  */
 #ifndef MESHD_CONTROL_H
 #define MESHD_CONTROL_H
@@ -33,6 +41,7 @@ enum {
 	 * many CONTROL_MSG_PEER messages. */
 	CONTROL_MAX_FRAME = 4096,
 	CONTROL_MAX_PLAIN = CONTROL_MAX_FRAME - NOISE_TAG_LEN,
+	CONTROL_RECORD_HEADER_LEN = 2,
 	CONTROL_HELLO_LEN = 4 + 1 + NOISE_MESSAGE1_OVERHEAD + WIRE_TIMESTAMP_LEN,
 	CONTROL_WELCOME_LEN = NOISE_MESSAGE2_OVERHEAD,
 
@@ -126,6 +135,16 @@ enum control_decode_result {
 size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap);
 enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out);
 
+/* Appends m as one record to a frame's plaintext plain[0..*used) of at most cap bytes
+ * (CONTROL_MAX_PLAIN for a full frame) and advances *used. False, with plain and *used as
+ * they were, if the record does not fit or m is invalid; any valid message fits an empty
+ * frame, so a false on an empty one means an invalid message. */
+bool control_record_append(uint8_t *plain, size_t cap, size_t *used, const struct control_message *m);
+/* Steps through the records of a frame's plaintext: from *off (0 to start), returns 1 with
+ * *msg and *msg_len set to the next message and *off moved past it, 0 at the end, and -1 if
+ * the frame is malformed: no record at all, a zero-length record, or a length past the end. */
+int control_record_next(const uint8_t *plain, size_t len, size_t *off, const uint8_t **msg, size_t *msg_len);
+
 /* ---------------------------------------------------------------- the encrypted channel */
 
 struct control_channel {
@@ -156,6 +175,10 @@ bool control_server_accept(struct control_channel *ch, const uint8_t coord_priva
 /* Encrypts plain into one frame (header included). len <= CONTROL_MAX_PLAIN. */
 bool control_seal(struct control_channel *ch, const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
 		  size_t *out_len);
+/* Seals m as a frame of one record (header included); the plaintext is wiped, as a REGISTER
+ * holds the join secret. For a sender that says one thing at a time. */
+bool control_seal_message(struct control_channel *ch, const struct control_message *m, uint8_t *out, size_t cap,
+			  size_t *out_len);
 /* Decrypts one frame body (header removed). False: forged, reordered or corrupt: close. */
 bool control_open(struct control_channel *ch, const uint8_t *body, size_t len, uint8_t *plain, size_t cap,
 		  size_t *plain_len);

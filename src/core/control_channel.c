@@ -1,5 +1,5 @@
 /* The encrypted control channel of control.h: a Noise IK handshake in the first two TCP
- * frames, then one ChaCha20-Poly1305 transport message per frame.
+ * frames, then one ChaCha20-Poly1305 transport message per frame (its plaintext: records).
  *
  *   -> e, es, s, ss, {t}      frame 1: magic | version | Noise message 1 (t: TAI64N)
  *   <- e, ee, se, {}          frame 2: Noise message 2
@@ -223,6 +223,18 @@ bool control_seal(struct control_channel *ch, const uint8_t *plain, size_t len, 
 	ch->send_nonce++;
 	*out_len = CONTROL_FRAME_HEADER_LEN + cipher_len;
 	return true;
+}
+
+bool control_seal_message(struct control_channel *ch, const struct control_message *m, uint8_t *out, size_t cap,
+			  size_t *out_len)
+{
+	uint8_t plain[CONTROL_MAX_PLAIN];
+	size_t len = 0;
+	bool ok = control_record_append(plain, sizeof(plain), &len, m) &&
+		  control_seal(ch, plain, len, out, cap, out_len);
+
+	sodium_memzero(plain, len);
+	return ok;
 }
 
 bool control_open(struct control_channel *ch, const uint8_t *body, size_t len, uint8_t *plain, size_t cap,

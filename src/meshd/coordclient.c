@@ -304,11 +304,10 @@ static bool queue_frame(struct coordclient *cc, const uint8_t *frame, size_t len
 
 static bool send_message(struct device *dev, struct coordclient *cc, const struct control_message *m, uint64_t now_ms)
 {
-	uint8_t plain[CONTROL_MAX_PLAIN], frame[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
-	size_t plain_len = control_encode(m, plain, sizeof(plain)), frame_len;
-	bool ok = plain_len > 0 && control_seal(&cc->ch, plain, plain_len, frame, sizeof(frame), &frame_len) &&
-		  queue_frame(cc, frame, frame_len);
-	sodium_memzero(plain, sizeof(plain));
+	uint8_t frame[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
+	size_t frame_len;
+	/* A node says little and seldom: one record per frame. */
+	bool ok = control_seal_message(&cc->ch, m, frame, sizeof(frame), &frame_len) && queue_frame(cc, frame, frame_len);
 	if (!ok) {
 		disconnect(dev, cc, now_ms, "cannot queue a control message");
 		return false;
@@ -459,6 +458,23 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 	}
 }
 
+/* Every message of one decrypted frame, in order, until one disconnects. */
+static void handle_records(struct device *dev, struct coordclient *cc, const uint8_t *plain, size_t len,
+			   uint64_t now_ms)
+{
+	const uint8_t *msg;
+	size_t msg_len, off = 0;
+	int got;
+
+	while (cc->fd >= 0 && (got = control_record_next(plain, len, &off, &msg, &msg_len)) != 0) {
+		if (got < 0) {
+			disconnect(dev, cc, now_ms, "malformed frame from the coordinator");
+			return;
+		}
+		handle_message(dev, cc, msg, msg_len, now_ms);
+	}
+}
+
 static void on_readable(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 {
 	for (;;) {
@@ -500,7 +516,7 @@ static void on_readable(struct device *dev, struct coordclient *cc, uint64_t now
 				disconnect(dev, cc, now_ms, "message from the coordinator failed authentication");
 				return;
 			}
-			handle_message(dev, cc, plain, plain_len, now_ms);
+			handle_records(dev, cc, plain, plain_len, now_ms);
 		}
 		if (cc->fd < 0)
 			return;

@@ -3,15 +3,19 @@
  *
  *   1. the input as one message: control_decode(); a message that decodes must re-encode to
  *      exactly the input (the encoding is unique) and decode again to the same message;
- *   2. the input as a byte stream: control_frame_next() splits it; the first frame goes to
+ *   2. the input as a frame's plaintext: control_record_next() walks its records, each goes
+ *      through 1, and if every record is a known valid message, appending them again with
+ *      control_record_append() gives back exactly the input;
+ *   3. the input as a byte stream: control_frame_next() splits it; the first frame goes to
  *      control_server_accept() as a hello, and if that succeeds every later frame is opened
- *      and decoded as the coordinator would;
- *   3. the input as a bare hello body: control_server_accept().
+ *      and its records walked as the coordinator would (2);
+ *   4. the input as a bare hello body: control_server_accept().
  *
  * Keys and the coordinator's ephemeral are fixed so runs are deterministic and seeds stay
  * meaningful: the coordinator's private key is 32 x 0x01, its ephemeral 32 x 0x02. The
- * seeds in tests/fuzz/corpus/fuzz_control/ include a hello from node key 32 x 0x03 followed by
- * frames sealed under the resulting session, so the open path is reached too. */
+ * seeds in tests/fuzz/corpus/fuzz_control/ (written by gen_control_seeds.c) include a hello
+ * from node key 32 x 0x03 followed by frames sealed under the resulting session, so the open
+ * path is reached too. */
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +44,33 @@ static void check_message(const uint8_t *data, size_t size)
 		abort();
 	if (control_decode(buf, len, &again) != CONTROL_DECODE_OK || control_encode(&again, buf, sizeof(buf)) != len ||
 	    memcmp(buf, data, size) != 0)
+		abort();
+}
+
+static void check_records(const uint8_t *data, size_t size)
+{
+	uint8_t again[CONTROL_MAX_PLAIN];
+	size_t off = 0, again_len = 0;
+	bool all_known = size <= sizeof(again);
+	const uint8_t *msg;
+	size_t msg_len;
+	int r;
+
+	while ((r = control_record_next(data, size, &off, &msg, &msg_len)) == 1) {
+		struct control_message m;
+
+		if (msg_len == 0 || msg < data || msg_len > size || (size_t)(msg - data) > size - msg_len ||
+		    off != (size_t)(msg - data) + msg_len || off > size)
+			abort();
+		check_message(msg, msg_len);
+		if (all_known && control_decode(msg, msg_len, &m) == CONTROL_DECODE_OK)
+			all_known = control_record_append(again, sizeof(again), &again_len, &m);
+		else
+			all_known = false;
+	}
+	if (r == 0 && off != size)
+		abort();
+	if (r == 0 && all_known && (again_len != size || memcmp(again, data, size) != 0))
 		abort();
 }
 
@@ -88,7 +119,7 @@ static void check_stream(const uint8_t *data, size_t size)
 				break; /* the coordinator closes here */
 			if (plain_len + NOISE_TAG_LEN != body_len)
 				abort();
-			check_message(plain, plain_len);
+			check_records(plain, plain_len);
 		}
 		off += consumed;
 	}
@@ -109,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 
 	check_message(copy, size);
+	check_records(copy, size);
 	check_stream(copy, size);
 	memset(&ch, 0, sizeof(ch));
 	accept_hello(&ch, copy, size);

@@ -8,19 +8,9 @@
 
 #include "core/handshake.h"
 #include "core/session.h"
+#include "seedfile.h"
 
 enum { SEED_SESSION_INDEX = 0x01020304 }; /* FUZZ_SESSION_INDEX in fuzz_packet.c */
-
-static void write_seed(const char *dir, const char *name, const uint8_t *data, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		exit(1);
-	}
-}
 
 /* A minimal IPv4 ICMP echo from src to 100.64.0.1 (checksums are not checked by meshd). */
 static size_t make_ipv4(uint8_t *pkt, uint8_t src_last_octet)
@@ -39,7 +29,7 @@ static void write_data_seed(const char *dir, const char *name, struct session *s
 	size_t out_len;
 	if (session_encrypt(s, 1000000, plain, len, out, sizeof(out), &out_len) != SESSION_OK)
 		exit(1);
-	write_seed(dir, name, out, out_len);
+	seedfile_write(dir, name, out, out_len);
 }
 
 int main(int argc, char **argv)
@@ -72,15 +62,15 @@ int main(int argc, char **argv)
 	uint8_t init[WIRE_INITIATION_LEN];
 	if (!handshake_create_initiation(&hs, &peer_id, node_id.public_key, 42, timestamp, ephemeral, init))
 		return 1;
-	write_seed(dir, "initiation-from-peer", init, sizeof(init));
-	write_seed(dir, "initiation-truncated", init, 100);
+	seedfile_write(dir, "initiation-from-peer", init, sizeof(init));
+	seedfile_write(dir, "initiation-truncated", init, 100);
 
 	uint8_t response[WIRE_RESPONSE_LEN] = { MSG_HANDSHAKE_RESPONSE, WIRE_PROTOCOL_VERSION };
-	write_seed(dir, "response-unsolicited", response, sizeof(response));
+	seedfile_write(dir, "response-unsolicited", response, sizeof(response));
 	static const uint8_t garbage[] = { 0x09, 0x01, 0, 0, 0xde, 0xad };
-	write_seed(dir, "unknown-type", garbage, sizeof(garbage));
+	seedfile_write(dir, "unknown-type", garbage, sizeof(garbage));
 	static const uint8_t bad_version[] = { MSG_DATA, 0x7f, 0, 0 };
-	write_seed(dir, "bad-version", bad_version, sizeof(bad_version));
-	write_seed(dir, "empty", garbage, 0);
+	seedfile_write(dir, "bad-version", bad_version, sizeof(bad_version));
+	seedfile_write(dir, "empty", garbage, 0);
 	return 0;
 }

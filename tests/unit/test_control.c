@@ -1,7 +1,7 @@
 /* The control protocol (control.c, control_channel.c): golden bytes from an independent
  * implementation, round trips of every message type, strict rejection of every truncated,
- * padded or rule-breaking message, the Noise handshake and transport frames, and the frame
- * splitter. */
+ * padded or rule-breaking message, records packed into frames and every malformed record
+ * length, the Noise handshake and transport frames, and the frame splitter. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -304,7 +304,7 @@ static void test_round_trip(void **state)
 		samples[i].make(&m);
 		len = control_encode(&m, buf, sizeof(buf));
 		assert_true(len > 0);
-		assert_true(len <= CONTROL_MAX_PLAIN); /* every message fits one frame */
+		assert_true(CONTROL_RECORD_HEADER_LEN + len <= CONTROL_MAX_PLAIN); /* fits a frame as a record */
 		if (decode_exact(buf, len, &back) != CONTROL_DECODE_OK)
 			fail_msg("sample %s does not decode", samples[i].name);
 		/* decode zeroes what it does not set, as the builders start from zero */
@@ -767,34 +767,46 @@ static void test_handshake_golden(void **state)
 				  sizeof(plain), &plain_len));
 }
 
-/* Sends `count` frames from one side to the other through control_frame_next, each holding
- * one encoded sample, and checks they arrive as sent. */
+/* Sends `count` frames from one side to the other through control_frame_next, frame i
+ * holding i + 1 records of consecutive samples, and checks they arrive as sent. */
 static void exchange(struct control_channel *from, struct control_channel *to, size_t count, size_t first_sample)
 {
 	uint8_t stream[TEST_FRAMES * (CONTROL_MAX_FRAME + CONTROL_FRAME_HEADER_LEN)];
-	size_t stream_len = 0, off = 0;
+	size_t stream_len = 0, off = 0, sample = first_sample;
 
 	assert_true(count <= TEST_FRAMES);
 	for (size_t i = 0; i < count; i++) {
 		uint8_t plain[CONTROL_MAX_PLAIN];
-		size_t len = sample_encode((first_sample + i) % N_SAMPLES, plain, sizeof(plain)), frame_len;
+		size_t len = 0, frame_len;
 
+		for (size_t r = 0; r <= i; r++) {
+			struct control_message m;
+
+			memset(&m, 0, sizeof(m));
+			samples[sample++ % N_SAMPLES].make(&m);
+			assert_true(control_record_append(plain, sizeof(plain), &len, &m));
+		}
 		assert_true(control_seal(from, plain, len, stream + stream_len, sizeof(stream) - stream_len, &frame_len));
 		assert_int_equal(frame_len, CONTROL_FRAME_HEADER_LEN + len + NOISE_TAG_LEN);
 		stream_len += frame_len;
 	}
+	sample = first_sample;
 	for (size_t i = 0; i < count; i++) {
 		uint8_t plain[CONTROL_MAX_PLAIN], want[CONTROL_MAX_PLAIN];
-		const uint8_t *body;
-		size_t body_len, consumed, plain_len, want_len;
+		const uint8_t *body, *msg;
+		size_t body_len, consumed, plain_len, want_len, msg_len, rec_off = 0;
 		struct control_message m;
 
 		assert_int_equal(control_frame_next(stream + off, stream_len - off, &body, &body_len, &consumed), 1);
 		assert_true(control_open(to, body, body_len, plain, sizeof(plain), &plain_len));
-		want_len = sample_encode((first_sample + i) % N_SAMPLES, want, sizeof(want));
-		assert_int_equal(plain_len, want_len);
-		assert_memory_equal(plain, want, want_len);
-		assert_int_equal(control_decode(plain, plain_len, &m), CONTROL_DECODE_OK);
+		for (size_t r = 0; r <= i; r++) {
+			assert_int_equal(control_record_next(plain, plain_len, &rec_off, &msg, &msg_len), 1);
+			want_len = sample_encode(sample++ % N_SAMPLES, want, sizeof(want));
+			assert_int_equal(msg_len, want_len);
+			assert_memory_equal(msg, want, want_len);
+			assert_int_equal(control_decode(msg, msg_len, &m), CONTROL_DECODE_OK);
+		}
+		assert_int_equal(control_record_next(plain, plain_len, &rec_off, &msg, &msg_len), 0);
 		off += consumed;
 	}
 	assert_int_equal(off, stream_len);
@@ -1088,6 +1100,189 @@ static void test_channel_clear(void **state)
 	assert_false(f->node.established);
 }
 
+/* ---------------------------------------------------------------- records */
+
+/* Every sample, one record each, in one frame: each comes back whole and in order. */
+static void test_record_append_next(void **state)
+{
+	uint8_t plain[CONTROL_MAX_PLAIN];
+	size_t used = 0, off = 0, msg_len;
+	const uint8_t *msg;
+
+	for (size_t i = 0; i < N_SAMPLES; i++) {
+		struct control_message m;
+		size_t before = used;
+
+		memset(&m, 0, sizeof(m));
+		samples[i].make(&m);
+		if (!control_record_append(plain, sizeof(plain), &used, &m))
+			fail_msg("sample %s does not fit the frame", samples[i].name);
+		/* the header says how long the message after it is */
+		assert_int_equal((size_t)plain[before] << 8 | plain[before + 1], used - before - CONTROL_RECORD_HEADER_LEN);
+	}
+	for (size_t i = 0; i < N_SAMPLES; i++) {
+		uint8_t want[TEST_BUF_LEN];
+		size_t want_len = sample_encode(i, want, sizeof(want));
+		struct control_message m;
+
+		assert_int_equal(control_record_next(plain, used, &off, &msg, &msg_len), 1);
+		assert_int_equal(msg_len, want_len);
+		assert_memory_equal(msg, want, want_len);
+		assert_int_equal(control_decode(msg, msg_len, &m), CONTROL_DECODE_OK);
+	}
+	assert_int_equal(off, used);
+	assert_int_equal(control_record_next(plain, used, &off, &msg, &msg_len), 0);
+	assert_int_equal(control_record_next(plain, used, &off, &msg, &msg_len), 0); /* and stays there */
+}
+
+/* A record that does not fit leaves the frame as it was and writes nothing past cap. */
+static void test_record_append_limits(void **state)
+{
+	uint8_t plain[TEST_BUF_LEN], snapshot[TEST_BUF_LEN];
+	struct control_message m, keepalive = { .type = CONTROL_MSG_KEEPALIVE };
+	size_t len, used;
+
+	memset(&m, 0, sizeof(m));
+	make_peer(&m);
+	len = control_encode(&m, plain, sizeof(plain));
+	assert_true(len > 0);
+	for (size_t cap = 0; cap < CONTROL_RECORD_HEADER_LEN + len; cap++) {
+		memset(plain, TEST_CANARY, sizeof(plain));
+		used = 0;
+		assert_false(control_record_append(plain, cap, &used, &m));
+		assert_int_equal(used, 0);
+		for (size_t j = cap; j < sizeof(plain); j++)
+			assert_int_equal(plain[j], TEST_CANARY);
+	}
+	used = 0;
+	assert_true(control_record_append(plain, CONTROL_RECORD_HEADER_LEN + len, &used, &m));
+	assert_int_equal(used, CONTROL_RECORD_HEADER_LEN + len);
+
+	/* behind a record: the first stays intact when the second does not fit */
+	used = 0;
+	assert_true(control_record_append(plain, sizeof(plain), &used, &keepalive));
+	memcpy(snapshot, plain, used);
+	assert_false(control_record_append(plain, used + CONTROL_RECORD_HEADER_LEN + len - 1, &used, &m));
+	assert_int_equal(used, CONTROL_RECORD_HEADER_LEN + 1);
+	assert_memory_equal(plain, snapshot, used);
+
+	/* an invalid message does not fit even an empty frame; nor does anything past cap */
+	m.type = (enum control_msg_type)0x42;
+	used = 0;
+	assert_false(control_record_append(plain, CONTROL_MAX_PLAIN, &used, &m));
+	assert_int_equal(used, 0);
+	used = 10;
+	assert_false(control_record_append(plain, 5, &used, &keepalive));
+	assert_int_equal(used, 10);
+	used = 0;
+	assert_false(control_record_append(NULL, CONTROL_MAX_PLAIN, &used, &keepalive));
+}
+
+/* Each case is a frame's plaintext and what successive control_record_next calls return. */
+static void test_record_next_malformed(void **state)
+{
+	static const struct {
+		const char *why;
+		const char *hex;
+		int want[3];
+	} cases[] = {
+		{ "one record", "000108", { 1, 0, 0 } },
+		{ "two records", "000108" "000106", { 1, 1, 0 } },
+		{ "an unknown type is still a record", "0003" "420102", { 1, 0, 0 } },
+		{ "empty frame", "", { -1, -1, -1 } },
+		{ "half a header", "00", { -1, -1, -1 } },
+		{ "zero-length record", "0000", { -1, -1, -1 } },
+		{ "zero-length record with bytes after it", "0000" "0808", { -1, -1, -1 } },
+		{ "zero-length record after a good one", "000108" "0000", { 1, -1, -1 } },
+		{ "length one past the end", "0002" "08", { -1, -1, -1 } },
+		{ "length past the end after a good one", "000108" "0005" "0102", { 1, -1, -1 } },
+		{ "half a header after a good one", "000108" "00", { 1, -1, -1 } },
+		{ "largest length", "ffff" "08", { -1, -1, -1 } },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t buf[64], *exact;
+		size_t len, off = 0;
+
+		unhex(buf, sizeof(buf), cases[i].hex, &len);
+		exact = malloc(len ? len : 1); /* exactly len bytes, so ASan sees a read past the end */
+		assert_non_null(exact);
+		memcpy(exact, buf, len);
+		for (size_t step = 0; step < 3; step++) {
+			const uint8_t *msg = NULL;
+			size_t msg_len = 0, before = off;
+			int r = control_record_next(exact, len, &off, &msg, &msg_len);
+
+			if (r != cases[i].want[step])
+				fail_msg("%s, call %zu: got %d, want %d", cases[i].why, step + 1, r, cases[i].want[step]);
+			if (r == 1) {
+				assert_ptr_equal(msg, exact + before + CONTROL_RECORD_HEADER_LEN);
+				assert_int_equal(off, before + CONTROL_RECORD_HEADER_LEN + msg_len);
+				assert_true(msg_len > 0 && off <= len);
+			} else {
+				assert_int_equal(off, before); /* the end and a fault leave *off alone */
+			}
+		}
+		free(exact);
+	}
+	/* an offset past the end and a NULL buffer are faults, not the end */
+	{
+		uint8_t one[3] = { 0, 1, CONTROL_MSG_KEEPALIVE };
+		const uint8_t *msg;
+		size_t msg_len, off = 4;
+
+		assert_int_equal(control_record_next(one, sizeof(one), &off, &msg, &msg_len), -1);
+		off = 0;
+		assert_int_equal(control_record_next(NULL, 3, &off, &msg, &msg_len), -1);
+	}
+}
+
+/* A frame packed with PEER records as the coordinator streams a map: sealed, split off the
+ * stream, opened and walked, every peer arrives as sent. */
+static void test_frame_full_of_records(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t plain[CONTROL_MAX_PLAIN], frame[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
+	uint8_t opened[CONTROL_MAX_PLAIN];
+	size_t used = 0, n = 0, frame_len, body_len, consumed, opened_len, off = 0, msg_len, peer_len;
+	const uint8_t *body, *msg;
+	struct control_message m;
+
+	handshake_complete(f);
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		make_peer(&m);
+		m.u.peer.node_key[0] = (uint8_t)n;
+		m.u.peer.node_key[1] = (uint8_t)(n >> 8);
+		if (!control_record_append(plain, sizeof(plain), &used, &m))
+			break;
+		n++;
+	}
+	peer_len = CONTROL_RECORD_HEADER_LEN + control_encode(&m, opened, sizeof(opened));
+	assert_int_equal(used, n * peer_len);
+	assert_true(used + peer_len > CONTROL_MAX_PLAIN); /* full: the next one did not fit */
+	assert_true(n > 20);
+	assert_true(control_seal(&f->coord, plain, used, frame, sizeof(frame), &frame_len));
+	assert_true(frame_len <= sizeof(frame));
+
+	assert_int_equal(control_frame_next(frame, frame_len, &body, &body_len, &consumed), 1);
+	assert_int_equal(consumed, frame_len);
+	assert_true(control_open(&f->node, body, body_len, opened, sizeof(opened), &opened_len));
+	assert_int_equal(opened_len, used);
+	for (size_t i = 0; i < n; i++) {
+		struct control_message want;
+
+		assert_int_equal(control_record_next(opened, opened_len, &off, &msg, &msg_len), 1);
+		assert_int_equal(control_decode(msg, msg_len, &m), CONTROL_DECODE_OK);
+		memset(&want, 0, sizeof(want));
+		make_peer(&want);
+		want.u.peer.node_key[0] = (uint8_t)i;
+		want.u.peer.node_key[1] = (uint8_t)(i >> 8);
+		assert_memory_equal(&m, &want, sizeof(m));
+	}
+	assert_int_equal(control_record_next(opened, opened_len, &off, &msg, &msg_len), 0);
+}
+
 /* ---------------------------------------------------------------- frame splitter */
 
 static void test_frame_next(void **state)
@@ -1186,6 +1381,10 @@ int main(void)
 		FIXTURE_TEST(test_seal_limits),
 		FIXTURE_TEST(test_nonce_limit),
 		FIXTURE_TEST(test_channel_clear),
+		cmocka_unit_test(test_record_append_next),
+		cmocka_unit_test(test_record_append_limits),
+		cmocka_unit_test(test_record_next_malformed),
+		FIXTURE_TEST(test_frame_full_of_records),
 		cmocka_unit_test(test_frame_next),
 		cmocka_unit_test(test_frame_next_stream),
 	};

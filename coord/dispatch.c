@@ -1,0 +1,239 @@
+/* What a node connection says, and what the coordinator does about it: the Noise hello
+ * (frame 1), then REGISTER, and on a registered session ENDPOINTS and KEEPALIVE. Anything
+ * else is counted and, where it means the node and we disagree, refused. */
+#include <string.h>
+
+#include "coord/server_internal.h"
+#include "core/keys.h"
+
+static const char *register_error_text(enum db_register_result r, enum control_error_code *code)
+{
+	switch (r) {
+	case DB_REGISTER_KEY_UNKNOWN:
+		*code = CONTROL_ERR_JOIN_KEY_UNKNOWN;
+		return "unknown join key: it was not made by this coordinator, or was mistyped";
+	case DB_REGISTER_KEY_EXPIRED:
+		*code = CONTROL_ERR_JOIN_KEY_EXPIRED;
+		return "join key expired; create a new one with 'meshcoord authkey create'";
+	case DB_REGISTER_KEY_REVOKED:
+		*code = CONTROL_ERR_JOIN_KEY_REVOKED;
+		return "join key revoked; create a new one with 'meshcoord authkey create'";
+	case DB_REGISTER_KEY_USED:
+		*code = CONTROL_ERR_JOIN_KEY_USED;
+		return "join key already used (it was a one-time key); create a new one with 'meshcoord authkey create'";
+	case DB_REGISTER_NODE_REMOVED:
+		*code = CONTROL_ERR_NODE_REMOVED;
+		return "this node was removed from the network by an administrator";
+	case DB_REGISTER_NEED_KEY:
+		*code = CONTROL_ERR_NEED_JOIN_KEY;
+		return "this node is not registered: start it with a join key";
+	case DB_REGISTER_OK:
+	case DB_REGISTER_ERROR:
+	default:
+		*code = CONTROL_ERR_INTERNAL;
+		return "the coordinator's registry failed; try again later";
+	}
+}
+
+/* The registry's answer is in rec: make e the node's entry, c its session. */
+static struct node_entry *register_entry(struct coord_server *s, struct conn *c, const struct db_node *rec,
+					 bool *created)
+{
+	char a[ADDR_STR_MAX];
+	struct node_entry *e = nodemap_find(&s->nodes, rec->node_key);
+
+	*created = !e;
+	if (!e) {
+		e = nodemap_add(&s->nodes, rec);
+		if (!e)
+			return NULL;
+		memcpy(e->last_hello, c->hello_timestamp, WIRE_TIMESTAMP_LEN);
+		e->has_hello = true;
+		s->counters.nodes_created++;
+		return e;
+	}
+	struct conn *old = e->session;
+	e->rec = *rec;
+	if (old && old != c) {
+		/* Newest wins: the node restarted or moved, and the old connection is either dead
+		 * or about to be. Its end is not announced: the node is online. */
+		s->counters.sessions_replaced++;
+		log_debug("%s: node %s replaces its older session", conn_addr(c, a, sizeof(a)), rec->name);
+		e->session = NULL;
+		old->node = NULL;
+		conn_kill(s, old);
+	}
+	return e;
+}
+
+static void handle_register(struct coord_server *s, struct conn *c, const struct control_register *reg,
+			    uint64_t now_ms)
+{
+	char a[ADDR_STR_MAX];
+	char keyb64[KEY_BASE64_LEN + 1];
+	struct db_node rec;
+
+	key_to_base64(keyb64, c->ch.remote_static);
+	enum db_register_result r = db_register_node(s->db, c->ch.remote_static, reg->join_secret,
+						     reg->join_secret_len, reg->hostname, server_unix_now(), &rec);
+	if (r != DB_REGISTER_OK) {
+		enum control_error_code code;
+		const char *text = register_error_text(r, &code);
+		if (r == DB_REGISTER_ERROR)
+			SERVER_COUNT_LOG(s, db_errors, "registry: cannot register node %s from %s", keyb64,
+					 conn_addr(c, a, sizeof(a)));
+		else
+			SERVER_COUNT_LOG(s, registrations_refused, "%s: node %s refused: %s",
+					 conn_addr(c, a, sizeof(a)), keyb64, text);
+		conn_refuse(s, c, code, text);
+		return;
+	}
+	int64_t now = server_unix_now();
+	if (!server_endpoints_equal(rec.endpoints, rec.n_endpoints, reg->endpoints, reg->n_endpoints) &&
+	    !db_node_set_endpoints(s->db, rec.node_key, reg->endpoints, reg->n_endpoints))
+		SERVER_COUNT_LOG(s, db_errors, "registry: cannot store endpoints of %s", rec.name);
+	memset(rec.endpoints, 0, sizeof(rec.endpoints));
+	memcpy(rec.endpoints, reg->endpoints, reg->n_endpoints * sizeof(rec.endpoints[0]));
+	rec.n_endpoints = reg->n_endpoints;
+
+	bool created;
+	struct node_entry *e = register_entry(s, c, &rec, &created);
+	if (!e) {
+		log_error("out of memory adding node %s", rec.name);
+		conn_refuse(s, c, CONTROL_ERR_INTERNAL, "the coordinator is out of memory; try again later");
+		return;
+	}
+	s->counters.registrations++;
+	e->session = c;
+	if (rec.last_seen == now)
+		e->last_touch_ms = now_ms; /* a new record says "seen now" already */
+	else
+		nodemap_touch(s, e, now_ms);
+
+	conn_list_remove(&s->short_list, c);
+	c->state = CONN_ACTIVE;
+	c->node = e;
+	c->deadline_ms = now_ms;
+	c->cursor = s->nodes.head;
+	c->sent_version = 0;
+	c->start_version = s->nodes.version;
+	c->map_done = false;
+	conn_list_append(&s->active_list, c);
+
+	if (created)
+		log_info("node %s joined from %s: %u.%u.%u.%u, key %s", rec.name, conn_addr(c, a, sizeof(a)),
+			 rec.ipv4[0], rec.ipv4[1], rec.ipv4[2], rec.ipv4[3], keyb64);
+	else
+		log_debug("node %s online from %s", rec.name, conn_addr(c, a, sizeof(a)));
+
+	struct control_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_REGISTERED;
+	memcpy(m.u.registered.name, rec.name, sizeof(m.u.registered.name));
+	memcpy(m.u.registered.ipv4, rec.ipv4, sizeof(rec.ipv4));
+	m.u.registered.ipv4_bits = DB_OVERLAY_IPV4_BITS;
+	memcpy(m.u.registered.ipv6, rec.ipv6, sizeof(rec.ipv6));
+	m.u.registered.ipv6_bits = DB_OVERLAY_IPV6_BITS;
+	conn_queue_msg(s, c, &m); /* before any map record: the flush produces those later */
+	nodemap_changed(s, e, !created);
+}
+
+static void handle_endpoints(struct coord_server *s, struct conn *c, const struct control_message *m)
+{
+	struct node_entry *e = c->node;
+	if (!e)
+		return;
+	size_t n = m->u.endpoints.n;
+	if (server_endpoints_equal(e->rec.endpoints, e->rec.n_endpoints, m->u.endpoints.list, n))
+		return; /* nothing changed: spare the database and every peer */
+	if (!db_node_set_endpoints(s->db, e->rec.node_key, m->u.endpoints.list, n))
+		SERVER_COUNT_LOG(s, db_errors, "registry: cannot store endpoints of %s", e->rec.name);
+	memset(e->rec.endpoints, 0, sizeof(e->rec.endpoints));
+	memcpy(e->rec.endpoints, m->u.endpoints.list, n * sizeof(e->rec.endpoints[0]));
+	e->rec.n_endpoints = n;
+	s->counters.endpoint_updates++;
+	nodemap_changed(s, e, true);
+}
+
+void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms)
+{
+	char a[ADDR_STR_MAX];
+	struct control_message m;
+	enum control_decode_result r;
+
+	memset(&m, 0, sizeof(m));
+	r = control_decode(msg, len, &m);
+	if (r == CONTROL_DECODE_UNKNOWN) {
+		s->counters.msgs_unknown++;
+		goto out;
+	}
+	if (r != CONTROL_DECODE_OK) {
+		SERVER_COUNT_LOG(s, msgs_malformed, "%s: malformed message (type %u), closing",
+				 conn_addr(c, a, sizeof(a)), len ? msg[0] : 0u);
+		conn_refuse(s, c, CONTROL_ERR_BAD_MESSAGE, "malformed message");
+		goto out;
+	}
+	if (c->state == CONN_REGISTER) {
+		if (m.type != CONTROL_MSG_REGISTER) {
+			SERVER_COUNT_LOG(s, msgs_unexpected, "%s: message type %d before REGISTER, closing",
+					 conn_addr(c, a, sizeof(a)), (int)m.type);
+			conn_refuse(s, c, CONTROL_ERR_BAD_MESSAGE, "the first message must be REGISTER");
+			goto out;
+		}
+		handle_register(s, c, &m.u.reg, now_ms);
+		goto out;
+	}
+	switch (m.type) {
+	case CONTROL_MSG_KEEPALIVE: {
+		struct control_message reply = { .type = CONTROL_MSG_KEEPALIVE };
+		conn_queue_msg(s, c, &reply);
+		if (c->node && now_ms - c->node->last_touch_ms >= SERVER_TOUCH_INTERVAL_MS)
+			nodemap_touch(s, c->node, now_ms);
+		break;
+	}
+	case CONTROL_MSG_ENDPOINTS:
+		handle_endpoints(s, c, &m);
+		break;
+	default:
+		/* REGISTER again, or a coordinator-only type: harmless, but not for us. */
+		SERVER_COUNT_LOG(s, msgs_unexpected, "%s: unexpected message type %d, ignored",
+				 conn_addr(c, a, sizeof(a)), (int)m.type);
+		break;
+	}
+out:
+	sodium_memzero(&m, sizeof(m)); /* a REGISTER holds the join secret */
+}
+
+void dispatch_hello(struct coord_server *s, struct conn *c, const uint8_t *body, size_t len)
+{
+	char a[ADDR_STR_MAX];
+	uint8_t welcome[CONTROL_FRAME_HEADER_LEN + CONTROL_WELCOME_LEN];
+	size_t welcome_len;
+	uint8_t ts[WIRE_TIMESTAMP_LEN];
+
+	if (!control_server_accept(&c->ch, s->coord_private, body, len, ts, NULL, welcome, sizeof(welcome),
+				   &welcome_len)) {
+		SERVER_COUNT_LOG(s, hello_invalid, "%s: not a valid hello for this coordinator (%zu bytes), closing",
+				 conn_addr(c, a, sizeof(a)), len);
+		conn_kill(s, c);
+		return;
+	}
+	struct node_entry *e = nodemap_find(&s->nodes, c->ch.remote_static);
+	if (e && e->has_hello && memcmp(ts, e->last_hello, WIRE_TIMESTAMP_LEN) <= 0) {
+		char keyb64[KEY_BASE64_LEN + 1];
+		key_to_base64(keyb64, c->ch.remote_static);
+		SERVER_COUNT_LOG(s, hello_replayed, "%s: replayed or stale hello for node %s (%s), closing",
+				 conn_addr(c, a, sizeof(a)), e->rec.name, keyb64);
+		conn_kill(s, c);
+		return;
+	}
+	if (e) {
+		memcpy(e->last_hello, ts, WIRE_TIMESTAMP_LEN);
+		e->has_hello = true;
+	}
+	memcpy(c->hello_timestamp, ts, WIRE_TIMESTAMP_LEN);
+	c->state = CONN_REGISTER;
+
+	/* The welcome goes out as is: it is the handshake, not a transport frame. */
+	conn_queue_raw(s, c, welcome, welcome_len);
+}

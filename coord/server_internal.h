@@ -1,0 +1,310 @@
+/* What the server's files share and nothing else sees:
+ *
+ *   server.c     the epoll loop, the listener, signals, the 250 ms tick, setup and teardown
+ *   conn.c       one node connection: reading and framing, the write queue, packing the
+ *                peer map into frames, and the connection's life and death
+ *   dispatch.c   what a connection says: the hello, REGISTER, ENDPOINTS, KEEPALIVE
+ *   nodemap.c    the in-memory node table: hash, change-ordered list, sessions' cursors into
+ *                it, tombstones, and following the registry's commits
+ *   stunserver.c the STUN socket
+ *
+ * Single-threaded: nothing here is locked. */
+#ifndef MESHCOORD_SERVER_INTERNAL_H
+#define MESHCOORD_SERVER_INTERNAL_H
+
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "coord/admin.h"
+#include "coord/server.h"
+#include "core/clock.h"
+#include "core/control.h"
+#include "core/log.h"
+
+enum {
+	/* Each connection costs a file descriptor and ~1 KiB here plus the kernel's socket;
+	 * 60,000 leaves room under a typical 64 Ki descriptor limit and is far above the
+	 * 10,000 nodes we aim to serve. Beyond it new connections are accepted and closed. */
+	SERVER_MAX_CONNECTIONS = 60000,
+	/* Below this many descriptors even a network of a few thousand nodes hits the limit:
+	 * worth a warning at start. Above it, the limit is only information. */
+	SERVER_FD_LIMIT_WARN = 4096,
+	/* A node needs one round trip for hello and REGISTER; anything slower is a half-open or
+	 * stalled connection holding a slot. */
+	SERVER_HANDSHAKE_TIMEOUT_MS = 10000,
+	/* A refused node gets this long to read its error. Equal to the handshake timeout so the
+	 * list both share stays sorted by deadline. */
+	SERVER_LINGER_MS = SERVER_HANDSHAKE_TIMEOUT_MS,
+	/* How often a node sends KEEPALIVE (meshd's choice, under NAT mapping timeouts). */
+	SERVER_NODE_KEEPALIVE_MS = 25000,
+	/* Three missed keepalives: the node or its path is gone. */
+	SERVER_IDLE_TIMEOUT_MS = 3 * SERVER_NODE_KEEPALIVE_MS,
+	/* Admin commits (node removed) reach nodes within a second; the tick also checks
+	 * deadlines. Four wake-ups a second cost nothing measurable when idle. */
+	SERVER_TICK_MS = 250,
+	/* last_seen is written at most once per node per interval, however chatty the node.
+	 * With keepalives every 25 s that is one small commit per keepalive (400 a second for
+	 * 10,000 nodes, about 1% of a core here). Longer would save writes, but "nodes list"
+	 * calls a node online while last_seen is within ADMIN_ONLINE_WINDOW_S. */
+	SERVER_TOUCH_INTERVAL_MS = 20000,
+	/* Per connection: one unsent batch plus the odd control message. Peer updates never
+	 * pile up here (the cursor holds a lagging session's place), so only a node that keeps
+	 * talking without reading can reach this; it is disconnected. */
+	SERVER_WRITE_QUEUE_MAX = 64 * 1024,
+	/* Peer records are sealed into full frames, and frames gathered into batches of this
+	 * much, one send() each. What the socket does not take waits in the connection's queue:
+	 * the most a lagging session holds. */
+	SERVER_SEND_BATCH = 16 * 1024,
+	/* Bytes one connection may send per wake-up before others get a turn. */
+	SERVER_FLUSH_BUDGET = 1024 * 1024,
+	/* One read per wake-up into a shared buffer: enough for many frames at once. */
+	SERVER_READ_SCRATCH = 64 * 1024,
+	/* A partial frame kept between reads: one full frame at most. */
+	SERVER_PARTIAL_CAP = CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME,
+	/* Work per wake-up for each source, so one busy source cannot starve the rest. */
+	SERVER_ACCEPT_BATCH = 256,
+	SERVER_READS_PER_WAKE = 4,
+	SERVER_STUN_BATCH = 64,
+	SERVER_EPOLL_EVENTS = 256,
+	/* The kernel caps it at net.core.somaxconn; 10,000 nodes reconnecting at once after a
+	 * coordinator restart should not overflow a small default. */
+	SERVER_LISTEN_BACKLOG = 4096,
+	/* Bigger than any STUN message we answer, so an oversized datagram is seen as such. */
+	SERVER_STUN_RECV_MAX = 2048,
+	SERVER_INITIAL_TABLE_SLOTS = 64,
+	ADDR_STR_MAX = 64,
+};
+
+_Static_assert(SERVER_SEND_BATCH + SERVER_PARTIAL_CAP < SERVER_WRITE_QUEUE_MAX,
+	       "an unsent batch leaves room for control messages");
+_Static_assert(SERVER_SEND_BATCH >= 2 * SERVER_PARTIAL_CAP, "a batch holds several frames");
+_Static_assert(SERVER_READ_SCRATCH >= SERVER_PARTIAL_CAP, "a read can complete any frame");
+_Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLINE_WINDOW_S * 1000,
+	       "a live node's last_seen stays inside the admin's online window");
+
+/* Every bad input is counted; SIGUSR1 prints these. Each counter that goes with a log line
+ * also has its own log limiter, so a flood of one kind cannot hide the first lines of the
+ * next. */
+#define SERVER_COUNTERS(X)                                                                     \
+	X(conns_accepted)       /* TCP connections accepted */                                 \
+	X(conns_refused_limit)  /* closed at once: SERVER_MAX_CONNECTIONS reached */           \
+	X(accept_errors)        /* accept4 failed (descriptor limit, memory) */                \
+	X(hello_invalid)        /* first frame not a valid hello to our key: garbage, other key */ \
+	X(hello_replayed)       /* hello timestamp not newer than that node's last accepted */ \
+	X(frames_bad_length)    /* frame length 0 or above CONTROL_MAX_FRAME */                \
+	X(frames_forged)        /* transport frame failed authentication */                    \
+	X(records_malformed)    /* frame of no record, a zero-length one or one past its end */ \
+	X(msgs_malformed)       /* known message type that does not parse */                   \
+	X(msgs_unknown)         /* unknown message type, skipped */                            \
+	X(msgs_unexpected)      /* valid message out of place (e.g. PEER from a node) */       \
+	X(handshake_timeouts)   /* no hello + REGISTER within SERVER_HANDSHAKE_TIMEOUT_MS */   \
+	X(closed_unregistered)  /* closed by the other side before registering */             \
+	X(idle_timeouts)        /* registered session silent for SERVER_IDLE_TIMEOUT_MS */     \
+	X(slow_readers)         /* queue above SERVER_WRITE_QUEUE_MAX (not reading): closed */ \
+	X(registrations)        /* REGISTER accepted (new or returning node) */                \
+	X(nodes_created)        /* of which new nodes */                                       \
+	X(registrations_refused) /* REGISTER refused: join key or removed node */              \
+	X(sessions_replaced)    /* older session of a node closed by its newer one */          \
+	X(nodes_removed)        /* removals seen in the registry and pushed */                 \
+	X(endpoint_updates)     /* ENDPOINTS messages applied */                               \
+	X(peer_msgs_sent)       /* PEER and PEER_REMOVE messages sent (maps and deltas) */     \
+	X(db_errors)            /* registry writes or reads that failed */                     \
+	X(stun_requests)        /* Binding requests answered */                                \
+	X(stun_dropped)         /* datagrams on the STUN port that were not Binding requests */
+
+struct server_counters {
+#define SERVER_COUNTER_FIELD(name) uint64_t name;
+	SERVER_COUNTERS(SERVER_COUNTER_FIELD)
+#undef SERVER_COUNTER_FIELD
+};
+
+/* One log limiter per counter (most never log; they cost 24 bytes each). */
+struct server_limiters {
+#define SERVER_LIMITER_FIELD(name) struct log_ratelimit name;
+	SERVER_COUNTERS(SERVER_LIMITER_FIELD)
+#undef SERVER_LIMITER_FIELD
+};
+
+/* Counts one event of kind `name` and logs a warning about it, rate-limited per kind. */
+#define SERVER_COUNT_LOG(s, name, ...)                                                         \
+	do {                                                                                   \
+		unsigned int suppressed_;                                                      \
+		(s)->counters.name++;                                                          \
+		if (log_ratelimit_allow(&(s)->limiters.name, clock_monotonic_ms(), &suppressed_)) { \
+			log_warn(__VA_ARGS__);                                                 \
+			if (suppressed_)                                                       \
+				log_warn("(%u similar messages suppressed)", suppressed_);     \
+		}                                                                              \
+	} while (0)
+
+/* What an epoll event points at: the first member of every source. */
+enum source_kind { SOURCE_LISTENER, SOURCE_STUN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_CONN };
+
+struct source {
+	enum source_kind kind;
+	int fd;
+};
+
+enum conn_state {
+	CONN_HELLO,    /* waiting for frame 1 */
+	CONN_REGISTER, /* channel up, waiting for REGISTER */
+	CONN_ACTIVE,   /* registered: receives the map and deltas */
+	CONN_CLOSING,  /* flushing a final ERROR, then closing; input is discarded */
+};
+
+struct node_entry;
+
+union peer_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+struct conn {
+	struct source src; /* first: epoll hands it back */
+	enum conn_state state;
+	bool dead;        /* marked for reaping; ignore all events */
+	bool in_flush;    /* on the flush list */
+	bool want_out;    /* EPOLLOUT currently requested */
+	bool shut_wr;     /* CLOSING: our side already shut down */
+	bool map_done;    /* ACTIVE: NETMAP_END sent */
+	/* On the short list (HELLO, REGISTER, CLOSING; sorted by deadline) or the active list
+	 * (ACTIVE; least recently heard first). */
+	struct conn *prev, *next;
+	struct conn *flush_next, *dead_next;
+	uint64_t deadline_ms;  /* short list: when to give up; active list: last frame seen */
+	union peer_addr addr;
+	struct control_channel ch;
+	uint8_t hello_timestamp[WIRE_TIMESTAMP_LEN];
+	struct node_entry *node;   /* ACTIVE: its node, whose session this is */
+	struct node_entry *cursor; /* ACTIVE: next change to send; NULL: caught up */
+	uint64_t sent_version;     /* every change up to this version was sent (or skipped) */
+	uint64_t start_version;    /* the table's version when the session began: removals up
+				    * to it are no news to this node */
+	uint8_t *partial;          /* an incomplete frame, kept between reads */
+	size_t partial_len;
+	uint8_t *wbuf; /* sealed frames waiting for the socket: [woff, wlen) */
+	size_t woff, wlen, wcap;
+};
+
+struct node_entry {
+	struct db_node rec;
+	uint64_t hash;
+	uint64_t version;     /* of its last change; the change list is sorted by it */
+	struct conn *session; /* its live registered session, if online */
+	struct node_entry *prev, *next; /* the change list: sessions' cursors walk it */
+	struct node_entry *tomb_next;   /* removed: on the tombstone list */
+	size_t tomb_pending;  /* removed: sessions that have yet to pass it */
+	bool removed;         /* a tombstone: out of the hash, still in the change list */
+	uint64_t last_touch_ms;
+	/* Hello timestamps are kept per known node: a hello replayed for a key we do not know
+	 * yet can never produce a REGISTER (that needs the node's ephemeral key), so remembering
+	 * unknown keys would only let strangers grow this table. */
+	uint8_t last_hello[WIRE_TIMESTAMP_LEN];
+	bool has_hello;
+	bool seen; /* reload: still in the registry */
+};
+
+/* Open addressing with linear probing, keyed by SipHash of the node key (random key, so
+ * chosen node keys cannot pile into one chain). */
+struct node_table {
+	struct node_entry **slots;
+	size_t cap; /* power of two */
+	size_t count;
+	uint8_t hash_key[crypto_shorthash_KEYBYTES];
+	struct node_entry *head, *tail; /* the change list, tombstones included */
+	struct node_entry *tombs;
+	uint64_t version; /* of the newest change */
+};
+
+struct conn_list {
+	struct conn *head, *tail;
+	size_t count;
+};
+
+struct coord_server {
+	struct source listener, stun, signal, timer;
+	int epoll_fd;
+	bool listener_paused; /* descriptor limit hit: resumed at the next tick */
+	bool stop;
+	struct db *db;
+	uint8_t coord_private[WIRE_KEY_LEN];
+	struct node_table nodes;
+	struct conn_list short_list, active_list;
+	size_t n_conns;
+	struct conn *flush_head;
+	struct conn *dead_head; /* killed in this batch, still on their lists */
+	struct conn *graveyard; /* off every list, freed at the end of the batch */
+	uint64_t now_ms;        /* monotonic, read once per batch */
+	uint8_t scratch[SERVER_READ_SCRATCH];
+	uint8_t batch[SERVER_SEND_BATCH];
+	struct server_counters counters;
+	struct server_limiters limiters;
+};
+
+int64_t server_unix_now(void);
+bool server_endpoints_equal(const struct control_endpoint *a, size_t na, const struct control_endpoint *b,
+			    size_t nb);
+
+/* ---------------------------------------------------------------- conn.c */
+
+const char *conn_addr(const struct conn *c, char *buf, size_t len);
+void conn_list_append(struct conn_list *l, struct conn *c);
+void conn_list_remove(struct conn_list *l, struct conn *c);
+/* Marks c for reaping after the current batch; it gets no more input or output. */
+void conn_kill(struct coord_server *s, struct conn *c);
+void conn_schedule_flush(struct coord_server *s, struct conn *c);
+/* Appends bytes (a welcome) to c's queue. */
+bool conn_queue_raw(struct coord_server *s, struct conn *c, const uint8_t *data, size_t len);
+/* Seals one message, as a frame of its own, onto c's queue behind everything before it. */
+bool conn_queue_msg(struct coord_server *s, struct conn *c, const struct control_message *m);
+/* Queues a final ERROR (if the channel is up) and closes once it is flushed. */
+void conn_refuse(struct coord_server *s, struct conn *c, enum control_error_code code, const char *text);
+void conn_on_readable(struct coord_server *s, struct conn *c, uint64_t now_ms);
+/* Sends everything due, then reaps the connections that died doing so; the end of a batch. */
+void conn_flush_and_reap(struct coord_server *s);
+void conn_free(struct coord_server *s, struct conn *c);
+
+/* ---------------------------------------------------------------- dispatch.c */
+
+/* Frame 1: the Noise hello. */
+void dispatch_hello(struct coord_server *s, struct conn *c, const uint8_t *body, size_t len);
+/* One message of a decrypted frame. */
+void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms);
+
+/* ---------------------------------------------------------------- nodemap.c */
+
+struct node_entry *nodemap_find(const struct node_table *t, const uint8_t key[WIRE_KEY_LEN]);
+/* A new entry for a record not in the table yet, in the hash but not on the change list. */
+struct node_entry *nodemap_add(struct node_table *t, const struct db_node *rec);
+/* Records that a change happened to e (or that e is new, not yet on the list): e moves to the
+ * tail with the next version, and every session will send it. */
+void nodemap_changed(struct coord_server *s, struct node_entry *e, bool on_list);
+/* Fills m with what c must hear next and returns true, or false when c is caught up. Does
+ * not move c on (nodemap_news_sent does), so a message that does not fit is asked again. */
+bool nodemap_next_news(struct coord_server *s, struct conn *c, struct control_message *m);
+/* The message nodemap_next_news gave is on its way: c moves past it. */
+void nodemap_news_sent(struct coord_server *s, struct conn *c);
+bool nodemap_has_news(const struct conn *c);
+/* c stops being a registered session (closing or reaped): the tombstones it still owed a
+ * PEER_REMOVE no longer wait for it. */
+void nodemap_session_left(struct coord_server *s, struct conn *c);
+/* Writes e's last-seen time to the registry. */
+void nodemap_touch(struct coord_server *s, struct node_entry *e, uint64_t now_ms);
+/* Loads the registry's nodes at start. */
+bool nodemap_load(struct coord_server *s);
+/* Follows the registry after an admin commit: removed nodes are cut off and announced. */
+void nodemap_reload(struct coord_server *s);
+size_t nodemap_tomb_count(const struct node_table *t);
+void nodemap_free(struct node_table *t);
+
+/* ---------------------------------------------------------------- stunserver.c */
+
+/* Answers the Binding requests waiting on the STUN socket. */
+void stunserver_on_readable(struct coord_server *s);
+
+#endif
