@@ -1,0 +1,302 @@
+/* Unit tests for coord/admin, meshcoord's authkey and nodes subcommands: --expires parsing,
+ * the command line, and what each action prints (stdout, one line on stderr) and returns, on a
+ * real registry in a temporary directory. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord/admin.h"
+#include "coord/db.h"
+#include "core/joinkey.h"
+#include "db_fixtures.h"
+
+enum {
+	OUTPUT_MAX = 1 << 16, /* one call's stdout or stderr: a list of a few keys and nodes */
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+/* Runs fn with stdout and stderr captured into out/err. */
+struct captured {
+	char out[OUTPUT_MAX];
+	char err[OUTPUT_MAX];
+	int rc;
+};
+
+static void read_file(int fd, char *buf, size_t cap)
+{
+	ssize_t r = pread(fd, buf, cap - 1, 0);
+	buf[r > 0 ? r : 0] = '\0';
+}
+
+static void capture(struct captured *c, int (*fn)(void *), void *arg)
+{
+	char out_path[TEST_PATH_MAX], err_path[TEST_PATH_MAX];
+	snprintf(out_path, sizeof(out_path), "%s/stdout", tmpdir);
+	snprintf(err_path, sizeof(err_path), "%s/stderr", tmpdir);
+	int out_fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int err_fd = open(err_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(out_fd >= 0 && err_fd >= 0);
+	fflush(stdout);
+	fflush(stderr);
+	int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+	dup2(out_fd, STDOUT_FILENO);
+	dup2(err_fd, STDERR_FILENO);
+	c->rc = fn(arg);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(saved_out, STDOUT_FILENO);
+	dup2(saved_err, STDERR_FILENO);
+	close(saved_out);
+	close(saved_err);
+	read_file(out_fd, c->out, sizeof(c->out));
+	read_file(err_fd, c->err, sizeof(c->err));
+	close(out_fd);
+	close(err_fd);
+}
+
+struct admin_call {
+	struct db *db;
+	const struct coord_config *cfg;
+	const uint8_t *coord_public;
+	bool nodes;
+	char *argv[8];
+};
+
+static int run_admin(void *arg)
+{
+	struct admin_call *a = arg;
+	int argc = 0;
+	while (a->argv[argc])
+		argc++;
+	if (a->nodes)
+		return admin_nodes(a->db, argc, a->argv);
+	return admin_authkey(a->db, a->cfg, a->coord_public, argc, a->argv);
+}
+
+#define ADMIN(cap, call_db, is_nodes, ...)                                                               \
+	do {                                                                                             \
+		struct admin_call call_ = { .db = (call_db), .cfg = &cfg, .coord_public = coord_public,  \
+					    .nodes = (is_nodes), .argv = { __VA_ARGS__, NULL } };        \
+		capture((cap), run_admin, &call_);                                                       \
+	} while (0)
+
+static void test_duration_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		bool ok;
+		int64_t seconds;
+	} cases[] = {
+		{ "30m", true, 1800 },     { "24h", true, 86400 },   { "7d", true, 604800 },
+		{ "3600s", true, 3600 },   { "1s", true, 1 },        { "3650d", true, 3650 * 86400 },
+		{ "3651d", false, 0 },     { "0s", false, 0 },       { "0d", false, 0 },
+		{ "", false, 0 },          { "h", false, 0 },        { "10", false, 0 },
+		{ "10x", false, 0 },       { "10hh", false, 0 },     { "1h30m", false, 0 },
+		{ "-5m", false, 0 },       { "+5m", false, 0 },      { " 5m", false, 0 },
+		{ "5m ", false, 0 },       { "5 m", false, 0 },      { "5M", false, 0 },
+		{ "99999999999999999999999d", false, 0 },            { "315360001s", false, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t s = -1;
+		bool ok = admin_duration_parse(cases[i].s, &s);
+		if (ok != cases[i].ok || (ok && s != cases[i].seconds))
+			fail_msg("'%s': got %d/%" PRId64, cases[i].s, ok, s);
+	}
+	assert_false(admin_duration_parse(NULL, &(int64_t){ 0 }));
+}
+
+static void test_admin_command_line(void **state)
+{
+	char *help1[] = { "authkey", "--help", NULL };
+	char *help2[] = { "nodes", NULL };
+	char *help3[] = { "authkey", "create", "-h", NULL };
+	char *work1[] = { "authkey", "list", NULL };
+	char *work2[] = { "nodes", "-c", "/x.yaml", "list", NULL };
+	char *bad[] = { "nodes", "--bogus", "list", NULL };
+	char *cfg1[] = { "authkey", "create", "--config=/etc/a.yaml", NULL };
+	char *cfg2[] = { "authkey", "-c/etc/b.yaml", "list", NULL };
+	char *cfg3[] = { "authkey", "--", "-c", NULL };
+
+	assert_true(admin_wants_help(2, help1));
+	assert_true(admin_wants_help(1, help2));
+	assert_true(admin_wants_help(3, help3));
+	assert_false(admin_wants_help(2, work1));
+	assert_false(admin_wants_help(4, work2));
+	assert_false(admin_wants_help(3, bad));
+	assert_string_equal(admin_config_path(4, work2), "/x.yaml");
+	assert_string_equal(admin_config_path(3, cfg1), "/etc/a.yaml");
+	assert_string_equal(admin_config_path(3, cfg2), "/etc/b.yaml");
+	assert_null(admin_config_path(3, cfg3));
+	assert_null(admin_config_path(2, work1));
+}
+
+static void test_admin(void **state)
+{
+	struct coord_config cfg;
+	uint8_t coord_public[WIRE_KEY_LEN];
+	struct captured *c = calloc(1, sizeof(*c));
+	struct db *db = open_db();
+	struct joinkey k;
+	char err[ERR_MAX];
+
+	assert_non_null(c);
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.public_host, sizeof(cfg.public_host), "203.0.113.7");
+	cfg.public_port = 51821;
+	random_key(coord_public);
+
+	/* Help works without a database. */
+	struct admin_call help = { .argv = { "authkey", "--help", NULL } };
+	capture(c, run_admin, &help);
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "Usage: meshcoord authkey"));
+	struct admin_call nhelp = { .nodes = true, .argv = { "nodes", "--help", NULL } };
+	capture(c, run_admin, &nhelp);
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "Usage: meshcoord nodes"));
+
+	/* create: the key on stdout, one note line on stderr. */
+	ADMIN(c, db, false, "authkey", "create", "-c", "/ignored.yaml");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "created one-time join key 1, never expires"));
+	assert_non_null(strchr(c->err, '\n'));
+	assert_null(strchr(strchr(c->err, '\n') + 1, '\n'));
+	assert_true(strncmp(c->out, JOINKEY_PREFIX, strlen(JOINKEY_PREFIX)) == 0);
+	if (!joinkey_parse(c->out, strlen(c->out), &k, err, sizeof(err)))
+		fail_msg("joinkey_parse: %s", err);
+	assert_memory_equal(k.coord_public, coord_public, WIRE_KEY_LEN);
+	assert_string_equal(k.host, "203.0.113.7");
+	assert_int_equal(k.port, 51821);
+	uint8_t node[WIRE_KEY_LEN];
+	random_key(node);
+	assert_int_equal(reg(db, node, k.secret, "admin-test", NOW, NULL), DB_REGISTER_OK);
+	joinkey_clear(&k);
+
+	ADMIN(c, db, false, "authkey", "create", "--reusable", "--expires", "7d");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "created reusable join key 2, expires 20"));
+	ADMIN(c, db, false, "authkey", "create", "--expires=1s", "--reusable");
+	assert_int_equal(c->rc, 0);
+	/* Key 4 expired ten seconds ago (the admin reads the real clock). */
+	assert_true(db_authkey_create(db, true, (int64_t)time(NULL) - 10, NOW, (uint8_t[JOINKEY_SECRET_LEN]){ 0 },
+				      &(int64_t){ 0 }));
+
+	ADMIN(c, db, false, "authkey", "revoke", "2");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "revoked join key 2"));
+	ADMIN(c, db, false, "authkey", "list");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "ID"));
+	assert_non_null(strstr(c->out, "STATUS"));
+	assert_non_null(strstr(c->out, "1      one-time"));
+	assert_non_null(strstr(c->out, "used     1"));
+	assert_non_null(strstr(c->out, "revoked  0"));
+	assert_non_null(strstr(c->out, "expired  0"));
+	assert_non_null(strstr(c->out, "Z "));        /* ISO-8601 UTC times */
+	assert_non_null(strstr(c->out, " never "));   /* key 1 never expires */
+
+	/* Errors: one line, non-zero. */
+	static const struct {
+		const char *argv[5];
+		int rc;
+		const char *needle;
+	} errors[] = {
+		{ { "authkey", "revoke", "99" }, 1, "no join key with ID 99" },
+		{ { "authkey", "revoke", "x1" }, ADMIN_EXIT_USAGE, "'x1' is not a key ID" },
+		{ { "authkey", "revoke" }, ADMIN_EXIT_USAGE, "needs exactly one key ID" },
+		{ { "authkey", "create", "--expires", "3 days" }, ADMIN_EXIT_USAGE, "bad --expires '3 days'" },
+		{ { "authkey", "create", "--expires" }, ADMIN_EXIT_USAGE, "needs a value" },
+		{ { "authkey", "create", "--expires", "1h", "--expires" }, ADMIN_EXIT_USAGE, "needs a value" },
+		{ { "authkey", "list", "--reusable" }, ADMIN_EXIT_USAGE, "options of 'create'" },
+		{ { "authkey", "list", "extra" }, ADMIN_EXIT_USAGE, "takes no arguments" },
+		{ { "authkey", "frobnicate" }, ADMIN_EXIT_USAGE, "unknown action 'frobnicate'" },
+		{ { "authkey", "--reus", "create" }, ADMIN_EXIT_USAGE, "unknown option '--reus'" },
+		{ { "authkey" }, ADMIN_EXIT_USAGE, "Usage: meshcoord authkey" },
+		{ { "nodes", "remove", "ghost" }, 1, "no node named 'ghost'" },
+		{ { "nodes", "remove" }, ADMIN_EXIT_USAGE, "needs exactly one node NAME" },
+		{ { "nodes", "delete", "x" }, ADMIN_EXIT_USAGE, "unknown action 'delete'" },
+		{ { "nodes", "list", "--expires", "1h" }, ADMIN_EXIT_USAGE, "belong to 'meshcoord authkey create'" },
+	};
+	for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+		struct admin_call call = { .db = db, .cfg = &cfg, .coord_public = coord_public,
+					   .nodes = strcmp(errors[i].argv[0], "nodes") == 0 };
+		for (int j = 0; j < 5 && errors[i].argv[j]; j++)
+			call.argv[j] = (char *)errors[i].argv[j];
+		capture(c, run_admin, &call);
+		if (c->rc != errors[i].rc || !strstr(c->err, errors[i].needle))
+			fail_msg("error case %zu: rc %d, stderr '%s'", i, c->rc, c->err);
+		assert_string_equal(c->out, "");
+		if (errors[i].argv[1]) /* one line, except the usage text for no action */
+			assert_int_equal(strchr(c->err, '\n') - c->err + 1, (long)strlen(c->err));
+	}
+
+	/* A config without public_host cannot make keys. */
+	struct coord_config empty;
+	memset(&empty, 0, sizeof(empty));
+	struct admin_call nohost = { .db = db, .cfg = &empty, .coord_public = coord_public,
+				     .argv = { "authkey", "create", NULL } };
+	capture(c, run_admin, &nohost);
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "public_host"));
+
+	/* nodes list and remove. */
+	struct control_endpoint eps[2] = {
+		{ .family = 4, .addr = { 198, 51, 100, 1 }, .port = 51820 },
+		{ .family = 6, .addr = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 }, .port = 4000 },
+	};
+	assert_true(db_node_set_endpoints(db, node, eps, 2));
+	assert_true(db_node_touch(db, node, (int64_t)time(NULL)));
+	uint8_t idle[WIRE_KEY_LEN];
+	uint8_t secret[JOINKEY_SECRET_LEN];
+	random_key(idle);
+	make_key(db, false, 0, secret, NULL);
+	assert_int_equal(reg(db, idle, secret, "idle", (int64_t)time(NULL) - 3600, NULL), DB_REGISTER_OK);
+
+	ADMIN(c, db, true, "nodes", "list");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "NAME"));
+	assert_non_null(strstr(c->out, "LAST SEEN"));
+	const char *row = strstr(c->out, "admin-test");
+	assert_non_null(row);
+	assert_non_null(strstr(row, "100.64.0.1 "));
+	assert_non_null(strstr(row, " yes "));
+	assert_non_null(strstr(row, "198.51.100.1:51820,[2001:db8::1]:4000"));
+	row = strstr(c->out, "idle");
+	assert_non_null(row);
+	assert_non_null(strstr(row, " no "));
+	assert_non_null(strstr(row, " -\n"));
+
+	ADMIN(c, db, true, "nodes", "remove", "admin-test");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "removed node 'admin-test' (100.64.0.1)"));
+	assert_int_equal(reg(db, node, NULL, "x", NOW, NULL), DB_REGISTER_NODE_REMOVED);
+	ADMIN(c, db, true, "nodes", "list");
+	assert_null(strstr(c->out, "admin-test"));
+
+	db_close(db);
+	free(c);
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_duration_parse),
+		cmocka_unit_test(test_admin_command_line),
+		cmocka_unit_test_setup_teardown(test_admin, setup_dir, teardown_dir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
