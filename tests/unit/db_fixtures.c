@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testdir.h"
+
 #include <dirent.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -19,8 +21,7 @@ char dbpath[TEST_PATH_MAX];
 
 int setup_dir(void **state)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_db.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (testdir_create(tmpdir, sizeof(tmpdir), "test_db") < 0)
 		return -1;
 	snprintf(dbpath, sizeof(dbpath), "%s/registry.db", tmpdir);
 	return 0;
@@ -28,18 +29,7 @@ int setup_dir(void **state)
 
 int teardown_dir(void **state)
 {
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		unlinkat(dirfd(d), e->d_name, 0);
-	}
-	closedir(d);
-	return rmdir(tmpdir);
+	return testdir_remove(tmpdir);
 }
 
 struct db *open_db(void)

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testdir.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -456,34 +458,15 @@ static char tmpdir[64];
 
 static int setup_dir(void **state)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_config.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return testdir_create(tmpdir, sizeof(tmpdir), "test_config");
 }
 
 static int teardown_dir(void **state)
 {
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			unlinkat(dirfd(d), e->d_name, 0);
-	}
-	closedir(d);
-	return rmdir(tmpdir);
+	return testdir_remove(tmpdir);
 }
 
-static void write_file(const char *path, const char *content, size_t len, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
+#define write_file testdir_write_file
 
 static void test_load(void **state)
 {

@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testdir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,26 +38,12 @@ static char tmpdir[64];
 
 static int setup_dir(void **state)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_keys.XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
-	return 0;
+	return testdir_create(tmpdir, sizeof(tmpdir), "test_keys");
 }
 
 static int teardown_dir(void **state)
 {
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		unlinkat(dirfd(d), e->d_name, 0);
-	}
-	closedir(d);
-	return rmdir(tmpdir);
+	return testdir_remove(tmpdir);
 }
 
 static void path_in_dir(char *out, size_t cap, const char *name)
@@ -63,15 +51,7 @@ static void path_in_dir(char *out, size_t cap, const char *name)
 	assert_true((size_t)snprintf(out, cap, "%s/%s", tmpdir, name) < cap);
 }
 
-static void write_file(const char *path, const char *content, size_t len, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
+#define write_file testdir_write_file
 
 static size_t count_dir_entries(void)
 {
