@@ -44,6 +44,8 @@ bool ip_packet_parse(const uint8_t *pkt, size_t len, struct ip_packet_info *out)
 /* Splits "host:port", "[v6]:port" or "v4:port" into host and port (1..65535).
  * Does not resolve; host may be a name. */
 bool endpoint_parse(const char *s, char *host, size_t host_cap, uint16_t *port);
+/* Same family, address and port (IPv4 or IPv6; other families never compare equal). */
+bool sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 /* Formats a socket address as "a.b.c.d:port" or "[v6]:port". */
 const char *sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);
 

@@ -40,6 +40,8 @@ enum {
 	COORD_STUN_RETRY_MS = 3000,         /* an unanswered STUN request is retried this soon */
 	COORD_ENDPOINT_CHECK_MS = 30000,    /* re-read interface addresses (DHCP, roaming) */
 	COORD_WRITE_QUEUE = 64 * 1024,      /* we only ever send a few small messages */
+	COORD_MIN_OVERLAY_BITS_V4 = 8,      /* no overlay wider than a /8 (ours is a /10) */
+	COORD_MIN_OVERLAY_BITS_V6 = 16,     /* nor than a /16 (ours is a ULA /48) */
 };
 
 enum coord_phase {
@@ -74,6 +76,8 @@ struct coordclient {
 	bool state_dirty;
 	uint64_t state_dirty_since_ms;
 
+	struct sockaddr_storage coord_addr; /* resolved once (see resolve_coordinator) */
+	socklen_t coord_addr_len;           /* 0 until resolved */
 	struct sockaddr_storage stun_server; /* in the data socket's family */
 	bool have_stun_server;
 	uint8_t stun_txid[STUN_TRANSACTION_ID_LEN];
@@ -160,17 +164,25 @@ static void apply_peer(struct device *dev, struct coordclient *cc, const struct 
 	if (sodium_memcmp(cp->node_key, dev->identity.public_key, WIRE_KEY_LEN) == 0)
 		return; /* ourselves */
 
+	/* A peer may only own addresses inside our overlay: even a coordinator must not route
+	 * other traffic (say, the Internet) into the mesh. */
+	if (cc->state.registered && (!ip_prefix_contains(&cc->state.ipv4, AF_INET, cp->ipv4) ||
+				     !ip_prefix_contains(&cc->state.ipv6, AF_INET6, cp->ipv6))) {
+		log_warn("peer %s: its addresses are outside the overlay; ignored", cp->name);
+		return;
+	}
+	struct config_peer conf;
+	memset(&conf, 0, sizeof(conf));
+	snprintf(conf.name, sizeof(conf.name), "%s", cp->name);
+	memcpy(conf.public_key, cp->node_key, WIRE_KEY_LEN);
+	conf.allowed_ips[0] = (struct ip_prefix){ .family = AF_INET, .bits = 32 };
+	memcpy(conf.allowed_ips[0].addr, cp->ipv4, 4);
+	conf.allowed_ips[1] = (struct ip_prefix){ .family = AF_INET6, .bits = 128 };
+	memcpy(conf.allowed_ips[1].addr, cp->ipv6, 16);
+	conf.n_allowed_ips = 2;
+
 	struct peer *p = peer_by_public_key(dev, cp->node_key);
 	if (!p) {
-		struct config_peer conf;
-		memset(&conf, 0, sizeof(conf));
-		snprintf(conf.name, sizeof(conf.name), "%s", cp->name);
-		memcpy(conf.public_key, cp->node_key, WIRE_KEY_LEN);
-		conf.allowed_ips[0] = (struct ip_prefix){ .family = AF_INET, .bits = 32 };
-		memcpy(conf.allowed_ips[0].addr, cp->ipv4, 4);
-		conf.allowed_ips[1] = (struct ip_prefix){ .family = AF_INET6, .bits = 128 };
-		memcpy(conf.allowed_ips[1].addr, cp->ipv6, 16);
-		conf.n_allowed_ips = 2;
 		p = device_peer_add(dev, &conf);
 		if (!p) {
 			log_error("out of memory adding peer %s", cp->name);
@@ -186,6 +198,10 @@ static void apply_peer(struct device *dev, struct coordclient *cc, const struct 
 		if (memcmp(&p->coord_record, cp, sizeof(*cp)) == 0)
 			return;
 		p->coord_record = *cp;
+		/* Its addresses may have changed (re-registered while we were away). */
+		memcpy(p->name, conf.name, sizeof(p->name));
+		memcpy(p->allowed_ips, conf.allowed_ips, sizeof(p->allowed_ips));
+		p->n_allowed_ips = conf.n_allowed_ips;
 	}
 	p->n_candidates = 0;
 	for (size_t i = 0; i < cp->n_endpoints && p->n_candidates < PEER_MAX_CANDIDATES; i++)
@@ -355,9 +371,15 @@ static void report_endpoints_if_changed(struct device *dev, struct coordclient *
 	send_message(dev, cc, &m, now_ms);
 }
 
-static void apply_registered(struct device *dev, struct coordclient *cc, const struct control_registered *r,
+static bool apply_registered(struct device *dev, struct coordclient *cc, const struct control_registered *r,
 			     uint64_t now_ms)
 {
+	/* An overlay as wide as /0 would pull all of this host's traffic into the tunnel. */
+	if (r->ipv4_bits < COORD_MIN_OVERLAY_BITS_V4 || r->ipv6_bits < COORD_MIN_OVERLAY_BITS_V6) {
+		log_error("the coordinator assigned an overlay prefix wider than /%d (IPv4) or /%d (IPv6); refused",
+			  COORD_MIN_OVERLAY_BITS_V4, COORD_MIN_OVERLAY_BITS_V6);
+		return false;
+	}
 	struct ip_prefix v4 = { .family = AF_INET, .bits = r->ipv4_bits };
 	struct ip_prefix v6 = { .family = AF_INET6, .bits = r->ipv6_bits };
 	memcpy(v4.addr, r->ipv4, 4);
@@ -382,6 +404,7 @@ static void apply_registered(struct device *dev, struct coordclient *cc, const s
 	if (cc->have_join)
 		joinkey_clear(&cc->join);
 	cc->have_join = false;
+	return true;
 }
 
 static void refused(struct device *dev, struct coordclient *cc, const struct control_error *e, uint64_t now_ms)
@@ -425,7 +448,10 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 	case CONTROL_MSG_REGISTERED:
 		if (cc->phase != COORD_REGISTERING)
 			break;
-		apply_registered(dev, cc, &m.u.registered, now_ms);
+		if (!apply_registered(dev, cc, &m.u.registered, now_ms)) {
+			disconnect(dev, cc, now_ms, "unusable registration");
+			break;
+		}
 		cc->phase = COORD_READY;
 		cc->backoff_ms = COORD_BACKOFF_MIN_MS;
 		cc->map_generation++;
@@ -525,28 +551,42 @@ static void on_readable(struct device *dev, struct coordclient *cc, uint64_t now
 	}
 }
 
-static void start_connect(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+/* The coordinator's address. A name is resolved here, which blocks: done once at start-up
+ * and retried on a reconnect only while it has never resolved, so a slow resolver cannot
+ * stall the data path on every reconnect. */
+static const char *resolve_coordinator(struct device *dev, struct coordclient *cc)
 {
+	if (cc->coord_addr_len)
+		return NULL;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", cc->state.coord_port);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *res;
 	int rc = getaddrinfo(cc->state.coord_host, port, &hints, &res);
-	if (rc != 0) {
-		disconnect(dev, cc, now_ms, gai_strerror(rc));
+	if (rc != 0)
+		return gai_strerror(rc);
+	memcpy(&cc->coord_addr, res->ai_addr, res->ai_addrlen);
+	cc->coord_addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	/* STUN goes to the same host, standard port, from the data socket. */
+	struct sockaddr_storage stun_addr = cc->coord_addr;
+	((struct sockaddr_in *)&stun_addr)->sin_port = htons(STUN_DEFAULT_PORT); /* same offset in sockaddr_in6 */
+	cc->have_stun_server = device_socket_address(dev, (struct sockaddr *)&stun_addr, &cc->stun_server);
+	return NULL;
+}
+
+static void start_connect(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	const char *why = resolve_coordinator(dev, cc);
+	if (why) {
+		disconnect(dev, cc, now_ms, why);
 		return;
 	}
-	cc->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (cc->fd < 0 || (connect(cc->fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS)) {
-		freeaddrinfo(res);
+	cc->fd = socket(cc->coord_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (cc->fd < 0 || (connect(cc->fd, (struct sockaddr *)&cc->coord_addr, cc->coord_addr_len) < 0 &&
+			   errno != EINPROGRESS)) {
 		disconnect(dev, cc, now_ms, strerror(errno));
 		return;
 	}
-	/* STUN goes to the same host, standard port, from the data socket. */
-	struct sockaddr_storage stun_addr;
-	memcpy(&stun_addr, res->ai_addr, res->ai_addrlen);
-	((struct sockaddr_in *)&stun_addr)->sin_port = htons(STUN_DEFAULT_PORT); /* same offset in sockaddr_in6 */
-	cc->have_stun_server = device_socket_address(dev, (struct sockaddr *)&stun_addr, &cc->stun_server);
-	freeaddrinfo(res);
 
 	int one = 1;
 	setsockopt(cc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -612,6 +652,8 @@ bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len,
 	struct sockaddr_storage mapped;
 	if (!cc->stun_pending || !stun_is_message(buf, len))
 		return false;
+	if (!sockaddr_equal(from, &cc->stun_server))
+		return true; /* STUN, but not from the server we asked: drop */
 	if (!stun_parse_response(buf, len, cc->stun_txid, &mapped))
 		return true; /* STUN, but not an answer to us: drop */
 	cc->stun_pending = false;
@@ -626,7 +668,6 @@ bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len,
 		cc->have_reflexive = true;
 		report_endpoints_if_changed(dev, cc, now_ms);
 	}
-	(void)from;
 	return true;
 }
 
@@ -753,6 +794,8 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 		apply_peer(dev, cc, &cc->state.peers[i], now_ms);
 	cc->state_dirty = false;
 	cc->next_connect_ms = now_ms;
+	if (resolve_coordinator(dev, cc))
+		log_warn("cannot resolve the coordinator %s yet; will retry", cc->state.coord_host);
 	return true;
 }
 

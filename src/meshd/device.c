@@ -448,6 +448,7 @@ static void run_timers(struct device *dev, uint64_t now_ms)
 			log_warn("peer %s: giving up on the handshake with %s after %d s; dropping %u queued packets",
 				 p->name, ep, TIMER_REKEY_ATTEMPT_TIME_MS / 1000, p->staged_count);
 			dev->counters.tx_dropped += p->staged_count;
+			sodium_memzero(p->staged, PEER_STAGED_MAX * p->staged_slot_size);
 			p->staged_count = 0;
 			handshake_clear(&p->handshake);
 		}

@@ -110,19 +110,30 @@ uint32_t peer_new_local_index(struct device *dev)
 	}
 }
 
+/* The rotation is WireGuard's. Our own new session becomes current at once. If one we
+ * answered is still waiting in `next` (our initiation crossed the peer's), that one becomes
+ * `previous`, so the peer's packets on it are still accepted, and the old current goes:
+ * each side then sends on the session it initiated and so keeps rekeying it on time. */
 void peer_install_initiator_session(struct peer *p, struct session *s)
 {
 	session_clear(&p->previous);
-	p->previous = p->current;
+	if (p->next.valid) {
+		p->previous = p->next;
+		memset(&p->next, 0, sizeof(p->next));
+		session_clear(&p->current);
+	} else {
+		p->previous = p->current;
+	}
 	p->current = *s;
-	/* `next` is kept: if our initiation crossed one from the peer, the peer sends on the
-	 * session we answered, and receiving on it confirms it. */
 	sodium_memzero(s, sizeof(*s));
 }
 
+/* A session we answered is unusable until the initiator's first packet confirms it; the
+ * previous one is dropped to make room, as WireGuard does. */
 void peer_install_responder_session(struct peer *p, struct session *s)
 {
 	session_clear(&p->next);
+	session_clear(&p->previous);
 	p->next = *s;
 	sodium_memzero(s, sizeof(*s));
 }
@@ -155,14 +166,5 @@ void peer_stage_packet(struct peer *p, const uint8_t *pkt, size_t len, uint64_t 
 
 bool peer_endpoint_equal(const struct peer *p, const struct sockaddr_storage *addr)
 {
-	if (!p->has_endpoint || p->endpoint.ss_family != addr->ss_family)
-		return false;
-	if (addr->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&p->endpoint;
-		const struct sockaddr_in *b = (const struct sockaddr_in *)addr;
-		return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&p->endpoint;
-	const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)addr;
-	return a->sin6_port == b->sin6_port && memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+	return p->has_endpoint && sockaddr_equal(&p->endpoint, addr);
 }

@@ -80,7 +80,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 
 	/* Authenticated and fresh: from here on we act on it. The responder's handshake state
 	 * lives only here, so an initiation of our own that crossed this one stays valid and
-	 * both complete (each side then holds both sessions and converges on one). */
+	 * both complete (see peer_install_initiator_session for how the two sessions settle). */
 	memcpy(p->latest_timestamp, hs.remote_timestamp, WIRE_TIMESTAMP_LEN);
 	update_endpoint(p, from);
 	timers_on_authenticated_received(&p->timers, now_ms);
@@ -163,11 +163,11 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 	}
 
 	/* Authenticated: now the peer's state may move. */
+	update_endpoint(p, from);
 	if (s == &p->next) {
 		peer_confirm_next_session(p);
 		tx_flush_staged(dev, p, now_ms, false);
 	}
-	update_endpoint(p, from);
 	timers_on_authenticated_received(&p->timers, now_ms);
 	if (plain_len == 0)
 		return; /* keepalive */

@@ -17,7 +17,11 @@ enum {
 	STATE_FILE_MODE = 0600,     /* names the coordinator and peers: private to the node */
 	STATE_LINE_MAX = 1024,      /* a peer line with 16 endpoints fits in ~900 bytes */
 	STATE_MAX_TOKENS = 5 + CONTROL_MAX_ENDPOINTS, /* "peer", key, name, v4, v6, endpoints */
-	STATE_PEER_LINE_MAX = 160 + CONTROL_MAX_ENDPOINTS * 48, /* for the output buffer */
+	/* Worst case of one formatted peer line: "peer", key (44), name (63), IPv4 (15), IPv6 (39),
+	 * separators and newline (~10), and each endpoint as " [IPv6]:port" (48). */
+	STATE_PEER_LINE_MAX = 170 + CONTROL_MAX_ENDPOINTS * 48,
+	/* Header, comment, coordinator line with a 253-character host name, and the self line. */
+	STATE_HEADER_MAX = 640,
 };
 
 void state_init(struct node_state *st)
@@ -229,13 +233,20 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 		snprintf(err, err_len, "%s: state directory path is too long", dir);
 		return false;
 	}
-	size_t cap = 512 + st->n_peers * STATE_PEER_LINE_MAX, used = 0;
+	size_t cap = STATE_HEADER_MAX + st->n_peers * STATE_PEER_LINE_MAX, used = 0;
 	char *buf = malloc(cap);
 	if (!buf) {
 		snprintf(err, err_len, "%s: out of memory", path);
 		return false;
 	}
-#define APPEND(...) used += (size_t)snprintf(buf + used, cap - used, __VA_ARGS__)
+	/* Stops at the first line that does not fit; used >= cap then reports it below. */
+#define APPEND(...)                                                               \
+	do {                                                                      \
+		if (used < cap) {                                                 \
+			int n_ = snprintf(buf + used, cap - used, __VA_ARGS__);   \
+			used += n_ < 0 ? cap : (size_t)n_;                        \
+		}                                                                 \
+	} while (0)
 	char key[KEY_BASE64_LEN + 1], a[IP_PREFIX_STR_MAX], b[IP_PREFIX_STR_MAX];
 	APPEND("meshd-state %d\n# written by meshd; the coordinator's view of this node and its peers\n",
 	       STATE_FILE_VERSION);

@@ -77,6 +77,56 @@ static void test_round_trip(void **unused)
 	rmdir(dir);
 }
 
+/* The longest lines the format can hold (a peer map is written by the coordinator and the
+ * other nodes' reported endpoints: every field at its limit must still save and load). */
+static void test_worst_case_lines(void **unused)
+{
+	char dir[] = "/tmp/meshd-state-XXXXXX", err[256];
+	assert_non_null(mkdtemp(dir));
+
+	struct node_state st, back;
+	state_init(&st);
+	st.has_coordinator = true;
+	memset(st.coord_host, 'h', 253); /* the longest DNS name */
+	st.coord_port = 65535;
+	memset(st.coord_public, 7, sizeof(st.coord_public));
+	st.registered = true;
+	memset(st.name, 'n', CONTROL_NAME_MAX);
+	assert_true(ip_prefix_parse("100.127.255.254/10", &st.ipv4));
+	assert_true(ip_prefix_parse("fdff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/48", &st.ipv6));
+	for (unsigned int i = 0; i < 200; i++) {
+		struct control_peer p;
+		memset(&p, 0, sizeof(p));
+		memset(p.node_key, (int)i + 1, sizeof(p.node_key));
+		memset(p.name, 'p', CONTROL_NAME_MAX);
+		p.name[0] = (char)('a' + i % 26);
+		p.name[1] = (char)('a' + i / 26);
+		p.ipv4[0] = 100; p.ipv4[1] = 127; p.ipv4[2] = 255; p.ipv4[3] = 255;
+		memset(p.ipv6, 0xff, sizeof(p.ipv6));
+		for (size_t j = 0; j < CONTROL_MAX_ENDPOINTS; j++) {
+			struct control_endpoint *e = &p.endpoints[p.n_endpoints++];
+			e->family = 6;
+			memset(e->addr, 0xfe, sizeof(e->addr));
+			e->addr[15] = (uint8_t)j;
+			e->port = 65535;
+		}
+		assert_true(state_add_peer(&st, &p));
+	}
+	assert_true(state_save(&st, dir, err, sizeof(err)));
+	assert_true(state_load(&back, dir, err, sizeof(err)));
+	assert_int_equal(back.n_peers, 200);
+	assert_string_equal(back.coord_host, st.coord_host);
+	for (size_t i = 0; i < back.n_peers; i++)
+		assert_memory_equal(&back.peers[i], &st.peers[i], sizeof(st.peers[i]));
+	state_free(&back);
+	state_free(&st);
+
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE_NAME);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_missing_file_is_empty(void **unused)
 {
 	char err[256];
@@ -124,6 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_worst_case_lines),
 		cmocka_unit_test(test_missing_file_is_empty),
 		cmocka_unit_test(test_bad_files),
 	};
