@@ -742,10 +742,9 @@ bool coordclient_state_has_addresses(const char *state_dir)
 	return has;
 }
 
-bool coordclient_open(struct device *dev, const struct config *cfg, const struct joinkey *join, bool *enabled,
-		      char *err, size_t err_len)
+bool coordclient_open(struct device *dev, const struct config *cfg, const struct joinkey *join, char *err,
+		      size_t err_len)
 {
-	*enabled = false;
 	if (!cfg->state_dir[0]) {
 		if (join) {
 			snprintf(err, err_len, "joining a coordinator needs 'state_dir:' in the config");
@@ -782,7 +781,6 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 		return true; /* a state directory, but no coordinator: static peers only */
 	}
 	dev->coord = cc;
-	*enabled = true;
 
 	/* What we knew before: our addresses and the last peer map, so tunnels work at once,
 	 * with or without the coordinator. */

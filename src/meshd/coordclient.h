@@ -17,10 +17,10 @@
 struct device;
 
 /* Sets up the client if a coordinator is known (join key given, or remembered in the state
- * directory); applies the remembered addresses and peers to the open device. `*enabled` says
- * whether a coordinator is in use. join may be NULL. */
-bool coordclient_open(struct device *dev, const struct config *cfg, const struct joinkey *join, bool *enabled,
-		      char *err, size_t err_len);
+ * directory) and applies the remembered addresses and peers to the open device; dev->coord
+ * stays NULL without a coordinator. join may be NULL. */
+bool coordclient_open(struct device *dev, const struct config *cfg, const struct joinkey *join, char *err,
+		      size_t err_len);
 void coordclient_close(struct device *dev);
 
 /* Whether the saved state gives this node its addresses (so `address:` may be omitted). */

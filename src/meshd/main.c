@@ -213,7 +213,7 @@ static int cmd_up(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	struct joinkey join;
-	bool have_join = false, coordinated = false;
+	bool have_join = false;
 	uint8_t private_key[WIRE_KEY_LEN];
 	struct device dev;
 	int rc = EXIT_FAILURE;
@@ -230,7 +230,7 @@ static int cmd_up(int argc, char **argv)
 	if (!load_or_create_private_key(cfg.private_key_file, private_key, err, sizeof(err)))
 		goto out;
 	if (!device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
-	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, &coordinated, err, sizeof(err)))
+	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, err, sizeof(err)))
 		goto out;
 	err[0] = '\0';
 	if (device_run(&dev) == 0)
