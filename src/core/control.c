@@ -8,6 +8,8 @@
  *   NETMAP_END   (empty)
  *   ENDPOINTS    endpoints
  *   KEEPALIVE    (empty)
+ *   RELAY_INFO   token (32) | stun port (u16, not 0) | alt stun port (u16, 0: none) | rate (u32)
+ *   RELAY        node key (32) | payload (the rest of the record, 1..RELAY_MAX_PAYLOAD bytes)
  *
  * A string is a u8 length then that many bytes, no NUL. Names (hostname, name) are 1 to
  * CONTROL_NAME_MAX of [A-Za-z0-9-_.]; error text is printable ASCII. Endpoints are a u8 count
@@ -46,8 +48,13 @@ enum {
 	REGISTERED_MAX_LEN = 1 + (1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + 1 + IPV6_ADDR_LEN + 1,
 	ERROR_MAX_LEN = 1 + 2 + (1 + CONTROL_MESSAGE_TEXT_MAX),
 	PEER_MAX_LEN = 1 + WIRE_KEY_LEN + (1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + IPV6_ADDR_LEN + 1 + ENDPOINTS_MAX_LEN,
+	RELAY_INFO_LEN = 1 + RELAY_TOKEN_LEN + 2 + 2 + 4,
+	RELAY_MSG_MAX_LEN = 1 + WIRE_KEY_LEN + RELAY_MAX_PAYLOAD,
 	RECORD_ROOM = CONTROL_MAX_PLAIN - CONTROL_RECORD_HEADER_LEN,
 };
+
+_Static_assert(RELAY_INFO_LEN <= RECORD_ROOM && RELAY_MSG_MAX_LEN <= RECORD_ROOM,
+	       "a relay message fits an empty frame as one record");
 
 _Static_assert(REGISTER_MAX_LEN <= RECORD_ROOM && REGISTERED_MAX_LEN <= RECORD_ROOM && ERROR_MAX_LEN <= RECORD_ROOM &&
 		       PEER_MAX_LEN <= RECORD_ROOM && 1 + WIRE_KEY_LEN <= RECORD_ROOM && 1 + ENDPOINTS_MAX_LEN <= RECORD_ROOM,
@@ -91,6 +98,12 @@ static void put_u16(struct writer *w, uint16_t v)
 	put_bytes(w, b, sizeof(b));
 }
 
+static void put_u32(struct writer *w, uint32_t v)
+{
+	put_u16(w, (uint16_t)(v >> 16));
+	put_u16(w, (uint16_t)v);
+}
+
 /* ---------------------------------------------------------------- reader */
 
 /* Consumes a buffer of known length; the first read past the end turns ok off for good and
@@ -128,6 +141,13 @@ static uint16_t get_u16(struct reader *r)
 
 	get_bytes(r, b, sizeof(b));
 	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+static uint32_t get_u32(struct reader *r)
+{
+	uint32_t hi = get_u16(r);
+
+	return hi << 16 | get_u16(r);
 }
 
 /* ---------------------------------------------------------------- field rules */
@@ -248,6 +268,28 @@ static void encode_peer(struct writer *w, const struct control_peer *m)
 	put_endpoints(w, m->endpoints, m->n_endpoints);
 }
 
+static void encode_relay_info(struct writer *w, const struct control_relay_info *m)
+{
+	if (m->stun_port == 0) {
+		w->ok = false;
+		return;
+	}
+	put_bytes(w, m->token, RELAY_TOKEN_LEN);
+	put_u16(w, m->stun_port);
+	put_u16(w, m->alt_stun_port);
+	put_u32(w, m->relay_rate);
+}
+
+static void encode_relay(struct writer *w, const struct control_relay *m)
+{
+	if (m->payload_len == 0 || m->payload_len > RELAY_MAX_PAYLOAD || !m->payload) {
+		w->ok = false;
+		return;
+	}
+	put_bytes(w, m->node_key, WIRE_KEY_LEN);
+	put_bytes(w, m->payload, m->payload_len);
+}
+
 size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 {
 	struct writer w = { .p = out, .cap = cap, .len = 0, .ok = out != NULL };
@@ -271,6 +313,12 @@ size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 		break;
 	case CONTROL_MSG_ENDPOINTS:
 		put_endpoints(&w, m->u.endpoints.list, m->u.endpoints.n);
+		break;
+	case CONTROL_MSG_RELAY_INFO:
+		encode_relay_info(&w, &m->u.relay_info);
+		break;
+	case CONTROL_MSG_RELAY:
+		encode_relay(&w, &m->u.relay);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:
@@ -372,6 +420,27 @@ static bool decode_peer(struct reader *r, struct control_peer *m)
 	return get_endpoints(r, m->endpoints, &m->n_endpoints);
 }
 
+static bool decode_relay_info(struct reader *r, struct control_relay_info *m)
+{
+	get_bytes(r, m->token, RELAY_TOKEN_LEN);
+	m->stun_port = get_u16(r);
+	m->alt_stun_port = get_u16(r);
+	m->relay_rate = get_u32(r);
+	return r->ok && m->stun_port != 0;
+}
+
+static bool decode_relay(struct reader *r, struct control_relay *m)
+{
+	get_bytes(r, m->node_key, WIRE_KEY_LEN);
+	if (!r->ok || r->left == 0 || r->left > RELAY_MAX_PAYLOAD)
+		return false;
+	m->payload = r->p;
+	m->payload_len = r->left;
+	r->p += r->left;
+	r->left = 0;
+	return true;
+}
+
 enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out)
 {
 	struct reader r = { .p = buf, .left = len, .ok = buf != NULL };
@@ -404,6 +473,12 @@ enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct
 		break;
 	case CONTROL_MSG_ENDPOINTS:
 		ok = get_endpoints(&r, out->u.endpoints.list, &out->u.endpoints.n);
+		break;
+	case CONTROL_MSG_RELAY_INFO:
+		ok = decode_relay_info(&r, &out->u.relay_info);
+		break;
+	case CONTROL_MSG_RELAY:
+		ok = decode_relay(&r, &out->u.relay);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "noise.h"
+#include "relay.h"
 #include "wire.h"
 
 enum {
@@ -60,6 +61,8 @@ enum control_msg_type {
 	CONTROL_MSG_NETMAP_END = 6,  /* coord: the full map sent after REGISTERED is complete */
 	CONTROL_MSG_ENDPOINTS = 7,   /* node: its candidate endpoints changed */
 	CONTROL_MSG_KEEPALIVE = 8,   /* either: keeps the connection (and NAT state) alive */
+	CONTROL_MSG_RELAY_INFO = 9,  /* coord, after REGISTERED: STUN/relay ports and relay token */
+	CONTROL_MSG_RELAY = 10,      /* either: a relayed datagram (node key: to / from whom) */
 };
 
 enum control_error_code {
@@ -110,6 +113,19 @@ struct control_peer {
 	size_t n_endpoints;
 };
 
+struct control_relay_info {
+	uint8_t token[RELAY_TOKEN_LEN]; /* keys the node's relay BINDs (core/relay.h) */
+	uint16_t stun_port;             /* STUN and UDP relay, on the coordinator's host */
+	uint16_t alt_stun_port;         /* a second STUN port (mapping-varies test), 0 if none */
+	uint32_t relay_rate;            /* bytes per second the relay forwards for this node */
+};
+
+struct control_relay {
+	uint8_t node_key[WIRE_KEY_LEN];
+	const uint8_t *payload; /* decoded: points into the decoded buffer */
+	size_t payload_len;     /* 1 .. RELAY_MAX_PAYLOAD */
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -118,6 +134,8 @@ struct control_message {
 		struct control_error error;
 		struct control_peer peer;
 		uint8_t remove_key[WIRE_KEY_LEN];
+		struct control_relay_info relay_info;
+		struct control_relay relay;
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

@@ -21,6 +21,11 @@ enum wire_message_type {
 	MSG_HANDSHAKE_RESPONSE = 2,
 	MSG_COOKIE_REPLY = 3, /* reserved for the under-load cookie (mac2); not sent yet */
 	MSG_DATA = 4,
+	/* meshd's own messages, in a range WireGuard does not use (a WireGuard peer drops them). */
+	MSG_DISCO = 0x80,          /* path discovery, sealed between node keys: core/disco.h */
+	MSG_RELAY_BIND = 0x81,     /* node -> coordinator: this UDP source is me (core/relay.h) */
+	MSG_RELAY_BIND_ACK = 0x82, /* coordinator -> node: bound; UDP to the relay works */
+	MSG_RELAY_DATA = 0x83,     /* node <-> coordinator: a datagram for / from another node */
 };
 
 enum {
