@@ -200,7 +200,7 @@ static const struct {
 	{ "netmap_end with a body", "06" "06", CONTROL_DECODE_MALFORMED },
 
 	{ "type 0", "00", CONTROL_DECODE_UNKNOWN },
-	{ "type 9 with a body", "09" "0102030405", CONTROL_DECODE_UNKNOWN },
+	{ "type 99 with a body", "63" "0102030405", CONTROL_DECODE_UNKNOWN },
 	{ "type 0x80", "80", CONTROL_DECODE_UNKNOWN },
 	{ "type 0xff with a body", "ff" "ffffffff", CONTROL_DECODE_UNKNOWN },
 };
