@@ -25,7 +25,9 @@
 #include "core/log.h"
 #include "core/stun.h"
 #include "meshd/device.h"
+#include "meshd/path.h"
 #include "meshd/peer.h"
+#include "meshd/relayclient.h"
 #include "meshd/state.h"
 #include "meshd/tx.h"
 
@@ -39,7 +41,13 @@ enum {
 	COORD_STUN_INTERVAL_MS = 30000,     /* re-learn the reflexive address (NAT mappings change) */
 	COORD_STUN_RETRY_MS = 3000,         /* an unanswered STUN request is retried this soon */
 	COORD_ENDPOINT_CHECK_MS = 30000,    /* re-read interface addresses (DHCP, roaming) */
-	COORD_WRITE_QUEUE = 64 * 1024,      /* we only ever send a few small messages */
+	/* Control messages are few and small; relayed datagrams (UDP blocked) fill the rest: about
+	 * 170 full-size packets, a few milliseconds of a fast link, and the most a stalled
+	 * connection holds before relayed packets are dropped rather than queued. */
+	COORD_WRITE_QUEUE = 256 * 1024,
+	/* Relayed datagrams may fill the queue only up to here, so a control message (a
+	 * keepalive, new endpoints) always finds room behind them. */
+	COORD_RELAY_QUEUE_LIMIT = COORD_WRITE_QUEUE - 16 * 1024,
 	COORD_MIN_OVERLAY_BITS_V4 = 8,      /* no overlay wider than a /8 (ours is a /10) */
 	COORD_MIN_OVERLAY_BITS_V6 = 16,     /* nor than a /16 (ours is a ULA /48) */
 };
@@ -203,10 +211,9 @@ static void apply_peer(struct device *dev, struct coordclient *cc, const struct 
 		memcpy(p->allowed_ips, conf.allowed_ips, sizeof(p->allowed_ips));
 		p->n_allowed_ips = conf.n_allowed_ips;
 	}
-	p->n_candidates = 0;
-	for (size_t i = 0; i < cp->n_endpoints && p->n_candidates < PEER_MAX_CANDIDATES; i++)
-		if (endpoint_to_socket(dev, &cp->endpoints[i], &p->candidates[p->n_candidates]))
-			p->n_candidates++;
+	struct sockaddr_storage addrs[CONTROL_MAX_ENDPOINTS];
+	size_t n = coordclient_endpoints_to_socket(dev, cp->endpoints, cp->n_endpoints, addrs);
+	path_set_announced(&p->path, addrs, n, now_ms);
 	mark_state_dirty(cc, now_ms);
 }
 
@@ -264,6 +271,27 @@ static size_t gather_endpoints(struct device *dev, struct coordclient *cc, struc
 	return n;
 }
 
+size_t coordclient_endpoints_to_socket(const struct device *dev, const struct control_endpoint *eps, size_t n,
+				       struct sockaddr_storage *out)
+{
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++)
+		if (endpoint_to_socket(dev, &eps[i], &out[used]))
+			used++;
+	return used;
+}
+
+size_t coordclient_our_endpoints(const struct device *dev, struct control_endpoint *out, size_t max)
+{
+	const struct coordclient *cc = dev->coord;
+	size_t n = cc ? cc->n_reported : 0;
+	if (n > max)
+		n = max;
+	if (n)
+		memcpy(out, cc->reported, n * sizeof(*out));
+	return n;
+}
+
 /* ---------------------------------------------------------------- connection I/O */
 
 static void watch(struct device *dev, struct coordclient *cc, uint32_t events)
@@ -287,6 +315,7 @@ static void disconnect(struct device *dev, struct coordclient *cc, uint64_t now_
 	cc->fd = -1;
 	cc->watched = 0;
 	cc->phase = COORD_IDLE;
+	relayclient_reset(dev);
 	cc->rlen = cc->wlen = 0;
 	control_channel_clear(&cc->ch);
 	cc->next_connect_ms = now_ms + cc->backoff_ms + randombytes_uniform(COORD_BACKOFF_MIN_MS);
@@ -331,6 +360,30 @@ static bool send_message(struct device *dev, struct coordclient *cc, const struc
 	cc->last_tx_ms = now_ms;
 	flush_writes(dev, cc, now_ms);
 	return cc->fd >= 0;
+}
+
+bool coordclient_ready(const struct device *dev)
+{
+	return dev->coord && dev->coord->phase == COORD_READY;
+}
+
+bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], const uint8_t *payload, size_t len,
+			    uint64_t now_ms)
+{
+	struct coordclient *cc = dev->coord;
+	if (!coordclient_ready(dev) || cc->wlen > COORD_RELAY_QUEUE_LIMIT)
+		return false; /* a datagram: dropped, as a full socket buffer would */
+	struct control_message m = { .type = CONTROL_MSG_RELAY };
+	memcpy(m.u.relay.node_key, to, WIRE_KEY_LEN);
+	m.u.relay.payload = payload;
+	m.u.relay.payload_len = len;
+	uint8_t frame[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
+	size_t frame_len;
+	if (!control_seal_message(&cc->ch, &m, frame, sizeof(frame), &frame_len) || !queue_frame(cc, frame, frame_len))
+		return false;
+	cc->last_tx_ms = now_ms;
+	flush_writes(dev, cc, now_ms);
+	return true;
 }
 
 static void send_register(struct device *dev, struct coordclient *cc, uint64_t now_ms)
@@ -459,6 +512,22 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 		break;
 	case CONTROL_MSG_ERROR:
 		refused(dev, cc, &m.u.error, now_ms);
+		break;
+	case CONTROL_MSG_RELAY_INFO:
+		if (cc->phase != COORD_READY)
+			break;
+		relayclient_on_info(dev, &m.u.relay_info, &cc->coord_addr, now_ms);
+		/* STUN lives on the port the coordinator names (a non-default stun_listen). */
+		if (dev->relay.have_info && !sockaddr_equal(&cc->stun_server, &dev->relay.addr)) {
+			cc->stun_server = dev->relay.addr;
+			cc->have_stun_server = true;
+			cc->stun_pending = false;
+			cc->stun_next_ms = now_ms;
+		}
+		break;
+	case CONTROL_MSG_RELAY:
+		if (cc->phase == COORD_READY)
+			relayclient_on_tcp(dev, &m.u.relay, now_ms);
 		break;
 	case CONTROL_MSG_PEER:
 		if (cc->phase == COORD_READY)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/control.h"
 #include "core/joinkey.h"
 #include "meshd/config.h"
 
@@ -32,6 +33,17 @@ uint64_t coordclient_next_deadline(const struct device *dev);
 /* Consumes a datagram from the data socket if it answers our STUN request. */
 bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
 			     uint64_t now_ms);
+/* Registered and connected: control messages (and relayed datagrams) can be sent. */
+bool coordclient_ready(const struct device *dev);
+/* Sends a datagram for node `to` through the control connection (UDP to the relay does not
+ * work). False if not connected or the connection's queue is full: the datagram is dropped. */
+bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], const uint8_t *payload, size_t len,
+			    uint64_t now_ms);
+/* Our candidate endpoints as last reported to the coordinator (for call-me-maybe). */
+size_t coordclient_our_endpoints(const struct device *dev, struct control_endpoint *out, size_t max);
+/* Endpoints in the data socket's address family; those it cannot reach are left out. */
+size_t coordclient_endpoints_to_socket(const struct device *dev, const struct control_endpoint *eps, size_t n,
+				       struct sockaddr_storage *out);
 /* The connection's fd, or -1. */
 int coordclient_fd(const struct device *dev);
 

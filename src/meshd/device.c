@@ -20,6 +20,7 @@
 #include "core/keys.h"
 #include "meshd/coordclient.h"
 #include "meshd/peer.h"
+#include "meshd/probe.h"
 #include "meshd/rx.h"
 #include "meshd/tun.h"
 #include "meshd/tx.h"
@@ -50,8 +51,9 @@ static bool alloc_buffers(struct device *dev)
 		datagram = WIRE_INITIATION_LEN;
 	/* Receive slots take one byte more than we accept so that an oversized datagram is
 	 * seen as such (MSG_TRUNC) rather than silently cut. */
-	dev->inbox.slot_size = datagram + 1;
-	dev->outbox.slot_size = datagram;
+	dev->inbox.slot_size = (datagram > RELAY_MAX_FRAME ? datagram : RELAY_MAX_FRAME) + 1;
+	dev->outbox.slot_size = DEVICE_SLOT_HEADROOM + datagram;
+	dev->outbox.payload_room = datagram;
 	dev->plain_slot_size = dev->mtu + WIRE_DATA_PADDING;
 	dev->inbox.buffers = calloc(DEVICE_BATCH, dev->inbox.slot_size);
 	dev->outbox.buffers = calloc(DEVICE_BATCH, dev->outbox.slot_size);
@@ -396,17 +398,27 @@ uint8_t *device_outbox_slot(struct device *dev)
 {
 	if (dev->outbox.count == DEVICE_BATCH)
 		device_outbox_flush(dev);
-	return dev->outbox.buffers + (size_t)dev->outbox.count * dev->outbox.slot_size;
+	return dev->outbox.buffers + (size_t)dev->outbox.count * dev->outbox.slot_size + DEVICE_SLOT_HEADROOM;
 }
 
-void device_outbox_commit(struct device *dev, size_t len, const struct sockaddr_storage *dest)
+static void commit_at(struct device *dev, size_t offset, size_t len, const struct sockaddr_storage *dest)
 {
 	unsigned int i = dev->outbox.count++;
-	dev->outbox.iov[i].iov_base = dev->outbox.buffers + (size_t)i * dev->outbox.slot_size;
+	dev->outbox.iov[i].iov_base = dev->outbox.buffers + (size_t)i * dev->outbox.slot_size + offset;
 	dev->outbox.iov[i].iov_len = len;
 	dev->outbox.dest[i] = *dest;
 	dev->outbox.msgs[i].msg_hdr.msg_namelen =
 		dest->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+void device_outbox_commit(struct device *dev, size_t len, const struct sockaddr_storage *dest)
+{
+	commit_at(dev, DEVICE_SLOT_HEADROOM, len, dest);
+}
+
+void device_outbox_commit_frame(struct device *dev, size_t len, const struct sockaddr_storage *dest)
+{
+	commit_at(dev, 0, len, dest);
 }
 
 /* Returns false when the socket is drained. */
@@ -470,7 +482,11 @@ static void run_timers(struct device *dev, uint64_t now_ms)
 			log_info("peer %s: no new session for %d s; keys wiped", p->name, TIMER_ZERO_KEYS_AFTER_MS / 1000);
 			peer_wipe_keys(p);
 		}
+		if (p->from_coordinator)
+			probe_tick(dev, p, now_ms);
 	}
+	if (dev->coord)
+		relayclient_tick(dev, now_ms);
 	device_outbox_flush(dev);
 }
 
@@ -478,12 +494,21 @@ static int next_timeout_ms(const struct device *dev, uint64_t now_ms)
 {
 	uint64_t next = UINT64_MAX;
 	for (size_t i = 0; i < dev->n_peers; i++) {
-		uint64_t d = timers_next_deadline(&dev->peers[i]->timers);
+		const struct peer *p = dev->peers[i];
+		uint64_t d = timers_next_deadline(&p->timers);
 		if (d < next)
 			next = d;
+		if (p->from_coordinator) {
+			d = path_next_deadline(&p->path, now_ms, session_usable(&p->current, now_ms));
+			if (d < next)
+				next = d;
+		}
 	}
 	if (dev->coord) {
 		uint64_t d = coordclient_next_deadline(dev);
+		if (d < next)
+			next = d;
+		d = relayclient_next_deadline(dev);
 		if (d < next)
 			next = d;
 	}

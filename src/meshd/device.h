@@ -21,11 +21,15 @@
 #include "core/log.h"
 #include "meshd/config.h"
 #include "meshd/netlink.h"
+#include "meshd/relayclient.h"
 
 enum {
 	DEVICE_BATCH = 64, /* packets per recvmmsg/sendmmsg/TUN-read round: amortizes syscalls */
 	/* Outer datagram room: inner MTU rounded up to the padding, plus data header and tag. */
 	DEVICE_DATAGRAM_OVERHEAD = WIRE_DATA_HEADER_LEN + WIRE_AEAD_TAG_LEN + WIRE_DATA_PADDING,
+	/* Every outbox slot starts with room for a relay header, so a datagram written for a
+	 * peer can be relayed without a copy (relayclient_send writes the header in front). */
+	DEVICE_SLOT_HEADROOM = RELAY_DATA_HEADER_LEN,
 };
 
 /* Every reason a packet is dropped or a notable thing happens has a counter, so that
@@ -44,7 +48,17 @@ enum {
 	X(rx_data_malformed)     /* decrypted payload is not a valid IP packet */           \
 	X(handshakes_completed)  /* sessions established, either role */                    \
 	X(tx_no_route)           /* TUN packet whose destination no peer owns */            \
-	X(tx_dropped)            /* packet dropped: staging queue full or send error */
+	X(tx_no_path)            /* datagram for a peer with no direct path and no relay */ \
+	X(tx_dropped)            /* packet dropped: staging queue full or send error */     \
+	X(tx_relayed)            /* datagrams sent through the coordinator's relay */       \
+	X(rx_relayed)            /* datagrams received through the relay */                 \
+	X(rx_relay_invalid)      /* relay frame not from our relay, or malformed */         \
+	X(rx_disco_invalid)      /* disco message from no peer of ours, or not authentic */ \
+	X(disco_rounds)          /* probe rounds: every candidate pinged, call-me-maybe sent */ \
+	X(disco_pings_sent)      /* disco pings sent */                                     \
+	X(disco_pongs_matched)   /* pongs that answered one of our pings */                 \
+	X(disco_cmm_sent)        /* call-me-maybe sent through the relay */                 \
+	X(disco_cmm_answered)    /* call-me-maybe answered with pings */
 
 struct device_counters {
 #define DEVICE_COUNTER_FIELD(name) uint64_t name;
@@ -59,8 +73,9 @@ struct udp_outbox {
 	struct mmsghdr msgs[DEVICE_BATCH];
 	struct iovec iov[DEVICE_BATCH];
 	struct sockaddr_storage dest[DEVICE_BATCH];
-	uint8_t *buffers; /* DEVICE_BATCH * slot_size */
+	uint8_t *buffers; /* DEVICE_BATCH * slot_size: DEVICE_SLOT_HEADROOM, then payload_room */
 	size_t slot_size;
+	size_t payload_room;
 	unsigned int count;
 };
 
@@ -91,6 +106,7 @@ struct device {
 	size_t n_peers;
 	size_t peers_cap;
 	struct coordclient *coord; /* NULL without a coordinator */
+	struct relayclient relay;  /* unused (have_info false) without a coordinator */
 	int exit_code;             /* what device_run's caller should exit with */
 
 	struct udp_inbox inbox;
@@ -115,9 +131,13 @@ int device_run(struct device *dev);
 /* Removes the interface, closes everything and wipes keys. Safe on a partly opened device. */
 void device_close(struct device *dev);
 
-/* Next free outbox slot for a datagram to `dest` (sends the full batch first if needed). */
+/* Where to write the next datagram (payload_room bytes; sends the full batch first if
+ * needed). DEVICE_SLOT_HEADROOM bytes before it belong to the same slot. */
 uint8_t *device_outbox_slot(struct device *dev);
+/* Queues the datagram of len bytes written at device_outbox_slot() for dest. */
 void device_outbox_commit(struct device *dev, size_t len, const struct sockaddr_storage *dest);
+/* Same, for a frame that starts DEVICE_SLOT_HEADROOM bytes earlier (a relay frame). */
+void device_outbox_commit_frame(struct device *dev, size_t len, const struct sockaddr_storage *dest);
 void device_outbox_flush(struct device *dev);
 
 void device_log_counters(const struct device *dev);

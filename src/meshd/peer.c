@@ -18,6 +18,7 @@ bool peer_init(struct peer *p, const struct config_peer *cp, size_t staged_slot_
 	memcpy(p->allowed_ips, cp->allowed_ips, sizeof(p->allowed_ips));
 	p->n_allowed_ips = cp->n_allowed_ips;
 	timers_init(&p->timers, cp->persistent_keepalive_s * 1000u);
+	path_init(&p->path);
 	p->staged_slot_size = staged_slot_size;
 	p->staged = calloc(PEER_STAGED_MAX, staged_slot_size);
 	return p->staged != NULL;
@@ -35,6 +36,7 @@ void peer_free(struct peer *p)
 {
 	peer_wipe_keys(p);
 	sodium_memzero(p->psk, sizeof(p->psk));
+	sodium_memzero(p->disco_key, sizeof(p->disco_key));
 	if (p->staged)
 		sodium_memzero(p->staged, PEER_STAGED_MAX * p->staged_slot_size);
 	free(p->staged);

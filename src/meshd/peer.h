@@ -12,11 +12,11 @@
 #include "core/log.h"
 #include "core/timers.h"
 #include "meshd/config.h"
+#include "meshd/path.h"
 
 enum {
 	/* Packets held while a handshake is in progress; the oldest is dropped when full. */
 	PEER_STAGED_MAX = 32,
-	PEER_MAX_CANDIDATES = 16, /* CONTROL_MAX_ENDPOINTS: what the coordinator may announce */
 };
 
 struct device;
@@ -28,12 +28,16 @@ struct peer {
 	struct ip_prefix allowed_ips[CONFIG_MAX_ALLOWED_IPS];
 	size_t n_allowed_ips;
 
+	/* Static peers: the configured endpoint, moved by authenticated packets (roaming).
+	 * Coordinator peers: the last direct path in use (the path below decides). */
 	bool has_endpoint;
 	struct sockaddr_storage endpoint; /* in the family of the device's socket */
-	/* Addresses the coordinator says the peer may be reached at. Until one answers (and
-	 * becomes the endpoint), handshake initiations go to all of them. */
-	struct sockaddr_storage candidates[PEER_MAX_CANDIDATES];
-	size_t n_candidates;
+	/* Coordinator peers: candidate addresses, which of them work, and when to probe. */
+	struct peer_path path;
+	uint8_t disco_key[crypto_box_BEFORENMBYTES]; /* crypto_box key between our node keys */
+	bool disco_key_ready;
+	uint64_t rx_bytes, tx_bytes; /* inner packet bytes, for status */
+	int64_t last_handshake_unix;  /* wall-clock seconds of the last completed handshake; 0 never */
 	bool from_coordinator; /* removed when the coordinator's map no longer has it */
 	uint32_t map_generation; /* the coordinator session whose map last listed it */
 	struct control_peer coord_record; /* as the coordinator described it (saved to the state file) */

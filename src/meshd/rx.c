@@ -6,13 +6,17 @@
 #include <errno.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/ipaddr.h"
 #include "core/keys.h"
 #include "meshd/coordclient.h"
 #include "meshd/device.h"
+#include "meshd/path.h"
 #include "meshd/peer.h"
+#include "meshd/probe.h"
+#include "meshd/relayclient.h"
 #include "meshd/tx.h"
 
 #define rx_log_limited(dev, now_ms, ...)                                                     \
@@ -25,8 +29,24 @@
 		}                                                                            \
 	} while (0)
 
-static void update_endpoint(struct peer *p, const struct sockaddr_storage *from)
+/* Where a datagram came from, for logs: an address, or the relay (from == NULL). */
+static const char *source_name(const struct sockaddr_storage *from, char *buf, size_t len)
 {
+	if (!from)
+		return "the relay";
+	return sockaddr_format((const struct sockaddr *)from, buf, len);
+}
+
+/* An authenticated message came from `from` (NULL: through the relay). A static peer's
+ * endpoint follows it (roaming); a coordinator peer's path learns that the address works. */
+static void authenticated_from(struct peer *p, const struct sockaddr_storage *from, uint64_t now_ms)
+{
+	if (!from)
+		return;
+	if (p->from_coordinator) {
+		path_confirm_from(&p->path, from, now_ms);
+		return;
+	}
 	if (peer_endpoint_equal(p, from))
 		return;
 	char was[64] = "none", now[64];
@@ -36,6 +56,17 @@ static void update_endpoint(struct peer *p, const struct sockaddr_storage *from)
 	log_info("peer %s: endpoint %s -> %s", p->name, was, now);
 	p->endpoint = *from;
 	p->has_endpoint = true;
+}
+
+/* Sends the message of len bytes in the outbox slot back the way `from` came, or on the
+ * peer's path when it came through the relay. */
+static void reply(struct device *dev, struct peer *p, const struct sockaddr_storage *from, size_t len,
+		  uint64_t now_ms)
+{
+	if (from)
+		device_outbox_commit(dev, len, from);
+	else
+		tx_to_peer(dev, p, len, now_ms);
 }
 
 static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len, const struct sockaddr_storage *from,
@@ -51,7 +82,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		rx_log_limited(dev, now_ms,
 			       "handshake from %s did not authenticate: it was made for a different public key "
 			       "than ours (%s) or is corrupt; check the key the sender has configured for us",
-			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)), ours);
+			       source_name(from, addr, sizeof(addr)), ours);
 		handshake_clear(&hs);
 		return;
 	}
@@ -62,7 +93,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		char theirs[KEY_BASE64_LEN + 1];
 		key_to_base64(theirs, hs.remote_static);
 		rx_log_limited(dev, now_ms, "handshake from %s with public key %s: not a configured peer",
-			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)), theirs);
+			       source_name(from, addr, sizeof(addr)), theirs);
 		handshake_clear(&hs);
 		return;
 	}
@@ -73,7 +104,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		dev->counters.rx_handshake_replayed++;
 		if (age < 0)
 			rx_log_limited(dev, now_ms, "peer %s: replayed handshake initiation from %s dropped", p->name,
-				       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)));
+				       source_name(from, addr, sizeof(addr)));
 		handshake_clear(&hs);
 		return;
 	}
@@ -82,7 +113,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 	 * lives only here, so an initiation of our own that crossed this one stays valid and
 	 * both complete (see peer_install_initiator_session for how the two sessions settle). */
 	memcpy(p->latest_timestamp, hs.remote_timestamp, WIRE_TIMESTAMP_LEN);
-	update_endpoint(p, from);
+	authenticated_from(p, from, now_ms);
 	timers_on_authenticated_received(&p->timers, now_ms);
 
 	struct session s;
@@ -94,8 +125,9 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		log_error("peer %s: could not create a handshake response", p->name);
 		return;
 	}
-	device_outbox_commit(dev, WIRE_RESPONSE_LEN, &p->endpoint);
+	reply(dev, p, from, WIRE_RESPONSE_LEN, now_ms);
 	peer_install_responder_session(p, &s);
+	p->last_handshake_unix = (int64_t)time(NULL);
 	timers_on_session_derived(&p->timers, now_ms);
 	dev->counters.handshakes_completed++;
 	log_debug("peer %s: handshake answered", p->name);
@@ -115,12 +147,13 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 		dev->counters.rx_handshake_invalid++;
 		rx_log_limited(dev, now_ms, "handshake response from %s did not authenticate (no matching "
 			       "initiation, wrong public key or pre-shared key)",
-			       sockaddr_format((const struct sockaddr *)from, addr, sizeof(addr)));
+			       source_name(from, addr, sizeof(addr)));
 		return;
 	}
 
-	update_endpoint(p, from);
+	authenticated_from(p, from, now_ms);
 	peer_install_initiator_session(p, &s);
+	p->last_handshake_unix = (int64_t)time(NULL);
 	timers_on_authenticated_received(&p->timers, now_ms);
 	timers_on_handshake_complete(&p->timers, now_ms);
 	timers_on_session_derived(&p->timers, now_ms);
@@ -163,7 +196,7 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 	}
 
 	/* Authenticated: now the peer's state may move. */
-	update_endpoint(p, from);
+	authenticated_from(p, from, now_ms);
 	if (s == &p->next) {
 		peer_confirm_next_session(p);
 		tx_flush_staged(dev, p, now_ms, false);
@@ -172,6 +205,7 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 	if (plain_len == 0)
 		return; /* keepalive */
 	timers_on_data_received(&p->timers, now_ms);
+	path_note_activity(&p->path, now_ms);
 
 	/* Cryptokey routing: the inner source must be an address this peer owns. */
 	struct ip_packet_info info;
@@ -185,18 +219,16 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 			       p->name);
 		return;
 	}
+	p->rx_bytes += info.total_len;
 	if (dev->tun_fd >= 0 && write(dev->tun_fd, plain, info.total_len) < 0 && errno != EAGAIN)
 		log_warn("writing to %s failed: %s", dev->ifname, strerror(errno));
 }
 
-void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
-		 uint64_t now_ms)
+/* One message, from `from` or through the relay (NULL): checked against its type's size,
+ * then handled. */
+static void dispatch(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+		     uint64_t now_ms)
 {
-	dev->counters.rx_datagrams++;
-	/* STUN answers to our own requests share the data socket (that is the point: they
-	 * report the data path's NAT mapping). They cannot be mistaken for ours: see stun.h. */
-	if (dev->coord && coordclient_on_datagram(dev, buf, len, from, now_ms))
-		return;
 	if (len < WIRE_HEADER_LEN || buf[WIRE_OFF_VERSION] != WIRE_PROTOCOL_VERSION || buf[2] != 0 || buf[3] != 0) {
 		dev->counters.rx_invalid_type++;
 		return;
@@ -218,10 +250,36 @@ void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struc
 			goto bad_size;
 		handle_data(dev, buf, len, from, now_ms);
 		return;
+	case MSG_DISCO:
+		probe_on_disco(dev, buf, len, from, now_ms);
+		return;
 	default:
 		dev->counters.rx_invalid_type++;
 		return;
 	}
 bad_size:
 	dev->counters.rx_invalid_size++;
+}
+
+void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+		 uint64_t now_ms)
+{
+	dev->counters.rx_datagrams++;
+	/* STUN answers to our own requests share the data socket (that is the point: they
+	 * report the data path's NAT mapping). They cannot be mistaken for ours: see stun.h. */
+	if (dev->coord && coordclient_on_datagram(dev, buf, len, from, now_ms))
+		return;
+	if (dev->coord && relayclient_on_datagram(dev, buf, len, from, now_ms))
+		return;
+	dispatch(dev, buf, len, from, now_ms);
+}
+
+void rx_relayed(struct device *dev, const uint8_t sender[WIRE_KEY_LEN], const uint8_t *buf, size_t len,
+		uint64_t now_ms)
+{
+	/* The relay's word for who sent it is not needed: every message authenticates its
+	 * sender itself (Noise, the data session, the disco box). */
+	(void)sender;
+	dev->counters.rx_relayed++;
+	dispatch(dev, buf, len, NULL, now_ms);
 }

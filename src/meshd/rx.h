@@ -12,5 +12,8 @@ struct device;
 /* `buf` may be modified (decryption happens in the device's plain buffers). */
 void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
 		 uint64_t now_ms);
+/* A datagram another node sent us through the coordinator's relay (sender: its key as the
+ * relay says; the message authenticates itself). */
+void rx_relayed(struct device *dev, const uint8_t sender[32], const uint8_t *buf, size_t len, uint64_t now_ms);
 
 #endif

@@ -11,45 +11,81 @@
 #include "core/clock.h"
 #include "core/ipaddr.h"
 #include "meshd/device.h"
+#include "meshd/path.h"
 #include "meshd/peer.h"
+#include "meshd/relayclient.h"
+
+bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms)
+{
+	if (p->from_coordinator && (path_best(&p->path, now_ms) >= 0 || relayclient_available(dev, now_ms)))
+		return true;
+	return p->has_endpoint;
+}
+
+bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms)
+{
+	if (p->from_coordinator) {
+		int best = path_best(&p->path, now_ms);
+		if (best >= 0) {
+			device_outbox_commit(dev, len, &p->path.cand[best].addr);
+			return true;
+		}
+		if (relayclient_available(dev, now_ms) && relayclient_send(dev, p->public_key, len, now_ms)) {
+			dev->counters.tx_relayed++;
+			return true;
+		}
+	}
+	/* A static peer's endpoint, or a coordinator peer's last direct path while there is
+	 * no relay (coordinator down): worth a try. */
+	if (p->has_endpoint) {
+		device_outbox_commit(dev, len, &p->endpoint);
+		return true;
+	}
+	dev->counters.tx_no_path++;
+	return false;
+}
 
 static void queue_encrypted(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
 	uint8_t *slot = device_outbox_slot(dev);
 	size_t out_len;
 
-	if (session_encrypt(&p->current, now_ms, pkt, len, slot, dev->outbox.slot_size, &out_len) != SESSION_OK) {
+	if (session_encrypt(&p->current, now_ms, pkt, len, slot, dev->outbox.payload_room, &out_len) != SESSION_OK) {
 		dev->counters.tx_dropped++;
 		return;
 	}
-	device_outbox_commit(dev, out_len, &p->endpoint);
+	if (!tx_to_peer(dev, p, out_len, now_ms))
+		return;
 	timers_on_authenticated_sent(&p->timers, now_ms);
-	if (len > 0)
+	if (len > 0) {
 		timers_on_data_sent(&p->timers, now_ms);
+		path_note_activity(&p->path, now_ms);
+		p->tx_bytes += len;
+	}
 }
 
-/* The same initiation goes to the endpoint and, while none has answered or when retrying,
- * to every candidate: whichever path the response comes back on becomes the endpoint (the
- * extra copies are refused by the peer as replays, harmlessly). */
-static void send_initiation_copies(struct device *dev, struct peer *p, const uint8_t *msg, bool is_retry)
+/* The initiation goes on the peer's path and, while no direct path is confirmed (or when
+ * retrying), straight to every candidate too: the copies punch our NAT toward each, and
+ * whichever arrives first is answered (the rest are refused as replays, harmlessly). */
+static void send_initiation_copies(struct device *dev, struct peer *p, const uint8_t *msg, bool is_retry,
+				   uint64_t now_ms)
 {
-	if (p->has_endpoint) {
-		memcpy(device_outbox_slot(dev), msg, WIRE_INITIATION_LEN);
-		device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->endpoint);
-	}
-	if (p->has_endpoint && !is_retry)
+	memcpy(device_outbox_slot(dev), msg, WIRE_INITIATION_LEN);
+	tx_to_peer(dev, p, WIRE_INITIATION_LEN, now_ms);
+	int best = path_best(&p->path, now_ms);
+	if (!p->from_coordinator || (best >= 0 && !is_retry))
 		return;
-	for (size_t i = 0; i < p->n_candidates; i++) {
-		if (peer_endpoint_equal(p, &p->candidates[i]))
+	for (size_t i = 0; i < p->path.n; i++) {
+		if ((int)i == best)
 			continue;
 		memcpy(device_outbox_slot(dev), msg, WIRE_INITIATION_LEN);
-		device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->candidates[i]);
+		device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->path.cand[i].addr);
 	}
 }
 
 void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, bool is_retry)
 {
-	if (!p->has_endpoint && p->n_candidates == 0)
+	if (!tx_has_path(dev, p, now_ms) && p->path.n == 0)
 		return; /* nowhere to send it; the peer must reach us first */
 	if (!is_retry && p->last_initiation_sent_ms != 0 &&
 	    now_ms - p->last_initiation_sent_ms < TIMER_REKEY_TIMEOUT_MS)
@@ -63,7 +99,7 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
 		return;
 	}
-	send_initiation_copies(dev, p, msg, is_retry);
+	send_initiation_copies(dev, p, msg, is_retry, now_ms);
 	p->last_initiation_sent_ms = now_ms;
 	timers_on_handshake_initiated(&p->timers, now_ms, randombytes_uniform(TIMER_REKEY_TIMEOUT_JITTER_MS + 1),
 				      is_retry);
@@ -72,14 +108,14 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 
 void tx_send_keepalive(struct device *dev, struct peer *p, uint64_t now_ms)
 {
-	if (!p->has_endpoint || !session_usable(&p->current, now_ms))
+	if (!tx_has_path(dev, p, now_ms) || !session_usable(&p->current, now_ms))
 		return;
 	queue_encrypted(dev, p, NULL, 0, now_ms);
 }
 
 void tx_send_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
-	if (p->has_endpoint && session_usable(&p->current, now_ms)) {
+	if (session_usable(&p->current, now_ms) && tx_has_path(dev, p, now_ms)) {
 		queue_encrypted(dev, p, pkt, len, now_ms);
 		if (session_wants_rekey(&p->current, now_ms))
 			tx_send_initiation(dev, p, now_ms, false);

@@ -10,6 +10,11 @@
 struct device;
 struct peer;
 
+/* Whether p can be sent to now: a direct path, the relay, or a (static or last) endpoint. */
+bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms);
+/* Sends the datagram of len bytes written at device_outbox_slot() to p on its best path:
+ * a confirmed direct path, else the relay, else its endpoint. False (counted) if none. */
+bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms);
 /* Reads up to a batch of packets from TUN and sends them. Returns false when TUN is drained. */
 bool tx_from_tun(struct device *dev, uint64_t now_ms);
 /* Encrypts one inner packet for the peer and queues it, or stages it and starts a handshake. */

@@ -1,0 +1,115 @@
+/* Path choice for one peer: its candidate addresses, which of them have proven to work, and
+ * when to probe. A pure policy with injected time (like core/timers): it decides, probe.c
+ * and tx.c act.
+ *
+ * A candidate is an address the coordinator announced for the peer, or one we learned (a
+ * disco ping or an authenticated packet arrived from it: the peer's NAT mapping toward us).
+ * A candidate is confirmed by a pong to our ping or by an authenticated packet from it, and
+ * trusted for PATH_TRUST_MS after that. The direct path is the trusted candidate with the
+ * lowest round-trip time; without one, traffic goes through the relay, so a path change
+ * never waits for a handshake and TCP connections survive both moves.
+ *
+ * Probing starts whenever we want the peer (traffic, a new or changed peer): a round pings
+ * every candidate and asks the peer (call-me-maybe, through the coordinator) to ping ours, so
+ * both NATs open. Rounds repeat fast for PATH_FAST_WINDOW_MS, then slowly, while we still
+ * want a direct path. A trusted path in use is pinged every PATH_HEARTBEAT_MS. */
+#ifndef MESHD_PATH_H
+#define MESHD_PATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/disco.h"
+
+enum {
+	/* Announced endpoints (CONTROL_MAX_ENDPOINTS) plus a few learned ones. */
+	PATH_MAX_CANDIDATES = CONTROL_MAX_ENDPOINTS + 4,
+	/* A confirmed path is trusted this long: with a ping a second while in use, two lost
+	 * pongs in a row hand traffic to the relay, within the 3 s the design promises. */
+	PATH_TRUST_MS = 2500,
+	PATH_HEARTBEAT_MS = 1000,
+	/* Keep an idle direct path's NAT mappings open: under Linux conntrack's 30 s for an
+	 * unreplied UDP flow and every home router measured (RFC 4787 asks for >= 120 s). */
+	PATH_KEEPALIVE_MS = 25000,
+	/* Traffic within this long makes a peer "in use" (heartbeats, probing). */
+	PATH_ACTIVE_MS = 5000,
+	/* Probe rounds: fast right after we start wanting a path, then slow, so a path that
+	 * opens later (UDP restored, a NAT rebooted) is found within PATH_PROBE_SLOW_MS. */
+	PATH_PROBE_FAST_MS = 1000,
+	PATH_FAST_WINDOW_MS = 10000,
+	PATH_PROBE_SLOW_MS = 5000,
+	/* A ping unanswered this long is forgotten (its pong would be too late to rank). */
+	PATH_PING_TIMEOUT_MS = 5000,
+	/* Answering call-me-maybe: at most one burst of pings per peer this often, so a peer
+	 * (or a replayed message) cannot make us ping in a loop. */
+	PATH_CMM_ANSWER_MIN_MS = 500,
+	PATH_RTT_UNKNOWN = UINT32_MAX,
+};
+
+enum path_kind {
+	PATH_NONE,   /* no way to reach the peer now */
+	PATH_DIRECT, /* UDP straight to a confirmed candidate */
+	PATH_RELAY,  /* through the coordinator */
+};
+
+struct path_candidate {
+	struct sockaddr_storage addr; /* in the data socket's family */
+	bool from_map;                /* announced by the coordinator, else learned */
+	bool ping_outstanding;
+	uint8_t ping_txid[DISCO_TXID_LEN];
+	uint64_t ping_sent_ms;
+	uint64_t confirmed_ms; /* last pong or authenticated packet from it; 0: never */
+	uint64_t learned_ms;   /* learned candidates: when last seen (oldest is replaced) */
+	uint32_t rtt_ms;
+};
+
+struct peer_path {
+	struct path_candidate cand[PATH_MAX_CANDIDATES];
+	size_t n;
+	uint64_t want_since_ms; /* probing for a direct path since; 0: not probing */
+	uint64_t last_round_ms;
+	uint64_t last_heartbeat_ms;
+	uint64_t last_active_ms;
+	uint64_t last_cmm_answered_ms;
+	enum path_kind reported; /* the last path logged, to log changes once */
+	int reported_best;
+};
+
+/* An empty path: no candidates, nothing in use. */
+void path_init(struct peer_path *pp);
+/* The coordinator's list of candidates replaces the announced ones; what we knew about an
+ * address that stays is kept, learned ones stay. Starts probing if anything is new. */
+void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *addrs, size_t n, uint64_t now_ms);
+/* Adds addr as a learned candidate (if not known) and returns its index. */
+size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, uint64_t now_ms);
+/* An authenticated packet came from addr: it is confirmed (learned if new). */
+void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr, uint64_t now_ms);
+/* A pong with this transaction id came from `from`: true if it answers one of our pings sent
+ * to that address (then it is confirmed, with its round-trip time). */
+bool path_on_pong(struct peer_path *pp, const uint8_t txid[DISCO_TXID_LEN], const struct sockaddr_storage *from,
+		  uint64_t now_ms);
+/* Records a ping sent to candidate i. */
+void path_ping_sent(struct peer_path *pp, size_t i, const uint8_t txid[DISCO_TXID_LEN], uint64_t now_ms);
+
+/* The direct path to use now (lowest RTT among trusted candidates), or -1. */
+int path_best(const struct peer_path *pp, uint64_t now_ms);
+/* Traffic to or from the peer: it is in use; without a direct path, probing starts. */
+void path_note_activity(struct peer_path *pp, uint64_t now_ms);
+/* Start probing now (new or changed peer, or the peer asked us to). */
+void path_want(struct peer_path *pp, uint64_t now_ms);
+/* Whether a call-me-maybe from the peer should be answered now (rate limit); records it. */
+bool path_answer_cmm(struct peer_path *pp, uint64_t now_ms);
+
+enum path_action {
+	PATH_ACT_PROBE_ROUND = 1, /* ping every candidate and send call-me-maybe */
+	PATH_ACT_HEARTBEAT = 2,   /* ping the direct path in use */
+};
+/* What is due now (session_alive: a data session with the peer exists, so an idle direct
+ * path is worth keeping open). Marks what it returns as done. */
+unsigned int path_due(struct peer_path *pp, uint64_t now_ms, bool session_alive);
+/* When path_due may next have something to do (UINT64_MAX: nothing planned). */
+uint64_t path_next_deadline(const struct peer_path *pp, uint64_t now_ms, bool session_alive);
+
+#endif

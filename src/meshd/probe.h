@@ -1,0 +1,22 @@
+/* Disco on the wire: sends the pings and call-me-maybes path.c asks for, answers the peer's,
+ * and feeds pongs back into path choice. */
+#ifndef MESHD_PROBE_H
+#define MESHD_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct device;
+struct peer;
+
+/* A disco message arrived, directly from `from`, or through the relay (from == NULL). */
+void probe_on_disco(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+		    uint64_t now_ms);
+/* Runs what path_due says for p (probe rounds, heartbeats) and logs path changes. */
+void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms);
+/* A disco ping to every candidate of p now, for `meshd ping`; returns how many were sent. */
+size_t probe_ping_all(struct device *dev, struct peer *p, uint64_t now_ms);
+
+#endif
