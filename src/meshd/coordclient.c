@@ -38,9 +38,14 @@ enum {
 	COORD_KEEPALIVE_MS = 25000,         /* well inside the server's 75 s idle limit and NAT timeouts */
 	COORD_DEAD_AFTER_MS = 75000,        /* three keepalives unanswered: reconnect */
 	COORD_STATE_SAVE_DELAY_MS = 1000,   /* batch a burst of map changes into one write */
-	COORD_STUN_INTERVAL_MS = 30000,     /* re-learn the reflexive address (NAT mappings change) */
+	/* Re-learn the reflexive address (NAT mappings change): under conntrack's 30 s for an
+	 * unreplied UDP flow, so the mapping the coordinator saw stays the one peers are told. */
+	COORD_STUN_INTERVAL_MS = 25000,
 	COORD_STUN_RETRY_MS = 3000,         /* an unanswered STUN request is retried this soon */
-	COORD_ENDPOINT_CHECK_MS = 30000,    /* re-read interface addresses (DHCP, roaming) */
+	/* Re-read interface addresses (DHCP, roaming: a laptop changing networks). getifaddrs
+	 * costs microseconds; a new address is published within this long, and a fresh STUN
+	 * answer follows at once. */
+	COORD_ENDPOINT_CHECK_MS = 5000,
 	/* Control messages are few and small; relayed datagrams (UDP blocked) fill the rest: about
 	 * 170 full-size packets, a few milliseconds of a fast link, and the most a stalled
 	 * connection holds before relayed packets are dropped rather than queued. */
@@ -415,6 +420,9 @@ static void report_endpoints_if_changed(struct device *dev, struct coordclient *
 	cc->endpoint_check_ms = now_ms + COORD_ENDPOINT_CHECK_MS;
 	if (cc->phase != COORD_READY || endpoints_equal(now_eps, n, cc->reported, cc->n_reported))
 		return;
+	/* Our addresses moved: the NAT mapping likely did too; ask STUN again now. */
+	if (cc->have_stun_server && !cc->stun_pending)
+		cc->stun_next_ms = now_ms;
 	memcpy(cc->reported, now_eps, sizeof(now_eps));
 	cc->n_reported = n;
 	struct control_message m = { .type = CONTROL_MSG_ENDPOINTS };
