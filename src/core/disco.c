@@ -15,6 +15,10 @@ enum {
 };
 
 _Static_assert(DISCO_MAX_LEN <= 512, "a disco message stays far below any path MTU");
+_Static_assert(crypto_box_BEFORENMBYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES &&
+		       crypto_box_NONCEBYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES &&
+		       crypto_box_MACBYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
+	       "the layout's sizes are the AEAD's");
 
 static bool endpoint_valid(const struct control_endpoint *e)
 {
@@ -95,8 +99,10 @@ size_t disco_seal(const struct disco_message *m, const uint8_t sender_public[WIR
 	wire_put_header(out, MSG_DISCO);
 	memcpy(out + DISCO_OFF_SENDER, sender_public, WIRE_KEY_LEN);
 	randombytes_buf(out + DISCO_OFF_NONCE, crypto_box_NONCEBYTES);
-	if (crypto_box_easy_afternm(out + DISCO_OFF_BOX, plain, plain_len, out + DISCO_OFF_NONCE, shared_key) != 0)
-		return 0;
+	unsigned long long sealed_len;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + DISCO_OFF_BOX, &sealed_len, plain, plain_len, out,
+						   DISCO_OFF_NONCE, NULL, out + DISCO_OFF_NONCE, shared_key);
+	sodium_memzero(plain, sizeof(plain));
 	return total;
 }
 
@@ -150,8 +156,10 @@ bool disco_open(const uint8_t *buf, size_t len, const uint8_t shared_key[crypto_
 	if (!disco_sender(buf, len))
 		return false;
 	size_t plain_len = len - DISCO_HEADER_LEN - crypto_box_MACBYTES;
-	if (crypto_box_open_easy_afternm(plain, buf + DISCO_OFF_BOX, len - DISCO_HEADER_LEN, buf + DISCO_OFF_NONCE,
-					 shared_key) != 0)
+	unsigned long long opened_len;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &opened_len, NULL, buf + DISCO_OFF_BOX,
+						       len - DISCO_HEADER_LEN, buf, DISCO_OFF_NONCE,
+						       buf + DISCO_OFF_NONCE, shared_key) != 0)
 		return false;
 	bool ok = decode_plain(plain, plain_len, out);
 	if (!ok)

@@ -1,7 +1,8 @@
 /* Disco: path discovery between two nodes, before and beside any data session.
  *
  *   header (4: MSG_DISCO, version, 0, 0) | sender's node key (32) | nonce (24)
- *   | crypto_box (XSalsa20-Poly1305 over X25519 of the two node keys) of:
+ *   | XChaCha20-Poly1305 under the X25519 key of the two node keys (crypto_box_beforenm),
+ *     with the header and sender key as associated data, of:
  *       kind (1) | transaction id (12) | body
  *         PING           padding (DISCO_ENDPOINT_LEN zero bytes: a ping is never smaller
  *                        than the pong it asks for, so a ping reflected off us amplifies nothing)
@@ -11,9 +12,11 @@
  *
  * Sealed with the node keys, so a disco message works before a Noise session exists and
  * through the relay, and only a known peer's message is ever acted on: the receiver looks
- * the sender key up among its peers and drops anything else without a box open.
- * The box uses the peers' long-term X25519 keys; the precomputed shared key is cached per
- * peer (crypto_box_beforenm), so a message costs one XSalsa20-Poly1305, not a DH. */
+ * the sender key up among its peers and drops anything else without opening it.
+ * The shared key is the same in both directions, so the clear sender key is authenticated
+ * as associated data: a message of A's sent back to A with B's key in the header does not
+ * open (else A would take its own ping for B's). The key is computed once per peer and
+ * cached, so a message costs one XChaCha20-Poly1305, not a DH. */
 #ifndef MESHD_DISCO_H
 #define MESHD_DISCO_H
 

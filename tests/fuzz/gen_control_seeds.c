@@ -121,6 +121,32 @@ static void msg_endpoints(struct control_message *m)
 	m->u.endpoints.n = 2;
 }
 
+static void msg_relay_info(struct control_message *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = CONTROL_MSG_RELAY_INFO;
+	for (size_t i = 0; i < RELAY_TOKEN_LEN; i++)
+		m->u.relay_info.token[i] = (uint8_t)(0x80 + i);
+	m->u.relay_info.stun_port = 3478;
+	m->u.relay_info.alt_stun_port = 3479;
+	m->u.relay_info.relay_rate = 1 << 20;
+}
+
+/* A relayed datagram of len bytes (at most RELAY_MAX_PAYLOAD) to or from the seed peer. */
+static void msg_relay(struct control_message *m, size_t len)
+{
+	static uint8_t payload[RELAY_MAX_PAYLOAD];
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 31 + 7);
+	payload[0] = 4; /* a data message inside, as a node would relay */
+	memset(m, 0, sizeof(*m));
+	m->type = CONTROL_MSG_RELAY;
+	memset(m->u.relay.node_key, SEED_PEER_KEY_BYTE, WIRE_KEY_LEN);
+	m->u.relay.payload = payload;
+	m->u.relay.payload_len = len;
+}
+
 static void msg_empty(struct control_message *m, enum control_msg_type type)
 {
 	memset(m, 0, sizeof(*m));
@@ -227,6 +253,28 @@ static void write_messages(const char *dir)
 	seedfile_write(dir, "msg-keepalive", keepalive, sizeof(keepalive));
 	seedfile_write(dir, "msg-netmap-end", netmap_end, sizeof(netmap_end));
 	seedfile_write(dir, "msg-unknown-type", unknown, sizeof(unknown));
+
+	/* the relay messages, and each broken: stun port 0, no payload, one byte too many */
+	struct control_message m;
+	static uint8_t buf[CONTROL_MAX_PLAIN];
+	size_t len;
+
+	msg_relay_info(&m);
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-relay-info", buf, len);
+	seedfile_write(dir, "msg-relay-info-truncated", buf, len - 1);
+	buf[1 + RELAY_TOKEN_LEN] = 0;
+	buf[1 + RELAY_TOKEN_LEN + 1] = 0;
+	seedfile_write(dir, "msg-relay-info-port-0", buf, len);
+	msg_relay(&m, 148);
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-relay", buf, len);
+	seedfile_write(dir, "msg-relay-no-payload", buf, 1 + WIRE_KEY_LEN);
+	msg_relay(&m, RELAY_MAX_PAYLOAD);
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-relay-max", buf, len);
+	buf[len] = 0;
+	seedfile_write(dir, "msg-relay-oversize", buf, len + 1);
 }
 
 /* Frame plaintexts, as check_records and every opened frame see them. */
@@ -271,6 +319,21 @@ static void write_records(const char *dir)
 	static const uint8_t past_end[] = { 0x00, 0x01, CONTROL_MSG_KEEPALIVE, 0x00, 0x05, CONTROL_MSG_ENDPOINTS, 0x00 };
 	seedfile_write(dir, "records-zero-length", zero_length, sizeof(zero_length));
 	seedfile_write(dir, "records-past-end", past_end, sizeof(past_end));
+
+	/* what a coordinator sends after REGISTERED, then relayed datagrams */
+	used = 0;
+	msg_relay_info(&m);
+	append(plain, &used, &m);
+	msg_relay(&m, 1);
+	append(plain, &used, &m);
+	msg_relay(&m, 92);
+	append(plain, &used, &m);
+	seedfile_write(dir, "records-relay", plain, used);
+	/* the largest relay record fills a frame on its own */
+	used = 0;
+	msg_relay(&m, RELAY_MAX_PAYLOAD);
+	append(plain, &used, &m);
+	seedfile_write(dir, "records-relay-max", plain, used);
 }
 
 static void write_hellos(const char *dir)
@@ -325,6 +388,17 @@ static void write_sessions(const char *dir)
 	seal_frame(&node, &s, m, 2, unknown, sizeof(unknown));
 	seal_frame(&node, &s, m, 0, endpoints_cut, sizeof(endpoints_cut));
 	seedfile_write(dir, "session", s.data, s.len);
+	{
+		/* the same session going on with relayed datagrams, the largest alone in its frame */
+		struct seed r = s;
+
+		msg_relay(&m[0], 148);
+		msg_empty(&m[1], CONTROL_MSG_KEEPALIVE);
+		seal_frame(&node, &r, m, 2, NULL, 0);
+		msg_relay(&m[0], RELAY_MAX_PAYLOAD);
+		seal_frame(&node, &r, m, 1, NULL, 0);
+		seedfile_write(dir, "session-relay", r.data, r.len);
+	}
 	seedfile_write(dir, "session-cut", s.data, s.len - 7);
 	s.data[s.len - 3] ^= 0x01;
 	seedfile_write(dir, "session-tampered", s.data, s.len);

@@ -197,6 +197,20 @@ static const struct {
 
 	{ "peer_remove short key", "05" "00", CONTROL_DECODE_MALFORMED },
 	{ "keepalive with a body", "08" "00", CONTROL_DECODE_MALFORMED },
+	{ "relay_info empty", "09", CONTROL_DECODE_MALFORMED },
+	{ "relay_info stun port 0", "09" "0000000000000000000000000000000000000000000000000000000000000000" "0000"
+	  "0d97" "00000001", CONTROL_DECODE_MALFORMED },
+	{ "near miss: relay_info no alt port, rate 0", "09"
+	  "0000000000000000000000000000000000000000000000000000000000000000" "0d96" "0000" "00000000",
+	  CONTROL_DECODE_OK },
+	{ "relay_info rate cut", "09" "0000000000000000000000000000000000000000000000000000000000000000" "0d96"
+	  "0000" "000000", CONTROL_DECODE_MALFORMED },
+	{ "relay without a payload", "0a" "0000000000000000000000000000000000000000000000000000000000000000",
+	  CONTROL_DECODE_MALFORMED },
+	{ "relay with a short key", "0a" "00000000000000000000000000000000000000000000000000000000000000",
+	  CONTROL_DECODE_MALFORMED },
+	{ "near miss: relay of one byte", "0a" "0000000000000000000000000000000000000000000000000000000000000000" "04",
+	  CONTROL_DECODE_OK },
 	{ "netmap_end with a body", "06" "06", CONTROL_DECODE_MALFORMED },
 
 	{ "type 0", "00", CONTROL_DECODE_UNKNOWN },
@@ -265,7 +279,7 @@ typedef void (*breaker_fn)(struct control_message *m);
 static void break_type(struct control_message *m)
 {
 	make_keepalive(m);
-	m->type = (enum control_msg_type)9;
+	m->type = (enum control_msg_type)99; /* 9 and 10 are RELAY_INFO and RELAY now */
 }
 
 static void break_endpoint_count(struct control_message *m)
@@ -346,6 +360,37 @@ static void break_error_unterminated(struct control_message *m)
 	memset(m->u.error.text, 'a', sizeof(m->u.error.text));
 }
 
+static void break_relay_info_port(struct control_message *m)
+{
+	m->type = CONTROL_MSG_RELAY_INFO;
+	memset(m->u.relay_info.token, 0x11, RELAY_TOKEN_LEN);
+	m->u.relay_info.alt_stun_port = 3479;
+	m->u.relay_info.relay_rate = 1000;
+}
+
+static void break_relay_empty(struct control_message *m)
+{
+	static const uint8_t payload[1] = { 0x04 };
+
+	m->type = CONTROL_MSG_RELAY;
+	m->u.relay.payload = payload;
+}
+
+static void break_relay_null_payload(struct control_message *m)
+{
+	m->type = CONTROL_MSG_RELAY;
+	m->u.relay.payload_len = 10;
+}
+
+static void break_relay_oversize(struct control_message *m)
+{
+	static const uint8_t payload[RELAY_MAX_PAYLOAD + 1];
+
+	m->type = CONTROL_MSG_RELAY;
+	m->u.relay.payload = payload;
+	m->u.relay.payload_len = RELAY_MAX_PAYLOAD + 1;
+}
+
 static void test_encode_refuses_invalid(void **state)
 {
 	static const struct {
@@ -366,6 +411,10 @@ static void test_encode_refuses_invalid(void **state)
 		{ "peer name with a tab", break_peer_name },
 		{ "error text with a newline", break_error_text },
 		{ "unterminated error text", break_error_unterminated },
+		{ "relay_info with stun port 0", break_relay_info_port },
+		{ "relay with an empty payload", break_relay_empty },
+		{ "relay with a NULL payload", break_relay_null_payload },
+		{ "relay with a payload over RELAY_MAX_PAYLOAD", break_relay_oversize },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -378,6 +427,177 @@ static void test_encode_refuses_invalid(void **state)
 		if (control_encode(&m, buf, sizeof(buf)) != 0)
 			fail_msg("%s was encoded", cases[i].why);
 	}
+}
+
+/* ---------------------------------------------------------------- relay messages */
+
+static void make_relay_info(struct control_message *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = CONTROL_MSG_RELAY_INFO;
+	seq_bytes(m->u.relay_info.token, RELAY_TOKEN_LEN, 0x20);
+	m->u.relay_info.stun_port = 3478;
+	m->u.relay_info.alt_stun_port = 3479;
+	m->u.relay_info.relay_rate = 0x01020304;
+}
+
+/* The bytes of make_relay_info, from the layout in control.c. */
+static const char relay_info_golden[] = "09"
+					"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+					"0d96" "0d97" "01020304";
+
+static void test_relay_info(void **state)
+{
+	struct control_message m, back;
+	uint8_t buf[TEST_BUF_LEN], want[TEST_BUF_LEN];
+	size_t len, want_len;
+
+	make_relay_info(&m);
+	len = control_encode(&m, buf, sizeof(buf));
+	unhex(want, sizeof(want), relay_info_golden, &want_len);
+	assert_int_equal(len, 41);
+	assert_int_equal(want_len, 41);
+	assert_memory_equal(buf, want, len);
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_memory_equal(&back, &m, sizeof(m));
+
+	/* the limits: no alt port, the largest numbers */
+	m.u.relay_info.alt_stun_port = 0;
+	m.u.relay_info.stun_port = 65535;
+	m.u.relay_info.relay_rate = UINT32_MAX;
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_int_equal(len, 41);
+	assert_memory_equal(buf + 33, "\xff\xff\x00\x00\xff\xff\xff\xff", 8);
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_memory_equal(&back, &m, sizeof(m));
+
+	/* the encoder's cap, every truncation and one extra byte */
+	for (size_t cap = 0; cap < len; cap++)
+		assert_int_equal(control_encode(&m, want, cap), 0);
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_equal(decode_exact(buf, cut, &back), CONTROL_DECODE_MALFORMED);
+	buf[len] = 0;
+	assert_int_equal(decode_exact(buf, len + 1, &back), CONTROL_DECODE_MALFORMED);
+
+	/* stun port 0 both ways */
+	m.u.relay_info.stun_port = 0;
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	unhex(want, sizeof(want), relay_info_golden, &want_len);
+	want[33] = 0;
+	want[34] = 0;
+	assert_int_equal(decode_exact(want, want_len, &back), CONTROL_DECODE_MALFORMED);
+	want[34] = 1;
+	assert_int_equal(decode_exact(want, want_len, &back), CONTROL_DECODE_OK);
+	assert_int_equal(back.u.relay_info.stun_port, 1);
+}
+
+static void make_relay(struct control_message *m, const uint8_t *payload, size_t len)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = CONTROL_MSG_RELAY;
+	seq_bytes(m->u.relay.node_key, WIRE_KEY_LEN, 0x70);
+	m->u.relay.payload = payload;
+	m->u.relay.payload_len = len;
+}
+
+static void test_relay(void **state)
+{
+	static uint8_t payload[RELAY_MAX_PAYLOAD + 1], buf[TEST_BUF_LEN];
+	static const size_t sizes[] = { 1, 2, 148, 1452, RELAY_MAX_PAYLOAD - 1, RELAY_MAX_PAYLOAD };
+	struct control_message m, back;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7 + 1);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		uint8_t *copy;
+
+		make_relay(&m, payload, sizes[s]);
+		len = control_encode(&m, buf, sizeof(buf));
+		assert_int_equal(len, 1 + 32 + sizes[s]);
+		assert_int_equal(buf[0], 10);
+		assert_memory_equal(buf + 1, m.u.relay.node_key, WIRE_KEY_LEN);
+		assert_memory_equal(buf + 33, payload, sizes[s]);
+
+		copy = malloc(len);
+		assert_non_null(copy);
+		memcpy(copy, buf, len);
+		assert_int_equal(control_decode(copy, len, &back), CONTROL_DECODE_OK);
+		assert_int_equal(back.type, CONTROL_MSG_RELAY);
+		assert_memory_equal(back.u.relay.node_key, m.u.relay.node_key, WIRE_KEY_LEN);
+		assert_ptr_equal(back.u.relay.payload, copy + 33); /* points into the decoded buffer */
+		assert_int_equal(back.u.relay.payload_len, sizes[s]);
+		assert_memory_equal(back.u.relay.payload, payload, sizes[s]);
+		assert_int_equal(control_encode(&back, buf, sizeof(buf)), len); /* and re-encodes the same */
+		assert_memory_equal(buf, copy, len);
+		free(copy);
+		for (size_t cap = len - 3; cap < len; cap++)
+			assert_int_equal(control_encode(&m, buf, cap), 0); /* buf is not read again */
+	}
+
+	/* empty and oversized payloads refused both ways; a short key is malformed */
+	make_relay(&m, payload, 0);
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	make_relay(&m, payload, RELAY_MAX_PAYLOAD + 1);
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	make_relay(&m, NULL, 1);
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+
+	buf[0] = CONTROL_MSG_RELAY;
+	memset(buf + 1, 0x70, WIRE_KEY_LEN);
+	memcpy(buf + 33, payload, RELAY_MAX_PAYLOAD + 1);
+	for (size_t cut = 0; cut <= 33; cut++) /* up to the key and nothing after it */
+		assert_int_equal(decode_exact(buf, cut, &back), CONTROL_DECODE_MALFORMED);
+	assert_int_equal(decode_exact(buf, 34, &back), CONTROL_DECODE_OK);
+	assert_int_equal(decode_exact(buf, 33 + RELAY_MAX_PAYLOAD, &back), CONTROL_DECODE_OK);
+	assert_int_equal(decode_exact(buf, 33 + RELAY_MAX_PAYLOAD + 1, &back), CONTROL_DECODE_MALFORMED);
+}
+
+/* The largest RELAY fits an empty frame as one record, and comes back out of it. */
+static void test_relay_largest_record(void **state)
+{
+	static uint8_t payload[RELAY_MAX_PAYLOAD], plain[CONTROL_MAX_PLAIN];
+	struct control_message m, back, keepalive = { .type = CONTROL_MSG_KEEPALIVE };
+	const uint8_t *msg;
+	size_t used = 0, off = 0, msg_len;
+
+	memset(payload, 0x42, sizeof(payload));
+	make_relay(&m, payload, RELAY_MAX_PAYLOAD);
+	assert_true(control_record_append(plain, sizeof(plain), &used, &m));
+	assert_int_equal(used, 2 + 1 + 32 + 3968);
+	assert_true(used <= CONTROL_MAX_PLAIN);
+	assert_int_equal(plain[0], (4001 >> 8));
+	assert_int_equal(plain[1], (4001 & 0xff));
+	assert_int_equal(control_record_next(plain, used, &off, &msg, &msg_len), 1);
+	assert_int_equal(msg_len, 4001);
+	assert_int_equal(control_decode(msg, msg_len, &back), CONTROL_DECODE_OK);
+	assert_int_equal(back.u.relay.payload_len, RELAY_MAX_PAYLOAD);
+	assert_memory_equal(back.u.relay.payload, payload, RELAY_MAX_PAYLOAD);
+	assert_int_equal(control_record_next(plain, used, &off, &msg, &msg_len), 0);
+
+	/* one byte of room short refuses and leaves the frame alone */
+	used = 0;
+	assert_false(control_record_append(plain, 4002, &used, &m));
+	assert_int_equal(used, 0);
+	assert_true(control_record_append(plain, 4003, &used, &m));
+
+	/* behind a keepalive it still fits a frame (4078 bytes of room for records) */
+	used = 0;
+	assert_true(control_record_append(plain, sizeof(plain), &used, &keepalive));
+	assert_true(control_record_append(plain, sizeof(plain), &used, &m));
+	assert_int_equal(used, 3 + 4003);
+
+	/* and an invalid one does not fit even an empty frame */
+	used = 0;
+	make_relay(&m, payload, 0);
+	assert_false(control_record_append(plain, sizeof(plain), &used, &m));
+	make_relay_info(&m);
+	m.u.relay_info.stun_port = 0;
+	assert_false(control_record_append(plain, sizeof(plain), &used, &m));
+	assert_int_equal(used, 0);
+	make_relay_info(&m);
+	assert_true(control_record_append(plain, sizeof(plain), &used, &m));
+	assert_int_equal(used, 2 + 41);
 }
 
 /* ---------------------------------------------------------------- records */
@@ -530,6 +750,9 @@ int main(void)
 		cmocka_unit_test(test_too_many_endpoints),
 		cmocka_unit_test(test_malformed_register_wiped),
 		cmocka_unit_test(test_encode_refuses_invalid),
+		cmocka_unit_test(test_relay_info),
+		cmocka_unit_test(test_relay),
+		cmocka_unit_test(test_relay_largest_record),
 		cmocka_unit_test(test_record_append_next),
 		cmocka_unit_test(test_record_append_limits),
 		cmocka_unit_test(test_record_next_malformed),
