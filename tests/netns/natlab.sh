@@ -47,6 +47,7 @@ NATLAB_PROBE_IP3=192.0.2.2
 NATLAB_PROBE_PORT=3478
 NATLAB_PROBE_PORT2=3479
 NATLAB_SITES=()
+# shellcheck disable=SC2034 # for the scenarios that source this file
 declare -gA NATLAB_TYPE=() NATLAB_HOST=() NATLAB_ROUTER=() NATLAB_HOST_IP=() NATLAB_LAN_GW=() NATLAB_WAN_IP=()
 NATLAB_PROBE_PID=
 NATLAB_N=0
@@ -199,6 +200,7 @@ natlab_site() {
 		natlab_router_rules "$router" "$type"
 		NATLAB_HOST_IP[$name]=10.$n.0.2
 		NATLAB_ROUTER[$name]=$router
+		# shellcheck disable=SC2034 # for the scenarios
 		NATLAB_LAN_GW[$name]=10.$n.0.1
 	fi
 	NATLAB_TYPE[$name]=$type
@@ -282,8 +284,9 @@ natlab_probe_start() {
 		</dev/null >>"$LIB_TMPDIR/natprobe-server.log" 2>&1 &
 	NATLAB_PROBE_PID=$!
 	lib_track_pid "$NATLAB_PROBE_PID"
-	lib_wait_for 5 natlab_probe_bound && lib_pid_alive "$NATLAB_PROBE_PID" ||
+	if ! lib_wait_for 5 natlab_probe_bound || ! lib_pid_alive "$NATLAB_PROBE_PID"; then
 		lib_die "natprobe server did not start (see $LIB_TMPDIR/natprobe-server.log)"
+	fi
 }
 
 natlab_probe_stop() {
@@ -341,7 +344,7 @@ natlab_all() {
 # claims, with natprobe from the site's host to the probe host. Prints one TAP line per
 # check (lib_ok/lib_not_ok) and returns non-zero, saying "NAT lab broken", if any failed.
 natlab_selfcheck() {
-	local name type out local mp ms mapping up ua us tcp wan sites=("$@") before=$NATLAB_BROKEN
+	local name type out laddr mp ms mapping up ua us tcp wan sites=("$@") before=$NATLAB_BROKEN
 	[ ${#sites[@]} -gt 0 ] || sites=("${NATLAB_SITES[@]}")
 	natlab_probe_start
 	for name in "${sites[@]}"; do
@@ -355,7 +358,7 @@ natlab_selfcheck() {
 			natlab_check "natlab $name ($type): natprobe client ran" false
 			continue
 		fi
-		local=$(natlab_probe_field "$out" local)
+		laddr=$(natlab_probe_field "$out" local)
 		mp=$(natlab_probe_field "$out" mapped_primary)
 		ms=$(natlab_probe_field "$out" mapped_secondary)
 		mapping=$(natlab_probe_field "$out" mapping)
@@ -363,13 +366,13 @@ natlab_selfcheck() {
 		ua=$(natlab_probe_field "$out" unsol_addr)
 		us=$(natlab_probe_field "$out" unsol_secondary)
 		tcp=$(natlab_probe_field "$out" tcp)
-		lib_log "natlab $name ($type): local $local, seen $mp by $NATLAB_PROBE_IP and $ms by" \
+		lib_log "natlab $name ($type): local $laddr, seen $mp by $NATLAB_PROBE_IP and $ms by" \
 			"$NATLAB_PROBE_IP2 ($mapping); unsolicited from another port: $up, another address: $ua," \
 			"the second server: $us; TCP seen as $tcp"
 		case $type in
 		public)
-			natlab_check "natlab $name (public): both servers see the host's own address and port ($local)" \
-				natlab_all [ "$mp" = "$local" ] -- [ "$ms" = "$local" ]
+			natlab_check "natlab $name (public): both servers see the host's own address and port ($laddr)" \
+				natlab_all [ "$mp" = "$laddr" ] -- [ "$ms" = "$laddr" ]
 			natlab_check "natlab $name (public): unsolicited UDP arrives (the probe can see it)" \
 				natlab_all [ "$up" = arrived ] -- [ "$ua" = arrived ] -- [ "$us" = arrived ]
 			;;
@@ -394,7 +397,7 @@ natlab_selfcheck() {
 		esac
 		if [ "$type" = public ]; then
 			natlab_check "natlab $name (public): TCP works, seen from the host's own address" \
-				[ "${tcp%:*}" = "${local%:*}" ]
+				[ "${tcp%:*}" = "${laddr%:*}" ]
 		else
 			natlab_check "natlab $name ($type): TCP works through the router, seen from $wan" \
 				[ "${tcp%:*}" = "$wan" ]
