@@ -344,7 +344,7 @@ natlab_all() {
 # claims, with natprobe from the site's host to the probe host. Prints one TAP line per
 # check (lib_ok/lib_not_ok) and returns non-zero, saying "NAT lab broken", if any failed.
 natlab_selfcheck() {
-	local name type out laddr mp ms mapping up ua us tcp wan sites=("$@") before=$NATLAB_BROKEN
+	local name type out pid rc laddr mp ms mapping up ua us tcp wan sites=("$@") before=$NATLAB_BROKEN
 	[ ${#sites[@]} -gt 0 ] || sites=("${NATLAB_SITES[@]}")
 	natlab_probe_start
 	for name in "${sites[@]}"; do
@@ -352,8 +352,16 @@ natlab_selfcheck() {
 		[ -n "$type" ] || lib_die "natlab_selfcheck: no site '$name'"
 		wan=${NATLAB_WAN_IP[$name]}
 		out=$LIB_TMPDIR/natprobe-$name.out
-		if ! ip netns exec "${NATLAB_HOST[$name]}" timeout "$NATLAB_PROBE_TIMEOUT_S" "$NATPROBE" client --tcp \
-			"$NATLAB_PROBE_IP:$NATLAB_PROBE_PORT" "$NATLAB_PROBE_IP2:$NATLAB_PROBE_PORT" >"$out" 2>&1; then
+		# In the background and waited for: bash runs a signal trap (the cleanup) during
+		# wait at once, but only after a foreground command ends.
+		ip netns exec "${NATLAB_HOST[$name]}" timeout "$NATLAB_PROBE_TIMEOUT_S" "$NATPROBE" client --tcp \
+			"$NATLAB_PROBE_IP:$NATLAB_PROBE_PORT" "$NATLAB_PROBE_IP2:$NATLAB_PROBE_PORT" >"$out" 2>&1 &
+		pid=$!
+		lib_track_pid "$pid"
+		wait "$pid"
+		rc=$?
+		lib_untrack_pid "$pid"
+		if [ "$rc" -ne 0 ]; then
 			sed 's/^/#   /' "$out"
 			natlab_check "natlab $name ($type): natprobe client ran" false
 			continue
