@@ -100,9 +100,9 @@ natlab_attach() {
 		shift
 	done
 	for net in $NATLAB_PUBLIC_NETS; do
-		# A connected route for the range may exist already (an address in it).
-		ip -n "$ns" route replace "$net" dev "$ifname" ||
-			lib_die "cannot route $net in $ns"
+		# A range with an address here has its connected route (and source) already.
+		[ -n "$(ip -n "$ns" route show "$net")" ] && continue
+		ip -n "$ns" route add "$net" dev "$ifname" || lib_die "cannot route $net in $ns"
 	done
 }
 
