@@ -28,7 +28,8 @@
  *       With --tcp, also connects to PRIMARY over TCP                        -> tcp
  *       Prints key=value lines: local, mapped_primary, mapped_secondary (ADDR:PORT or none),
  *       mapping (independent, dependent or unknown), unsol_port, unsol_addr, unsol_secondary
- *       (arrived, blocked or unknown when the request itself got no answer), tcp.
+ *       (arrived, blocked or unknown when the request itself got no answer; steps 2-4 are
+ *       skipped when step 1 got none), tcp.
  *       Exit status 0 when it ran (whatever it measured), 2 on usage or system errors.
  *
  * Every loop is bounded: tries per request, a wait per try, the server's lifetime and
@@ -507,9 +508,14 @@ static int run_client(int argc, char **argv)
 	unsigned nonce;
 	bool gp = client_request(&c, &primary, -1, &nonce, mp, sizeof(mp));
 	printf("mapped_primary=%s\n", mp);
-	client_unsolicited(&c, &primary, IDX_OTHERPORT, "unsol_port");
-	client_unsolicited(&c, &primary, IDX_OTHERADDR, "unsol_addr");
-	client_unsolicited(&c, &primary, IDX_SECONDARY, "unsol_secondary");
+	if (gp) {
+		client_unsolicited(&c, &primary, IDX_OTHERPORT, "unsol_port");
+		client_unsolicited(&c, &primary, IDX_OTHERADDR, "unsol_addr");
+		client_unsolicited(&c, &primary, IDX_SECONDARY, "unsol_secondary");
+	} else {
+		/* PRIMARY does not answer: nothing to ask it for, and no time to waste. */
+		printf("unsol_port=unknown\nunsol_addr=unknown\nunsol_secondary=unknown\n");
+	}
 	bool gs = client_request(&c, &secondary, -1, &nonce, ms, sizeof(ms));
 	printf("mapped_secondary=%s\n", ms);
 	printf("mapping=%s\n", !(gp && gs) ? "unknown" : strcmp(mp, ms) == 0 ? "independent" : "dependent");
