@@ -16,9 +16,9 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # libFuzzer targets, ip/ping/nft/tcpdump to build and watch the namespaces, sha256sum
 # (coreutils), unshare/nsenter/setpriv (util-linux), ps/pgrep/sysctl (procps), socat for
 # the 100 MiB transfer in the two-node test, stun-client (the "stun" program) to check
-# that meshcoord answers an ordinary STUN client.
+# that meshcoord answers an ordinary STUN client, conntrack for the NAT lab's router resets.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps
-	coreutils util-linux socat stun-client"
+	coreutils util-linux socat stun-client conntrack"
 # Benchmarks: the load generator and the userspace VPN we measure against. A release
 # that lacks one of these gets a warning, not a failure.
 bench_pkgs="iperf3 wireguard-go wireguard-tools"
