@@ -147,6 +147,7 @@ static void conn_detach_session(struct coord_server *s, struct conn *c, bool ann
 	if (!e || e->session != c)
 		return;
 	e->session = NULL;
+	relay_session_end(s, e);
 	nodemap_touch(s, e, s->now_ms);
 	if (announce)
 		nodemap_changed(s, e, true);

@@ -10,23 +10,38 @@
 #include <sys/stat.h>
 
 #include "core/control.h"
+#include "core/relay.h"
 #include "core/stun.h"
 #include "core/yamlread.h"
 
 enum {
-	COORDCONF_FILE_MAX = 1 << 20, /* four settings: anything near this is not a config file */
+	COORDCONF_FILE_MAX = 1 << 20, /* a few settings: anything near this is not a config file */
 };
 
 static const char coordconf_default_listen_host[] = "0.0.0.0";
 static const char coordconf_key_file[] = "coord.key";
 static const char coordconf_db_file[] = "registry.db";
 
-enum root_key { ROOT_LISTEN, ROOT_STUN_LISTEN, ROOT_PUBLIC_ADDRESS, ROOT_STATE_DIR, ROOT_N };
+enum root_key {
+	ROOT_LISTEN,
+	ROOT_STUN_LISTEN,
+	ROOT_STUN_LISTEN_ALT,
+	ROOT_PUBLIC_ADDRESS,
+	ROOT_STATE_DIR,
+	ROOT_RELAY_RATE_LIMIT,
+	ROOT_RELAY_BURST,
+	ROOT_RELAY_BIND_FRESH,
+	ROOT_N
+};
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_LISTEN] = "listen",
 	[ROOT_STUN_LISTEN] = "stun_listen",
+	[ROOT_STUN_LISTEN_ALT] = "stun_listen_alt",
 	[ROOT_PUBLIC_ADDRESS] = "public_address",
 	[ROOT_STATE_DIR] = "state_dir",
+	[ROOT_RELAY_RATE_LIMIT] = "relay_rate_limit",
+	[ROOT_RELAY_BURST] = "relay_burst",
+	[ROOT_RELAY_BIND_FRESH] = "relay_bind_fresh",
 };
 
 static void coordconf_set_defaults(struct coord_config *cfg)
@@ -36,6 +51,11 @@ static void coordconf_set_defaults(struct coord_config *cfg)
 	cfg->listen_port = CONTROL_DEFAULT_PORT;
 	memcpy(cfg->stun_host, coordconf_default_listen_host, sizeof(coordconf_default_listen_host));
 	cfg->stun_port = STUN_DEFAULT_PORT;
+	memcpy(cfg->stun_alt_host, coordconf_default_listen_host, sizeof(coordconf_default_listen_host));
+	cfg->stun_alt_port = COORDCONF_DEFAULT_STUN_ALT_PORT;
+	cfg->relay_rate_limit = COORDCONF_DEFAULT_RELAY_RATE;
+	cfg->relay_burst = COORDCONF_DEFAULT_RELAY_RATE; /* one second at the rate */
+	cfg->relay_bind_fresh_s = COORDCONF_DEFAULT_RELAY_BIND_FRESH_S;
 	memcpy(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR, sizeof(COORDCONF_DEFAULT_STATE_DIR));
 }
 
@@ -57,14 +77,12 @@ static bool is_ip_literal(const char *host, bool *unspecified)
 
 /* A listener: an IP address (not a name: what a name resolves to can change under a
  * running server, and binding should not wait for DNS) and a port. */
-static bool get_listen(struct yamlread *r, const char *key, const char *example, char *host, uint16_t *port)
+static bool parse_listen(struct yamlread *r, const char *key, const char *example, char *host, uint16_t *port)
 {
 	char q[YAMLREAD_QUOTE_BUF], h[ENDPOINT_HOST_MAX];
 	uint16_t p;
 	bool unspecified;
 
-	if (!yamlread_scalar(r, key))
-		return false;
 	if (!endpoint_parse(yamlread_value(r), h, sizeof(h), &p) || !is_ip_literal(h, &unspecified)) {
 		yamlread_fail(r, r->ev.start_mark,
 			      "'%s': '%s' is not an IP address and port (e.g. %s, or [::]:%s for IPv6 too)", key,
@@ -74,6 +92,39 @@ static bool get_listen(struct yamlread *r, const char *key, const char *example,
 	memcpy(host, h, strlen(h) + 1);
 	*port = p;
 	return true;
+}
+
+static bool get_listen(struct yamlread *r, const char *key, const char *example, char *host, uint16_t *port)
+{
+	return yamlread_scalar(r, key) && parse_listen(r, key, example, host, port);
+}
+
+/* The second STUN port: a listener like stun_listen, or "off" (or empty) for none. */
+static bool get_listen_alt(struct yamlread *r, struct coord_config *cfg)
+{
+	const char *key = root_keys[ROOT_STUN_LISTEN_ALT];
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	cfg->stun_alt_explicit = true;
+	if (yamlread_len(r) == 0 || yamlread_is_null(r) || strcmp(yamlread_value(r), "off") == 0) {
+		cfg->stun_alt_host[0] = '\0';
+		cfg->stun_alt_port = 0;
+		return true;
+	}
+	return parse_listen(r, key, "0.0.0.0:3479", cfg->stun_alt_host, &cfg->stun_alt_port);
+}
+
+/* After parsing: what was left unset follows what was set. */
+static void resolve_defaults(struct coord_config *cfg, const size_t *seen)
+{
+	if (!seen[ROOT_STUN_LISTEN_ALT]) {
+		memcpy(cfg->stun_alt_host, cfg->stun_host, sizeof(cfg->stun_alt_host));
+		cfg->stun_alt_port =
+			cfg->stun_port == COORDCONF_DEFAULT_STUN_ALT_PORT ? STUN_DEFAULT_PORT : COORDCONF_DEFAULT_STUN_ALT_PORT;
+	}
+	if (!seen[ROOT_RELAY_BURST])
+		cfg->relay_burst = cfg->relay_rate_limit > RELAY_MAX_FRAME ? cfg->relay_rate_limit : RELAY_MAX_FRAME;
 }
 
 /* Where nodes reach the control listener from outside: goes into every join key, so it must
@@ -136,8 +187,10 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 	for (;;) {
 		if (!yamlread_key(r, root_keys, ROOT_N, seen, "", &idx, &done))
 			return false;
-		if (done)
+		if (done) {
+			resolve_defaults(cfg, seen);
 			break;
+		}
 		switch ((enum root_key)idx) {
 		case ROOT_LISTEN:
 			if (!get_listen(r, root_keys[idx], "0.0.0.0:51821", cfg->listen_host, &cfg->listen_port))
@@ -147,6 +200,32 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 			if (!get_listen(r, root_keys[idx], "0.0.0.0:3478", cfg->stun_host, &cfg->stun_port))
 				return false;
 			break;
+		case ROOT_STUN_LISTEN_ALT:
+			if (!get_listen_alt(r, cfg))
+				return false;
+			break;
+		case ROOT_RELAY_RATE_LIMIT: {
+			unsigned int v;
+			if (!yamlread_uint(r, root_keys[idx], 0, UINT32_MAX, &v))
+				return false;
+			cfg->relay_rate_limit = v;
+			break;
+		}
+		case ROOT_RELAY_BURST: {
+			/* Below one frame, no frame could ever pass. */
+			unsigned int v;
+			if (!yamlread_uint(r, root_keys[idx], RELAY_MAX_FRAME, UINT32_MAX, &v))
+				return false;
+			cfg->relay_burst = v;
+			break;
+		}
+		case ROOT_RELAY_BIND_FRESH: {
+			unsigned int v;
+			if (!yamlread_uint(r, root_keys[idx], 1, COORDCONF_MAX_RELAY_BIND_FRESH_S, &v))
+				return false;
+			cfg->relay_bind_fresh_s = v;
+			break;
+		}
 		case ROOT_PUBLIC_ADDRESS:
 			if (!get_public_address(r, cfg))
 				return false;
@@ -163,6 +242,10 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 		yamlread_fail(r, start,
 			      "missing required key 'public_address' (the host:port nodes connect to, e.g. 203.0.113.10:%d)",
 			      CONTROL_DEFAULT_PORT);
+		return false;
+	}
+	if (cfg->stun_alt_port && cfg->stun_alt_port == cfg->stun_port && strcmp(cfg->stun_alt_host, cfg->stun_host) == 0) {
+		yamlread_fail(r, start, "'stun_listen_alt' must differ from 'stun_listen' (or be off)");
 		return false;
 	}
 	return true;

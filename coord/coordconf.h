@@ -11,6 +11,16 @@
 
 enum {
 	COORDCONF_PATH_MAX = 4096,
+	/* The second STUN port's default (the next one after STUN's 3478), so netcheck can
+	 * tell a NAT whose mapping depends on the destination port. */
+	COORDCONF_DEFAULT_STUN_ALT_PORT = 3479,
+	/* Relay limit per node, bytes/s: 100 Mbit/s, well above what a relayed path is for
+	 * (a fallback while punching, or for hard NATs) yet far below a server's uplink. */
+	COORDCONF_DEFAULT_RELAY_RATE = 12500000,
+	/* Nodes re-bind every ~20 s; three missed BINDs and the node's UDP path to us is
+	 * presumed gone, so its relayed frames go over its TCP session instead. */
+	COORDCONF_DEFAULT_RELAY_BIND_FRESH_S = 60,
+	COORDCONF_MAX_RELAY_BIND_FRESH_S = 3600,
 };
 
 #define COORDCONF_DEFAULT_PATH "/etc/meshcoord/coord.yaml"
@@ -23,6 +33,18 @@ struct coord_config {
 	/* STUN listener (UDP), default 0.0.0.0:STUN_DEFAULT_PORT. */
 	char stun_host[ENDPOINT_HOST_MAX];
 	uint16_t stun_port;
+	/* A second STUN listener (UDP, Binding only, no relay): default the STUN host on port
+	 * COORDCONF_DEFAULT_STUN_ALT_PORT (3478 if STUN itself is on 3479); port 0: off.
+	 * stun_alt_explicit: configured, so failing to bind it is fatal (the default is not). */
+	char stun_alt_host[ENDPOINT_HOST_MAX];
+	uint16_t stun_alt_port;
+	bool stun_alt_explicit;
+	/* Relay limit per node in bytes/s (0: unlimited) and its burst in bytes (default one
+	 * second at the rate, at least one relay frame). */
+	uint32_t relay_rate_limit;
+	uint32_t relay_burst;
+	/* A node's UDP binding is used this long after its last BIND; then its TCP session. */
+	uint32_t relay_bind_fresh_s;
 	/* The address nodes use to reach the control listener; goes into join keys. Required. */
 	char public_host[ENDPOINT_HOST_MAX];
 	uint16_t public_port;

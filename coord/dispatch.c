@@ -1,5 +1,5 @@
 /* What a node connection says, and what the coordinator does about it: the Noise hello
- * (frame 1), then REGISTER, and on a registered session ENDPOINTS and KEEPALIVE. Anything
+ * (frame 1), then REGISTER, and on a registered session ENDPOINTS, KEEPALIVE and RELAY. Anything
  * else is counted and, where it means the node and we disagree, refused. */
 #include <string.h>
 
@@ -61,6 +61,7 @@ static struct node_entry *register_entry(struct coord_server *s, struct conn *c,
 		log_debug("%s: node %s replaces its older session", conn_addr(c, a, sizeof(a)), rec->name);
 		e->session = NULL;
 		old->node = NULL;
+		relay_session_end(s, e);
 		conn_kill(s, old);
 	}
 	return e;
@@ -135,6 +136,7 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	memcpy(m.u.registered.ipv6, rec.ipv6, sizeof(rec.ipv6));
 	m.u.registered.ipv6_bits = DB_OVERLAY_IPV6_BITS;
 	conn_queue_msg(s, c, &m); /* before any map record: the flush produces those later */
+	relay_session_start(s, e, c); /* RELAY_INFO right behind REGISTERED */
 	nodemap_changed(s, e, !created);
 }
 
@@ -193,6 +195,9 @@ void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg
 	}
 	case CONTROL_MSG_ENDPOINTS:
 		handle_endpoints(s, c, &m);
+		break;
+	case CONTROL_MSG_RELAY:
+		relay_on_control(s, c, &m.u.relay);
 		break;
 	default:
 		/* REGISTER again, or a coordinator-only type: harmless, but not for us. */

@@ -354,6 +354,7 @@ static void node_remove(struct coord_server *s, struct node_entry *e)
 		conn_refuse(s, sess, CONTROL_ERR_NODE_REMOVED,
 			    "this node was removed from the network by an administrator");
 	}
+	relay_session_end(s, e); /* its traffic is never forwarded again */
 	node_hash_remove(&s->nodes, e);
 	e->removed = true;
 	nodemap_changed(s, e, true);

@@ -1,5 +1,5 @@
 /* meshcoord's event loop: one epoll over the control listener, every node connection, the
- * STUN socket, a signalfd and a 250 ms timerfd. Single-threaded, so nothing is locked. This
+ * STUN sockets (the main one also relays), a signalfd and a 250 ms timerfd. Single-threaded, so nothing is locked. This
  * file holds the loop, the listener, signals, the tick and setup; what each connection does is
  * in conn.c and dispatch.c, the node map in nodemap.c (see server_internal.h). */
 #include <errno.h>
@@ -206,6 +206,42 @@ static void raise_fd_limit(void)
 			 (unsigned long long)rl.rlim_cur);
 }
 
+/* The port a socket got (the configured one; getsockname in case it was 0). */
+static uint16_t bound_port(int fd)
+{
+	union peer_addr a;
+	socklen_t len = sizeof(a);
+
+	if (getsockname(fd, &a.sa, &len) < 0)
+		return 0;
+	return ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in.sin_port);
+}
+
+/* The STUN socket carries relayed traffic too: room for bursts between wake-ups. */
+static void stun_socket_buffers(int fd)
+{
+	int size = SERVER_STUN_SOCKBUF;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+/* The second STUN port; a default one that cannot be bound is only a warning. */
+static bool open_stun_alt(struct coord_server *s, const struct coord_config *cfg, char *err, size_t err_len)
+{
+	if (cfg->stun_alt_port == 0)
+		return true;
+	s->stun_alt.fd = open_socket(cfg->stun_alt_host, cfg->stun_alt_port, SOCK_DGRAM, "alternate STUN", err, err_len);
+	if (s->stun_alt.fd >= 0) {
+		s->stun_alt_port = bound_port(s->stun_alt.fd);
+		return true;
+	}
+	if (cfg->stun_alt_explicit)
+		return false;
+	log_warn("%s; running without a second STUN port (set stun_listen_alt, or 'off')", err);
+	err[0] = '\0';
+	return true;
+}
+
 static bool epoll_add_source(struct coord_server *s, struct source *src)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
@@ -222,12 +258,17 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 	}
 	s->listener = (struct source){ SOURCE_LISTENER, -1 };
 	s->stun = (struct source){ SOURCE_STUN, -1 };
+	s->stun_alt = (struct source){ SOURCE_STUN_ALT, -1 };
 	s->signal = (struct source){ SOURCE_SIGNAL, -1 };
 	s->timer = (struct source){ SOURCE_TIMER, -1 };
 	s->epoll_fd = -1;
 	s->db = db;
 	memcpy(s->coord_private, coord_private, WIRE_KEY_LEN);
 	randombytes_buf(s->nodes.hash_key, sizeof(s->nodes.hash_key));
+	addrmap_init(&s->relay_addrs);
+	s->relay_rate = cfg->relay_rate_limit;
+	s->relay_burst = cfg->relay_burst;
+	s->relay_bind_fresh_ms = (uint64_t)cfg->relay_bind_fresh_s * 1000u;
 
 	raise_fd_limit();
 
@@ -242,6 +283,10 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 		goto fail;
 	s->stun.fd = open_socket(cfg->stun_host, cfg->stun_port, SOCK_DGRAM, "STUN", err, err_len);
 	if (s->stun.fd < 0)
+		goto fail;
+	stun_socket_buffers(s->stun.fd);
+	s->stun_port = bound_port(s->stun.fd);
+	if (!open_stun_alt(s, cfg, err, err_len))
 		goto fail;
 
 	sigset_t mask;
@@ -262,7 +307,7 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->timer.fd < 0 || timerfd_settime(s->timer.fd, 0, &its, NULL) < 0 || s->epoll_fd < 0 ||
 	    !epoll_add_source(s, &s->listener) || !epoll_add_source(s, &s->stun) || !epoll_add_source(s, &s->signal) ||
-	    !epoll_add_source(s, &s->timer)) {
+	    !epoll_add_source(s, &s->timer) || (s->stun_alt.fd >= 0 && !epoll_add_source(s, &s->stun_alt))) {
 		snprintf(err, err_len, "cannot set up the event loop: %s", strerror(errno));
 		goto fail;
 	}
@@ -284,9 +329,15 @@ int coord_server_run(struct coord_server *s)
 	key_to_base64(pub_b64, pub);
 	getsockname(s->listener.fd, (struct sockaddr *)&la, &lal);
 	getsockname(s->stun.fd, (struct sockaddr *)&sa, &sal);
-	log_info("serving: control on TCP %s, STUN on UDP %s, %zu nodes registered, public key %s",
+	char alt[16] = "off", rate[32] = "unlimited";
+	if (s->stun_alt_port)
+		snprintf(alt, sizeof(alt), "port %u", (unsigned int)s->stun_alt_port);
+	if (s->relay_rate)
+		snprintf(rate, sizeof(rate), "%u bytes/s", (unsigned int)s->relay_rate);
+	log_info("serving: control on TCP %s, STUN and relay on UDP %s (second STUN %s, relay limit %s per node), "
+		 "%zu nodes registered, public key %s",
 		 sockaddr_format((struct sockaddr *)&la, lbuf, sizeof(lbuf)),
-		 sockaddr_format((struct sockaddr *)&sa, sbuf, sizeof(sbuf)), s->nodes.count, pub_b64);
+		 sockaddr_format((struct sockaddr *)&sa, sbuf, sizeof(sbuf)), alt, rate, s->nodes.count, pub_b64);
 
 	while (!s->stop) {
 		struct epoll_event events[SERVER_EPOLL_EVENTS];
@@ -306,7 +357,8 @@ int coord_server_run(struct coord_server *s)
 				on_accept(s, now_ms);
 				break;
 			case SOURCE_STUN:
-				stunserver_on_readable(s);
+			case SOURCE_STUN_ALT:
+				stunserver_on_readable(s, src);
 				break;
 			case SOURCE_SIGNAL:
 				on_signal(s);
@@ -343,13 +395,14 @@ void coord_server_close(struct coord_server *s)
 			conn_free(s, c);
 		}
 	}
-	struct source *srcs[] = { &s->listener, &s->stun, &s->signal, &s->timer };
+	struct source *srcs[] = { &s->listener, &s->stun, &s->stun_alt, &s->signal, &s->timer };
 	for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++)
 		if (srcs[i]->fd >= 0)
 			close(srcs[i]->fd);
 	if (s->epoll_fd >= 0)
 		close(s->epoll_fd);
 	nodemap_free(&s->nodes);
+	relay_free(s);
 	sodium_memzero(s->coord_private, sizeof(s->coord_private));
 	sodium_memzero(s->scratch, sizeof(s->scratch));
 	free(s);
@@ -357,7 +410,7 @@ void coord_server_close(struct coord_server *s)
 
 void coord_server_log_counters(const struct coord_server *s)
 {
-	char line[2048];
+	char line[4096];
 	size_t used = 0;
 
 #define SERVER_COUNTER_PRINT(name)                                                                     \

@@ -6,7 +6,9 @@
  *   dispatch.c   what a connection says: the hello, REGISTER, ENDPOINTS, KEEPALIVE
  *   nodemap.c    the in-memory node table: hash, change-ordered list, sessions' cursors into
  *                it, tombstones, and following the registry's commits
- *   stunserver.c the STUN socket
+ *   stunserver.c the STUN sockets (main and alternate port), which also carry relay frames
+ *   relay.c      the relay: per-session tokens, BINDs, and forwarding DATA between nodes
+ *                (addrmap.c maps source addresses to nodes, ratelimit.c limits each node)
  *
  * Single-threaded: nothing here is locked. */
 #ifndef MESHCOORD_SERVER_INTERNAL_H
@@ -19,11 +21,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "coord/addrmap.h"
 #include "coord/admin.h"
+#include "coord/ratelimit.h"
 #include "coord/server.h"
 #include "core/clock.h"
 #include "core/control.h"
 #include "core/log.h"
+#include "core/relay.h"
 
 enum {
 	/* Each connection costs a file descriptor and ~1 KiB here plus the kernel's socket;
@@ -73,8 +78,16 @@ enum {
 	/* The kernel caps it at net.core.somaxconn; 10,000 nodes reconnecting at once after a
 	 * coordinator restart should not overflow a small default. */
 	SERVER_LISTEN_BACKLOG = 4096,
-	/* Bigger than any STUN message we answer, so an oversized datagram is seen as such. */
-	SERVER_STUN_RECV_MAX = 2048,
+	/* Bigger than any STUN message we answer and any relay frame we forward, so an
+	 * oversized datagram is seen as such. */
+	SERVER_STUN_RECV_MAX = 4096,
+	/* The STUN socket also carries relayed traffic (up to 100 Mbit/s per node by default):
+	 * kernel buffers for bursts between two wake-ups. Best effort (capped by rmem_max). */
+	SERVER_STUN_SOCKBUF = 4 * 1024 * 1024,
+	/* Relay frames over TCP are dropped, not queued, once the destination's write queue is
+	 * above this: relayed traffic must never get a node closed as a slow reader, and the
+	 * map and control messages keep the other half. */
+	SERVER_RELAY_QUEUE_MAX = SERVER_WRITE_QUEUE_MAX / 2,
 	SERVER_INITIAL_TABLE_SLOTS = 64,
 	ADDR_STR_MAX = 64,
 };
@@ -82,6 +95,9 @@ enum {
 _Static_assert(SERVER_SEND_BATCH + SERVER_PARTIAL_CAP < SERVER_WRITE_QUEUE_MAX,
 	       "an unsent batch leaves room for control messages");
 _Static_assert(SERVER_SEND_BATCH >= 2 * SERVER_PARTIAL_CAP, "a batch holds several frames");
+_Static_assert((int)SERVER_STUN_RECV_MAX > (int)RELAY_MAX_FRAME, "a relay frame fits the receive buffer");
+_Static_assert(SERVER_RELAY_QUEUE_MAX + SERVER_PARTIAL_CAP < SERVER_WRITE_QUEUE_MAX,
+	       "a relay frame queued just under the relay bound never closes the session");
 _Static_assert(SERVER_READ_SCRATCH >= SERVER_PARTIAL_CAP, "a read can complete any frame");
 _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLINE_WINDOW_S * 1000,
 	       "a live node's last_seen stays inside the admin's online window");
@@ -114,7 +130,22 @@ _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLIN
 	X(peer_msgs_sent)       /* PEER and PEER_REMOVE messages sent (maps and deltas) */     \
 	X(db_errors)            /* registry writes or reads that failed */                     \
 	X(stun_requests)        /* Binding requests answered */                                \
-	X(stun_dropped)         /* datagrams on the STUN port that were not Binding requests */
+	X(stun_dropped)         /* datagrams on the STUN port that were not Binding requests */ \
+	X(stun_alt_requests)    /* of stun_requests, those on the alternate port */            \
+	X(relay_binds)          /* BINDs accepted (source address bound, ACK sent) */          \
+	X(relay_malformed)      /* BIND or DATA of the wrong size or header */                 \
+	X(relay_bind_unknown)   /* BIND for a node that is unknown or has no live session */   \
+	X(relay_bind_bad_mac)   /* BIND whose mac fails under that node's token */             \
+	X(relay_bind_replayed)  /* BIND counter not above the last accepted: nothing bound */  \
+	X(relay_unbound_source) /* DATA from a source bound to no live session: dropped */     \
+	X(relay_dest_unknown)   /* DATA or RELAY for a key not registered (or removed) */      \
+	X(relay_dest_offline)   /* DATA or RELAY for a registered node with no session */      \
+	X(relay_rate_limited)   /* over the sender's relay_rate_limit: dropped */              \
+	X(relay_queue_full)     /* destination's TCP queue above SERVER_RELAY_QUEUE_MAX */     \
+	X(relay_send_errors)    /* sendto() to a bound address failed (buffer full, ICMP) */   \
+	X(relay_udp_frames)     /* frames forwarded to a UDP binding */                        \
+	X(relay_tcp_frames)     /* frames forwarded over a TCP session */                      \
+	X(relay_bytes)          /* payload bytes forwarded, either way */
 
 struct server_counters {
 #define SERVER_COUNTER_FIELD(name) uint64_t name;
@@ -142,7 +173,7 @@ struct server_limiters {
 	} while (0)
 
 /* What an epoll event points at: the first member of every source. */
-enum source_kind { SOURCE_LISTENER, SOURCE_STUN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_CONN };
+enum source_kind { SOURCE_LISTENER, SOURCE_STUN, SOURCE_STUN_ALT, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_CONN };
 
 struct source {
 	enum source_kind kind;
@@ -207,6 +238,17 @@ struct node_entry {
 	uint8_t last_hello[WIRE_TIMESTAMP_LEN];
 	bool has_hello;
 	bool seen; /* reload: still in the registry */
+	/* The relay (relay.c), while session is set: the token of this session, the last
+	 * accepted BIND counter, the bound UDP source (if any) and the sender's bucket. */
+	uint8_t relay_token[RELAY_TOKEN_LEN];
+	bool relay_has_token;
+	bool relay_bound;
+	uint64_t relay_counter;
+	uint64_t relay_bound_ms;
+	union peer_addr relay_addr;
+	socklen_t relay_addr_len;
+	struct addrmap_key relay_addr_key;
+	struct ratelimit relay_bucket;
 };
 
 /* Open addressing with linear probing, keyed by SipHash of the node key (random key, so
@@ -227,7 +269,7 @@ struct conn_list {
 };
 
 struct coord_server {
-	struct source listener, stun, signal, timer;
+	struct source listener, stun, stun_alt, signal, timer;
 	int epoll_fd;
 	bool listener_paused; /* descriptor limit hit: resumed at the next tick */
 	bool stop;
@@ -244,6 +286,12 @@ struct coord_server {
 	uint8_t batch[SERVER_SEND_BATCH];
 	struct server_counters counters;
 	struct server_limiters limiters;
+	/* The relay: bound source address -> node_entry, and what RELAY_INFO tells nodes. */
+	struct addrmap relay_addrs;
+	uint32_t relay_rate, relay_burst;
+	uint64_t relay_bind_fresh_ms;
+	uint16_t stun_port, stun_alt_port; /* as bound; alt 0: none */
+	uint8_t relay_frame[RELAY_MAX_FRAME]; /* a DATA frame built from a TCP RELAY */
 };
 
 int64_t server_unix_now(void);
@@ -304,7 +352,22 @@ void nodemap_free(struct node_table *t);
 
 /* ---------------------------------------------------------------- stunserver.c */
 
-/* Answers the Binding requests waiting on the STUN socket. */
-void stunserver_on_readable(struct coord_server *s);
+/* Answers the Binding requests waiting on a STUN socket (src: s->stun or s->stun_alt); on
+ * the main one, relay frames go to relay.c. */
+void stunserver_on_readable(struct coord_server *s, struct source *src);
+
+/* ---------------------------------------------------------------- relay.c */
+
+/* e's session c was just registered (REGISTERED queued): a fresh token, no binding, a full
+ * bucket, and RELAY_INFO to the node. */
+void relay_session_start(struct coord_server *s, struct node_entry *e, struct conn *c);
+/* e's session ends (closed, replaced, refused, removed): its binding and token go at once. */
+void relay_session_end(struct coord_server *s, struct node_entry *e);
+/* A datagram on the STUN port whose first byte is a relay type (buf may be rewritten). */
+void relay_on_datagram(struct coord_server *s, uint8_t *buf, size_t len, const union peer_addr *from,
+		       socklen_t from_len);
+/* CONTROL_MSG_RELAY from the registered session c. */
+void relay_on_control(struct coord_server *s, struct conn *c, const struct control_relay *m);
+void relay_free(struct coord_server *s);
 
 #endif

@@ -31,7 +31,61 @@ static void assert_defaults(const struct coord_config *cfg)
 	assert_int_equal(cfg->listen_port, 51821);
 	assert_string_equal(cfg->stun_host, "0.0.0.0");
 	assert_int_equal(cfg->stun_port, 3478);
+	assert_string_equal(cfg->stun_alt_host, "0.0.0.0");
+	assert_int_equal(cfg->stun_alt_port, 3479);
+	assert_false(cfg->stun_alt_explicit);
+	assert_int_equal(cfg->relay_rate_limit, 12500000);
+	assert_int_equal(cfg->relay_burst, 12500000);
+	assert_int_equal(cfg->relay_bind_fresh_s, 60);
 	assert_string_equal(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR);
+}
+
+/* The relay's keys and the second STUN port, whose defaults follow stun_listen. */
+static void test_relay_keys(void **state)
+{
+	static const struct {
+		const char *yaml;
+		const char *alt_host;
+		uint16_t alt_port;
+		uint32_t rate, burst, fresh;
+	} cases[] = {
+		{ PUB "stun_listen: 192.0.2.10:3478\n", "192.0.2.10", 3479, 12500000, 12500000, 60 },
+		{ PUB "stun_listen: 192.0.2.10:3479\n", "192.0.2.10", 3478, 12500000, 12500000, 60 },
+		{ PUB "stun_listen_alt: 192.0.2.11:4000\n", "192.0.2.11", 4000, 12500000, 12500000, 60 },
+		{ PUB "stun_listen_alt: off\n", "", 0, 12500000, 12500000, 60 },
+		{ PUB "stun_listen_alt: ''\n", "", 0, 12500000, 12500000, 60 },
+		{ PUB "stun_listen_alt:\n", "", 0, 12500000, 12500000, 60 },
+		{ PUB "relay_rate_limit: 0\n", "0.0.0.0", 3479, 0, 4004, 60 },
+		{ PUB "relay_rate_limit: 1000\n", "0.0.0.0", 3479, 1000, 4004, 60 },
+		{ PUB "relay_rate_limit: 100000\nrelay_burst: 5000\nrelay_bind_fresh: 2\n", "0.0.0.0", 3479, 100000,
+		  5000, 2 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct coord_config cfg;
+		char err[256];
+		if (!parse(&cfg, cases[i].yaml, err, sizeof(err)))
+			fail_msg("case %zu: %s", i, err);
+		assert_string_equal(cfg.stun_alt_host, cases[i].alt_host);
+		assert_int_equal(cfg.stun_alt_port, cases[i].alt_port);
+		assert_int_equal(cfg.relay_rate_limit, cases[i].rate);
+		assert_int_equal(cfg.relay_burst, cases[i].burst);
+		assert_int_equal(cfg.relay_bind_fresh_s, cases[i].fresh);
+	}
+	static const char *const bad[] = {
+		PUB "relay_burst: 100\n",               /* below one relay frame */
+		PUB "relay_rate_limit: -1\n",
+		PUB "relay_rate_limit: 4294967296\n",   /* above the wire's u32 */
+		PUB "relay_bind_fresh: 0\n",
+		PUB "stun_listen_alt: nowhere\n",
+		PUB "stun_listen_alt: 0.0.0.0:3478\n", /* the main STUN port itself */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct coord_config cfg;
+		char err[256];
+		if (parse(&cfg, bad[i], err, sizeof(err)))
+			fail_msg("bad case %zu parsed", i);
+	}
 }
 
 static void test_minimal(void **state)
@@ -99,9 +153,9 @@ static void test_errors(void **state)
 		{ "a list", "- public_address\n",
 		  "coord.yaml:1:1: the configuration must be a mapping of settings ('key: value' lines), not a list" },
 		{ "unknown key", PUB "listn: 0.0.0.0:51821\n",
-		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, public_address, state_dir)" },
+		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh)" },
 		{ "meshd key", PUB "listen_port: 51821\n",
-		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, public_address, state_dir)" },
+		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh)" },
 		{ "duplicate", PUB "state_dir: /a\npublic_address: 203.0.113.11:51821\n",
 		  "coord.yaml:3:1: duplicate key 'public_address' (first given at line 1)" },
 		{ "missing public_address", "listen: 0.0.0.0:51821\n",
@@ -270,7 +324,7 @@ static void test_load(void **state)
 	fclose(f);
 	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
-		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, public_address, state_dir)", path);
+		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh)", path);
 	assert_string_equal(err, want);
 
 	/* Over the 1 MiB limit. */
@@ -311,6 +365,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_state_dir_length),
 		cmocka_unit_test(test_paths),
