@@ -20,8 +20,8 @@
 #   (h) kill -9 of meshcoord while fakenode registers 200 nodes: after a restart every
 #       registration fakenode saw acknowledged is in `meshcoord nodes list`.
 #
-# Needs root, /dev/net/tun, iproute2, ping, unshare, built meshd, meshcoord and fakenode
-# (exit 77 = SKIP otherwise). KEEP_TMPDIR=1 keeps the logs.
+# Needs root, /dev/net/tun, iproute2, ping, unshare (exit 77 = SKIP otherwise), and built meshd,
+# meshcoord and fakenode (exit 1 otherwise). KEEP_TMPDIR=1 keeps the logs.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
