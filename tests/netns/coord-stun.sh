@@ -118,14 +118,20 @@ else
 	got=$(stun_mapped "$NS_NATC" "$NATC_PORT")
 	lib_check "classic STUN client behind the NAT gets $ROUTER_WAN_IP (got ${got:-no answer})" \
 		test "${got%:*}" = "$ROUTER_WAN_IP"
-	# The full test also sends CHANGE-REQUEST; the server must answer it (it has one
-	# address, so from the same one) rather than go silent or break.
+	# The full test also sends CHANGE-REQUEST (test II: change address and port, test III:
+	# change port); the server must answer those too (it has one address, so from the same
+	# one) rather than go silent or break. Test I alone would print a MappedAddress, so each
+	# test's verdict is checked: all three answered, and the client on the open hub says
+	# "Open". A server that ignores CHANGE-REQUEST requests gets "test II = 0".
 	ip netns exec "$NS_CLIENT" timeout "$STUN_FULL_TIMEOUT_S" stun "$COORD_IP" -v >"$T/stun-full.txt" 2>&1
 	full_rc=$?
-	if [ "$full_rc" -ne 124 ] && grep -q "MappedAddress = $CLIENT_IP:" "$T/stun-full.txt"; then
-		lib_ok "classic STUN client's NAT-type test completes ($(grep -m 1 -E '^Primary' "$T/stun-full.txt" | tr -s ' \t' ' '))"
+	verdicts=$(grep -E '^test (I|II|III) = ' "$T/stun-full.txt" | tr -s ' ' | tr '\n' ',')
+	primary=$(grep -m 1 -E '^Primary' "$T/stun-full.txt" | tr -s ' \t' ' ')
+	if [ "$full_rc" -ne 124 ] && grep -q "MappedAddress = $CLIENT_IP:" "$T/stun-full.txt" &&
+		[ "$verdicts" = "test I = 1,test II = 1,test III = 1," ] && [ "${primary% }" = "Primary: Open" ]; then
+		lib_ok "classic STUN client's NAT-type test completes, its CHANGE-REQUEST tests answered ($verdicts $primary)"
 	else
-		lib_not_ok "classic STUN client's NAT-type test completes (exit $full_rc)"
+		lib_not_ok "classic STUN client's NAT-type test completes, its CHANGE-REQUEST tests answered (exit $full_rc; ${verdicts:-no verdicts} ${primary:-no result})"
 		tail -n 15 "$T/stun-full.txt" | sed 's/^/#   stun: /'
 	fi
 fi
