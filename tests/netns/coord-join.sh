@@ -423,7 +423,7 @@ lib_stop_pid "$syn_pid" 1
 backoff_check() {
 	local prev=$((t_down / 1000000)) t g i=0 gap lo hi bad=0
 	local -a times gaps
-	mapfile -t times < <(awk '{ split($1, a, "."); print a[1] substr(a[2] "000", 1, 3) }' "$T/syn-n2.txt")
+	mapfile -t times < <(awk '/Flags \[S\]/ { split($1, a, "."); print a[1] substr(a[2] "000", 1, 3) }' "$T/syn-n2.txt")
 	gaps=($BACKOFF_GAPS_S)
 	BACKOFF_SEEN=
 	for g in "${gaps[@]}"; do
