@@ -15,10 +15,13 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # make check and the network-namespace lab: cmocka for the unit tests, clang for the
 # libFuzzer targets, ip/ping/nft/tcpdump to build and watch the namespaces, sha256sum
 # (coreutils), unshare/nsenter/setpriv (util-linux), ps/pgrep/sysctl (procps), socat for
-# the 100 MiB transfer in the two-node test, stun-client (the "stun" program) to check
-# that meshcoord answers an ordinary STUN client, conntrack for the NAT lab's router resets.
+# the 100 MiB transfer in the two-node test, stun-client (the "stun" program) and coturn
+# (turnutils_stunclient, an RFC 5389 client) to check that meshcoord answers ordinary STUN
+# clients, conntrack for the NAT lab's router resets, python3 with python3-nacl for
+# tests/tools/gen_golden.py (the unit tests' golden vectors). CI counts a check skipped for a
+# missing tool as a failure, so every tool a test uses belongs here.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps
-	coreutils util-linux socat stun-client conntrack"
+	coreutils util-linux socat stun-client coturn conntrack python3 python3-nacl"
 # Benchmarks: the load generator and the userspace VPN we measure against. A release
 # that lacks one of these gets a warning, not a failure.
 bench_pkgs="iperf3 wireguard-go wireguard-tools"
@@ -126,6 +129,11 @@ if [ "$dry_run" = yes ]; then
 fi
 # shellcheck disable=SC2086
 apt-get install -y --no-install-recommends $install
+
+# We want coturn's client only: its package also enables a TURN server on the host.
+if [ "$minimal" = no ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	systemctl disable --now coturn.service >/dev/null 2>&1 || true
+fi
 
 if [ "$minimal" = no ] && [ ! -c /dev/net/tun ]; then
 	warn "/dev/net/tun is missing: meshd and the netns tests need it ('modprobe tun', or pass the device into the container)"

@@ -17,7 +17,8 @@
 # Counters come from SIGUSR1 ("counters:" line in the log). Random inputs use /dev/urandom;
 # KEEP_TMPDIR=1 keeps them and the log.
 #
-# Needs root, iproute2, a built meshcoord and fakenode (exit 77 = SKIP otherwise).
+# Needs root and iproute2 (exit 77 = SKIP otherwise), and a built meshcoord and fakenode (exit 1
+# otherwise: a missing binary is a broken build).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

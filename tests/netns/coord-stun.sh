@@ -16,8 +16,9 @@
 # `turnutils_stunclient` (package coturn) gets the same through XOR-MAPPED-ADDRESS; behind
 # the masquerading router both see the router's public address 192.0.2.1.
 #
-# Needs root, iproute2, nftables and a built meshcoord (exit 77 = SKIP otherwise). Each STUN
-# client is optional: a missing one is reported as a skipped check naming its package.
+# Needs root, iproute2, nftables (exit 77 = SKIP otherwise) and a built meshcoord (exit 1
+# otherwise). Each STUN client and socat are optional for a developer: a missing one is reported
+# as a skipped check naming its package (CI installs them and counts such a skip as a failure).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -95,6 +96,8 @@ nat_works() {
 }
 if command -v socat >/dev/null 2>&1; then
 	lib_check "the lab's router masquerades 10.0.1.2 as $ROUTER_WAN_IP" nat_works
+else
+	lib_ok "the lab's router masquerades 10.0.1.2 as $ROUTER_WAN_IP # SKIP socat not installed (Debian package socat)"
 fi
 
 # ------------------------------------------------------------------ the classic client: stun
@@ -115,14 +118,20 @@ else
 	got=$(stun_mapped "$NS_NATC" "$NATC_PORT")
 	lib_check "classic STUN client behind the NAT gets $ROUTER_WAN_IP (got ${got:-no answer})" \
 		test "${got%:*}" = "$ROUTER_WAN_IP"
-	# The full test also sends CHANGE-REQUEST; the server must answer it (it has one
-	# address, so from the same one) rather than go silent or break.
+	# The full test also sends CHANGE-REQUEST (test II: change address and port, test III:
+	# change port); the server must answer those too (it has one address, so from the same
+	# one) rather than go silent or break. Test I alone would print a MappedAddress, so each
+	# test's verdict is checked: all three answered, and the client on the open hub says
+	# "Open". A server that ignores CHANGE-REQUEST requests gets "test II = 0".
 	ip netns exec "$NS_CLIENT" timeout "$STUN_FULL_TIMEOUT_S" stun "$COORD_IP" -v >"$T/stun-full.txt" 2>&1
 	full_rc=$?
-	if [ "$full_rc" -ne 124 ] && grep -q "MappedAddress = $CLIENT_IP:" "$T/stun-full.txt"; then
-		lib_ok "classic STUN client's NAT-type test completes ($(grep -m 1 -E '^Primary' "$T/stun-full.txt" | tr -s ' \t' ' '))"
+	verdicts=$(grep -E '^test (I|II|III) = ' "$T/stun-full.txt" | tr -s ' ' | tr '\n' ',')
+	primary=$(grep -m 1 -E '^Primary' "$T/stun-full.txt" | tr -s ' \t' ' ')
+	if [ "$full_rc" -ne 124 ] && grep -q "MappedAddress = $CLIENT_IP:" "$T/stun-full.txt" &&
+		[ "$verdicts" = "test I = 1,test II = 1,test III = 1," ] && [ "${primary% }" = "Primary: Open" ]; then
+		lib_ok "classic STUN client's NAT-type test completes, its CHANGE-REQUEST tests answered ($verdicts $primary)"
 	else
-		lib_not_ok "classic STUN client's NAT-type test completes (exit $full_rc)"
+		lib_not_ok "classic STUN client's NAT-type test completes, its CHANGE-REQUEST tests answered (exit $full_rc; ${verdicts:-no verdicts} ${primary:-no result})"
 		tail -n 15 "$T/stun-full.txt" | sed 's/^/#   stun: /'
 	fi
 fi

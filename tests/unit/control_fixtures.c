@@ -218,7 +218,9 @@ void make_endpoints_max(struct control_message *m)
 	m->u.endpoints.n = CONTROL_MAX_ENDPOINTS;
 }
 
-/* Golden encodings from a separate Python encoder written from the format in control.h. */
+/* Golden encodings from a separate Python encoder written from the format in control.h:
+ * tests/tools/gen_golden.py (standard library only) prints them, and its --check compares
+ * them with this table. */
 const struct sample samples[] = {
 	{ "register", make_register,
 	  "01116c6170746f702d312e686f6d655f6c616e14303132333435363738393a3b3c3d3e3f404142430304c0a8010aca6c"

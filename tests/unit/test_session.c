@@ -11,6 +11,15 @@
 
 #include "core/session.h"
 
+/* WireGuard's limits (whitepaper section 6.4, and its receive window of 8128), written out as
+ * literals: the tests below use these, never session.h's names, so a changed constant breaks
+ * a test instead of moving the expectation along with it. */
+#define WG_REKEY_AFTER_TIME_MS UINT64_C(120000)                    /* 120 s */
+#define WG_REJECT_AFTER_TIME_MS UINT64_C(180000)                   /* 180 s */
+#define WG_REKEY_AFTER_MESSAGES UINT64_C(1152921504606846976)      /* 2^60 */
+#define WG_REJECT_AFTER_MESSAGES UINT64_C(18446744073709543486)    /* 2^64 - 1 - 8128 - 1 */
+#define WG_WINDOW UINT64_C(8128)
+
 enum {
 	IDX_A = 0x11223344, /* the index A receives on */
 	IDX_B = 0x55667788, /* the index B receives on */
@@ -302,7 +311,7 @@ static void test_replayed(void **state)
 
 	/* A message that fell out of the window is refused though never seen. */
 	assert_int_equal(session_encrypt(&a, T0, text, 10, first, sizeof(first), &first_len), SESSION_OK);
-	a.send_counter += REPLAY_WINDOW_SIZE;
+	a.send_counter += WG_WINDOW;
 	assert_int_equal(session_encrypt(&a, T0, text, 10, msg, sizeof(msg), &len), SESSION_OK);
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_OK);
 	assert_int_equal(session_decrypt(&b, T0, first, first_len, plain, sizeof(plain), &plain_len),
@@ -349,10 +358,10 @@ static void test_malformed(void **state)
 	assert_int_equal(plain_len, 32);
 }
 
-/* Keys are refused for both directions from exactly SESSION_REJECT_AFTER_TIME_MS on. */
+/* Keys are refused for both directions from exactly 180 s on. */
 static void test_expiry_by_time(void **state)
 {
-	const uint64_t edge = T0 + SESSION_REJECT_AFTER_TIME_MS;
+	const uint64_t edge = T0 + WG_REJECT_AFTER_TIME_MS;
 	struct session a, b;
 	uint8_t early[64];
 	size_t early_len, len = 0, plain_len;
@@ -376,8 +385,8 @@ static void test_expiry_by_time(void **state)
 
 static void test_expiry_by_messages(void **state)
 {
-	const uint64_t limit = SESSION_REJECT_AFTER_MESSAGES;
-	static const uint64_t forged[] = { SESSION_REJECT_AFTER_MESSAGES, SESSION_REJECT_AFTER_MESSAGES + 1,
+	const uint64_t limit = WG_REJECT_AFTER_MESSAGES;
+	static const uint64_t forged[] = { WG_REJECT_AFTER_MESSAGES, WG_REJECT_AFTER_MESSAGES + 1,
 					   UINT64_MAX - 1, UINT64_MAX };
 	struct session a, b;
 	struct replay_window window_before;
@@ -426,16 +435,16 @@ static void test_wants_rekey(void **state)
 		bool want;
 	} cases[] = {
 		{ true, 0, 0, false },
-		{ true, SESSION_REKEY_AFTER_TIME_MS - 1, 0, false },
-		{ true, SESSION_REKEY_AFTER_TIME_MS, 0, true },
-		{ true, SESSION_REJECT_AFTER_TIME_MS + 1, 0, true },
-		{ false, SESSION_REKEY_AFTER_TIME_MS, 0, false }, /* the responder never rekeys by time */
-		{ false, SESSION_REJECT_AFTER_TIME_MS - 1, 0, false },
-		{ true, 0, SESSION_REKEY_AFTER_MESSAGES - 1, false },
-		{ true, 0, SESSION_REKEY_AFTER_MESSAGES, true },
-		{ false, 0, SESSION_REKEY_AFTER_MESSAGES - 1, false },
-		{ false, 0, SESSION_REKEY_AFTER_MESSAGES, true }, /* but both rekey by count */
-		{ false, 0, SESSION_REJECT_AFTER_MESSAGES, true },
+		{ true, WG_REKEY_AFTER_TIME_MS - 1, 0, false },
+		{ true, WG_REKEY_AFTER_TIME_MS, 0, true },
+		{ true, WG_REJECT_AFTER_TIME_MS + 1, 0, true },
+		{ false, WG_REKEY_AFTER_TIME_MS, 0, false }, /* the responder never rekeys by time */
+		{ false, WG_REJECT_AFTER_TIME_MS - 1, 0, false },
+		{ true, 0, WG_REKEY_AFTER_MESSAGES - 1, false },
+		{ true, 0, WG_REKEY_AFTER_MESSAGES, true },
+		{ false, 0, WG_REKEY_AFTER_MESSAGES - 1, false },
+		{ false, 0, WG_REKEY_AFTER_MESSAGES, true }, /* but both rekey by count */
+		{ false, 0, WG_REJECT_AFTER_MESSAGES, true },
 	};
 
 	(void)state;
@@ -472,10 +481,22 @@ static void test_clear(void **state)
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_ERR_EXPIRED);
 }
 
+/* The code's names hold WireGuard's values (the behaviour tests above check what they do). */
+static void test_limits_are_wireguards(void **state)
+{
+	(void)state;
+	assert_int_equal(SESSION_REKEY_AFTER_TIME_MS, 120000);
+	assert_int_equal(SESSION_REJECT_AFTER_TIME_MS, 180000);
+	assert_true(SESSION_REKEY_AFTER_MESSAGES == UINT64_C(1152921504606846976));
+	assert_true(SESSION_REJECT_AFTER_MESSAGES == UINT64_C(18446744073709543486));
+	assert_int_equal(REPLAY_WINDOW_SIZE, 8128);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_limits_are_wireguards),
 		cmocka_unit_test(test_wire_format),
 		cmocka_unit_test(test_keepalive),
 		cmocka_unit_test(test_padding),

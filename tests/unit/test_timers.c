@@ -15,6 +15,15 @@
 #define NEVER UINT64_MAX
 #define S(x) ((uint64_t)(x) * 1000u)
 
+/* WireGuard's timer values (whitepaper section 6), as literals: the tests use these, never
+ * timers.h's names, so a changed constant breaks a test instead of moving with it. */
+#define WG_REKEY_TIMEOUT_MS 5000u
+#define WG_REKEY_TIMEOUT_JITTER_MS 333u
+#define WG_REKEY_ATTEMPT_TIME_MS 90000u
+#define WG_MAX_HANDSHAKE_ATTEMPTS 18u
+#define WG_KEEPALIVE_TIMEOUT_MS 10000u
+#define WG_ZERO_KEYS_AFTER_MS UINT64_C(540000)
+
 enum step_op {
 	EXPECT_EXPIRE,   /* arg: the exact action set timers_expire must return at `at` */
 	EXPECT_NEXT,     /* arg: the next deadline (relative), or NEVER */
@@ -191,7 +200,7 @@ static const struct step retransmit[] = {
 	{ S(20), EXPECT_EXPIRE, NONE },
 	/* jitter beyond the allowed spread is clamped */
 	{ S(30), INITIATED, 100000 },
-	{ S(30), EXPECT_NEXT, S(35) + TIMER_REKEY_TIMEOUT_JITTER_MS },
+	{ S(30), EXPECT_NEXT, S(35) + WG_REKEY_TIMEOUT_JITTER_MS },
 	/* a second initiation (say, new data) moves the deadline */
 	{ S(31), INITIATED, 0 },
 	{ S(31), EXPECT_NEXT, S(36) },
@@ -249,21 +258,21 @@ static void test_scenarios(void **state)
  * the number of retries before GIVE_UP; *now ends at the give-up time. */
 static unsigned int retry_until_give_up(struct peer_timers *t, uint64_t *now, unsigned int seed)
 {
-	unsigned int retries = 0, jitter = seed % (TIMER_REKEY_TIMEOUT_JITTER_MS + 1);
+	unsigned int retries = 0, jitter = seed % (WG_REKEY_TIMEOUT_JITTER_MS + 1);
 	unsigned int actions;
 
 	for (;;) {
 		uint64_t next = timers_next_deadline(t);
 
-		assert_int_equal(next, *now + TIMER_REKEY_TIMEOUT_MS + jitter);
+		assert_int_equal(next, *now + WG_REKEY_TIMEOUT_MS + jitter);
 		assert_int_equal(timers_expire(t, next - 1), TIMER_ACTION_NONE);
 		*now = next;
 		actions = timers_expire(t, *now);
 		if (actions != TIMER_ACTION_SEND_INITIATION)
 			break;
 		retries++;
-		assert_true(retries <= TIMER_MAX_HANDSHAKE_ATTEMPTS);
-		jitter = (seed + retries * 97) % (TIMER_REKEY_TIMEOUT_JITTER_MS + 1);
+		assert_true(retries <= WG_MAX_HANDSHAKE_ATTEMPTS);
+		jitter = (seed + retries * 97) % (WG_REKEY_TIMEOUT_JITTER_MS + 1);
 		timers_on_handshake_initiated(t, *now, jitter, true);
 	}
 	assert_int_equal(actions, TIMER_ACTION_GIVE_UP);
@@ -283,19 +292,19 @@ static void test_handshake_gives_up(void **state)
 		unsigned int retries;
 
 		timers_init(&t, 0);
-		timers_on_handshake_initiated(&t, now, seeds[i] % (TIMER_REKEY_TIMEOUT_JITTER_MS + 1), false);
+		timers_on_handshake_initiated(&t, now, seeds[i] % (WG_REKEY_TIMEOUT_JITTER_MS + 1), false);
 		retries = retry_until_give_up(&t, &now, seeds[i]);
 		assert_int_equal(retries, 18);
-		assert_int_equal(retries, TIMER_MAX_HANDSHAKE_ATTEMPTS);
-		assert_true(now - T0 >= 19 * TIMER_REKEY_TIMEOUT_MS);
-		assert_true(now - T0 <= 19 * (TIMER_REKEY_TIMEOUT_MS + TIMER_REKEY_TIMEOUT_JITTER_MS));
-		assert_true(now - T0 > TIMER_REKEY_ATTEMPT_TIME_MS);
+		assert_int_equal(retries, WG_MAX_HANDSHAKE_ATTEMPTS);
+		assert_true(now - T0 >= 19 * WG_REKEY_TIMEOUT_MS);
+		assert_true(now - T0 <= 19 * (WG_REKEY_TIMEOUT_MS + WG_REKEY_TIMEOUT_JITTER_MS));
+		assert_true(now - T0 > WG_REKEY_ATTEMPT_TIME_MS);
 
 		/* given up: nothing retransmits, keys go in 540 s */
 		assert_int_equal(t.retransmit_handshake_at, 0);
-		assert_int_equal(timers_next_deadline(&t), now + TIMER_ZERO_KEYS_AFTER_MS);
-		assert_int_equal(timers_expire(&t, now + TIMER_ZERO_KEYS_AFTER_MS - 1), TIMER_ACTION_NONE);
-		assert_int_equal(timers_expire(&t, now + TIMER_ZERO_KEYS_AFTER_MS), TIMER_ACTION_WIPE_KEYS);
+		assert_int_equal(timers_next_deadline(&t), now + WG_ZERO_KEYS_AFTER_MS);
+		assert_int_equal(timers_expire(&t, now + WG_ZERO_KEYS_AFTER_MS - 1), TIMER_ACTION_NONE);
+		assert_int_equal(timers_expire(&t, now + WG_ZERO_KEYS_AFTER_MS), TIMER_ACTION_WIPE_KEYS);
 		assert_int_equal(timers_next_deadline(&t), NEVER);
 	}
 }
@@ -324,13 +333,13 @@ static void test_give_up_drops_keepalive(void **state)
 	(void)state;
 	timers_init(&t, 0);
 	timers_on_handshake_initiated(&t, T0, 0, false);
-	t.handshake_attempts = TIMER_MAX_HANDSHAKE_ATTEMPTS; /* as after the last retry */
+	t.handshake_attempts = WG_MAX_HANDSHAKE_ATTEMPTS; /* as after the last retry */
 	timers_on_data_received(&t, T0 + 1);
 	timers_on_data_received(&t, T0 + 2);
-	assert_int_equal(timers_expire(&t, T0 + TIMER_REKEY_TIMEOUT_MS), TIMER_ACTION_GIVE_UP);
+	assert_int_equal(timers_expire(&t, T0 + WG_REKEY_TIMEOUT_MS), TIMER_ACTION_GIVE_UP);
 	assert_int_equal(t.send_keepalive_at, 0);
 	assert_false(t.another_keepalive_needed);
-	assert_int_equal(timers_next_deadline(&t), T0 + TIMER_REKEY_TIMEOUT_MS + TIMER_ZERO_KEYS_AFTER_MS);
+	assert_int_equal(timers_next_deadline(&t), T0 + WG_REKEY_TIMEOUT_MS + WG_ZERO_KEYS_AFTER_MS);
 }
 
 /* A fresh initiation (not a retry) or a completed handshake restarts the count. */
@@ -413,7 +422,7 @@ static void test_deadline_edges(void **state)
 	assert_int_equal(timers_expire(&t, 0), TIMER_ACTION_NONE);
 	assert_int_equal(timers_expire(&t, UINT64_MAX), TIMER_ACTION_NONE);
 	timers_on_data_received(&t, 0);
-	assert_int_equal(t.send_keepalive_at, TIMER_KEEPALIVE_TIMEOUT_MS);
+	assert_int_equal(t.send_keepalive_at, WG_KEEPALIVE_TIMEOUT_MS);
 	assert_int_equal(timers_expire(&t, 0), TIMER_ACTION_NONE);
 
 	timers_init(&t, 0);
@@ -423,9 +432,25 @@ static void test_deadline_edges(void **state)
 	assert_int_equal(timers_expire(&t, UINT64_MAX), TIMER_ACTION_WIPE_KEYS);
 }
 
+/* The code's names hold WireGuard's values (the scenarios above check what they do). */
+static void test_constants_are_wireguards(void **state)
+{
+	(void)state;
+	assert_int_equal(SESSION_REKEY_AFTER_TIME_MS, 120000);
+	assert_int_equal(SESSION_REJECT_AFTER_TIME_MS, 180000);
+	assert_int_equal(TIMER_REKEY_TIMEOUT_MS, 5000);
+	assert_int_equal(TIMER_REKEY_TIMEOUT_JITTER_MS, 333);
+	assert_int_equal(TIMER_REKEY_ATTEMPT_TIME_MS, 90000);
+	assert_int_equal(TIMER_MAX_HANDSHAKE_ATTEMPTS, 18);
+	assert_int_equal(TIMER_KEEPALIVE_TIMEOUT_MS, 10000);
+	assert_int_equal(TIMER_NEW_HANDSHAKE_AFTER_MS, 15000);
+	assert_int_equal(TIMER_ZERO_KEYS_AFTER_MS, 540000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_constants_are_wireguards),
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_handshake_gives_up),
 		cmocka_unit_test(test_give_up_keeps_earlier_wipe),
