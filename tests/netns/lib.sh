@@ -194,9 +194,12 @@ lib_random_pubkey() {
 }
 
 # lib_write_config FILE IFACE KEYFILE PORT ADDRESS/LEN PEER_NAME PEER_PUB ENDPOINT ALLOWED_IP
+# The control socket sits next to FILE (FILE without .yaml, plus .sock): namespaces share
+# the file system, so two nodes' default /run/meshd/mesh0.sock would collide.
 lib_write_config() {
 	cat >"$1" <<-EOF
 	interface: $2
+	control_socket: ${1%.yaml}.sock
 	private_key_file: $3
 	listen_port: $4
 	address: $5
