@@ -136,8 +136,10 @@ static struct verdict judge(const struct netcheck *nc)
 
 	if (!nc->coordinator_known) {
 		v.words = "unknown: no coordinator configured (netcheck asks the coordinator's STUN ports)";
-	} else if (!nc->have_info) {
+	} else if (!nc->have_info && !nc->coordinator_ready) {
 		v.words = "unknown: not connected to the coordinator yet (it names its STUN ports on connect)";
+	} else if (!nc->have_info) {
+		v.words = "unknown: the coordinator did not name its STUN and relay ports (no RELAY_INFO: an older meshcoord?)";
 	} else if (!v.udp) {
 		v.nat = NAT_NO_UDP;
 		v.words = "no UDP: everything is relayed over TCP";
