@@ -62,7 +62,7 @@ for n in $NODES; do
 	NS[$n]=demo-$n-$$
 	lib_ns_create "${NS[$n]}"
 	lib_hub_attach "$HUB" "${NS[$n]}" eth0 "${UNDERLAY[$n]}/24"
-	printf 'interface: mesh0\nlisten_port: 51820\nstate_dir: %s\n' "$T/$n" >"$T/$n.yaml"
+	printf 'interface: mesh0\nlisten_port: 51820\nstate_dir: %s\ncontrol_socket: %s.sock\n' "$T/$n" "$T/$n" >"$T/$n.yaml"
 done
 echo "== each node's whole config (no addresses, no peers):"
 sed 's/^/   | /' "$T/alice.yaml"

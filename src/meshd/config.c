@@ -25,7 +25,7 @@ static const char config_default_interface[] = "mesh0";
 
 enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
-	ROOT_JOIN_KEY_FILE, ROOT_N
+	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -36,7 +36,12 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_PEERS] = "peers",
 	[ROOT_STATE_DIR] = "state_dir",
 	[ROOT_JOIN_KEY_FILE] = "join_key_file",
+	[ROOT_CONTROL_SOCKET] = "control_socket",
+	[ROOT_CONTROL_GROUP] = "control_group",
 };
+
+/* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
+static const char config_control_socket_dir[] = "/run/meshd";
 
 enum peer_key { PEER_PUBLIC_KEY, PEER_PRESHARED_KEY, PEER_ENDPOINT, PEER_ALLOWED_IPS, PEER_NAME, PEER_KEEPALIVE, PEER_N };
 static const char *const peer_keys[PEER_N] = {
@@ -82,6 +87,27 @@ static bool interface_name_valid(const char *s, size_t len)
 			return false;
 	}
 	return true;
+}
+
+/* Group names as shadow's useradd takes them: letters, digits, '.', '_', '-', not leading '-'. */
+static bool group_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len >= CONFIG_GROUP_MAX || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+bool config_default_control_socket(const char *ifname, char *out, size_t out_len)
+{
+	int n = snprintf(out, out_len, "%s/%s.sock", config_control_socket_dir, ifname);
+	return n > 0 && (size_t)n < out_len;
 }
 
 static bool peer_name_valid(const char *s, size_t len)
@@ -493,10 +519,37 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			if (!yamlread_string(r, root_keys[idx], cfg->join_key_file, sizeof(cfg->join_key_file)))
 				return false;
 			break;
+		case ROOT_CONTROL_SOCKET:
+			if (!yamlread_scalar(r, root_keys[idx]))
+				return false;
+			if (yamlread_len(r) >= sizeof(cfg->control_socket) || yamlread_value(r)[0] != '/' ||
+			    memchr(yamlread_value(r), '\0', yamlread_len(r))) {
+				yamlread_fail(r, r->ev.start_mark,
+					"'control_socket': '%s' must be an absolute path of at most %d bytes",
+					yamlread_quote(yamlread_value(r), yamlread_len(r), q), CONFIG_SOCKET_PATH_MAX - 1);
+				return false;
+			}
+			memcpy(cfg->control_socket, yamlread_value(r), yamlread_len(r) + 1);
+			break;
+		case ROOT_CONTROL_GROUP:
+			if (!yamlread_scalar(r, root_keys[idx]))
+				return false;
+			if (!group_name_valid(yamlread_value(r), yamlread_len(r))) {
+				yamlread_fail(r, r->ev.start_mark,
+					"'control_group': '%s' is not a group name (1 to %d letters, digits, '.', '_', '-')",
+					yamlread_quote(yamlread_value(r), yamlread_len(r), q), CONFIG_GROUP_MAX - 1);
+				return false;
+			}
+			memcpy(cfg->control_group, yamlread_value(r), yamlread_len(r) + 1);
+			break;
 		case ROOT_N:
 			return false;
 		}
 	}
+	/* The interface name is at most IFNAMSIZ - 1 bytes, so the default always fits. */
+	if (!seen[ROOT_CONTROL_SOCKET] &&
+	    !config_default_control_socket(cfg->interface, cfg->control_socket, sizeof(cfg->control_socket)))
+		return false;
 
 	/* With a state directory the key defaults to <state_dir>/node.key and the addresses may
 	 * come from a coordinator (main checks that one is configured). */

@@ -23,6 +23,9 @@ enum {
 	CONFIG_MIN_MTU = 576,            /* IPv4 minimum datagram every host must take (RFC 791) */
 	CONFIG_MAX_MTU = 9000 - 80,      /* jumbo frames minus our overhead */
 	CONFIG_PATH_MAX = 4096,
+	/* A UNIX socket path lives in sockaddr_un.sun_path (108 bytes with its NUL on Linux). */
+	CONFIG_SOCKET_PATH_MAX = 108,
+	CONFIG_GROUP_MAX = 33,           /* a group name: 32 characters (useradd's limit) and NUL */
 };
 
 struct config_peer {
@@ -52,7 +55,14 @@ struct config {
 	unsigned int mtu;               /* default CONFIG_DEFAULT_MTU */
 	struct config_peer *peers;      /* heap array, n_peers long */
 	size_t n_peers;
+	/* Where `meshd up` serves status/ping/netcheck; default /run/meshd/<interface>.sock. */
+	char control_socket[CONFIG_SOCKET_PATH_MAX];
+	/* A group whose members may use the control socket (mode 0660); "" = root only (0600). */
+	char control_group[CONFIG_GROUP_MAX];
 };
+
+/* The control socket of an interface when the config does not name one. False if too long. */
+bool config_default_control_socket(const char *ifname, char *out, size_t out_len);
 
 /* Parses YAML from memory. `source_name` is used in error messages. No file system or network
  * access (the fuzz target calls this). On failure err holds "name:line:col: message". */

@@ -372,6 +372,11 @@ bool coordclient_ready(const struct device *dev)
 	return dev->coord && dev->coord->phase == COORD_READY;
 }
 
+const char *coordclient_node_name(const struct device *dev)
+{
+	return dev->coord && dev->coord->state.registered ? dev->coord->state.name : NULL;
+}
+
 bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], const uint8_t *payload, size_t len,
 			    uint64_t now_ms)
 {

@@ -35,6 +35,8 @@ bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len,
 			     uint64_t now_ms);
 /* Registered and connected: control messages (and relayed datagrams) can be sent. */
 bool coordclient_ready(const struct device *dev);
+/* The name the coordinator gave this node, or NULL (no coordinator, not registered yet). */
+const char *coordclient_node_name(const struct device *dev);
 /* Sends a datagram for node `to` through the control connection (UDP to the relay does not
  * work). False if not connected or the connection's queue is full: the datagram is dropped. */
 bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], const uint8_t *payload, size_t len,

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/keys.h"
 #include "meshd/coordclient.h"
+#include "meshd/ctl.h"
 #include "meshd/peer.h"
 #include "meshd/probe.h"
 #include "meshd/rx.h"
@@ -512,6 +513,11 @@ static int next_timeout_ms(const struct device *dev, uint64_t now_ms)
 		if (d < next)
 			next = d;
 	}
+	if (dev->ctl) {
+		uint64_t d = ctl_next_deadline(dev);
+		if (d < next)
+			next = d;
+	}
 	if (next == UINT64_MAX)
 		return -1;
 	if (next <= now_ms)
@@ -564,12 +570,16 @@ int device_run(struct device *dev)
 					device_outbox_flush(dev);
 			} else if (fd == coordclient_fd(dev)) {
 				coordclient_on_io(dev, events[i].events, now_ms);
+			} else if (dev->ctl && ctl_owns_fd(dev->ctl, fd)) {
+				ctl_on_io(dev, fd, events[i].events, now_ms);
 			}
 			device_outbox_flush(dev);
 		}
 		if (dev->coord)
 			coordclient_tick(dev, now_ms);
 		run_timers(dev, now_ms);
+		if (dev->ctl)
+			ctl_tick(dev, now_ms);
 	}
 	return 0;
 }

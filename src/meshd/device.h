@@ -107,6 +107,7 @@ struct device {
 	size_t peers_cap;
 	struct coordclient *coord; /* NULL without a coordinator */
 	struct relayclient relay;  /* unused (have_info false) without a coordinator */
+	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
 	int exit_code;             /* what device_run's caller should exit with */
 
 	struct udp_inbox inbox;

@@ -12,7 +12,9 @@
 #include "core/keys.h"
 #include "core/log.h"
 #include "meshd/config.h"
+#include "meshd/cli.h"
 #include "meshd/coordclient.h"
+#include "meshd/ctl.h"
 #include "meshd/device.h"
 
 enum {
@@ -34,12 +36,22 @@ static const char usage_text[] =
 	"                                  with the coordinator named in KEY (from 'meshcoord\n"
 	"                                  authkey create'); needs state_dir in the config and is\n"
 	"                                  only needed the first time\n"
+	"  status [--json] [-s SOCKET | -i IFNAME]\n"
+	"                                  the daemon's view of this node and its peers (paths,\n"
+	"                                  handshakes, latency, bytes)\n"
+	"  ping [-c N] [-s SOCKET | -i IFNAME] NAME|IP\n"
+	"                                  disco-ping a coordinator peer; says which path answered\n"
+	"  netcheck [--json] [-s SOCKET | -i IFNAME]\n"
+	"                                  UDP, reflexive address, NAT type, coordinator latency\n"
 	"  genkey                          print a new private key (base64) to stdout\n"
 	"  pubkey                          read a private key on stdin, print its public key\n"
 	"  --help, -h                      show this help\n"
 	"  --version                       show the version\n"
 	"\n"
 	"LEVEL is one of error, warn, info (default), debug.\n"
+	"status, ping and netcheck talk to the running daemon over its control socket\n"
+	"(control_socket in the config; default /run/meshd/IFNAME.sock, IFNAME defaulting to\n"
+	"mesh0); 'meshd COMMAND --help' tells more.\n"
 	"If the config's private_key_file does not exist, 'up' creates it (mode 0600); without\n"
 	"private_key_file it is <state_dir>/node.key.\n"
 	"Example config: " DOCDIR "/meshd.yaml\n";
@@ -216,7 +228,9 @@ static int cmd_up(int argc, char **argv)
 	bool have_join = false;
 	uint8_t private_key[WIRE_KEY_LEN];
 	struct device dev;
+	struct ctl ctl;
 	int rc = EXIT_FAILURE;
+	ctl_init(&ctl);
 	memset(&dev, 0, sizeof(dev));
 	dev.tun_fd = dev.udp_fd = dev.epoll_fd = dev.signal_fd = -1;
 
@@ -229,9 +243,15 @@ static int cmd_up(int argc, char **argv)
 	}
 	if (!load_or_create_private_key(cfg.private_key_file, private_key, err, sizeof(err)))
 		goto out;
-	if (!device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
+	/* The control socket first: a second daemon for the same interface stops here, with a
+	 * message that says so, before it could fail on the UDP port or the TUN device. */
+	if (!ctl_open(&ctl, &cfg, err, sizeof(err)) || !device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
 	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, err, sizeof(err)))
 		goto out;
+	if (!ctl_attach(&ctl, &dev)) {
+		snprintf(err, sizeof(err), "cannot watch the control socket: %s", strerror(errno));
+		goto out;
+	}
 	err[0] = '\0';
 	if (device_run(&dev) == 0)
 		rc = dev.exit_code;
@@ -240,6 +260,8 @@ out:
 		log_error("%s", err);
 	sodium_memzero(private_key, sizeof(private_key));
 	joinkey_clear(&join);
+	ctl_close(&ctl);
+	dev.ctl = NULL;
 	device_close(&dev);
 	config_free(&cfg);
 	if (rc == EXIT_SUCCESS)
@@ -254,6 +276,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "up", cmd_up },
+	{ "status", cli_status },
+	{ "ping", cli_ping },
+	{ "netcheck", cli_netcheck },
 	{ "genkey", cmd_genkey },
 	{ "pubkey", cmd_pubkey },
 };

@@ -12,6 +12,7 @@
 #include "core/ipaddr.h"
 #include "core/keys.h"
 #include "meshd/coordclient.h"
+#include "meshd/ctl.h"
 #include "meshd/device.h"
 #include "meshd/path.h"
 #include "meshd/peer.h"
@@ -267,6 +268,8 @@ void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struc
 	dev->counters.rx_datagrams++;
 	/* STUN answers to our own requests share the data socket (that is the point: they
 	 * report the data path's NAT mapping). They cannot be mistaken for ours: see stun.h. */
+	if (dev->ctl && ctl_on_datagram(dev, buf, len, from)) /* netcheck's own STUN answers */
+		return;
 	if (dev->coord && coordclient_on_datagram(dev, buf, len, from, now_ms))
 		return;
 	if (dev->coord && relayclient_on_datagram(dev, buf, len, from, now_ms))

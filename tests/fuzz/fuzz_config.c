@@ -26,6 +26,10 @@ static void check_config(const struct config *cfg)
 		abort();
 	if (cfg->mtu < CONFIG_MIN_MTU || cfg->mtu > CONFIG_MAX_MTU)
 		abort();
+	/* The control socket always has an absolute path that fits sockaddr_un. */
+	if (cfg->control_socket[0] != '/' || !memchr(cfg->control_socket, '\0', sizeof(cfg->control_socket)) ||
+	    !memchr(cfg->control_group, '\0', sizeof(cfg->control_group)))
+		abort();
 	if (cfg->n_peers > CONFIG_MAX_PEERS || (cfg->n_peers > 0) != (cfg->peers != NULL))
 		abort();
 	for (size_t i = 0; i < cfg->n_peers; i++) {

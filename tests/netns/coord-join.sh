@@ -97,6 +97,7 @@ for n in $NODES; do
 	interface: $IFACE
 	listen_port: $DATA_PORT
 	state_dir: $T/$n
+	control_socket: $T/$n.sock
 	EOF
 done
 

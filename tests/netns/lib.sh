@@ -196,9 +196,12 @@ lib_random_pubkey() {
 }
 
 # lib_write_config FILE IFACE KEYFILE PORT ADDRESS/LEN PEER_NAME PEER_PUB ENDPOINT ALLOWED_IP
+# The control socket sits next to FILE (FILE without .yaml, plus .sock): namespaces share
+# the file system, so two nodes' default /run/meshd/mesh0.sock would collide.
 lib_write_config() {
 	cat >"$1" <<-EOF
 	interface: $2
+	control_socket: ${1%.yaml}.sock
 	private_key_file: $3
 	listen_port: $4
 	address: $5
@@ -248,7 +251,7 @@ lib_counter() {
 # Every counter that means "datagram received and dropped", one of which must count each
 # bad datagram exactly once. A new drop counter in meshd must be added here.
 LIB_DROP_COUNTERS="rx_invalid_type rx_invalid_size rx_handshake_invalid rx_handshake_replayed \
-rx_data_unknown_index rx_data_auth_failed rx_data_replayed rx_data_bad_source rx_data_malformed"
+rx_data_unknown_index rx_data_auth_failed rx_data_replayed rx_data_bad_source rx_data_malformed rx_disco_invalid"
 
 lib_counter_sum() {
 	local line=$1 name v sum=0

@@ -44,7 +44,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers, state_dir, join_key_file)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -164,7 +164,7 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers, state_dir, join_key_file)" },
+		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -485,7 +485,7 @@ static void test_load(void **state)
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
-		 "peers, state_dir, join_key_file)",
+		 "peers, state_dir, join_key_file, control_socket, control_group)",
 		 path);
 	assert_string_equal(err, want);
 
@@ -557,6 +557,51 @@ static void test_state_dir_config(void **state)
 	assert_string_equal(err, "node.yaml:1:1: missing required key 'private_key_file'");
 }
 
+/* The control socket: defaults by interface, an absolute path of bounded length, a group name. */
+static void test_control_socket(void **state)
+{
+	struct config cfg;
+	char err[256];
+	(void)state;
+
+	assert_true(config_parse(&cfg, "node.yaml", BASE, strlen(BASE), err, sizeof(err)));
+	assert_string_equal(cfg.control_socket, "/run/meshd/mesh0.sock");
+	assert_string_equal(cfg.control_group, "");
+	config_free(&cfg);
+
+	static const char named[] = BASE "interface: wg7\ncontrol_group: meshd-ops\n";
+	assert_true(config_parse(&cfg, "node.yaml", named, sizeof(named) - 1, err, sizeof(err)));
+	assert_string_equal(cfg.control_socket, "/run/meshd/wg7.sock");
+	assert_string_equal(cfg.control_group, "meshd-ops");
+	config_free(&cfg);
+
+	static const char custom[] = BASE "control_socket: /tmp/x/m.sock\n";
+	assert_true(config_parse(&cfg, "node.yaml", custom, sizeof(custom) - 1, err, sizeof(err)));
+	assert_string_equal(cfg.control_socket, "/tmp/x/m.sock");
+	config_free(&cfg);
+
+	static const struct {
+		const char *yaml;
+		const char *err;
+	} bad[] = {
+		{ BASE "control_socket: run/m.sock\n",
+		  "node.yaml:3:17: 'control_socket': 'run/m.sock' must be an absolute path of at most 107 bytes" },
+		{ BASE "control_socket: /" "0123456789012345678901234567890123456789012345678901234567890123456789"
+		       "0123456789012345678901234567890123456789\n",
+		  NULL },
+		{ BASE "control_group: -x\n",
+		  "node.yaml:3:16: 'control_group': '-x' is not a group name (1 to 32 letters, digits, '.', '_', '-')" },
+		{ BASE "control_group: a b\n", NULL },
+		{ BASE "control_group: ''\n", NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (config_parse(&cfg, "node.yaml", bad[i].yaml, strlen(bad[i].yaml), err, sizeof(err)))
+			fail_msg("case %zu: accepted", i);
+		if (bad[i].err)
+			assert_string_equal(err, bad[i].err);
+	}
+}
+
 static void test_example_config(void **state)
 {
 	/* The shipped example must always parse. */
@@ -585,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_too_large),
 		cmocka_unit_test(test_state_dir_config),
+		cmocka_unit_test(test_control_socket),
 		cmocka_unit_test(test_example_config),
 	};
 
