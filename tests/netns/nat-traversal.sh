@@ -118,6 +118,26 @@ current_path() {
 	esac
 }
 
+# status_path NODE: the path `meshd status --json` reports for its one peer.
+status_path() {
+	"$MESHD" status --json -s "$T/$1.sock" 2>/dev/null | grep -o '"path": *"[a-z]*"' | head -n 1 | sed 's/.*"\([a-z]*\)"$/\1/'
+}
+
+# netcheck_type NODE: the NAT type `meshd netcheck --json` reports (easy, hard, no-udp, unknown).
+netcheck_type() {
+	"$MESHD" netcheck --json -s "$T/$1.sock" 2>/dev/null | grep -o '"nat_type": *"[a-z-]*"' | head -n 1 |
+		sed 's/.*"\([a-z-]*\)"$/\1/'
+}
+
+# The NAT type netcheck must report for a site type.
+expected_nat() {
+	case $1 in
+	public | cone) echo easy ;;
+	symmetric) echo hard ;;
+	udpblock) echo no-udp ;;
+	esac
+}
+
 path_is_direct() { case $(current_path "$1") in direct*) return 0 ;; esac; return 1; }
 path_is_relay() { [ "$(current_path "$1")" = relay ]; }
 
@@ -200,6 +220,28 @@ scenario() {
 		lib_not_ok "$label: $TRANSFER_MIB MiB laptop -> server arrive intact"
 		ok=0
 	fi
+	local n got want
+	for n in "$s" "$l"; do
+		got=$(status_path "$n")
+		want=$(current_path "$n")
+		lib_check "$label: meshd status on $n says '$got', as its log ('${want%% *}')" test "$got" = "${want%% *}"
+	done
+	# meshd ping from the newcomer: a pong over the direct path, or the honest "relay".
+	local out rc
+	out=$("$MESHD" ping -c 1 -s "$T/$second.sock" "${NAME[$first]}" 2>&1)
+	rc=$?
+	if [ "$(current_path "$second")" = relay ]; then
+		lib_check "$label: meshd ping on a relayed pair says so ('$(printf '%s' "$out" | head -n 1)')" \
+			bash -c "[ $rc -ne 0 ] && printf '%s' \"\$1\" | grep -q 'relay'" _ "$out"
+	else
+		lib_check "$label: meshd ping answers over the direct path ('$(printf '%s' "$out" | head -n 1)')" \
+			bash -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'via [0-9]'" _ "$out"
+	fi
+	for n in "$s:$ts" "$l:$tl"; do
+		got=$(netcheck_type "${n%%:*}")
+		want=$(expected_nat "${n#*:}")
+		lib_check "$label: meshd netcheck on ${n%%:*} (${n#*:}) says '$got' (want $want)" test "$got" = "$want"
+	done
 	FIGURES+=("$label: path $expect, first reply ${first_ms:--} ms, both direct at ${direct_ms} ms after the newcomer registered")
 	if [ "$ok" = 0 ]; then
 		show_log_tail "$T/$s.log"
