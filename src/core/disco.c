@@ -65,6 +65,7 @@ static size_t encode_plain(const struct disco_message *m, uint8_t plain[DISCO_PL
 	memcpy(plain + PLAIN_OFF_TXID, m->txid, DISCO_TXID_LEN);
 	switch (m->kind) {
 	case DISCO_PING:
+	case DISCO_PUNCH:
 		return len + DISCO_ENDPOINT_LEN; /* zero padding */
 	case DISCO_PONG:
 		if (!endpoint_valid(&m->observed))
@@ -124,6 +125,7 @@ static bool decode_plain(const uint8_t *plain, size_t len, struct disco_message 
 	memcpy(out->txid, plain + PLAIN_OFF_TXID, DISCO_TXID_LEN);
 	switch (plain[PLAIN_OFF_KIND]) {
 	case DISCO_PING:
+	case DISCO_PUNCH:
 		return body_len == DISCO_ENDPOINT_LEN && memcmp(body, zeros, DISCO_ENDPOINT_LEN) == 0;
 	case DISCO_PONG:
 		return body_len == DISCO_ENDPOINT_LEN && get_endpoint(body, &out->observed);

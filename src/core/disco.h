@@ -8,6 +8,8 @@
  *                        than the pong it asks for, so a ping reflected off us amplifies nothing)
  *         PONG           the source address the ping came from (one endpoint)
  *         CALL_ME_MAYBE  count (1, at most CONTROL_MAX_ENDPOINTS) | endpoints
+ *         PUNCH          padding, as a ping: "my NAT is hard; probe my address's ports"
+ *                        (the birthday punch, src/meshd/punch.h)
  *   an endpoint: family (4 or 6) | address (16; IPv4 in the first 4, rest zero) | port (u16 BE)
  *
  * Sealed with the node keys, so a disco message works before a Noise session exists and
@@ -32,6 +34,7 @@ enum disco_kind {
 	DISCO_PING = 1,
 	DISCO_PONG = 2,
 	DISCO_CALL_ME_MAYBE = 3,
+	DISCO_PUNCH = 4,
 };
 
 enum {

@@ -98,6 +98,13 @@ struct coordclient {
 	uint64_t stun_next_ms;
 	bool have_reflexive;
 	struct control_endpoint reflexive;
+	/* The same question to the coordinator's second STUN port in each round: a different
+	 * answer means our NAT maps per destination (a hard NAT, see punch.h). */
+	uint8_t alt_txid[STUN_TRANSACTION_ID_LEN];
+	bool alt_pending;
+	bool round_main_answered, round_alt_answered;
+	struct control_endpoint round_main, round_alt;
+	int mapping_varies; /* -1 unknown, 0 no, 1 yes */
 
 	struct control_endpoint reported[CONTROL_MAX_ENDPOINTS];
 	size_t n_reported;
@@ -365,6 +372,16 @@ static bool send_message(struct device *dev, struct coordclient *cc, const struc
 	cc->last_tx_ms = now_ms;
 	flush_writes(dev, cc, now_ms);
 	return cc->fd >= 0;
+}
+
+int coordclient_mapping_varies(const struct device *dev)
+{
+	return dev->coord ? dev->coord->mapping_varies : -1;
+}
+
+const struct control_endpoint *coordclient_reflexive(const struct device *dev)
+{
+	return dev->coord && dev->coord->have_reflexive ? &dev->coord->reflexive : NULL;
 }
 
 bool coordclient_ready(const struct device *dev)
@@ -725,6 +742,27 @@ static void send_stun(struct device *dev, struct coordclient *cc, uint64_t now_m
 	if (len && sendto(dev->udp_fd, req, len, MSG_DONTWAIT, (struct sockaddr *)&cc->stun_server, alen) >= 0)
 		cc->stun_pending = true;
 	cc->stun_next_ms = now_ms + COORD_STUN_RETRY_MS;
+	cc->round_main_answered = cc->round_alt_answered = false;
+	if (dev->relay.have_alt_stun) {
+		const struct sockaddr_storage *alt = &dev->relay.alt_stun_addr;
+		randombytes_buf(cc->alt_txid, sizeof(cc->alt_txid));
+		len = stun_build_request(cc->alt_txid, req, sizeof(req));
+		alen = alt->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+		cc->alt_pending = len && sendto(dev->udp_fd, req, len, MSG_DONTWAIT, (const struct sockaddr *)alt, alen) >= 0;
+	}
+}
+
+/* Both answers of one round are in: does the mapping depend on the destination? */
+static void judge_mapping(struct coordclient *cc)
+{
+	if (!cc->round_main_answered || !cc->round_alt_answered)
+		return;
+	int varies = memcmp(&cc->round_main, &cc->round_alt, sizeof(cc->round_main)) != 0;
+	if (varies != cc->mapping_varies)
+		log_info(varies ? "our NAT maps each destination to a new port (a hard NAT): direct paths need the "
+				  "peer's NAT to be easy, and are found by a birthday punch"
+				: "our NAT keeps one mapping for every destination (an easy NAT)");
+	cc->mapping_varies = varies;
 }
 
 bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
@@ -732,6 +770,16 @@ bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len,
 {
 	struct coordclient *cc = dev->coord;
 	struct sockaddr_storage mapped;
+	if (cc->alt_pending && stun_is_message(buf, len) && dev->relay.have_alt_stun &&
+	    sockaddr_equal(from, &dev->relay.alt_stun_addr)) {
+		if (stun_parse_response(buf, len, cc->alt_txid, &mapped)) {
+			cc->alt_pending = false;
+			endpoint_from_sockaddr((struct sockaddr *)&mapped, &cc->round_alt);
+			cc->round_alt_answered = true;
+			judge_mapping(cc);
+		}
+		return true;
+	}
 	if (!cc->stun_pending || !stun_is_message(buf, len))
 		return false;
 	if (!sockaddr_equal(from, &cc->stun_server))
@@ -742,6 +790,9 @@ bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len,
 	cc->stun_next_ms = now_ms + COORD_STUN_INTERVAL_MS;
 	struct control_endpoint e;
 	endpoint_from_sockaddr((struct sockaddr *)&mapped, &e);
+	cc->round_main = e;
+	cc->round_main_answered = true;
+	judge_mapping(cc);
 	if (!cc->have_reflexive || memcmp(&e, &cc->reflexive, sizeof(e)) != 0) {
 		char addr[64];
 		log_info("our address as the coordinator sees it: %s",
@@ -841,6 +892,7 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 	}
 	cc->fd = -1;
 	cc->backoff_ms = COORD_BACKOFF_MIN_MS;
+	cc->mapping_varies = -1;
 	snprintf(cc->state_dir, sizeof(cc->state_dir), "%s", cfg->state_dir);
 	if (!state_load(&cc->state, cfg->state_dir, err, err_len)) {
 		free(cc);

@@ -33,6 +33,11 @@ uint64_t coordclient_next_deadline(const struct device *dev);
 /* Consumes a datagram from the data socket if it answers our STUN request. */
 bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
 			     uint64_t now_ms);
+/* Whether our NAT's mapping depends on the destination (STUN to the coordinator's two
+ * ports): 1 yes (a hard NAT), 0 no, -1 not known yet. */
+int coordclient_mapping_varies(const struct device *dev);
+/* Our address as the coordinator's STUN saw it, or NULL. */
+const struct control_endpoint *coordclient_reflexive(const struct device *dev);
 /* Registered and connected: control messages (and relayed datagrams) can be sent. */
 bool coordclient_ready(const struct device *dev);
 /* The name the coordinator gave this node, or NULL (no coordinator, not registered yet). */

@@ -22,6 +22,7 @@
 #include "meshd/ctl.h"
 #include "meshd/peer.h"
 #include "meshd/probe.h"
+#include "meshd/punch.h"
 #include "meshd/rx.h"
 #include "meshd/tun.h"
 #include "meshd/tx.h"
@@ -41,6 +42,7 @@ static void device_reset(struct device *dev)
 	dev->udp_fd = -1;
 	dev->epoll_fd = -1;
 	dev->signal_fd = -1;
+	dev->rx_punch_fd = -1;
 }
 
 /* ---------------------------------------------------------------- buffers and peers */
@@ -150,6 +152,7 @@ void device_peer_remove(struct device *dev, struct peer *p)
 		if (dev->peers[i] != p)
 			continue;
 		dev->peers[i] = dev->peers[--dev->n_peers];
+		punch_free(dev, p);
 		peer_free(p);
 		free(p);
 		return;
@@ -358,6 +361,7 @@ void device_close(struct device *dev)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	for (size_t i = 0; i < dev->n_peers; i++) {
+		punch_free(dev, dev->peers[i]);
 		peer_free(dev->peers[i]);
 		free(dev->peers[i]);
 	}
@@ -485,6 +489,8 @@ static void run_timers(struct device *dev, uint64_t now_ms)
 		}
 		if (p->from_coordinator)
 			probe_tick(dev, p, now_ms);
+		if (p->punch)
+			punch_tick(dev, p, now_ms);
 	}
 	if (dev->coord)
 		relayclient_tick(dev, now_ms);
@@ -501,6 +507,9 @@ static int next_timeout_ms(const struct device *dev, uint64_t now_ms)
 			next = d;
 		if (p->from_coordinator) {
 			d = path_next_deadline(&p->path, now_ms, session_usable(&p->current, now_ms));
+			if (d < next)
+				next = d;
+			d = punch_next_deadline(p, now_ms);
 			if (d < next)
 				next = d;
 		}
@@ -572,6 +581,11 @@ int device_run(struct device *dev)
 				coordclient_on_io(dev, events[i].events, now_ms);
 			} else if (dev->ctl && ctl_owns_fd(dev->ctl, fd)) {
 				ctl_on_io(dev, fd, events[i].events, now_ms);
+			} else {
+				/* A birthday punch's socket: rare (hard NATs), so a scan is fine. */
+				for (size_t k = 0; k < dev->n_peers; k++)
+					if (dev->peers[k]->punch_fd == fd)
+						punch_on_readable(dev, dev->peers[k], now_ms);
 			}
 			device_outbox_flush(dev);
 		}

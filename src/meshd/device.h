@@ -58,7 +58,10 @@ enum {
 	X(disco_pings_sent)      /* disco pings sent */                                     \
 	X(disco_pongs_matched)   /* pongs that answered one of our pings */                 \
 	X(disco_cmm_sent)        /* call-me-maybe sent through the relay */                 \
-	X(disco_cmm_answered)    /* call-me-maybe answered with pings */
+	X(disco_cmm_answered)    /* call-me-maybe answered with pings */                    \
+	X(punch_attempts)        /* birthday punches started, either side */               \
+	X(punch_successes)       /* birthday punches that found a direct path */           \
+	X(punch_probes_sent)     /* easy side: random-port probes sent */
 
 struct device_counters {
 #define DEVICE_COUNTER_FIELD(name) uint64_t name;
@@ -107,6 +110,11 @@ struct device {
 	size_t peers_cap;
 	struct coordclient *coord; /* NULL without a coordinator */
 	struct relayclient relay;  /* unused (have_info false) without a coordinator */
+	unsigned int punch_hard_attempts, punch_easy_attempts; /* in progress (punch.h limits) */
+	/* The datagram being handled came in on this peer's punch socket (else NULL / -1):
+	 * replies and the path it confirms go through that socket. */
+	struct peer *rx_punch_peer;
+	int rx_punch_fd;
 	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
 	int exit_code;             /* what device_run's caller should exit with */
 

@@ -5,19 +5,20 @@
 
 #include "core/ipaddr.h"
 
-static int find(const struct peer_path *pp, const struct sockaddr_storage *addr)
+static int find(const struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch)
 {
 	for (size_t i = 0; i < pp->n; i++)
-		if (sockaddr_equal(&pp->cand[i].addr, addr))
+		if (pp->cand[i].via_punch == via_punch && sockaddr_equal(&pp->cand[i].addr, addr))
 			return (int)i;
 	return -1;
 }
 
-static void candidate_init(struct path_candidate *c, const struct sockaddr_storage *addr, bool from_map,
-			   uint64_t now_ms)
+static void candidate_init(struct path_candidate *c, const struct sockaddr_storage *addr, bool via_punch,
+			   bool from_map, uint64_t now_ms)
 {
 	memset(c, 0, sizeof(*c));
 	c->addr = *addr;
+	c->via_punch = via_punch;
 	c->from_map = from_map;
 	c->learned_ms = now_ms;
 	c->rtt_ms = PATH_RTT_UNKNOWN;
@@ -57,14 +58,14 @@ void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *add
 			i++;
 	}
 	for (size_t j = 0; j < n; j++) {
-		int i = find(pp, &addrs[j]);
+		int i = find(pp, &addrs[j], false);
 		if (i >= 0) {
 			pp->cand[i].from_map = true;
 			continue;
 		}
 		news = true;
 		if (pp->n < PATH_MAX_CANDIDATES) {
-			candidate_init(&pp->cand[pp->n++], &addrs[j], true, now_ms);
+			candidate_init(&pp->cand[pp->n++], &addrs[j], false, true, now_ms);
 			continue;
 		}
 		/* Full: an announced address beats the oldest learned one. */
@@ -76,15 +77,15 @@ void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *add
 		if (victim == PATH_MAX_CANDIDATES)
 			break;
 		remove_at(pp, victim);
-		candidate_init(&pp->cand[pp->n++], &addrs[j], true, now_ms);
+		candidate_init(&pp->cand[pp->n++], &addrs[j], false, true, now_ms);
 	}
 	if (news)
 		path_want(pp, now_ms);
 }
 
-size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, uint64_t now_ms)
+size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms)
 {
-	int i = find(pp, addr);
+	int i = find(pp, addr, via_punch);
 	if (i >= 0) {
 		if (!pp->cand[i].from_map)
 			pp->cand[i].learned_ms = now_ms;
@@ -99,26 +100,26 @@ size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, uin
 				victim = k;
 		remove_at(pp, victim);
 	}
-	candidate_init(&pp->cand[pp->n], addr, false, now_ms);
+	candidate_init(&pp->cand[pp->n], addr, via_punch, false, now_ms);
 	return pp->n++;
 }
 
-void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr, uint64_t now_ms)
+void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms)
 {
 	/* The common case, once per data packet: it came on the path in use. */
 	int in_use = pp->reported_best;
-	if (in_use >= 0 && sockaddr_equal(&pp->cand[in_use].addr, addr)) {
+	if (in_use >= 0 && pp->cand[in_use].via_punch == via_punch && sockaddr_equal(&pp->cand[in_use].addr, addr)) {
 		pp->cand[in_use].confirmed_ms = now_ms;
 		return;
 	}
-	size_t i = path_learn(pp, addr, now_ms);
+	size_t i = path_learn(pp, addr, via_punch, now_ms);
 	pp->cand[i].confirmed_ms = now_ms;
 }
 
 bool path_on_pong(struct peer_path *pp, const uint8_t txid[DISCO_TXID_LEN], const struct sockaddr_storage *from,
-		  uint64_t now_ms)
+		  bool via_punch, uint64_t now_ms)
 {
-	int i = find(pp, from);
+	int i = find(pp, from, via_punch);
 	if (i < 0)
 		return false;
 	struct path_candidate *c = &pp->cand[i];

@@ -56,6 +56,9 @@ enum path_kind {
 
 struct path_candidate {
 	struct sockaddr_storage addr; /* in the data socket's family */
+	/* Reached through the peer's punch socket (a birthday punch's winner, punch.h), not
+	 * the data socket: the same address through another socket is another path. */
+	bool via_punch;
 	bool from_map;                /* announced by the coordinator, else learned */
 	bool ping_outstanding;
 	uint8_t ping_txid[DISCO_TXID_LEN];
@@ -82,14 +85,15 @@ void path_init(struct peer_path *pp);
 /* The coordinator's list of candidates replaces the announced ones; what we knew about an
  * address that stays is kept, learned ones stay. Starts probing if anything is new. */
 void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *addrs, size_t n, uint64_t now_ms);
-/* Adds addr as a learned candidate (if not known) and returns its index. */
-size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, uint64_t now_ms);
+/* Adds addr (through the punch socket if via_punch) as a learned candidate (if not known)
+ * and returns its index. */
+size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms);
 /* An authenticated packet came from addr: it is confirmed (learned if new). */
-void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr, uint64_t now_ms);
+void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms);
 /* A pong with this transaction id came from `from`: true if it answers one of our pings sent
  * to that address (then it is confirmed, with its round-trip time). */
 bool path_on_pong(struct peer_path *pp, const uint8_t txid[DISCO_TXID_LEN], const struct sockaddr_storage *from,
-		  uint64_t now_ms);
+		  bool via_punch, uint64_t now_ms);
 /* Records a ping sent to candidate i. */
 void path_ping_sent(struct peer_path *pp, size_t i, const uint8_t txid[DISCO_TXID_LEN], uint64_t now_ms);
 

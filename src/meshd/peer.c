@@ -19,6 +19,7 @@ bool peer_init(struct peer *p, const struct config_peer *cp, size_t staged_slot_
 	p->n_allowed_ips = cp->n_allowed_ips;
 	timers_init(&p->timers, cp->persistent_keepalive_s * 1000u);
 	path_init(&p->path);
+	p->punch_fd = -1;
 	p->staged_slot_size = staged_slot_size;
 	p->staged = calloc(PEER_STAGED_MAX, staged_slot_size);
 	return p->staged != NULL;

@@ -36,6 +36,9 @@ struct peer {
 	struct peer_path path;
 	uint8_t disco_key[crypto_box_BEFORENMBYTES]; /* crypto_box key between our node keys */
 	bool disco_key_ready;
+	struct punch_attempt *punch; /* a birthday punch in progress (punch.h), or NULL */
+	uint64_t punch_last_ms;      /* when the last one started */
+	int punch_fd;                /* the punch's winning socket, or -1 */
 	uint64_t rx_bytes, tx_bytes; /* inner packet bytes, for status */
 	int64_t last_handshake_unix;  /* wall-clock seconds of the last completed handshake; 0 never */
 	bool from_coordinator; /* removed when the coordinator's map no longer has it */

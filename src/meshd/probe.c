@@ -17,7 +17,9 @@
 #include "meshd/device.h"
 #include "meshd/path.h"
 #include "meshd/peer.h"
+#include "meshd/punch.h"
 #include "meshd/relayclient.h"
+#include "meshd/tx.h"
 
 /* A ping that answers a ping from a candidate not yet confirmed goes out at most this often
  * per candidate: the peer's ping burst opens our NAT toward it, one answer is enough. */
@@ -30,13 +32,18 @@ static const uint8_t *disco_key(struct device *dev, struct peer *p)
 	return p->disco_key_ready ? p->disco_key : NULL;
 }
 
-/* Seals m into the outbox slot; returns its length or 0. */
-static size_t seal_into_slot(struct device *dev, struct peer *p, const struct disco_message *m)
+size_t probe_seal(struct device *dev, struct peer *p, const struct disco_message *m, uint8_t *out, size_t cap)
 {
 	const uint8_t *key = disco_key(dev, p);
 	if (!key)
 		return 0;
-	return disco_seal(m, dev->identity.public_key, key, device_outbox_slot(dev), dev->outbox.payload_room);
+	return disco_seal(m, dev->identity.public_key, key, out, cap);
+}
+
+/* Seals m into the outbox slot; returns its length or 0. */
+static size_t seal_into_slot(struct device *dev, struct peer *p, const struct disco_message *m)
+{
+	return probe_seal(dev, p, m, device_outbox_slot(dev), dev->outbox.payload_room);
 }
 
 static void send_ping(struct device *dev, struct peer *p, size_t i, uint64_t now_ms)
@@ -46,7 +53,7 @@ static void send_ping(struct device *dev, struct peer *p, size_t i, uint64_t now
 	size_t len = seal_into_slot(dev, p, &m);
 	if (len == 0)
 		return;
-	device_outbox_commit(dev, len, &p->path.cand[i].addr);
+	tx_to_candidate(dev, p, i, len);
 	path_ping_sent(&p->path, i, m.txid, now_ms);
 	dev->counters.disco_pings_sent++;
 }
@@ -79,7 +86,11 @@ static void send_pong(struct device *dev, struct peer *p, const uint8_t txid[DIS
 	memcpy(m.txid, txid, DISCO_TXID_LEN);
 	endpoint_from_sockaddr(to, &m.observed);
 	size_t len = seal_into_slot(dev, p, &m);
-	if (len)
+	if (len == 0)
+		return;
+	if (dev->rx_punch_peer == p) /* answer through the socket the ping came in on */
+		punch_send(dev, p, device_outbox_slot(dev), len, to);
+	else
 		device_outbox_commit(dev, len, to);
 }
 
@@ -142,6 +153,7 @@ void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms)
 		ping_all(dev, p, now_ms);
 		send_call_me_maybe(dev, p, now_ms);
 		dev->counters.disco_rounds++;
+		punch_maybe_start(dev, p, now_ms);
 	}
 	if (acts & PATH_ACT_HEARTBEAT) {
 		int target = path_best(&p->path, now_ms);
@@ -156,7 +168,7 @@ void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms)
 static void on_ping(struct device *dev, struct peer *p, const struct disco_message *m,
 		    const struct sockaddr_storage *from, uint64_t now_ms)
 {
-	size_t i = path_learn(&p->path, from, now_ms);
+	size_t i = path_learn(&p->path, from, dev->rx_punch_peer == p, now_ms);
 	send_pong(dev, p, m->txid, from);
 	/* The peer's ping came through its NAT and ours: answer with a ping of our own now, so
 	 * our side confirms this path within a round trip instead of at our next round. */
@@ -183,10 +195,16 @@ void probe_on_disco(struct device *dev, const uint8_t *buf, size_t len, const st
 			on_ping(dev, p, &m, from, now_ms);
 		break;
 	case DISCO_PONG:
-		if (from && path_on_pong(&p->path, m.txid, from, now_ms)) {
+		if (!from)
+			break;
+		if (path_on_pong(&p->path, m.txid, from, dev->rx_punch_peer == p, now_ms) ||
+		    punch_on_pong(dev, p, m.txid, from, now_ms)) {
 			dev->counters.disco_pongs_matched++;
 			log_path_change(dev, p, now_ms, "pong");
 		}
+		break;
+	case DISCO_PUNCH:
+		punch_on_request(dev, p, now_ms);
 		break;
 	case DISCO_CALL_ME_MAYBE: {
 		struct sockaddr_storage addrs[CONTROL_MAX_ENDPOINTS];

@@ -8,8 +8,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/disco.h"
+
 struct device;
 struct peer;
+
+/* Seals a disco message from us to p into out; its length, or 0. */
+size_t probe_seal(struct device *dev, struct peer *p, const struct disco_message *m, uint8_t *out, size_t cap);
 
 /* A disco message arrived, directly from `from`, or through the relay (from == NULL). */
 void probe_on_disco(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,

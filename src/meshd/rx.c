@@ -17,6 +17,7 @@
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/probe.h"
+#include "meshd/punch.h"
 #include "meshd/relayclient.h"
 #include "meshd/tx.h"
 
@@ -40,12 +41,13 @@ static const char *source_name(const struct sockaddr_storage *from, char *buf, s
 
 /* An authenticated message came from `from` (NULL: through the relay). A static peer's
  * endpoint follows it (roaming); a coordinator peer's path learns that the address works. */
-static void authenticated_from(struct peer *p, const struct sockaddr_storage *from, uint64_t now_ms)
+static void authenticated_from(struct device *dev, struct peer *p, const struct sockaddr_storage *from,
+			       uint64_t now_ms)
 {
 	if (!from)
 		return;
 	if (p->from_coordinator) {
-		path_confirm_from(&p->path, from, now_ms);
+		path_confirm_from(&p->path, from, dev->rx_punch_peer == p, now_ms);
 		return;
 	}
 	if (peer_endpoint_equal(p, from))
@@ -64,7 +66,9 @@ static void authenticated_from(struct peer *p, const struct sockaddr_storage *fr
 static void reply(struct device *dev, struct peer *p, const struct sockaddr_storage *from, size_t len,
 		  uint64_t now_ms)
 {
-	if (from)
+	if (from && dev->rx_punch_peer == p)
+		punch_send(dev, p, device_outbox_slot(dev), len, from);
+	else if (from)
 		device_outbox_commit(dev, len, from);
 	else
 		tx_to_peer(dev, p, len, now_ms);
@@ -114,7 +118,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 	 * lives only here, so an initiation of our own that crossed this one stays valid and
 	 * both complete (see peer_install_initiator_session for how the two sessions settle). */
 	memcpy(p->latest_timestamp, hs.remote_timestamp, WIRE_TIMESTAMP_LEN);
-	authenticated_from(p, from, now_ms);
+	authenticated_from(dev, p, from, now_ms);
 	timers_on_authenticated_received(&p->timers, now_ms);
 
 	struct session s;
@@ -152,7 +156,7 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 		return;
 	}
 
-	authenticated_from(p, from, now_ms);
+	authenticated_from(dev, p, from, now_ms);
 	peer_install_initiator_session(p, &s);
 	p->last_handshake_unix = (int64_t)time(NULL);
 	timers_on_authenticated_received(&p->timers, now_ms);
@@ -197,7 +201,7 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 	}
 
 	/* Authenticated: now the peer's state may move. */
-	authenticated_from(p, from, now_ms);
+	authenticated_from(dev, p, from, now_ms);
 	if (s == &p->next) {
 		peer_confirm_next_session(p);
 		tx_flush_staged(dev, p, now_ms, false);

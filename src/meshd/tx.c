@@ -13,6 +13,7 @@
 #include "meshd/device.h"
 #include "meshd/path.h"
 #include "meshd/peer.h"
+#include "meshd/punch.h"
 #include "meshd/relayclient.h"
 
 bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms)
@@ -22,12 +23,21 @@ bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms
 	return p->has_endpoint;
 }
 
+void tx_to_candidate(struct device *dev, struct peer *p, size_t i, size_t len)
+{
+	const struct path_candidate *c = &p->path.cand[i];
+	if (c->via_punch)
+		punch_send(dev, p, device_outbox_slot(dev), len, &c->addr);
+	else
+		device_outbox_commit(dev, len, &c->addr);
+}
+
 bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms)
 {
 	if (p->from_coordinator) {
 		int best = path_best(&p->path, now_ms);
 		if (best >= 0) {
-			device_outbox_commit(dev, len, &p->path.cand[best].addr);
+			tx_to_candidate(dev, p, (size_t)best, len);
 			return true;
 		}
 		if (relayclient_available(dev, now_ms) && relayclient_send(dev, p->public_key, len, now_ms)) {
@@ -79,7 +89,7 @@ static void send_initiation_copies(struct device *dev, struct peer *p, const uin
 		if ((int)i == best)
 			continue;
 		memcpy(device_outbox_slot(dev), msg, WIRE_INITIATION_LEN);
-		device_outbox_commit(dev, WIRE_INITIATION_LEN, &p->path.cand[i].addr);
+		tx_to_candidate(dev, p, i, WIRE_INITIATION_LEN);
 	}
 }
 

@@ -15,6 +15,9 @@ bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms
 /* Sends the datagram of len bytes written at device_outbox_slot() to p on its best path:
  * a confirmed direct path, else the relay, else its endpoint. False (counted) if none. */
 bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms);
+/* Sends the datagram at device_outbox_slot() to p's candidate i (through the punch socket
+ * for a punched candidate). */
+void tx_to_candidate(struct device *dev, struct peer *p, size_t i, size_t len);
 /* Reads up to a batch of packets from TUN and sends them. Returns false when TUN is drained. */
 bool tx_from_tun(struct device *dev, uint64_t now_ms);
 /* Encrypts one inner packet for the peer and queues it, or stages it and starts a handshake. */

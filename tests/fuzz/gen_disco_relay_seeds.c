@@ -86,8 +86,10 @@ static size_t seal_plain(const struct disco_keys *k, const uint8_t *plain, size_
 	wire_put_header(out, MSG_DISCO);
 	memcpy(out + DISCO_OFF_SENDER, k->sender_public, WIRE_KEY_LEN);
 	randombytes_buf(out + DISCO_OFF_NONCE, crypto_box_NONCEBYTES);
-	if (crypto_box_easy_afternm(out + DISCO_OFF_BOX, plain, plain_len, out + DISCO_OFF_NONCE, k->shared) != 0)
-		die("box");
+	/* as disco_seal: XChaCha20-Poly1305, header and sender key as associated data */
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + DISCO_OFF_BOX, NULL, plain, plain_len, out, DISCO_OFF_NONCE,
+						       NULL, out + DISCO_OFF_NONCE, k->shared) != 0)
+		die("seal");
 	return DISCO_HEADER_LEN + crypto_box_MACBYTES + plain_len;
 }
 
@@ -99,6 +101,7 @@ static void write_disco(const char *dir)
 		size_t n;
 	} list[] = {
 		{ "ping", DISCO_PING, 0 },
+		{ "punch", DISCO_PUNCH, 0 },
 		{ "pong-v4", DISCO_PONG, 4 },
 		{ "pong-v6", DISCO_PONG, 6 },
 		{ "call-me-maybe-0", DISCO_CALL_ME_MAYBE, 0 },
@@ -154,7 +157,7 @@ static void write_disco(const char *dir)
 	seedfile_write(dir, "bad-pong-port-0", buf, seal_plain(&k, plain, DISCO_PLAIN_MIN, buf));
 
 	memset(plain, 0, sizeof(plain));
-	plain[0] = 4; /* no such kind */
+	plain[0] = 5; /* no such kind */
 	seedfile_write(dir, "bad-kind", buf, seal_plain(&k, plain, DISCO_PLAIN_MIN, buf));
 
 	message(&m, DISCO_CALL_ME_MAYBE, CONTROL_MAX_ENDPOINTS);
@@ -167,8 +170,8 @@ static void write_disco(const char *dir)
 		if (!disco_shared_key(shared, receiver, k.sender_public) || !disco_open(buf, len, shared, &back))
 			die("a disco sample does not open");
 		/* the same plaintext with its count raised to 17 */
-		if (crypto_box_open_easy_afternm(plain, buf + DISCO_OFF_BOX, len - DISCO_HEADER_LEN, buf + DISCO_OFF_NONCE,
-						 shared) != 0)
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, buf + DISCO_OFF_BOX, len - DISCO_HEADER_LEN,
+							       buf, DISCO_OFF_NONCE, buf + DISCO_OFF_NONCE, shared) != 0)
 			die("open");
 	}
 	plain[1 + DISCO_TXID_LEN] = CONTROL_MAX_ENDPOINTS + 1;

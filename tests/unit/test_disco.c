@@ -332,7 +332,7 @@ static void test_seal_refused(void **state)
 	msg_ping(&m);
 	m.kind = (enum disco_kind)0;
 	assert_int_equal(disco_seal(&m, k.a_pub, k.ab, buf, sizeof(buf)), 0);
-	m.kind = (enum disco_kind)4;
+	m.kind = (enum disco_kind)5;
 	assert_int_equal(disco_seal(&m, k.a_pub, k.ab, buf, sizeof(buf)), 0);
 
 	/* the buffer: one byte short fails without writing past it, exact fits */
@@ -555,7 +555,7 @@ static void test_bad_plaintexts(void **state)
 	EXPECT(false, 13 + 2 * EP_LEN, "ping of a pong and a half");
 
 	/* unknown kinds */
-	static const uint8_t kinds[] = { 0, 4, 0x7f, 0x80, 0xff };
+	static const uint8_t kinds[] = { 0, 5, 0x7f, 0x80, 0xff };
 	for (size_t i = 0; i < sizeof(kinds); i++) {
 		PLAIN_RESET(kinds[i]);
 		EXPECT(false, 32, "unknown kind");

@@ -37,7 +37,7 @@ static void confirmed_path(struct peer_path *pp, uint64_t at)
 	path_init(pp);
 	path_set_announced(pp, list, 2, at - 7);
 	path_ping_sent(pp, 0, txid_a, at - 7);
-	assert_true(path_on_pong(pp, txid_a, &list[0], at));
+	assert_true(path_on_pong(pp, txid_a, &list[0], false, at));
 }
 
 static void test_new_candidates_start_probing(void **state)
@@ -74,15 +74,15 @@ static void test_pong_must_match(void **state)
 	path_set_announced(&pp, list, 2, T0);
 	path_ping_sent(&pp, 0, txid_a, T0);
 	/* wrong id, wrong address, a stranger's address, a second copy, too late */
-	assert_false(path_on_pong(&pp, txid_b, &list[0], T0 + 1));
-	assert_false(path_on_pong(&pp, txid_a, &list[1], T0 + 1));
+	assert_false(path_on_pong(&pp, txid_b, &list[0], false, T0 + 1));
+	assert_false(path_on_pong(&pp, txid_a, &list[1], false, T0 + 1));
 	struct sockaddr_storage stranger = addr("192.0.2.9", 9);
-	assert_false(path_on_pong(&pp, txid_a, &stranger, T0 + 1));
+	assert_false(path_on_pong(&pp, txid_a, &stranger, false, T0 + 1));
 	assert_int_equal(path_best(&pp, T0 + 1), -1);
-	assert_true(path_on_pong(&pp, txid_a, &list[0], T0 + 2));
-	assert_false(path_on_pong(&pp, txid_a, &list[0], T0 + 3));
+	assert_true(path_on_pong(&pp, txid_a, &list[0], false, T0 + 2));
+	assert_false(path_on_pong(&pp, txid_a, &list[0], false, T0 + 3));
 	path_ping_sent(&pp, 1, txid_b, T0);
-	assert_false(path_on_pong(&pp, txid_b, &list[1], T0 + 5000 + 1));
+	assert_false(path_on_pong(&pp, txid_b, &list[1], false, T0 + 5000 + 1));
 }
 
 static void test_silent_direct_path_falls_back_within_3s(void **state)
@@ -108,7 +108,7 @@ static void test_heartbeat_while_active(void **state)
 		if (path_due(&pp, t, true) & PATH_ACT_HEARTBEAT) {
 			beats++;
 			path_ping_sent(&pp, 0, txid_a, t);
-			assert_true(path_on_pong(&pp, txid_a, &pp.cand[0].addr, t + 1));
+			assert_true(path_on_pong(&pp, txid_a, &pp.cand[0].addr, false, t + 1));
 		}
 	/* one a second: at 0, 1, 2, 3, 4 s */
 	assert_int_equal(beats, 5);
@@ -171,7 +171,7 @@ static void test_lowest_rtt_wins(void **state)
 	struct peer_path pp;
 	confirmed_path(&pp, T0);
 	path_ping_sent(&pp, 1, txid_b, T0);
-	assert_true(path_on_pong(&pp, txid_b, &pp.cand[1].addr, T0 + 2));
+	assert_true(path_on_pong(&pp, txid_b, &pp.cand[1].addr, false, T0 + 2));
 	assert_int_equal(path_best(&pp, T0 + 2), 1);
 }
 
@@ -182,11 +182,11 @@ static void test_authenticated_packet_confirms_and_roams(void **state)
 	confirmed_path(&pp, T0);
 	pp.reported_best = 0;
 	struct sockaddr_storage roamed = addr("198.51.100.7", 5555);
-	path_confirm_from(&pp, &roamed, T0 + 100);
+	path_confirm_from(&pp, &roamed, false, T0 + 100);
 	assert_int_equal(pp.n, 3);
 	/* both trusted; the measured one ranks first until it goes silent */
 	assert_int_equal(path_best(&pp, T0 + 100), 0);
-	path_confirm_from(&pp, &roamed, T0 + 2600);
+	path_confirm_from(&pp, &roamed, false, T0 + 2600);
 	assert_int_equal(path_best(&pp, T0 + 2600), 2);
 }
 
@@ -199,7 +199,7 @@ static void test_learned_candidates_bounded(void **state)
 	for (unsigned int i = 0; i < 100; i++) {
 		snprintf(ip, sizeof(ip), "192.0.2.%u", i + 1);
 		struct sockaddr_storage a = addr(ip, 1000);
-		path_learn(&pp, &a, T0 + i);
+		path_learn(&pp, &a, false, T0 + i);
 		assert_true(pp.n <= PATH_MAX_CANDIDATES);
 	}
 	assert_int_equal(pp.n, PATH_MAX_CANDIDATES);
@@ -222,6 +222,24 @@ static void test_dropped_candidates_go_unless_working(void **state)
 	/* the confirmed one stays, the unconfirmed one is gone */
 	assert_int_equal(pp.n, 1);
 	assert_int_equal(path_best(&pp, T0 + 1), 0);
+}
+
+/* The same address through the punch socket is another path: a pong through one does not
+ * confirm the other. */
+static void test_punch_socket_is_another_path(void **state)
+{
+	(void)state;
+	struct peer_path pp;
+	struct sockaddr_storage a = addr("203.0.113.5", 41641);
+	path_init(&pp);
+	size_t plain = path_learn(&pp, &a, false, T0);
+	size_t punched = path_learn(&pp, &a, true, T0);
+	assert_int_not_equal(plain, punched);
+	assert_true(pp.cand[punched].via_punch);
+	path_ping_sent(&pp, punched, txid_a, T0);
+	assert_false(path_on_pong(&pp, txid_a, &a, false, T0 + 1));
+	assert_true(path_on_pong(&pp, txid_a, &a, true, T0 + 1));
+	assert_int_equal(path_best(&pp, T0 + 1), (int)punched);
 }
 
 static void test_cmm_answer_rate_limited(void **state)
@@ -248,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_authenticated_packet_confirms_and_roams),
 		cmocka_unit_test(test_learned_candidates_bounded),
 		cmocka_unit_test(test_dropped_candidates_go_unless_working),
+		cmocka_unit_test(test_punch_socket_is_another_path),
 		cmocka_unit_test(test_cmm_answer_rate_limited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
