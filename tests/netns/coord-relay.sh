@@ -53,6 +53,11 @@ FRESH_S=4
 RL_SIZE=1000
 RL_COUNT=300
 RL_GAP_US=1000
+# Queue step: B sends this many frames to C (unbound: over TCP) while C does not read.
+QF_COUNT=300
+QF_SIZE=1400
+QF_GAP_US=4000
+C_RCVBUF=4096
 # Every wait for an event a relaynode prints.
 EVENT_LIMIT_S=5
 # How long "nothing arrives" is watched for.
@@ -89,9 +94,10 @@ JOIN=$(lib_coord_authkey "$CONF" --reusable) || lib_die "no join key"
 # rn_start NODE: a relaynode reading commands from a FIFO we keep open on FD[NODE].
 rn_start() {
 	local n=$1 fd
+	shift
 	mkfifo "$T/$n.in" || lib_die "mkfifo failed"
 	ip netns exec "${NS[$n]}" "$RELAYNODE" --join "$JOIN" --udp-port "${PORT[$n]}" --hostname "relay-$n" \
-		--timeout 300 <"$T/$n.in" >"$T/$n.out" 2>"$T/$n.err" &
+		--timeout 300 "$@" <"$T/$n.in" >"$T/$n.out" 2>"$T/$n.err" &
 	PID[$n]=$!
 	lib_track_pid "${PID[$n]}"
 	exec {fd}>"$T/$n.in"
@@ -144,9 +150,10 @@ ctr() { # NAME: from the last counters line taken
 }
 
 # ---------------------------------------------------------------- registration
-for n in a b c; do
-	rn_start "$n"
-done
+rn_start a
+rn_start b
+# C's small receive buffer lets the coordinator's queue to it fill when it stops reading.
+rn_start c --tcp-rcvbuf "$C_RCVBUF"
 for n in a b c; do
 	wait_count "$n" '^relayinfo ' 1 || lib_die "relaynode $n did not get RELAY_INFO (see $T/$n.out, $T/$n.err)"
 	line=$(grep '^registered ' "$T/$n.out" | head -n 1)
@@ -222,6 +229,25 @@ lib_check "RELAY over TCP from C reaches bound A over UDP, from C's key" \
 rn a "tcpsend ${KEY[c]} 301 1"
 lib_check "RELAY over TCP to unbound C arrives over C's TCP session" \
 	wait_count c "^rx tcp ${KEY[a]//+/\\+} 301 ok\$" 1
+
+# ---------------------------------------------------------------- a full TCP queue
+CTR=$(counters)
+qfull0=$(ctr relay_queue_full)
+slow0=$(ctr slow_readers)
+rx_c=$(count c '^rx tcp ')
+rn c pause
+wait_count c '^paused$' 1
+rn b "send ${KEY[c]} $QF_SIZE $QF_COUNT $QF_GAP_US"
+lib_wait_for 10 bash -c "grep -q '^sent $QF_COUNT\$' '$T/b.out'"
+sleep "$QUIET_S"
+CTR=$(counters)
+rn c resume
+sleep "$QUIET_S"
+got=$(($(count c '^rx tcp ') - rx_c))
+lib_log "queue: $got of $QF_COUNT frames reached C over TCP, relay_queue_full +$(($(ctr relay_queue_full) - qfull0))"
+check "C not reading: relay frames dropped at the queue bound (relay_queue_full), C not closed as a slow reader" \
+	"$(ctr relay_queue_full) -gt $qfull0" "$(ctr slow_readers) -eq $slow0" "$(count c '^closed$') -eq 0"
+check "C reads again: the queued frames arrive over its session" "$got -gt 0"
 
 # ---------------------------------------------------------------- rate limit
 bind_node b
