@@ -391,7 +391,7 @@ static bool command(struct rn *r, char *line)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: relaynode --join KEY --udp-port PORT [--hostname NAME] [--timeout SECONDS]\n"
-		     "                 [--tcp-rcvbuf BYTES]\n"
+		     "                 [--tcp-rcvbuf BYTES] [--key-file FILE (read, or created)]\n"
 		     "Commands on stdin, events on stdout: see the top of tests/tools/relaynode.c.\n");
 }
 
@@ -400,11 +400,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "join", required_argument, NULL, 'j' },    { "udp-port", required_argument, NULL, 'u' },
 		{ "hostname", required_argument, NULL, 'n' }, { "timeout", required_argument, NULL, 't' },
-		{ "tcp-rcvbuf", required_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' },
+		{ "tcp-rcvbuf", required_argument, NULL, 'b' }, { "key-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct rn r;
-	const char *join = NULL;
+	const char *join = NULL, *key_file = NULL;
 	long udp_port = 0, timeout = RN_DEFAULT_TIMEOUT_S, rcvbuf = 0;
 	char err[256];
 	int c;
@@ -425,6 +426,9 @@ int main(int argc, char **argv)
 		case 't':
 			if (!parse_num(optarg, 1, RN_MAX_TIMEOUT_S, &timeout))
 				return 2;
+			break;
+		case 'k':
+			key_file = optarg;
 			break;
 		case 'b':
 			if (!parse_num(optarg, 1, RN_MAX_RCVBUF, &rcvbuf))
@@ -472,7 +476,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "relaynode: connect %s:%u: %s\n", r.jk.host, (unsigned int)r.jk.port, strerror(errno));
 		return 1;
 	}
-	key_generate_private(r.priv);
+	/* With --key-file, a second relaynode can be the same node (a restart or a move). */
+	if (key_file && access(key_file, F_OK) == 0) {
+		if (!key_file_read(key_file, r.priv, err, sizeof(err))) {
+			fprintf(stderr, "relaynode: %s\n", err);
+			return 1;
+		}
+	} else {
+		key_generate_private(r.priv);
+		if (key_file && !key_file_write(key_file, r.priv, err, sizeof(err))) {
+			fprintf(stderr, "relaynode: %s\n", err);
+			return 1;
+		}
+	}
 	key_public_from_private(r.pub, r.priv);
 	uint8_t stamp[WIRE_TIMESTAMP_LEN], hello[CONTROL_FRAME_HEADER_LEN + CONTROL_HELLO_LEN];
 	size_t hello_len;
