@@ -105,6 +105,7 @@ void nodemap_free(struct node_table *t)
 	struct node_entry *e = t->head;
 	while (e) {
 		struct node_entry *next = e->next;
+		sodium_memzero(e->relay_token, sizeof(e->relay_token)); /* a live session's */
 		free(e);
 		e = next;
 	}

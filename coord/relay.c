@@ -125,7 +125,8 @@ static void on_bind(struct coord_server *s, const uint8_t *buf, size_t len, cons
 	uint8_t ack[RELAY_BIND_ACK_LEN];
 	relay_build_bind_ack(ack, counter, e->relay_token);
 	if (sendto(s->stun.fd, ack, sizeof(ack), MSG_DONTWAIT, &from->sa, from_len) < 0)
-		s->counters.relay_send_errors++;
+		SERVER_COUNT_LOG(s, relay_send_errors, "relay: cannot acknowledge %s's BIND: %s", e->rec.name,
+				 strerror(errno));
 }
 
 /* ---------------------------------------------------------------- forwarding */
@@ -171,7 +172,8 @@ static void forward(struct coord_server *s, struct node_entry *src, const uint8_
 		size_t out_len = relay_wrap_data(frame, src->rec.node_key, payload_len);
 		if (out_len != frame_len ||
 		    sendto(s->stun.fd, frame, out_len, MSG_DONTWAIT, &dst->relay_addr.sa, dst->relay_addr_len) < 0) {
-			s->counters.relay_send_errors++;
+			SERVER_COUNT_LOG(s, relay_send_errors, "relay: cannot send to %s: %s", dst->rec.name,
+					 strerror(errno));
 			return;
 		}
 		s->counters.relay_udp_frames++;
@@ -185,7 +187,7 @@ static void forward(struct coord_server *s, struct node_entry *src, const uint8_
 	m.u.relay.payload = frame + RELAY_DATA_OFF_PAYLOAD;
 	m.u.relay.payload_len = payload_len;
 	if (!conn_queue_msg(s, c, &m)) {
-		s->counters.relay_send_errors++;
+		SERVER_COUNT_LOG(s, relay_send_errors, "relay: cannot queue a frame for %s", dst->rec.name);
 		return;
 	}
 	s->counters.relay_tcp_frames++;

@@ -1,7 +1,8 @@
 /* meshcoord's event loop: one epoll over the control listener, every node connection, the
- * STUN sockets (the main one also relays), a signalfd and a 250 ms timerfd. Single-threaded, so nothing is locked. This
- * file holds the loop, the listener, signals, the tick and setup; what each connection does is
- * in conn.c and dispatch.c, the node map in nodemap.c (see server_internal.h). */
+ * STUN sockets (the main one also relays), a signalfd and a 250 ms timerfd. Single-threaded,
+ * so nothing is locked. This file holds the loop, the listener, signals, the tick and setup;
+ * what each connection does is in conn.c and dispatch.c, the node map in nodemap.c, the relay
+ * in relay.c (see server_internal.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>

@@ -13,6 +13,8 @@
  *                                    exceed the protocol's maximum to test the refusal
  *   tcpsend KEY SIZE COUNT           the same as CONTROL_MSG_RELAY over the control channel
  *   stun PORT                        a STUN Binding request to the coordinator's PORT
+ *   pause / resume                   stop / start reading the control connection (with
+ *                                    --tcp-rcvbuf, the coordinator's queue to us then fills)
  *   stats                            print "stats udp=N tcp=M corrupt=K"
  *   quit
  *
@@ -59,6 +61,7 @@ enum {
 	RN_MAX_SEND_PAYLOAD = RELAY_MAX_PAYLOAD + 64,
 	RN_MAX_COUNT = 100000,
 	RN_MAX_GAP_US = 1000000,
+	RN_MAX_RCVBUF = 1 << 24,
 };
 
 struct rn {
@@ -77,6 +80,7 @@ struct rn {
 	uint8_t stun_tid[STUN_TRANSACTION_ID_LEN];
 	uint16_t stun_asked_port;
 	const char *hostname;
+	bool paused;
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -334,7 +338,10 @@ static bool command(struct rn *r, char *line)
 		return true;
 	if (!strcmp(cmd, "quit"))
 		return false;
-	if (!strcmp(cmd, "stats")) {
+	if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) {
+		r->paused = cmd[0] == 'p';
+		say("%s", r->paused ? "paused" : "resumed");
+	} else if (!strcmp(cmd, "stats")) {
 		say("stats udp=%llu tcp=%llu corrupt=%llu", (unsigned long long)r->rx_udp, (unsigned long long)r->rx_tcp,
 		    (unsigned long long)r->rx_corrupt);
 	} else if (!strcmp(cmd, "bind")) {
@@ -384,6 +391,7 @@ static bool command(struct rn *r, char *line)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: relaynode --join KEY --udp-port PORT [--hostname NAME] [--timeout SECONDS]\n"
+		     "                 [--tcp-rcvbuf BYTES] [--key-file FILE (read, or created)]\n"
 		     "Commands on stdin, events on stdout: see the top of tests/tools/relaynode.c.\n");
 }
 
@@ -392,11 +400,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "join", required_argument, NULL, 'j' },    { "udp-port", required_argument, NULL, 'u' },
 		{ "hostname", required_argument, NULL, 'n' }, { "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+		{ "tcp-rcvbuf", required_argument, NULL, 'b' }, { "key-file", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	static struct rn r;
-	const char *join = NULL;
-	long udp_port = 0, timeout = RN_DEFAULT_TIMEOUT_S;
+	const char *join = NULL, *key_file = NULL;
+	long udp_port = 0, timeout = RN_DEFAULT_TIMEOUT_S, rcvbuf = 0;
 	char err[256];
 	int c;
 
@@ -415,6 +425,13 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (!parse_num(optarg, 1, RN_MAX_TIMEOUT_S, &timeout))
+				return 2;
+			break;
+		case 'k':
+			key_file = optarg;
+			break;
+		case 'b':
+			if (!parse_num(optarg, 1, RN_MAX_RCVBUF, &rcvbuf))
 				return 2;
 			break;
 		case 'h':
@@ -450,11 +467,28 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r.tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Before connect, so the window scale and autotuning follow it. */
+	if (r.tcp >= 0 && rcvbuf) {
+		int v = (int)rcvbuf;
+		setsockopt(r.tcp, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	}
 	if (r.tcp < 0 || connect(r.tcp, (struct sockaddr *)&r.coord, sizeof(r.coord)) < 0) {
 		fprintf(stderr, "relaynode: connect %s:%u: %s\n", r.jk.host, (unsigned int)r.jk.port, strerror(errno));
 		return 1;
 	}
-	key_generate_private(r.priv);
+	/* With --key-file, a second relaynode can be the same node (a restart or a move). */
+	if (key_file && access(key_file, F_OK) == 0) {
+		if (!key_file_read(key_file, r.priv, err, sizeof(err))) {
+			fprintf(stderr, "relaynode: %s\n", err);
+			return 1;
+		}
+	} else {
+		key_generate_private(r.priv);
+		if (key_file && !key_file_write(key_file, r.priv, err, sizeof(err))) {
+			fprintf(stderr, "relaynode: %s\n", err);
+			return 1;
+		}
+	}
 	key_public_from_private(r.pub, r.priv);
 	uint8_t stamp[WIRE_TIMESTAMP_LEN], hello[CONTROL_FRAME_HEADER_LEN + CONTROL_HELLO_LEN];
 	size_t hello_len;
@@ -471,7 +505,7 @@ int main(int argc, char **argv)
 	bool run = true, stdin_open = true;
 	while (run && clock_monotonic_ms() < deadline) {
 		struct pollfd p[3] = {
-			{ .fd = r.tcp, .events = POLLIN },
+			{ .fd = r.paused ? -1 : r.tcp, .events = POLLIN },
 			{ .fd = r.udp, .events = POLLIN },
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
 		};
