@@ -761,7 +761,8 @@ static void judge_mapping(struct coordclient *cc)
 	if (varies != cc->mapping_varies)
 		log_info(varies ? "our NAT maps each destination to a new port (a hard NAT): direct paths need the "
 				  "peer's NAT to be easy, and are found by a birthday punch"
-				: "our NAT keeps one mapping for every destination (an easy NAT)");
+				: "our public address and port are the same toward every destination (no NAT, or an "
+				  "easy one)");
 	cc->mapping_varies = varies;
 }
 
