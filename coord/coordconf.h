@@ -19,7 +19,8 @@ enum {
 	COORDCONF_DEFAULT_RELAY_RATE = 12500000,
 	/* Nodes re-bind every ~20 s; three missed BINDs and the node's UDP path to us is
 	 * presumed gone, so its relayed frames go over its TCP session instead. */
-	COORDCONF_DEFAULT_RELAY_BIND_FRESH_S = 60,
+	/* meshd BINDs every 15 s: two lost BINDs and packets for it go over TCP instead. */
+	COORDCONF_DEFAULT_RELAY_BIND_FRESH_S = 35,
 	COORDCONF_MAX_RELAY_BIND_FRESH_S = 3600,
 };
 

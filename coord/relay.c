@@ -230,6 +230,11 @@ void relay_on_control(struct coord_server *s, struct conn *c, const struct contr
 
 	if (!session_live(src) || src->session != c)
 		return; /* not a registered session: dispatch only calls us for one */
+	/* A node relays over TCP only while its UDP to us is not acknowledged. If its last BIND
+	 * is also older than its BIND interval, our UDP to it is lost as well: deliver to it
+	 * over TCP from now on, instead of until relay_bind_fresh runs out. */
+	if (src->relay_bound && s->now_ms - src->relay_bound_ms > SERVER_NODE_BIND_INTERVAL_MS + SERVER_TICK_MS)
+		src->relay_bound_ms = s->now_ms - s->relay_bind_fresh_ms;
 	/* The same DATA frame a UDP sender would have sent, so both paths forward alike. */
 	memcpy(s->relay_frame + RELAY_DATA_OFF_KEY, m->node_key, WIRE_KEY_LEN);
 	memcpy(s->relay_frame + RELAY_DATA_OFF_PAYLOAD, m->payload, m->payload_len);

@@ -56,10 +56,15 @@ enum {
 	 * 10,000 nodes, about 1% of a core here). Longer would save writes, but "nodes list"
 	 * calls a node online while last_seen is within ADMIN_ONLINE_WINDOW_S. */
 	SERVER_TOUCH_INTERVAL_MS = 20000,
-	/* Per connection: one unsent batch plus the odd control message. Peer updates never
-	 * pile up here (the cursor holds a lagging session's place), so only a node that keeps
-	 * talking without reading can reach this; it is disconnected. */
-	SERVER_WRITE_QUEUE_MAX = 64 * 1024,
+	/* How often meshd re-BINDs its relay address (RELAYCLIENT_BIND_INTERVAL_MS). */
+	SERVER_NODE_BIND_INTERVAL_MS = 15000,
+	/* Per connection: one unsent batch, the odd control message, and relayed datagrams for a
+	 * node whose UDP is blocked (half of it, SERVER_RELAY_QUEUE_MAX: ~20 ms of a 100 Mbit/s
+	 * relay; at 64 KiB a relayed TCP transfer lost a packet in ten to this queue). Peer
+	 * updates never pile up here (the cursor holds a lagging session's place), so only a
+	 * node that keeps talking without reading can fill it; it is disconnected. The buffer
+	 * grows on demand: an idle connection does not hold it. */
+	SERVER_WRITE_QUEUE_MAX = 512 * 1024,
 	/* Peer records are sealed into full frames, and frames gathered into batches of this
 	 * much, one send() each. What the socket does not take waits in the connection's queue:
 	 * the most a lagging session holds. */

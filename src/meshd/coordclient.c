@@ -113,7 +113,7 @@ struct coordclient {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void endpoint_from_sockaddr(const struct sockaddr *sa, struct control_endpoint *e)
+void coordclient_endpoint_from_sockaddr(const struct sockaddr *sa, struct control_endpoint *e)
 {
 	memset(e, 0, sizeof(*e));
 	if (sa->sa_family == AF_INET) {
@@ -267,7 +267,7 @@ static size_t gather_endpoints(struct device *dev, struct coordclient *cc, struc
 				continue;
 			if (family != AF_INET && family != AF_INET6)
 				continue;
-			endpoint_from_sockaddr(ifa->ifa_addr, &out[n]);
+			coordclient_endpoint_from_sockaddr(ifa->ifa_addr, &out[n]);
 			out[n].port = dev->listen_port;
 			n++;
 		}
@@ -775,7 +775,7 @@ bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len,
 	    sockaddr_equal(from, &dev->relay.alt_stun_addr)) {
 		if (stun_parse_response(buf, len, cc->alt_txid, &mapped)) {
 			cc->alt_pending = false;
-			endpoint_from_sockaddr((struct sockaddr *)&mapped, &cc->round_alt);
+			coordclient_endpoint_from_sockaddr((struct sockaddr *)&mapped, &cc->round_alt);
 			cc->round_alt_answered = true;
 			judge_mapping(cc);
 		}
@@ -790,7 +790,7 @@ bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len,
 	cc->stun_pending = false;
 	cc->stun_next_ms = now_ms + COORD_STUN_INTERVAL_MS;
 	struct control_endpoint e;
-	endpoint_from_sockaddr((struct sockaddr *)&mapped, &e);
+	coordclient_endpoint_from_sockaddr((struct sockaddr *)&mapped, &e);
 	cc->round_main = e;
 	cc->round_main_answered = true;
 	judge_mapping(cc);

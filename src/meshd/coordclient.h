@@ -48,6 +48,8 @@ bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], 
 			    uint64_t now_ms);
 /* Our candidate endpoints as last reported to the coordinator (for call-me-maybe). */
 size_t coordclient_our_endpoints(const struct device *dev, struct control_endpoint *out, size_t max);
+/* An address as the control protocol writes it (v4-mapped IPv6 becomes IPv4). */
+void coordclient_endpoint_from_sockaddr(const struct sockaddr *sa, struct control_endpoint *e);
 /* Endpoints in the data socket's address family; those it cannot reach are left out. */
 size_t coordclient_endpoints_to_socket(const struct device *dev, const struct control_endpoint *eps, size_t n,
 				       struct sockaddr_storage *out);

@@ -58,33 +58,12 @@ static void send_ping(struct device *dev, struct peer *p, size_t i, uint64_t now
 	dev->counters.disco_pings_sent++;
 }
 
-static void endpoint_from_sockaddr(const struct sockaddr_storage *ss, struct control_endpoint *e)
-{
-	memset(e, 0, sizeof(*e));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		e->family = 4;
-		memcpy(e->addr, &in->sin_addr, 4);
-		e->port = ntohs(in->sin_port);
-		return;
-	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-		e->family = 4;
-		memcpy(e->addr, &in6->sin6_addr.s6_addr[12], 4);
-	} else {
-		e->family = 6;
-		memcpy(e->addr, &in6->sin6_addr, 16);
-	}
-	e->port = ntohs(in6->sin6_port);
-}
-
 static void send_pong(struct device *dev, struct peer *p, const uint8_t txid[DISCO_TXID_LEN],
 		      const struct sockaddr_storage *to)
 {
 	struct disco_message m = { .kind = DISCO_PONG };
 	memcpy(m.txid, txid, DISCO_TXID_LEN);
-	endpoint_from_sockaddr(to, &m.observed);
+	coordclient_endpoint_from_sockaddr((const struct sockaddr *)to, &m.observed);
 	size_t len = seal_into_slot(dev, p, &m);
 	if (len == 0)
 		return;

@@ -60,7 +60,12 @@ static void queue_encrypted(struct device *dev, struct peer *p, const uint8_t *p
 	uint8_t *slot = device_outbox_slot(dev);
 	size_t out_len;
 
-	if (session_encrypt(&p->current, now_ms, pkt, len, slot, dev->outbox.payload_room, &out_len) != SESSION_OK) {
+	/* Padding stops at the MTU (as WireGuard's does), so a full packet is never longer
+	 * than the MTU allows for. */
+	size_t cap = WIRE_DATA_MIN_LEN + (len > dev->mtu ? len : dev->mtu);
+	if (cap > dev->outbox.payload_room)
+		cap = dev->outbox.payload_room;
+	if (session_encrypt(&p->current, now_ms, pkt, len, slot, cap, &out_len) != SESSION_OK) {
 		dev->counters.tx_dropped++;
 		return;
 	}

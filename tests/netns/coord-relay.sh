@@ -56,7 +56,7 @@ RL_SIZE=1000
 RL_COUNT=300
 RL_GAP_US=200
 # Queue step: B sends this many frames to C (unbound: over TCP) while C does not read.
-QF_COUNT=300
+QF_COUNT=600
 QF_SIZE=1400
 QF_GAP_US=4000
 C_RCVBUF=4096

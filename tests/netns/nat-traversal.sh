@@ -284,17 +284,24 @@ transfer_wait() {
 	[ "$(sha256sum <"$T/send.bin" | cut -d' ' -f1)" = "$(sha256sum <"$T/recv.bin" | cut -d' ' -f1)" ]
 }
 
+# pair_up WHAT S TYPE_S L TYPE_L: sites S and L, a node on each (S first), the laptop L
+# pinging the server S once. Reports a failure as WHAT and returns non-zero.
+pair_up() {
+	local what=$1 s=$2 ts=$3 l=$4 tl=$5
+	natlab_site "$s" "$ts" >/dev/null
+	natlab_site "$l" "$tl" >/dev/null
+	node_start "$s" "$s"
+	node_wait_registered "$s" || { lib_not_ok "$what: server registers"; node_stop "$s"; return 1; }
+	node_start "$l" "$l"
+	node_wait_registered "$l" || { lib_not_ok "$what: laptop registers"; node_stop "$s"; node_stop "$l"; return 1; }
+	lib_wait_for 10 ping_once "${NS[$l]}" "${IP[$s]}"
+}
+
 # ------------------------------------------------------------------ path changes under load
 resilience() {
 	local s=srvr l=lapr before ms
 	[ -n "$SCENARIO_FILTER" ] && [[ ! resilience =~ $SCENARIO_FILTER ]] && return 0
-	natlab_site "$s" cone
-	natlab_site "$l" cone
-	node_start "$s" "$s"
-	node_wait_registered "$s" || { lib_not_ok "resilience: server registers"; return; }
-	node_start "$l" "$l"
-	node_wait_registered "$l" || { lib_not_ok "resilience: laptop registers"; return; }
-	lib_wait_for 10 ping_once "${NS[$l]}" "${IP[$s]}"
+	pair_up resilience "$s" cone "$l" cone || return
 	if ! lib_wait_for 10 bash -c "grep -q 'path direct' '$T/$s.log' && grep -q 'path direct' '$T/$l.log'"; then
 		lib_not_ok "resilience: cone<->cone goes direct"
 		show_log_tail "$T/$l.log"
@@ -355,12 +362,7 @@ birthday_rate() {
 	for t in $(seq 1 "$BIRTHDAY_TRIES"); do
 		s=bds$t
 		l=bdl$t
-		natlab_site "$s" cone >/dev/null
-		natlab_site "$l" symmetric >/dev/null
-		node_start "$s" "$s"
-		node_wait_registered "$s" || { node_stop "$s"; continue; }
-		node_start "$l" "$l"
-		if node_wait_registered "$l" && lib_wait_for 5 ping_once "${NS[$l]}" "${IP[$s]}" &&
+		if pair_up "birthday try $t" "$s" cone "$l" symmetric &&
 			ms=$(ms_until "$BIRTHDAY_LIMIT_S" bash -c "grep -q 'path direct' '$T/$s.log' && grep -q 'path direct' '$T/$l.log'"); then
 			ok=$((ok + 1))
 			times="$times $ms"
@@ -384,13 +386,7 @@ birthday_rate
 canary() {
 	local s=srvc l=lapc canary rpid port=7777
 	[ -n "$SCENARIO_FILTER" ] && [[ ! canary =~ $SCENARIO_FILTER ]] && return 0
-	natlab_site "$s" symmetric
-	natlab_site "$l" symmetric
-	node_start "$s" "$s"
-	node_wait_registered "$s" || { lib_not_ok "canary: server registers"; return; }
-	node_start "$l" "$l"
-	node_wait_registered "$l" || { lib_not_ok "canary: laptop registers"; return; }
-	lib_wait_for 10 ping_once "${NS[$l]}" "${IP[$s]}"
+	pair_up canary "$s" symmetric "$l" symmetric || return
 	canary="CANARY-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 	ip netns exec "$COORD_NS" timeout 30 tcpdump -i eth0 -w "$T/coord.pcap" -U -s 0 udp or tcp \
 		>/dev/null 2>&1 &

@@ -36,7 +36,7 @@ static void assert_defaults(const struct coord_config *cfg)
 	assert_false(cfg->stun_alt_explicit);
 	assert_int_equal(cfg->relay_rate_limit, 12500000);
 	assert_int_equal(cfg->relay_burst, 12500000);
-	assert_int_equal(cfg->relay_bind_fresh_s, 60);
+	assert_int_equal(cfg->relay_bind_fresh_s, 35);
 	assert_string_equal(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR);
 }
 
@@ -49,14 +49,14 @@ static void test_relay_keys(void **state)
 		uint16_t alt_port;
 		uint32_t rate, burst, fresh;
 	} cases[] = {
-		{ PUB "stun_listen: 192.0.2.10:3478\n", "192.0.2.10", 3479, 12500000, 12500000, 60 },
-		{ PUB "stun_listen: 192.0.2.10:3479\n", "192.0.2.10", 3478, 12500000, 12500000, 60 },
-		{ PUB "stun_listen_alt: 192.0.2.11:4000\n", "192.0.2.11", 4000, 12500000, 12500000, 60 },
-		{ PUB "stun_listen_alt: off\n", "", 0, 12500000, 12500000, 60 },
-		{ PUB "stun_listen_alt: ''\n", "", 0, 12500000, 12500000, 60 },
-		{ PUB "stun_listen_alt:\n", "", 0, 12500000, 12500000, 60 },
-		{ PUB "relay_rate_limit: 0\n", "0.0.0.0", 3479, 0, 4004, 60 },
-		{ PUB "relay_rate_limit: 1000\n", "0.0.0.0", 3479, 1000, 4004, 60 },
+		{ PUB "stun_listen: 192.0.2.10:3478\n", "192.0.2.10", 3479, 12500000, 12500000, 35 },
+		{ PUB "stun_listen: 192.0.2.10:3479\n", "192.0.2.10", 3478, 12500000, 12500000, 35 },
+		{ PUB "stun_listen_alt: 192.0.2.11:4000\n", "192.0.2.11", 4000, 12500000, 12500000, 35 },
+		{ PUB "stun_listen_alt: off\n", "", 0, 12500000, 12500000, 35 },
+		{ PUB "stun_listen_alt: ''\n", "", 0, 12500000, 12500000, 35 },
+		{ PUB "stun_listen_alt:\n", "", 0, 12500000, 12500000, 35 },
+		{ PUB "relay_rate_limit: 0\n", "0.0.0.0", 3479, 0, 4004, 35 },
+		{ PUB "relay_rate_limit: 1000\n", "0.0.0.0", 3479, 1000, 4004, 35 },
 		{ PUB "relay_rate_limit: 100000\nrelay_burst: 5000\nrelay_bind_fresh: 2\n", "0.0.0.0", 3479, 100000,
 		  5000, 2 },
 	};
