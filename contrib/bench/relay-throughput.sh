@@ -39,15 +39,17 @@ LIB_SKIP_CODE=1
 
 DURATION=10
 TCP_WAIT=90
+MTU=
 usage() {
-	echo "usage: $0 [--duration SECONDS (1-300, default 10)] [--tcp-wait SECONDS (10-300, default 90)]"
+	echo "usage: $0 [--duration SECONDS (1-300, default 10)] [--tcp-wait SECONDS (10-300, default 90)] [--mtu BYTES]"
 	echo "  --duration  length of each iperf3 run"
 	echo "  --tcp-wait  how long to wait for the relay to move to the TCP control connections"
+	echo "  --mtu       the nodes' tunnel MTU (1280-1500; default: meshd's own default)"
 }
 # num_arg NAME VALUE MIN MAX: VALUE is a whole number in MIN..MAX, else exit 2.
 num_arg() {
 	case $2 in
-	'' | *[!0-9]*) echo "$1: '$2' is not a whole number of seconds" >&2; exit 2 ;;
+	'' | *[!0-9]*) echo "$1: '$2' is not a whole number" >&2; exit 2 ;;
 	esac
 	if [ "${#2}" -gt 4 ] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
 		echo "$1: $2 is outside $3..$4" >&2
@@ -70,6 +72,15 @@ while [ $# -gt 0 ]; do
 		DURATION=${1#*=}
 		shift
 		;;
+	--mtu)
+		[ $# -ge 2 ] || { usage >&2; exit 2; }
+		MTU=$2
+		shift 2
+		;;
+	--mtu=*)
+		MTU=${1#*=}
+		shift
+		;;
 	--tcp-wait=*)
 		TCP_WAIT=${1#*=}
 		shift
@@ -86,6 +97,7 @@ while [ $# -gt 0 ]; do
 done
 num_arg --duration "$DURATION" 1 300
 num_arg --tcp-wait "$TCP_WAIT" 10 300
+[ -z "$MTU" ] || num_arg --mtu "$MTU" 1280 1500
 
 for bin in MESHD:src/meshd/meshd MESHCOORD:coord/meshcoord; do
 	var=${bin%%:*}
@@ -198,6 +210,7 @@ node_start() {
 	local n=$1 ns=${NATLAB_HOST[$1]}
 	mkdir -p "$T/$n-state" && chmod 700 "$T/$n-state"
 	printf 'interface: %s\nstate_dir: %s\nlisten_port: 41641\n' "$IFACE" "$T/$n-state" >"$T/$n.yaml"
+	[ -z "$MTU" ] || printf 'mtu: %s\n' "$MTU" >>"$T/$n.yaml"
 	lib_meshd_start_args "PID[$n]" "$ns" "$n" "$T/$n.yaml" "$T/$n.log" info --join "$KEY"
 	if ! lib_wait_for "$REGISTER_LIMIT_S" grep -q 'registered with coordinator' "$T/$n.log" ||
 		! lib_wait_for 5 bash -c "ip -n $ns -4 -o addr show dev $IFACE | grep -q inet"; then
@@ -208,6 +221,7 @@ node_start() {
 }
 node_start srv
 node_start lap
+TUN_MTU=$(ip -n "${NATLAB_HOST[lap]}" -o link show dev "$IFACE" | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 
 # The path SITE's node last logged: direct, relay or none.
 current_path() {
@@ -307,7 +321,7 @@ lib_stop_pid "$COORD_PID"
 echo
 echo "Single-stream TCP laptop -> server (iperf3, ${DURATION} s) and ping RTT (${PING_COUNT} pings), two cone NATs, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "kernel $(uname -r), $(nproc) CPU(s): $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-echo "meshd: $("$MESHD" --version 2>/dev/null | head -n 1); $(iperf3 --version | head -n 1)"
+echo "meshd: $("$MESHD" --version 2>/dev/null | head -n 1), tunnel MTU ${TUN_MTU:-?}; $(iperf3 --version | head -n 1)"
 echo
 awk -F'|' '
 	function num(x) { return x ~ /^[0-9.]+$/ }
