@@ -209,7 +209,7 @@ declare -A PID=() IP=()
 node_start() {
 	local n=$1 ns=${NATLAB_HOST[$1]}
 	mkdir -p "$T/$n-state" && chmod 700 "$T/$n-state"
-	printf 'interface: %s\nstate_dir: %s\nlisten_port: 41641\n' "$IFACE" "$T/$n-state" >"$T/$n.yaml"
+	printf 'interface: %s\nstate_dir: %s\nlisten_port: 41641\ncontrol_socket: %s\n' "$IFACE" "$T/$n-state" "$T/$n.sock" >"$T/$n.yaml"
 	[ -z "$MTU" ] || printf 'mtu: %s\n' "$MTU" >>"$T/$n.yaml"
 	lib_meshd_start_args "PID[$n]" "$ns" "$n" "$T/$n.yaml" "$T/$n.log" info --join "$KEY"
 	if ! lib_wait_for "$REGISTER_LIMIT_S" grep -q 'registered with coordinator' "$T/$n.log" ||
