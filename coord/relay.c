@@ -170,6 +170,18 @@ static void forward(struct coord_server *s, struct node_entry *src, const uint8_
 	if (udp) {
 		/* Same size: the key field now names the sender instead of the destination. */
 		size_t out_len = relay_wrap_data(frame, src->rec.node_key, payload_len);
+		if (out_len == frame_len && s->udp.batching && s->udp.n_out < SERVER_STUN_BATCH) {
+			/* frame is a receive buffer of this batch: it stays put until the flush */
+			unsigned int i = s->udp.n_out++;
+			s->udp.out_iov[i] = (struct iovec){ .iov_base = frame, .iov_len = out_len };
+			s->udp.out[i].msg_hdr = (struct msghdr){ .msg_name = &dst->relay_addr.sa,
+								 .msg_namelen = dst->relay_addr_len,
+								 .msg_iov = &s->udp.out_iov[i],
+								 .msg_iovlen = 1 };
+			s->counters.relay_udp_frames++;
+			s->counters.relay_bytes += payload_len;
+			return;
+		}
 		if (out_len != frame_len ||
 		    sendto(s->stun.fd, frame, out_len, MSG_DONTWAIT, &dst->relay_addr.sa, dst->relay_addr_len) < 0) {
 			SERVER_COUNT_LOG(s, relay_send_errors, "relay: cannot send to %s: %s", dst->rec.name,
@@ -213,6 +225,25 @@ static void on_data(struct coord_server *s, uint8_t *buf, size_t len, const unio
 		return;
 	}
 	forward(s, src, key, buf, payload_len);
+}
+
+void relay_flush_udp(struct coord_server *s)
+{
+	unsigned int sent = 0;
+	while (sent < s->udp.n_out) {
+		int n = sendmmsg(s->stun.fd, s->udp.out + sent, s->udp.n_out - sent, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* A full socket buffer or an unreachable node: this frame is lost, as UDP would
+			 * lose it; the rest still go. */
+			SERVER_COUNT_LOG(s, relay_send_errors, "relay: cannot send a relayed frame: %s",
+					 n < 0 ? strerror(errno) : "nothing sent");
+			n = 1;
+		}
+		sent += (unsigned int)n;
+	}
+	s->udp.n_out = 0;
 }
 
 void relay_on_datagram(struct coord_server *s, uint8_t *buf, size_t len, const union peer_addr *from,

@@ -16,43 +16,58 @@ static bool is_relay_frame(const uint8_t *buf, size_t len)
 	return len > 0 && (buf[WIRE_OFF_TYPE] == MSG_RELAY_BIND || buf[WIRE_OFF_TYPE] == MSG_RELAY_DATA);
 }
 
-void stunserver_on_readable(struct coord_server *s, struct source *src)
+/* One datagram of a batch. */
+static void on_datagram(struct coord_server *s, struct source *src, uint8_t *in, size_t n, bool truncated,
+			union peer_addr *from, socklen_t flen)
 {
 	bool relay = src == &s->stun;
+	uint8_t out[STUN_MAX_MESSAGE];
+	struct stun_request req;
+	char a[ADDR_STR_MAX];
 
-	for (int i = 0; i < SERVER_STUN_BATCH; i++) {
-		uint8_t in[SERVER_STUN_RECV_MAX];
-		uint8_t out[STUN_MAX_MESSAGE];
-		union peer_addr from;
-		socklen_t flen = sizeof(from);
-		struct stun_request req;
-		char a[ADDR_STR_MAX];
-
-		ssize_t n = recvfrom(src->fd, in, sizeof(in), MSG_DONTWAIT | MSG_TRUNC, &from.sa, &flen);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return; /* EAGAIN, or an ICMP error from an earlier answer: nothing to do */
-		}
-		if (relay && is_relay_frame(in, (size_t)n)) {
-			/* An oversized frame was cut by the kernel: its real length says so. */
-			relay_on_datagram(s, in, (size_t)n, &from, flen);
-			continue;
-		}
-		if ((size_t)n > sizeof(in) || !stun_parse_request(in, (size_t)n, &req)) {
-			SERVER_COUNT_LOG(s, stun_dropped, "stun: dropped a %zd-byte datagram from %s: not a Binding request",
-					 n, sockaddr_format(&from.sa, a, sizeof(a)));
-			continue;
-		}
-		size_t len = stun_build_response(&req, &from.sa, out, sizeof(out));
-		if (len == 0) {
-			s->counters.stun_dropped++;
-			continue;
-		}
-		s->counters.stun_requests++;
-		if (!relay)
-			s->counters.stun_alt_requests++;
-		/* Best effort, like UDP: a full socket buffer drops the answer and the client retries. */
-		(void)sendto(src->fd, out, len, MSG_DONTWAIT, &from.sa, flen);
+	if (relay && is_relay_frame(in, n)) {
+		if (truncated) /* larger than any relay frame: the kernel cut it */
+			SERVER_COUNT_LOG(s, relay_malformed, "relay: dropped an oversized datagram from %s",
+					 sockaddr_format(&from->sa, a, sizeof(a)));
+		else
+			relay_on_datagram(s, in, n, from, flen);
+		return;
 	}
+	if (truncated || !stun_parse_request(in, n, &req)) {
+		SERVER_COUNT_LOG(s, stun_dropped, "stun: dropped a %zu-byte datagram from %s: not a Binding request", n,
+				 sockaddr_format(&from->sa, a, sizeof(a)));
+		return;
+	}
+	size_t len = stun_build_response(&req, &from->sa, out, sizeof(out));
+	if (len == 0) {
+		s->counters.stun_dropped++;
+		return;
+	}
+	s->counters.stun_requests++;
+	if (!relay)
+		s->counters.stun_alt_requests++;
+	/* Best effort, like UDP: a full socket buffer drops the answer and the client retries. */
+	(void)sendto(src->fd, out, len, MSG_DONTWAIT, &from->sa, flen);
+}
+
+void stunserver_on_readable(struct coord_server *s, struct source *src)
+{
+	for (unsigned int i = 0; i < SERVER_STUN_BATCH; i++) {
+		s->udp.iov[i] = (struct iovec){ .iov_base = s->udp.buf[i], .iov_len = SERVER_STUN_RECV_MAX };
+		s->udp.msgs[i].msg_hdr = (struct msghdr){ .msg_name = &s->udp.from[i],
+							  .msg_namelen = sizeof(s->udp.from[i]),
+							  .msg_iov = &s->udp.iov[i],
+							  .msg_iovlen = 1 };
+	}
+	int n = recvmmsg(src->fd, s->udp.msgs, SERVER_STUN_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return; /* EAGAIN, EINTR, or an ICMP error from an earlier answer: level-triggered epoll calls again */
+	s->udp.batching = true;
+	for (int i = 0; i < n; i++) {
+		struct msghdr *h = &s->udp.msgs[i].msg_hdr;
+		on_datagram(s, src, s->udp.buf[i], s->udp.msgs[i].msg_len, (h->msg_flags & MSG_TRUNC) != 0,
+			    &s->udp.from[i], h->msg_namelen);
+	}
+	s->udp.batching = false;
+	relay_flush_udp(s);
 }
