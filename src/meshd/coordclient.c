@@ -53,9 +53,13 @@ enum {
 	/* Relayed datagrams may fill the queue only up to here, so a control message (a
 	 * keepalive, new endpoints) always finds room behind them. */
 	COORD_RELAY_QUEUE_LIMIT = COORD_WRITE_QUEUE - 16 * 1024,
+	/* Relayed datagrams over TCP come many frames at a time: read them in one call. */
+	COORD_READ_BUFFER = 64 * 1024,
 	COORD_MIN_OVERLAY_BITS_V4 = 8,      /* no overlay wider than a /8 (ours is a /10) */
 	COORD_MIN_OVERLAY_BITS_V6 = 16,     /* nor than a /16 (ours is a ULA /48) */
 };
+
+_Static_assert(COORD_READ_BUFFER >= CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME, "a read can complete any frame");
 
 enum coord_phase {
 	COORD_IDLE,        /* waiting for next_connect_ms */
@@ -75,7 +79,7 @@ struct coordclient {
 	int fd;
 	uint32_t watched; /* epoll events currently registered for fd */
 	struct control_channel ch;
-	uint8_t rbuf[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
+	uint8_t rbuf[COORD_READ_BUFFER];
 	size_t rlen;
 	uint8_t wbuf[COORD_WRITE_QUEUE];
 	size_t wlen;
@@ -409,7 +413,9 @@ bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], 
 	if (!control_seal_message(&cc->ch, &m, frame, sizeof(frame), &frame_len) || !queue_frame(cc, frame, frame_len))
 		return false;
 	cc->last_tx_ms = now_ms;
-	flush_writes(dev, cc, now_ms);
+	/* Sent when the loop next sees the socket writable: the datagrams of one batch go out
+	 * in one send() instead of one each. */
+	watch(dev, cc, EPOLLIN | EPOLLOUT);
 	return true;
 }
 
