@@ -458,6 +458,10 @@ static void report_endpoints_if_changed(struct device *dev, struct coordclient *
 	m.u.endpoints.n = n;
 	log_debug("reporting %zu candidate endpoints to the coordinator", n);
 	send_message(dev, cc, &m, now_ms);
+	/* Peers we are punching toward were told our old candidates: tell them again now. */
+	for (size_t i = 0; i < dev->n_peers; i++)
+		if (dev->peers[i]->from_coordinator && dev->peers[i]->path.want_since_ms != 0)
+			path_probe_now(&dev->peers[i]->path, now_ms);
 }
 
 static bool apply_registered(struct device *dev, struct coordclient *cc, const struct control_registered *r,

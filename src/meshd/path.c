@@ -80,7 +80,7 @@ void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *add
 		candidate_init(&pp->cand[pp->n++], &addrs[j], false, true, now_ms);
 	}
 	if (news)
-		path_want(pp, now_ms);
+		path_probe_now(pp, now_ms);
 }
 
 size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms)
@@ -172,6 +172,12 @@ void path_want(struct peer_path *pp, uint64_t now_ms)
 		pp->want_since_ms = now_ms;
 		pp->last_round_ms = 0; /* a round at once */
 	}
+}
+
+void path_probe_now(struct peer_path *pp, uint64_t now_ms)
+{
+	path_want(pp, now_ms);
+	pp->last_round_ms = 0;
 }
 
 void path_note_activity(struct peer_path *pp, uint64_t now_ms)

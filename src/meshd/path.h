@@ -103,6 +103,9 @@ int path_best(const struct peer_path *pp, uint64_t now_ms);
 void path_note_activity(struct peer_path *pp, uint64_t now_ms);
 /* Start probing now (new or changed peer, or the peer asked us to). */
 void path_want(struct peer_path *pp, uint64_t now_ms);
+/* A probe round at the next tick, wanting or not (new candidates on either side: the last
+ * round's pings and call-me-maybe went to, or named, the old ones). */
+void path_probe_now(struct peer_path *pp, uint64_t now_ms);
 /* Whether a call-me-maybe from the peer should be answered now (rate limit); records it. */
 bool path_answer_cmm(struct peer_path *pp, uint64_t now_ms);
 

@@ -56,6 +56,22 @@ static void test_new_candidates_start_probing(void **state)
 	assert_int_equal(path_due(&pp, T0 + 3, false), 0);
 }
 
+static void test_news_while_probing_probes_at_once(void **state)
+{
+	(void)state;
+	struct peer_path pp;
+	struct sockaddr_storage one[1] = { addr("10.0.0.5", 41641) };
+	struct sockaddr_storage two[2] = { addr("10.0.0.5", 41641), addr("203.0.113.5", 41641) };
+	path_init(&pp);
+	path_set_announced(&pp, one, 1, T0);
+	assert_int_equal(path_due(&pp, T0, false), PATH_ACT_PROBE_ROUND);
+	path_note_activity(&pp, T0 + 100);
+	/* a second round would be due at +1 s; the new candidate brings it forward */
+	assert_int_equal(path_due(&pp, T0 + 200, false), 0);
+	path_set_announced(&pp, two, 2, T0 + 300);
+	assert_int_equal(path_due(&pp, T0 + 300, false), PATH_ACT_PROBE_ROUND);
+}
+
 static void test_pong_confirms_with_rtt(void **state)
 {
 	(void)state;
@@ -256,6 +272,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_candidates_start_probing),
+		cmocka_unit_test(test_news_while_probing_probes_at_once),
 		cmocka_unit_test(test_pong_confirms_with_rtt),
 		cmocka_unit_test(test_pong_must_match),
 		cmocka_unit_test(test_silent_direct_path_falls_back_within_3s),
