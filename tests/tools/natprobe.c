@@ -365,7 +365,7 @@ static bool client_request(struct client *c, const struct sockaddr_in *dst, int 
 			   char *seen, size_t seenlen)
 {
 	unsigned nonce = c->next_nonce++;
-	char msg[MSG_MAX], idx[8];
+	char msg[MSG_MAX], idx[12]; /* room for any int: -O1 builds check the format */
 	if (extra >= 0)
 		snprintf(idx, sizeof(idx), "%d", extra);
 	else
