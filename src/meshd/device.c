@@ -453,7 +453,7 @@ static bool rx_from_socket(struct device *dev, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- timers and loop */
 
-static void run_timers(struct device *dev, uint64_t now_ms)
+void device_run_timers(struct device *dev, uint64_t now_ms)
 {
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		struct peer *p = dev->peers[i];
@@ -494,7 +494,6 @@ static void run_timers(struct device *dev, uint64_t now_ms)
 	}
 	if (dev->coord)
 		relayclient_tick(dev, now_ms);
-	device_outbox_flush(dev);
 }
 
 static int next_timeout_ms(const struct device *dev, uint64_t now_ms)
@@ -591,7 +590,8 @@ int device_run(struct device *dev)
 		}
 		if (dev->coord)
 			coordclient_tick(dev, now_ms);
-		run_timers(dev, now_ms);
+		device_run_timers(dev, now_ms);
+		device_outbox_flush(dev);
 		if (dev->ctl)
 			ctl_tick(dev, now_ms);
 	}

@@ -149,6 +149,11 @@ void device_outbox_commit(struct device *dev, size_t len, const struct sockaddr_
 void device_outbox_commit_frame(struct device *dev, size_t len, const struct sockaddr_storage *dest);
 void device_outbox_flush(struct device *dev);
 
+/* Acts on every peer timer that expired at or before now_ms (handshake retries, keepalives,
+ * key wipes, probes). What it sends stays in the outbox (the caller flushes): tests with an
+ * offline device read the datagrams there. */
+void device_run_timers(struct device *dev, uint64_t now_ms);
+
 void device_log_counters(const struct device *dev);
 
 /* Peers can come and go while running (the coordinator's peer map). */
