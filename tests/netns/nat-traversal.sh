@@ -347,6 +347,24 @@ resilience() {
 	lib_check "coordinator down: the laptop's path is still direct" path_is_direct "$l"
 	coord_start || lib_not_ok "meshcoord restarts"
 	lib_check "coordinator back: ping still works" lib_wait_for 5 ping_once "${NS[$l]}" "${IP[$s]}"
+
+	# (4) The server restarts (same state directory): the laptop reaches it again quickly,
+	# over the direct path once more.
+	local before_s
+	before_s=$(count_lines "$s" 'path direct')
+	lib_stop_pid "${PID[$s]}"
+	sleep 1
+	node_start "$s" "$s"
+	if ms=$(ms_until 10 ping_once "${NS[$l]}" "${IP[$s]}"); then
+		lib_ok "server restarted: the laptop reaches it again after $ms ms"
+		FIGURES+=("server restarted: reachable again after $ms ms")
+	else
+		lib_not_ok "server restarted: the laptop reaches it again within 10 s"
+		show_log_tail "$T/$s.log"
+	fi
+	lib_check "server restarted: the new server process goes direct" lib_wait_for 10 \
+		bash -c "[ \$(grep -c 'path direct' '$T/$s.log') -gt $before_s ]"
+	lib_check "server restarted: the laptop's path is direct" path_is_direct "$l"
 	node_stop "$s"
 	node_stop "$l"
 }
