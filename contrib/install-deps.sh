@@ -18,7 +18,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # the 100 MiB transfer in the two-node test, stun-client (the "stun" program) and coturn
 # (turnutils_stunclient, an RFC 5389 client) to check that meshcoord answers ordinary STUN
 # clients, conntrack for the NAT lab's router resets, python3 with python3-nacl for
-# tests/tools/gen_golden.py (the unit tests' golden vectors). CI counts a check skipped for a
+# tests/tools/check-golden.sh (the unit tests' golden vectors). CI counts a check skipped for a
 # missing tool as a failure, so every tool a test uses belongs here.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps
 	coreutils util-linux socat stun-client coturn conntrack python3 python3-nacl"

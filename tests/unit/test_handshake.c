@@ -25,9 +25,10 @@ enum {
 
 /* ---------------------------------------------------------------- golden vector
  *
- * Produced by a separate Python implementation (hashlib BLAKE2b and hmac, the `cryptography`
- * package's X25519 and ChaCha20-Poly1305) written from the Noise spec and handshake.h, which
- * also reproduces the cacophony IKpsk2 vector. Keys are the byte sequences start, start+1, ...:
+ * Produced by tests/tools/gen_handshake_golden.py, a separate Python implementation (hashlib
+ * BLAKE2b and hmac, python3-nacl's X25519 and ChaCha20-Poly1305) written from the Noise spec and
+ * wire.h, which also reproduces the cacophony IKpsk2 vector; `make check` runs its --check
+ * (tests/tools/check-golden.sh) against this file. Keys are the byte sequences start, start+1, ...:
  * initiator static 0x10.., responder static 0x40.., ephemerals 0x70.. and 0xa0.., psk 0xd0..;
  * timestamp = handshake_tai64n(1700000000 s, 123456789 ns); indices as in the enum above.
  * It pins the protocol name, the prologue "meshd v1", the layout, mac1 and the key order. */
