@@ -10,8 +10,9 @@ Written from the format in src/core/control.h, not from control.c: a message is 
 address (4 or 16 bytes), port (2, big-endian). The sample messages are the ones the C builders
 in control_fixtures.c make (make_register, make_registered, ...), written again here.
 
-Python's standard library only. The handshake vectors of test_handshake.c and
-test_control_channel.c (Noise with X25519 and ChaCha20-Poly1305) are not generated here yet.
+Python's standard library only. The Noise vectors (X25519 and ChaCha20-Poly1305) have their
+own generators: gen_handshake_golden.py for test_handshake.c, gen_control_golden.py for
+test_control_channel.c (which seals the samples of control_samples() below).
 """
 import re
 import struct

@@ -23,13 +23,17 @@ enum {
 
 /* ---------------------------------------------------------------- channel
  *
- * Golden frames from a separate Python implementation (hashlib BLAKE2b and hmac, the
- * `cryptography` package's X25519 and ChaCha20-Poly1305) written from the Noise spec and
- * control.h. Keys are the byte sequences start, start+1, ...: node static 0x10.., coordinator
- * static 0x40.., node ephemeral 0x70.., coordinator ephemeral 0xa0..; the timestamp is
- * TAI64N 1700000000 s. They pin the protocol name, the prologue "meshcoord v1", the framing
- * and the key order; the sealed frames are the "register" and "registered" samples (nonce 0)
- * and a keepalive (coordinator's nonce 1). */
+ * Golden frames from a separate Python implementation written from the Noise spec and
+ * control.h: tests/tools/gen_control_golden.py (hashlib BLAKE2b and hmac, python3-nacl's
+ * X25519 and ChaCha20-Poly1305; the Noise code is tests/tools/noise_ref.py) prints them, and
+ * its --check, run by make check through tests/tools/check-golden.sh, first replays the
+ * cacophony Noise_IK_25519_ChaChaPoly_BLAKE2b vector and then compares them with this file.
+ * Keys are the byte sequences start, start+1, ...: node static 0x10.., coordinator static
+ * 0x40.., node ephemeral 0x70.., coordinator ephemeral 0xa0..; the timestamp is TAI64N
+ * 1700000000.123456789 s (nanoseconds rounded down to a multiple of 2^24). They pin the
+ * protocol name, the prologue "meshcoord v1", the framing and the key order; the sealed
+ * frames are the "register" and "registered" samples (nonce 0) and a keepalive
+ * (coordinator's nonce 1), each sealed bare, without a record header. */
 static const char golden_timestamp[] = "400000006553f10a07000000";
 static const char golden_hello[] =
 	"00714d5348430123b7bb8c91ae008711fb12846780bcdf1e065f821bdfec49f57e7c7dcd4c4823a4294bbcb53c3af958"
