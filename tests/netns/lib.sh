@@ -84,6 +84,25 @@ lib_find_udpinject() {
 		lib_die "could not compile $src"
 }
 
+# Sets UDPDELAY (the delay relay, tests/tools/udpdelay.c) like lib_find_udpinject: $UDPDELAY,
+# else the one make check built, else compiled into the temp dir (libc only).
+lib_find_udpdelay() {
+	local here src
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+	: "${top_builddir:=$top_srcdir}"
+	if [ -n "${UDPDELAY:-}" ] && [ -x "$UDPDELAY" ]; then
+		return 0
+	fi
+	UDPDELAY=$top_builddir/tests/tools/udpdelay
+	[ -x "$UDPDELAY" ] && return 0
+	src=$top_srcdir/tests/tools/udpdelay.c
+	[ -f "$src" ] || lib_die "udpdelay not built and $src missing"
+	UDPDELAY=$LIB_TMPDIR/udpdelay
+	"${CC:-cc}" -std=c11 -D_GNU_SOURCE -O2 -Wall -o "$UDPDELAY" "$src" ||
+		lib_die "could not compile $src"
+}
+
 lib_mktemp() {
 	LIB_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/meshd-test.XXXXXX") || lib_die "mktemp failed"
 }

@@ -12,8 +12,10 @@
 # Checks, in order: (a) ping both ways over the overlay; (b) 100 MiB TCP with identical
 # sha256; (c) truncated handshakes, 2000 random datagrams and 1000 random ones with valid
 # headers are each counted as exactly one drop and break nothing; (d) a replayed data packet is counted as a replay; (e) after
-# kill -9 and restart of one side traffic resumes within 10 s; when both start at once the
-# crossing handshakes complete without a retry (under 5 s); (f) with a wrong peer key both
+# kill -9 and restart of one side traffic resumes within 10 s; when both start at once, talking
+# through a relay in a third namespace that delays every datagram 300 ms (tests/tools/udpdelay.c)
+# so the first initiations really cross, both handshakes complete and ping works both ways
+# within 2.2 s, without a retry (5 s); (f) with a wrong peer key both
 # daemons start and keep running, nothing gets through and the log says to check the keys.
 #
 # Needs root, /dev/net/tun, iproute2 (exits 77 = SKIP otherwise) and a built meshd (exit 1
@@ -35,6 +37,7 @@ lib_find_meshd
 lib_mktemp
 lib_trap_cleanup
 lib_find_udpinject
+lib_find_udpdelay
 
 NS_A=mshA-$$
 NS_B=mshB-$$
@@ -55,8 +58,18 @@ TRANSFER_TIMEOUT=120
 # A restarted node must be reachable again this fast (handshake on start-up).
 RESTART_LIMIT_S=10
 # Crossing first handshakes must both complete: a retry (REKEY_TIMEOUT, 5 s + jitter) to
-# resolve them is a regression, so both directions must work before the first retry is due.
-SIMULTANEOUS_LIMIT_MS=4500
+# resolve them is a regression. For the simultaneous start both nodes talk through udpdelay,
+# which holds every datagram CROSS_DELAY_MS, so each first initiation is still in flight when
+# the other's arrives (a bare veth delivers too fast for them to cross). Both handshakes then
+# complete after 2 delays and a ping needs 2 more: ping both ways must work within
+# 4 delays + 1 s, and the pings give up at CROSS_PING_DEADLINE_S, before the first retry.
+CROSS_DELAY_MS=300
+SIMULTANEOUS_LIMIT_MS=$((4 * CROSS_DELAY_MS + 1000))
+CROSS_PING_DEADLINE_S=4
+# The relay's two links (A side, B side) and the relay namespace.
+RELAY_NET_A=198.51.100
+RELAY_NET_B=203.0.113
+NS_R=mshR-$$
 # How long the wrong-key pair must stay silent.
 WRONG_KEY_SILENCE_S=6
 # How long we wait for the wrong-key warning (the initiator may need a retry or two).
@@ -118,6 +131,7 @@ random_hex() {
 
 lib_log "meshd: $MESHD"
 lib_log "udpinject: $UDPINJECT"
+lib_log "udpdelay: $UDPDELAY"
 lib_log "temp dir: $T"
 
 # ------------------------------------------------------------------ (a) ping
@@ -307,22 +321,79 @@ lib_check "meshd A and B exit 0 on SIGTERM (A: $rc_a, B: $rc_b)" test "$rc_a" -e
 lib_check "SIGTERM removes $IFACE in both namespaces" \
 	lib_wait_for 3 bash -c "! ip -n $NS_A link show dev $IFACE && ! ip -n $NS_B link show dev $IFACE"
 
-# Both at the same moment, as after a power cut: the first initiations cross on the wire.
-lib_meshd_start PID_A "$NS_A" "$T/a.yaml" "$T/a.log"
-lib_meshd_start PID_B "$NS_B" "$T/b.yaml" "$T/b.log"
-t0=$(lib_now_ms)
-if lib_wait_for 10 ping_both_ways; then
-	ms=$(($(lib_now_ms) - t0))
-	if [ "$ms" -le "$SIMULTANEOUS_LIMIT_MS" ]; then
-		lib_ok "A and B started at the same moment: ping both ways works without a handshake retry ($ms ms, limit $SIMULTANEOUS_LIMIT_MS)"
-	else
-		lib_not_ok "A and B started at the same moment: ping both ways works without a handshake retry (took $ms ms: the crossing handshakes failed and a retry made it)"
-	fi
-else
-	lib_not_ok "A and B started at the same moment: ping both ways works (not within 10 s)"
+# Both at the same moment, as after a power cut, with each other's endpoint on the delay relay
+# in a third namespace:
+#   A vethAr 198.51.100.1 ── 198.51.100.254 [udpdelay, mshR] 203.0.113.254 ── 203.0.113.2 vethBr B
+# Both first initiations leave within a few ms and each arrives CROSS_DELAY_MS later, while the
+# receiver's own initiation is still unanswered: the handshakes cross, and both must complete.
+lib_ns_create "$NS_R"
+lib_veth "$NS_A" vethAr "$RELAY_NET_A.1/24" "$NS_R" rA "$RELAY_NET_A.254/24"
+lib_veth "$NS_R" rB "$RELAY_NET_B.254/24" "$NS_B" vethBr "$RELAY_NET_B.2/24"
+lib_write_config "$T/a-cross.yaml" "$IFACE" "$T/a.key" "$PORT" "$OVERLAY_A/10" \
+	b "$(cat "$T/b.pub")" "$RELAY_NET_A.254:$PORT" "$OVERLAY_B/32"
+lib_write_config "$T/b-cross.yaml" "$IFACE" "$T/b.key" "$PORT" "$OVERLAY_B/10" \
+	a "$(cat "$T/a.pub")" "$RELAY_NET_B.254:$PORT" "$OVERLAY_A/32"
+ip netns exec "$NS_R" "$UDPDELAY" --delay-ms "$CROSS_DELAY_MS" --max-seconds 20 --max-packets 2000 \
+	--a-bind "$RELAY_NET_A.254:$PORT" --a-peer "$RELAY_NET_A.1:$PORT" \
+	--b-bind "$RELAY_NET_B.254:$PORT" --b-peer "$RELAY_NET_B.2:$PORT" >"$T/udpdelay.log" 2>&1 </dev/null &
+RELAY_PID=$!
+lib_track_pid "$RELAY_PID"
+if ! lib_wait_for 3 grep -q '^ready' "$T/udpdelay.log"; then
+	lib_not_ok "udpdelay relay starts in $NS_R ($(head -n 3 "$T/udpdelay.log"))"
 fi
+
+lib_meshd_start PID_A "$NS_A" "$T/a-cross.yaml" "$T/a-cross.log"
+lib_meshd_start PID_B "$NS_B" "$T/b-cross.yaml" "$T/b-cross.log"
+t0=$(lib_now_ms)
+# Ping needs the interfaces (it gives up at once on a missing route); the clock runs from the start.
+lib_meshd_wait_up "$PID_A" "$NS_A" "$IFACE"
+lib_meshd_wait_up "$PID_B" "$NS_B" "$IFACE"
+# Both directions at once, each pinging every 0.2 s until one reply or the deadline.
+cross_ping() { # NS ADDR RESULT_FILE
+	ip netns exec "$1" ping -n -q -c 1 -i 0.2 -w "$CROSS_PING_DEADLINE_S" "$2" >/dev/null 2>&1
+	echo "$? $(($(lib_now_ms) - t0))" >"$3"
+}
+cross_ping "$NS_A" "$OVERLAY_B" "$T/cross-ab.res" &
+ping_ab=$!
+lib_track_pid "$ping_ab"
+cross_ping "$NS_B" "$OVERLAY_A" "$T/cross-ba.res"
+wait "$ping_ab"
+lib_untrack_pid "$ping_ab"
+read -r rc_ab ms_ab <"$T/cross-ab.res"
+read -r rc_ba ms_ba <"$T/cross-ba.res"
+if [ "$rc_ab" -eq 0 ] && [ "$rc_ba" -eq 0 ] && [ "$ms_ab" -le "$SIMULTANEOUS_LIMIT_MS" ] &&
+	[ "$ms_ba" -le "$SIMULTANEOUS_LIMIT_MS" ]; then
+	lib_ok "A and B started at the same moment, handshakes crossing through a ${CROSS_DELAY_MS} ms relay: ping both ways works without a handshake retry (A→B $ms_ab ms, B→A $ms_ba ms, limit $SIMULTANEOUS_LIMIT_MS)"
+else
+	lib_not_ok "A and B started at the same moment, handshakes crossing through a ${CROSS_DELAY_MS} ms relay: ping both ways works within $SIMULTANEOUS_LIMIT_MS ms (A→B: ping exit $rc_ab after $ms_ab ms, B→A: exit $rc_ba after $ms_ba ms; a retry comes only after 5 s)"
+fi
+
+# Both initiations were answered: each node completed two handshakes (the one it answered and
+# the one it initiated) and refused no response as unmatched.
+x_a=$(lib_meshd_counters "$PID_A" "$T/a-cross.log")
+x_b=$(lib_meshd_counters "$PID_B" "$T/b-cross.log")
+lib_check "both crossing initiations completed: 2 handshakes and no refused response on each node (A: handshakes_completed=$(lib_counter "$x_a" handshakes_completed) rx_handshake_invalid=$(lib_counter "$x_a" rx_handshake_invalid); B: handshakes_completed=$(lib_counter "$x_b" handshakes_completed) rx_handshake_invalid=$(lib_counter "$x_b" rx_handshake_invalid))" \
+	test "$(lib_counter "$x_a" handshakes_completed)" = 2 -a "$(lib_counter "$x_b" handshakes_completed)" = 2 \
+	-a "$(lib_counter "$x_a" rx_handshake_invalid)" = 0 -a "$(lib_counter "$x_b" rx_handshake_invalid)" = 0
+
+# And they really crossed: the relay got each side's first initiation (type 1) less than one
+# delay after the other's, so neither had arrived when the other was sent; and each side sent
+# just one (no retry).
+init_ms() { awk -v d="$1" '$1 == "rx" && $3 == d && $5 == "type=1" { print $2; exit }' "$T/udpdelay.log"; }
+init_count() { awk -v d="$1" '$1 == "rx" && $3 == d && $5 == "type=1"' "$T/udpdelay.log" | wc -l; }
+i_a=$(init_ms 'A>B')
+i_b=$(init_ms 'B>A')
+n_a=$(init_count 'A>B')
+n_b=$(init_count 'B>A')
+gap=$((${i_a:-0} - ${i_b:-0}))
+gap=${gap#-}
+lib_check "the first initiations crossed in the relay (A's at ${i_a:-none} ms, B's at ${i_b:-none} ms, delay $CROSS_DELAY_MS ms) and each side sent one (A: $n_a, B: $n_b)" \
+	test -n "$i_a" -a -n "$i_b" -a "$gap" -lt "$CROSS_DELAY_MS" -a "$n_a" -eq 1 -a "$n_b" -eq 1
 lib_stop_pid "$PID_A"
 lib_stop_pid "$PID_B"
+lib_stop_pid "$RELAY_PID"
+lib_log "udpdelay: $(grep '^done' "$T/udpdelay.log")"
+lib_ns_delete "$NS_R"
 
 # ------------------------------------------------------------------ (f) wrong key
 lib_write_config "$T/b-wrong.yaml" "$IFACE" "$T/b.key" "$PORT" "$OVERLAY_B/10" \
@@ -374,7 +445,8 @@ else
 fi
 
 if [ "$LIB_FAILED" -gt 0 ]; then
-	for n in a b; do
+	for n in a b a-cross b-cross; do
+		[ -f "$T/$n.log" ] || continue
 		echo "# ---- last lines of meshd $n's log"
 		tail -n 30 "$T/$n.log" | sed 's/^/# /'
 	done
