@@ -13,7 +13,7 @@
 # sha256; (c) truncated handshakes, 2000 random datagrams and 1000 random ones with valid
 # headers are each counted as exactly one drop and break nothing; (d) a replayed data packet is counted as a replay; (e) after
 # kill -9 and restart of one side traffic resumes within 10 s; when both start at once, talking
-# through a relay in a third namespace that delays every datagram 300 ms (tests/tools/udpdelay.c)
+# through a relay in a third namespace that delays every datagram 450 ms (tests/tools/udpdelay.c)
 # so the first initiations really cross, both handshakes complete and ping works both ways
 # within 2.2 s, without a retry (5 s); (f) with a wrong peer key both
 # daemons start and keep running, nothing gets through and the log says to check the keys.
@@ -63,7 +63,7 @@ RESTART_LIMIT_S=10
 # the other's arrives (a bare veth delivers too fast for them to cross). Both handshakes then
 # complete after 2 delays and a ping needs 2 more: ping both ways must work within
 # 4 delays + 1 s, and the pings give up at CROSS_PING_DEADLINE_S, before the first retry.
-CROSS_DELAY_MS=300
+CROSS_DELAY_MS=450
 SIMULTANEOUS_LIMIT_MS=$((4 * CROSS_DELAY_MS + 1000))
 CROSS_PING_DEADLINE_S=4
 # The relay's two links (A side, B side) and the relay namespace.
