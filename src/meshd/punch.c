@@ -287,8 +287,12 @@ void punch_tick(struct device *dev, struct peer *p, uint64_t now_ms)
 	if (!a)
 		return;
 	if (now_ms - a->started_ms >= PUNCH_ATTEMPT_MS) {
-		log_info("peer %s: birthday punch found no path in %d s (%zu probes); staying on the relay", p->name,
-			 PUNCH_ATTEMPT_MS / 1000, a->probes_sent);
+		if (a->hard)
+			log_info("peer %s: birthday punch: no probe came through our %zu mappings in %d s; staying on "
+				 "the relay", p->name, a->n_fds, PUNCH_ATTEMPT_MS / 1000);
+		else
+			log_info("peer %s: birthday punch: none of %zu probes was answered in %d s; staying on the relay",
+				 p->name, a->probes_sent, PUNCH_ATTEMPT_MS / 1000);
 		end_attempt(dev, p, -1);
 		return;
 	}

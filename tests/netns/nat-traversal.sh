@@ -386,6 +386,7 @@ birthday_rate() {
 			times="$times $ms"
 		else
 			times="$times fail"
+			show_log_tail "$T/$s.log" 8
 			show_log_tail "$T/$l.log" 8
 		fi
 		node_stop "$s"
