@@ -1,6 +1,8 @@
-/* The coordinator client: connection state machine, peer-map application, endpoint and
- * STUN reporting, state persistence. Driven by device.c's loop (on_io, tick, deadlines). */
+/* The coordinator client: connection state machine, peer-map application, state
+ * persistence; this node's endpoints and STUN are in coordendpoints.c. Driven by device.c's
+ * loop (on_io, tick, deadlines). */
 #include "meshd/coordclient.h"
+#include "meshd/coordclient_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,136 +33,8 @@
 #include "meshd/state.h"
 #include "meshd/tx.h"
 
-enum {
-	COORD_BACKOFF_MIN_MS = 1000,        /* first retry soon: the coordinator may just be restarting */
-	COORD_BACKOFF_MAX_MS = 30000,       /* never wait longer than this for a returning coordinator */
-	COORD_CONNECT_TIMEOUT_MS = 10000,   /* connect + handshake + register; matches the server's limit */
-	COORD_KEEPALIVE_MS = 25000,         /* well inside the server's 75 s idle limit and NAT timeouts */
-	COORD_DEAD_AFTER_MS = 75000,        /* three keepalives unanswered: reconnect */
-	COORD_STATE_SAVE_DELAY_MS = 1000,   /* batch a burst of map changes into one write */
-	/* Re-learn the reflexive address (NAT mappings change): under conntrack's 30 s for an
-	 * unreplied UDP flow, so the mapping the coordinator saw stays the one peers are told. */
-	COORD_STUN_INTERVAL_MS = 25000,
-	COORD_STUN_RETRY_MS = 3000,         /* an unanswered STUN request is retried this soon */
-	/* Re-read interface addresses (DHCP, roaming: a laptop changing networks). getifaddrs
-	 * costs microseconds; a new address is published within this long, and a fresh STUN
-	 * answer follows at once. */
-	COORD_ENDPOINT_CHECK_MS = 5000,
-	/* Control messages are few and small; relayed datagrams (UDP blocked) fill the rest: about
-	 * 170 full-size packets, a few milliseconds of a fast link, and the most a stalled
-	 * connection holds before relayed packets are dropped rather than queued. */
-	COORD_WRITE_QUEUE = 256 * 1024,
-	/* Relayed datagrams may fill the queue only up to here, so a control message (a
-	 * keepalive, new endpoints) always finds room behind them. */
-	COORD_RELAY_QUEUE_LIMIT = COORD_WRITE_QUEUE - 16 * 1024,
-	/* Relayed datagrams over TCP come many frames at a time: read them in one call. */
-	COORD_READ_BUFFER = 64 * 1024,
-	COORD_MIN_OVERLAY_BITS_V4 = 8,      /* no overlay wider than a /8 (ours is a /10) */
-	COORD_MIN_OVERLAY_BITS_V6 = 16,     /* nor than a /16 (ours is a ULA /48) */
-};
-
-_Static_assert(COORD_READ_BUFFER >= CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME, "a read can complete any frame");
-
-enum coord_phase {
-	COORD_IDLE,        /* waiting for next_connect_ms */
-	COORD_CONNECTING,  /* TCP connect in progress */
-	COORD_HELLO_SENT,  /* waiting for the Noise answer */
-	COORD_REGISTERING, /* REGISTER sent, waiting for REGISTERED */
-	COORD_READY,
-};
-
-struct coordclient {
-	char state_dir[CONFIG_PATH_MAX];
-	struct node_state state;
-	bool have_join;
-	struct joinkey join;
-
-	enum coord_phase phase;
-	int fd;
-	uint32_t watched; /* epoll events currently registered for fd */
-	struct control_channel ch;
-	uint8_t rbuf[COORD_READ_BUFFER];
-	size_t rlen;
-	uint8_t wbuf[COORD_WRITE_QUEUE];
-	size_t wlen;
-
-	uint64_t next_connect_ms;
-	uint64_t backoff_ms;
-	uint64_t phase_deadline_ms;
-	uint64_t last_rx_ms, last_tx_ms;
-	uint32_t map_generation;
-
-	bool state_dirty;
-	uint64_t state_dirty_since_ms;
-
-	struct sockaddr_storage coord_addr; /* resolved once (see resolve_coordinator) */
-	socklen_t coord_addr_len;           /* 0 until resolved */
-	struct sockaddr_storage stun_server; /* in the data socket's family */
-	bool have_stun_server;
-	uint8_t stun_txid[STUN_TRANSACTION_ID_LEN];
-	bool stun_pending;
-	uint64_t stun_next_ms;
-	bool have_reflexive;
-	struct control_endpoint reflexive;
-	/* The same question to the coordinator's second STUN port in each round: a different
-	 * answer means our NAT maps per destination (a hard NAT, see punch.h). */
-	uint8_t alt_txid[STUN_TRANSACTION_ID_LEN];
-	bool alt_pending;
-	bool round_main_answered, round_alt_answered;
-	struct control_endpoint round_main, round_alt;
-	int mapping_varies; /* -1 unknown, 0 no, 1 yes */
-
-	struct control_endpoint reported[CONTROL_MAX_ENDPOINTS];
-	size_t n_reported;
-	uint64_t endpoint_check_ms;
-};
 
 /* ---------------------------------------------------------------- helpers */
-
-void coordclient_endpoint_from_sockaddr(const struct sockaddr *sa, struct control_endpoint *e)
-{
-	memset(e, 0, sizeof(*e));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		e->family = 4;
-		memcpy(e->addr, &in->sin_addr, 4);
-		e->port = ntohs(in->sin_port);
-		return;
-	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-		e->family = 4;
-		memcpy(e->addr, &in6->sin6_addr.s6_addr[12], 4);
-	} else {
-		e->family = 6;
-		memcpy(e->addr, &in6->sin6_addr, 16);
-	}
-	e->port = ntohs(in6->sin6_port);
-}
-
-static bool endpoint_to_socket(const struct device *dev, const struct control_endpoint *e,
-			       struct sockaddr_storage *out)
-{
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	if (e->family == 4) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons(e->port);
-		memcpy(&in->sin_addr, e->addr, 4);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(e->port);
-		memcpy(&in6->sin6_addr, e->addr, 16);
-	}
-	return device_socket_address(dev, (struct sockaddr *)&ss, out);
-}
-
-static bool endpoints_equal(const struct control_endpoint *a, size_t na, const struct control_endpoint *b, size_t nb)
-{
-	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
-}
 
 static void mark_state_dirty(struct coordclient *cc, uint64_t now_ms)
 {
@@ -252,62 +126,6 @@ static void sweep_peers(struct device *dev, struct coordclient *cc, uint64_t now
 	}
 }
 
-/* ---------------------------------------------------------------- candidate endpoints */
-
-static size_t gather_endpoints(struct device *dev, struct coordclient *cc, struct control_endpoint *out)
-{
-	struct ifaddrs *ifs;
-	size_t n = 0;
-
-	if (getifaddrs(&ifs) == 0) {
-		for (struct ifaddrs *ifa = ifs; ifa && n < CONTROL_MAX_ENDPOINTS; ifa = ifa->ifa_next) {
-			if (!ifa->ifa_addr || !(ifa->ifa_flags & IFF_UP) || (ifa->ifa_flags & IFF_LOOPBACK) ||
-			    !strcmp(ifa->ifa_name, dev->ifname))
-				continue; /* the overlay itself is never a way to reach us */
-			int family = ifa->ifa_addr->sa_family;
-			if (family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr))
-				continue; /* needs a scope, meaningless to others */
-			if (family == AF_INET6 && dev->udp_family != AF_INET6)
-				continue;
-			if (family != AF_INET && family != AF_INET6)
-				continue;
-			coordclient_endpoint_from_sockaddr(ifa->ifa_addr, &out[n]);
-			out[n].port = dev->listen_port;
-			n++;
-		}
-		freeifaddrs(ifs);
-	}
-	if (cc->have_reflexive && n < CONTROL_MAX_ENDPOINTS) {
-		bool known = false;
-		for (size_t i = 0; i < n && !known; i++)
-			known = memcmp(&out[i], &cc->reflexive, sizeof(cc->reflexive)) == 0;
-		if (!known)
-			out[n++] = cc->reflexive;
-	}
-	return n;
-}
-
-size_t coordclient_endpoints_to_socket(const struct device *dev, const struct control_endpoint *eps, size_t n,
-				       struct sockaddr_storage *out)
-{
-	size_t used = 0;
-	for (size_t i = 0; i < n; i++)
-		if (endpoint_to_socket(dev, &eps[i], &out[used]))
-			used++;
-	return used;
-}
-
-size_t coordclient_our_endpoints(const struct device *dev, struct control_endpoint *out, size_t max)
-{
-	const struct coordclient *cc = dev->coord;
-	size_t n = cc ? cc->n_reported : 0;
-	if (n > max)
-		n = max;
-	if (n)
-		memcpy(out, cc->reported, n * sizeof(*out));
-	return n;
-}
-
 /* ---------------------------------------------------------------- connection I/O */
 
 static void watch(struct device *dev, struct coordclient *cc, uint32_t events)
@@ -363,7 +181,7 @@ static bool queue_frame(struct coordclient *cc, const uint8_t *frame, size_t len
 	return true;
 }
 
-static bool send_message(struct device *dev, struct coordclient *cc, const struct control_message *m, uint64_t now_ms)
+bool coordclient_send_message(struct device *dev, struct coordclient *cc, const struct control_message *m, uint64_t now_ms)
 {
 	uint8_t frame[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
 	size_t frame_len;
@@ -376,16 +194,6 @@ static bool send_message(struct device *dev, struct coordclient *cc, const struc
 	cc->last_tx_ms = now_ms;
 	flush_writes(dev, cc, now_ms);
 	return cc->fd >= 0;
-}
-
-int coordclient_mapping_varies(const struct device *dev)
-{
-	return dev->coord ? dev->coord->mapping_varies : -1;
-}
-
-const struct control_endpoint *coordclient_reflexive(const struct device *dev)
-{
-	return dev->coord && dev->coord->have_reflexive ? &dev->coord->reflexive : NULL;
 }
 
 bool coordclient_ready(const struct device *dev)
@@ -433,35 +241,12 @@ static void send_register(struct device *dev, struct coordclient *cc, uint64_t n
 		memcpy(m.u.reg.join_secret, cc->join.secret, JOINKEY_SECRET_LEN);
 		m.u.reg.join_secret_len = JOINKEY_SECRET_LEN;
 	}
-	cc->n_reported = gather_endpoints(dev, cc, cc->reported);
+	cc->n_reported = coordclient_gather_endpoints(dev, cc, cc->reported);
 	memcpy(m.u.reg.endpoints, cc->reported, sizeof(cc->reported));
 	m.u.reg.n_endpoints = cc->n_reported;
 	cc->endpoint_check_ms = now_ms + COORD_ENDPOINT_CHECK_MS;
-	send_message(dev, cc, &m, now_ms);
+	coordclient_send_message(dev, cc, &m, now_ms);
 	sodium_memzero(&m, sizeof(m));
-}
-
-static void report_endpoints_if_changed(struct device *dev, struct coordclient *cc, uint64_t now_ms)
-{
-	struct control_endpoint now_eps[CONTROL_MAX_ENDPOINTS];
-	size_t n = gather_endpoints(dev, cc, now_eps);
-	cc->endpoint_check_ms = now_ms + COORD_ENDPOINT_CHECK_MS;
-	if (cc->phase != COORD_READY || endpoints_equal(now_eps, n, cc->reported, cc->n_reported))
-		return;
-	/* Our addresses moved: the NAT mapping likely did too; ask STUN again now. */
-	if (cc->have_stun_server && !cc->stun_pending)
-		cc->stun_next_ms = now_ms;
-	memcpy(cc->reported, now_eps, sizeof(now_eps));
-	cc->n_reported = n;
-	struct control_message m = { .type = CONTROL_MSG_ENDPOINTS };
-	memcpy(m.u.endpoints.list, now_eps, sizeof(now_eps));
-	m.u.endpoints.n = n;
-	log_debug("reporting %zu candidate endpoints to the coordinator", n);
-	send_message(dev, cc, &m, now_ms);
-	/* Peers we are punching toward were told our old candidates: tell them again now. */
-	for (size_t i = 0; i < dev->n_peers; i++)
-		if (dev->peers[i]->from_coordinator && dev->peers[i]->path.want_since_ms != 0)
-			path_probe_now(&dev->peers[i]->path, now_ms);
 }
 
 static bool apply_registered(struct device *dev, struct coordclient *cc, const struct control_registered *r,
@@ -741,80 +526,6 @@ void coordclient_on_io(struct device *dev, uint32_t events, uint64_t now_ms)
 		flush_writes(dev, cc, now_ms);
 }
 
-/* ---------------------------------------------------------------- STUN */
-
-static void send_stun(struct device *dev, struct coordclient *cc, uint64_t now_ms)
-{
-	uint8_t req[STUN_HEADER_LEN];
-	randombytes_buf(cc->stun_txid, sizeof(cc->stun_txid));
-	size_t len = stun_build_request(cc->stun_txid, req, sizeof(req));
-	socklen_t alen = cc->stun_server.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	if (len && sendto(dev->udp_fd, req, len, MSG_DONTWAIT, (struct sockaddr *)&cc->stun_server, alen) >= 0)
-		cc->stun_pending = true;
-	cc->stun_next_ms = now_ms + COORD_STUN_RETRY_MS;
-	cc->round_main_answered = cc->round_alt_answered = false;
-	if (dev->relay.have_alt_stun) {
-		const struct sockaddr_storage *alt = &dev->relay.alt_stun_addr;
-		randombytes_buf(cc->alt_txid, sizeof(cc->alt_txid));
-		len = stun_build_request(cc->alt_txid, req, sizeof(req));
-		alen = alt->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-		cc->alt_pending = len && sendto(dev->udp_fd, req, len, MSG_DONTWAIT, (const struct sockaddr *)alt, alen) >= 0;
-	}
-}
-
-/* Both answers of one round are in: does the mapping depend on the destination? */
-static void judge_mapping(struct coordclient *cc)
-{
-	if (!cc->round_main_answered || !cc->round_alt_answered)
-		return;
-	int varies = memcmp(&cc->round_main, &cc->round_alt, sizeof(cc->round_main)) != 0;
-	if (varies != cc->mapping_varies)
-		log_info(varies ? "our NAT maps each destination to a new port (a hard NAT): direct paths need the "
-				  "peer's NAT to be easy, and are found by a birthday punch"
-				: "our public address and port are the same toward every destination (no NAT, or an "
-				  "easy one)");
-	cc->mapping_varies = varies;
-}
-
-bool coordclient_on_datagram(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
-			     uint64_t now_ms)
-{
-	struct coordclient *cc = dev->coord;
-	struct sockaddr_storage mapped;
-	if (cc->alt_pending && stun_is_message(buf, len) && dev->relay.have_alt_stun &&
-	    sockaddr_equal(from, &dev->relay.alt_stun_addr)) {
-		if (stun_parse_response(buf, len, cc->alt_txid, &mapped)) {
-			cc->alt_pending = false;
-			coordclient_endpoint_from_sockaddr((struct sockaddr *)&mapped, &cc->round_alt);
-			cc->round_alt_answered = true;
-			judge_mapping(cc);
-		}
-		return true;
-	}
-	if (!cc->stun_pending || !stun_is_message(buf, len))
-		return false;
-	if (!sockaddr_equal(from, &cc->stun_server))
-		return true; /* STUN, but not from the server we asked: drop */
-	if (!stun_parse_response(buf, len, cc->stun_txid, &mapped))
-		return true; /* STUN, but not an answer to us: drop */
-	cc->stun_pending = false;
-	cc->stun_next_ms = now_ms + COORD_STUN_INTERVAL_MS;
-	struct control_endpoint e;
-	coordclient_endpoint_from_sockaddr((struct sockaddr *)&mapped, &e);
-	cc->round_main = e;
-	cc->round_main_answered = true;
-	judge_mapping(cc);
-	if (!cc->have_reflexive || memcmp(&e, &cc->reflexive, sizeof(e)) != 0) {
-		char addr[64];
-		log_info("our address as the coordinator sees it: %s",
-			 sockaddr_format((struct sockaddr *)&mapped, addr, sizeof(addr)));
-		cc->reflexive = e;
-		cc->have_reflexive = true;
-		report_endpoints_if_changed(dev, cc, now_ms);
-	}
-	return true;
-}
-
 /* ---------------------------------------------------------------- loop hooks */
 
 void coordclient_tick(struct device *dev, uint64_t now_ms)
@@ -831,12 +542,12 @@ void coordclient_tick(struct device *dev, uint64_t now_ms)
 			disconnect(dev, cc, now_ms, "no answer for 75 s");
 		} else if (now_ms - cc->last_tx_ms >= COORD_KEEPALIVE_MS) {
 			struct control_message m = { .type = CONTROL_MSG_KEEPALIVE };
-			send_message(dev, cc, &m, now_ms);
+			coordclient_send_message(dev, cc, &m, now_ms);
 		}
 		if (cc->phase == COORD_READY && cc->have_stun_server && now_ms >= cc->stun_next_ms)
-			send_stun(dev, cc, now_ms);
+			coordclient_send_stun(dev, cc, now_ms);
 		if (cc->phase == COORD_READY && now_ms >= cc->endpoint_check_ms)
-			report_endpoints_if_changed(dev, cc, now_ms);
+			coordclient_report_endpoints(dev, cc, now_ms);
 	}
 	if (cc->state_dirty && now_ms - cc->state_dirty_since_ms >= COORD_STATE_SAVE_DELAY_MS)
 		save_state(dev, cc);
