@@ -14,6 +14,14 @@ static inline uint64_t clock_monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Monotonic microseconds, for round-trip times and pacing finer than a millisecond. */
+static inline uint64_t clock_monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* Wall-clock time, used only for handshake timestamps (must grow across restarts). */
 static inline struct timespec clock_realtime(void)
 {

@@ -4,8 +4,8 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/ipaddr.h"
 #include "meshd/coordclient.h"
 #include "meshd/device.h"
@@ -15,20 +15,13 @@ enum {
 	NETCHECK_ADDR_MAX = 64, /* "[v6]:port" */
 };
 
-static uint64_t monotonic_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void send_request(struct device *dev, struct netcheck_probe *pr, uint64_t now_ms)
 {
 	uint8_t req[STUN_HEADER_LEN];
 	size_t len = stun_build_request(pr->txid, req, sizeof(req));
 	socklen_t alen = pr->server.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	pr->last_sent_ms = now_ms;
-	pr->sent_us = monotonic_us();
+	pr->sent_us = clock_monotonic_us();
 	/* A failed send (no route) is the same as a lost datagram: the timeout says "no UDP". */
 	if (len && dev->udp_fd >= 0)
 		(void)sendto(dev->udp_fd, req, len, MSG_DONTWAIT, (struct sockaddr *)&pr->server, alen);
@@ -73,7 +66,7 @@ bool netcheck_on_datagram(struct netcheck *nc, const uint8_t *buf, size_t len, c
 			continue;
 		pr->answered = true;
 		pr->mapped = mapped;
-		pr->rtt_us = monotonic_us() - pr->sent_us;
+		pr->rtt_us = clock_monotonic_us() - pr->sent_us;
 		return true;
 	}
 	return false;
