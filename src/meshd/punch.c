@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/ipaddr.h"
 #include "core/log.h"
 #include "meshd/coordclient.h"
@@ -27,13 +27,6 @@ enum {
 	PUNCH_PROBES_PER_TICK = 16,
 	PUNCH_PORT_SPAN = 65536 - PUNCH_PORT_MIN,
 };
-
-static uint64_t monotonic_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* An IPv4 address (plain or v4-mapped) a NAT could have on the internet side: not private,
  * loopback, link-local or the carrier-grade NAT range. The punch is an IPv4 remedy. */
@@ -201,7 +194,7 @@ void punch_on_request(struct device *dev, struct peer *p, uint64_t now_ms)
 	}
 	dev->punch_easy_attempts++;
 	dev->counters.punch_attempts++;
-	a->probe_next_us = monotonic_us();
+	a->probe_next_us = clock_monotonic_us();
 	log_info("peer %s: birthday punch: probing its address's ports", p->name);
 }
 
@@ -219,6 +212,14 @@ bool punch_on_pong(struct device *dev, struct peer *p, const uint8_t txid[DISCO_
 	dev->counters.punch_successes++;
 	end_attempt(dev, p, -1);
 	return true;
+}
+
+static bool has_punched_candidate(const struct peer *p)
+{
+	for (size_t c = 0; c < p->path.n; c++)
+		if (p->path.cand[c].via_punch)
+			return true;
+	return false;
 }
 
 /* Hard side: reads what arrived on the attempt's sockets; the first socket through which
@@ -239,19 +240,14 @@ static void poll_sockets(struct device *dev, struct peer *p, uint64_t now_ms)
 			struct sockaddr_storage mapped;
 			if (!device_socket_address(dev, (const struct sockaddr *)&from, &mapped))
 				continue;
-			size_t before = p->path.n;
-			bool punched_before = false;
-			for (size_t c = 0; c < before; c++)
-				punched_before |= p->path.cand[c].via_punch;
 			dev->rx_punch_peer = p;
 			dev->rx_punch_fd = a->fds[i];
 			rx_datagram(dev, buf, (size_t)n, &mapped, now_ms);
 			dev->rx_punch_peer = NULL;
 			dev->rx_punch_fd = -1;
-			bool punched_now = false;
-			for (size_t c = 0; c < p->path.n; c++)
-				punched_now |= p->path.cand[c].via_punch;
-			if (punched_now && !punched_before) {
+			/* The peer authenticated through this socket when it left a punched candidate
+			 * (an attempt starts with none: the peer has no punch socket yet). */
+			if (has_punched_candidate(p)) {
 				int fd = a->fds[i];
 				p->punch_fd = fd;
 				device_watch_fd(dev, fd, EPOLLIN);
@@ -268,7 +264,7 @@ static void poll_sockets(struct device *dev, struct peer *p, uint64_t now_ms)
 static void send_probes(struct device *dev, struct peer *p)
 {
 	struct punch_attempt *a = p->punch;
-	uint64_t now_us = monotonic_us();
+	uint64_t now_us = clock_monotonic_us();
 	for (int k = 0; k < PUNCH_PROBES_PER_TICK && a->probes_sent < PUNCH_PROBES && a->probe_next_us <= now_us; k++) {
 		struct sockaddr_storage to = a->targets[a->probes_sent % a->n_targets];
 		set_port(&to, (uint16_t)(PUNCH_PORT_MIN + randombytes_uniform(PUNCH_PORT_SPAN)));
