@@ -109,8 +109,7 @@ size_t disco_seal(const struct disco_message *m, const uint8_t sender_public[WIR
 
 const uint8_t *disco_sender(const uint8_t *buf, size_t len)
 {
-	if (!buf || len < DISCO_MIN_LEN || len > DISCO_MAX_LEN || buf[WIRE_OFF_TYPE] != MSG_DISCO ||
-	    buf[WIRE_OFF_VERSION] != WIRE_PROTOCOL_VERSION || buf[2] != 0 || buf[3] != 0)
+	if (!buf || len < DISCO_MIN_LEN || len > DISCO_MAX_LEN || wire_header_type(buf, len) != MSG_DISCO)
 		return NULL;
 	return buf + DISCO_OFF_SENDER;
 }

@@ -1,5 +1,6 @@
-/* meshd's two handshake messages: the Noise IKpsk2 messages of noise.c framed as in wire.h,
- * with WireGuard's mac1 in front of the cryptography.
+/* WireGuard's two handshake messages: the Noise IKpsk2 messages of noise.c framed as in wire.h,
+ * with mac1 in front of the cryptography (mac2, the cookie, is core/cookie.c's). Construction,
+ * identifier and labels are WireGuard's, so a stock WireGuard peer completes this handshake.
  *
  *   <- s
  *   ******
@@ -15,12 +16,15 @@
  */
 #include "handshake.h"
 
-#include <stdio.h>
 #include <string.h>
 
+#include <blake2.h>
 #include <sodium.h>
 
-static const char protocol_name[] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b";
+/* WireGuard's CONSTRUCTION and IDENTIFIER (the Noise prologue): changing either breaks
+ * compatibility with every WireGuard implementation. */
+static const char protocol_name[] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
+static const char prologue[] = "WireGuard v1 zx2c4 Jason@zx2c4.com";
 static const char mac1_label[] = "mac1----";
 
 /* Noise parts of the wire messages, from the offsets in wire.h. */
@@ -29,8 +33,6 @@ enum {
 	INIT_NOISE_LEN = WIRE_INIT_OFF_MAC1 - WIRE_INIT_OFF_EPHEMERAL,
 	RESP_NOISE_OFF = WIRE_RESP_OFF_EPHEMERAL,
 	RESP_NOISE_LEN = WIRE_RESP_OFF_MAC1 - WIRE_RESP_OFF_EPHEMERAL,
-	/* "meshd v" plus the decimal version: a 32-bit int never needs more. */
-	PROLOGUE_MAX = 32,
 };
 
 _Static_assert((int)WIRE_KEY_LEN == (int)NOISE_DH_LEN && (int)WIRE_KEY_LEN == (int)NOISE_KEY_LEN, "key sizes");
@@ -54,26 +56,15 @@ _Static_assert((int)WIRE_RESP_OFF_EMPTY == (int)RESP_NOISE_OFF + (int)NOISE_DH_L
 #define TAI64N_NSEC_MASK (~((UINT32_C(1) << 24) - 1))
 #define TAI64N_NSEC_PER_SEC 1000000000L
 
-static size_t prologue_make(char out[PROLOGUE_MAX])
-{
-	int n = snprintf(out, PROLOGUE_MAX, "meshd v%d", WIRE_PROTOCOL_VERSION);
-
-	return n > 0 && n < PROLOGUE_MAX ? (size_t)n : 0;
-}
-
 static bool noise_start(struct noise_handshake *noise, enum noise_role role, const uint8_t private_key[WIRE_KEY_LEN],
 			const uint8_t *remote_static)
 {
 	/* A placeholder PSK switches on IKpsk2's "e" rule now; the real one (the caller's, or
 	 * zeros) is set just before message 2, the only place that uses it. */
 	static const uint8_t no_psk[WIRE_KEY_LEN];
-	char prologue[PROLOGUE_MAX];
-	size_t prologue_len = prologue_make(prologue);
 
-	if (prologue_len == 0)
-		return false;
 	return noise_handshake_init(noise, protocol_name, sizeof(protocol_name) - 1, (const uint8_t *)prologue,
-				    prologue_len, role, private_key, remote_static, no_psk);
+				    sizeof(prologue) - 1, role, private_key, remote_static, no_psk);
 }
 
 static void psk_set(struct noise_handshake *noise, const uint8_t *psk)
@@ -83,26 +74,36 @@ static void psk_set(struct noise_handshake *noise, const uint8_t *psk)
 	noise_handshake_set_psk(noise, psk ? psk : zero_psk);
 }
 
-/* HASH("mac1----" || public key), truncated to 32 bytes as BLAKE2b-256. */
-static void mac1_key_make(uint8_t key[WIRE_KEY_LEN], const uint8_t public_key[WIRE_KEY_LEN])
+void handshake_label_key(uint8_t key[WIRE_KEY_LEN], const char label[HANDSHAKE_LABEL_LEN + 1],
+			 const uint8_t public_key[WIRE_KEY_LEN])
 {
-	crypto_generichash_state st;
+	blake2s_state st;
 
-	crypto_generichash_init(&st, NULL, 0, WIRE_KEY_LEN);
-	crypto_generichash_update(&st, (const uint8_t *)mac1_label, sizeof(mac1_label) - 1);
-	crypto_generichash_update(&st, public_key, WIRE_KEY_LEN);
-	crypto_generichash_final(&st, key, WIRE_KEY_LEN);
+	blake2s_init(&st, WIRE_KEY_LEN);
+	blake2s_update(&st, (const uint8_t *)label, HANDSHAKE_LABEL_LEN);
+	blake2s_update(&st, public_key, WIRE_KEY_LEN);
+	blake2s_final(&st, key, WIRE_KEY_LEN);
 	sodium_memzero(&st, sizeof(st));
 }
 
-/* mac1 = keyed-BLAKE2b-128(mac1 key, every byte before the mac1 field). */
+void handshake_mac(uint8_t mac[WIRE_MAC_LEN], const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len)
+{
+	blake2s(mac, msg, key, WIRE_MAC_LEN, len, key_len);
+}
+
+static void mac1_key_make(uint8_t key[WIRE_KEY_LEN], const uint8_t public_key[WIRE_KEY_LEN])
+{
+	handshake_label_key(key, mac1_label, public_key);
+}
+
+/* mac1 = MAC(mac1 key, every byte before the mac1 field). */
 static void mac1_compute(uint8_t mac[WIRE_MAC_LEN], const uint8_t key[WIRE_KEY_LEN], const uint8_t *msg,
 			 size_t mac1_off)
 {
-	crypto_generichash(mac, WIRE_MAC_LEN, msg, mac1_off, key, WIRE_KEY_LEN);
+	handshake_mac(mac, key, WIRE_KEY_LEN, msg, mac1_off);
 }
 
-/* Sets mac1 for the receiver's public key and zeroes mac2 (reserved for the cookie). */
+/* Sets mac1 for the receiver's public key and zeroes mac2 (the caller's cookie jar may set it). */
 static void macs_add(uint8_t *msg, size_t mac1_off, const uint8_t receiver_public[WIRE_KEY_LEN])
 {
 	uint8_t key[WIRE_KEY_LEN];
@@ -120,9 +121,7 @@ static bool message_precheck(const struct handshake_identity *id, enum wire_mess
 	uint8_t mac[WIRE_MAC_LEN];
 	bool ok;
 
-	if (!msg || len != expected_len)
-		return false;
-	if (msg[WIRE_OFF_TYPE] != type || msg[WIRE_OFF_VERSION] != WIRE_PROTOCOL_VERSION || msg[2] != 0 || msg[3] != 0)
+	if (!msg || len != expected_len || wire_header_type(msg, len) != type)
 		return false;
 	mac1_compute(mac, id->mac1_key, msg, mac1_off);
 	ok = sodium_memcmp(mac, msg + mac1_off, WIRE_MAC_LEN) == 0;
@@ -299,6 +298,23 @@ out:
 bool handshake_response_mac1_ok(const struct handshake_identity *id, const uint8_t *msg, size_t len)
 {
 	return message_precheck(id, MSG_HANDSHAKE_RESPONSE, WIRE_RESPONSE_LEN, WIRE_RESP_OFF_MAC1, msg, len);
+}
+
+bool handshake_initiation_mac1_ok(const struct handshake_identity *id, const uint8_t *msg, size_t len)
+{
+	return message_precheck(id, MSG_HANDSHAKE_INITIATION, WIRE_INITIATION_LEN, WIRE_INIT_OFF_MAC1, msg, len);
+}
+
+size_t handshake_mac1_offset(const uint8_t *msg, size_t len)
+{
+	switch (wire_header_type(msg, len)) {
+	case MSG_HANDSHAKE_INITIATION:
+		return len == WIRE_INITIATION_LEN ? WIRE_INIT_OFF_MAC1 : 0;
+	case MSG_HANDSHAKE_RESPONSE:
+		return len == WIRE_RESPONSE_LEN ? WIRE_RESP_OFF_MAC1 : 0;
+	default:
+		return 0;
+	}
 }
 
 bool handshake_consume_response(struct handshake *hs, const struct handshake_identity *id,

@@ -1,6 +1,7 @@
-/* Noise IK / IKpsk2 over 25519 / ChaChaPoly / BLAKE2b, following the Noise specification
- * (revision 34) section by section. libsodium supplies X25519, ChaCha20-Poly1305-IETF and
- * BLAKE2b; HMAC and HKDF are composed here exactly as section 4.3 defines them.
+/* Noise IK / IKpsk2 over 25519 / ChaChaPoly / BLAKE2s or BLAKE2b, following the Noise
+ * specification (revision 34) section by section. libsodium supplies X25519,
+ * ChaCha20-Poly1305-IETF and BLAKE2b, libb2 BLAKE2s; HMAC and HKDF are composed here exactly
+ * as section 4.3 defines them, over whichever hash the protocol name picked.
  *
  * Every operation runs on a local copy of the handshake state and stores it back only when
  * the whole message was processed, so a failed write or a forged read leaves *hs as it was.
@@ -9,84 +10,148 @@
 
 #include <string.h>
 
+#include <blake2.h>
 #include <sodium.h>
 
 enum {
 	HMAC_IPAD = 0x36,
 	HMAC_OPAD = 0x5c,
+	BLAKE2S_HASH_LEN = 32,  /* BLAKE2s-256 */
+	BLAKE2S_BLOCK_LEN = 64,
+	BLAKE2B_HASH_LEN = 64,  /* BLAKE2b-512 */
+	BLAKE2B_BLOCK_LEN = 128,
+	HASH_BLOCK_MAX_LEN = BLAKE2B_BLOCK_LEN,
 };
 
-_Static_assert(NOISE_HASH_LEN <= crypto_generichash_BYTES_MAX, "BLAKE2b output");
+_Static_assert(BLAKE2B_HASH_LEN <= crypto_generichash_BYTES_MAX, "BLAKE2b output");
+_Static_assert((int)BLAKE2S_HASH_LEN == (int)BLAKE2S_OUTBYTES && (int)BLAKE2S_BLOCK_LEN == (int)BLAKE2S_BLOCKBYTES,
+	       "BLAKE2s sizes");
+_Static_assert((int)NOISE_HASH_MAX_LEN == (int)BLAKE2B_HASH_LEN, "h and ck hold the larger hash");
 _Static_assert(NOISE_DH_LEN == crypto_scalarmult_BYTES, "X25519 sizes");
 _Static_assert(NOISE_KEY_LEN == crypto_aead_chacha20poly1305_ietf_KEYBYTES, "ChaChaPoly key");
 _Static_assert(NOISE_TAG_LEN == crypto_aead_chacha20poly1305_ietf_ABYTES, "ChaChaPoly tag");
 _Static_assert(NOISE_NONCE_LEN == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "ChaChaPoly nonce");
 
-/* Stands in for NULL buffers of length zero, which libsodium's prototypes do not promise to take. */
+/* Stands in for NULL buffers of length zero, which the libraries' prototypes do not promise to take. */
 static const uint8_t empty[1];
 
-/* HASH(a || b) */
-static void hash2(uint8_t out[NOISE_HASH_LEN], const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+static size_t hash_len(enum noise_hash hash)
 {
-	crypto_generichash_state st;
-
-	crypto_generichash_init(&st, NULL, 0, NOISE_HASH_LEN);
-	crypto_generichash_update(&st, a, a_len);
-	crypto_generichash_update(&st, b ? b : empty, b_len);
-	crypto_generichash_final(&st, out, NOISE_HASH_LEN);
-	sodium_memzero(&st, sizeof(st));
+	return hash == NOISE_HASH_BLAKE2S ? BLAKE2S_HASH_LEN : BLAKE2B_HASH_LEN;
 }
 
-/* HMAC-HASH(key, a || b) per RFC 2104; keys here are at most HASHLEN, so no key pre-hashing. */
-static void hmac2(uint8_t out[NOISE_HASH_LEN], const uint8_t key[NOISE_HASH_LEN],
-		  const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+static size_t block_len(enum noise_hash hash)
 {
-	crypto_generichash_state st;
-	uint8_t block[NOISE_BLOCK_LEN] = { 0 };
-	uint8_t inner[NOISE_HASH_LEN];
-	size_t i;
+	return hash == NOISE_HASH_BLAKE2S ? BLAKE2S_BLOCK_LEN : BLAKE2B_BLOCK_LEN;
+}
 
-	memcpy(block, key, NOISE_HASH_LEN);
-	for (i = 0; i < sizeof(block); i++)
+/* One streaming HASH of either function. */
+struct hash_state {
+	enum noise_hash hash;
+	union {
+		blake2s_state s;
+		crypto_generichash_state b;
+	} u;
+};
+
+static void hash_start(struct hash_state *st, enum noise_hash hash)
+{
+	st->hash = hash;
+	if (hash == NOISE_HASH_BLAKE2S)
+		blake2s_init(&st->u.s, BLAKE2S_HASH_LEN);
+	else
+		crypto_generichash_init(&st->u.b, NULL, 0, BLAKE2B_HASH_LEN);
+}
+
+static void hash_add(struct hash_state *st, const uint8_t *data, size_t len)
+{
+	if (!data)
+		data = empty;
+	if (st->hash == NOISE_HASH_BLAKE2S)
+		blake2s_update(&st->u.s, data, len);
+	else
+		crypto_generichash_update(&st->u.b, data, len);
+}
+
+/* Writes hash_len(st->hash) bytes and wipes the state. */
+static void hash_finish(struct hash_state *st, uint8_t *out)
+{
+	if (st->hash == NOISE_HASH_BLAKE2S)
+		blake2s_final(&st->u.s, out, BLAKE2S_HASH_LEN);
+	else
+		crypto_generichash_final(&st->u.b, out, BLAKE2B_HASH_LEN);
+	sodium_memzero(st, sizeof(*st));
+}
+
+/* HASH(a || b) */
+static void hash2(enum noise_hash hash, uint8_t *out, const uint8_t *a, size_t a_len, const uint8_t *b,
+		  size_t b_len)
+{
+	struct hash_state st;
+
+	hash_start(&st, hash);
+	hash_add(&st, a, a_len);
+	hash_add(&st, b, b_len);
+	hash_finish(&st, out);
+}
+
+size_t noise_hash(enum noise_hash hash, const uint8_t *data, size_t len, uint8_t out[NOISE_HASH_MAX_LEN])
+{
+	hash2(hash, out, data, len, NULL, 0);
+	return hash_len(hash);
+}
+
+/* HMAC-HASH(key, a || b) per RFC 2104; keys here are HASHLEN long (shorter than a block), so
+ * no key pre-hashing. */
+static void hmac2(enum noise_hash hash, uint8_t *out, const uint8_t *key, const uint8_t *a, size_t a_len,
+		  const uint8_t *b, size_t b_len)
+{
+	struct hash_state st;
+	uint8_t block[HASH_BLOCK_MAX_LEN] = { 0 };
+	uint8_t inner[NOISE_HASH_MAX_LEN];
+	size_t blen = block_len(hash), i;
+
+	memcpy(block, key, hash_len(hash));
+	for (i = 0; i < blen; i++)
 		block[i] ^= HMAC_IPAD;
-	crypto_generichash_init(&st, NULL, 0, NOISE_HASH_LEN);
-	crypto_generichash_update(&st, block, sizeof(block));
-	crypto_generichash_update(&st, a ? a : empty, a_len);
-	crypto_generichash_update(&st, b ? b : empty, b_len);
-	crypto_generichash_final(&st, inner, sizeof(inner));
+	hash_start(&st, hash);
+	hash_add(&st, block, blen);
+	hash_add(&st, a, a_len);
+	hash_add(&st, b, b_len);
+	hash_finish(&st, inner);
 
-	for (i = 0; i < sizeof(block); i++)
+	for (i = 0; i < blen; i++)
 		block[i] ^= HMAC_IPAD ^ HMAC_OPAD;
-	crypto_generichash_init(&st, NULL, 0, NOISE_HASH_LEN);
-	crypto_generichash_update(&st, block, sizeof(block));
-	crypto_generichash_update(&st, inner, sizeof(inner));
-	crypto_generichash_final(&st, out, NOISE_HASH_LEN);
+	hash_start(&st, hash);
+	hash_add(&st, block, blen);
+	hash_add(&st, inner, hash_len(hash));
+	hash_finish(&st, out);
 
-	sodium_memzero(&st, sizeof(st));
 	sodium_memzero(block, sizeof(block));
 	sodium_memzero(inner, sizeof(inner));
 }
 
 /* HKDF(chaining_key, input_key_material, num_outputs) of spec section 4.3: out2/out3 may be
- * NULL for fewer outputs. Outputs may alias chaining_key. */
-static void hkdf(uint8_t out1[NOISE_HASH_LEN], uint8_t *out2, uint8_t *out3,
-		 const uint8_t chaining_key[NOISE_HASH_LEN], const uint8_t *ikm, size_t ikm_len)
+ * NULL for fewer outputs. Outputs may alias chaining_key. Each output is HASHLEN bytes. */
+static void hkdf(enum noise_hash hash, uint8_t *out1, uint8_t *out2, uint8_t *out3, const uint8_t *chaining_key,
+		 const uint8_t *ikm, size_t ikm_len)
 {
 	static const uint8_t one = 0x01, two = 0x02, three = 0x03;
-	uint8_t temp_key[NOISE_HASH_LEN];
-	uint8_t t1[NOISE_HASH_LEN], t2[NOISE_HASH_LEN], t3[NOISE_HASH_LEN];
+	size_t len = hash_len(hash);
+	uint8_t temp_key[NOISE_HASH_MAX_LEN];
+	uint8_t t1[NOISE_HASH_MAX_LEN], t2[NOISE_HASH_MAX_LEN], t3[NOISE_HASH_MAX_LEN];
 
-	hmac2(temp_key, chaining_key, ikm, ikm_len, NULL, 0);
-	hmac2(t1, temp_key, &one, 1, NULL, 0);
-	hmac2(t2, temp_key, t1, sizeof(t1), &two, 1);
+	hmac2(hash, temp_key, chaining_key, ikm, ikm_len, NULL, 0);
+	hmac2(hash, t1, temp_key, &one, 1, NULL, 0);
+	hmac2(hash, t2, temp_key, t1, len, &two, 1);
 	if (out3)
-		hmac2(t3, temp_key, t2, sizeof(t2), &three, 1);
+		hmac2(hash, t3, temp_key, t2, len, &three, 1);
 
-	memcpy(out1, t1, NOISE_HASH_LEN);
+	memcpy(out1, t1, len);
 	if (out2)
-		memcpy(out2, t2, NOISE_HASH_LEN);
+		memcpy(out2, t2, len);
 	if (out3)
-		memcpy(out3, t3, NOISE_HASH_LEN);
+		memcpy(out3, t3, len);
 
 	sodium_memzero(temp_key, sizeof(temp_key));
 	sodium_memzero(t1, sizeof(t1));
@@ -96,11 +161,11 @@ static void hkdf(uint8_t out1[NOISE_HASH_LEN], uint8_t *out2, uint8_t *out3,
 
 static void mix_hash(struct noise_handshake *hs, const uint8_t *data, size_t len)
 {
-	hash2(hs->h, hs->h, sizeof(hs->h), data, len);
+	hash2(hs->hash, hs->h, hs->h, hs->hash_len, data, len);
 }
 
 /* Installs the first KEY_LEN bytes of a HASHLEN output as the new k (spec: "truncate"). */
-static void set_key(struct noise_handshake *hs, const uint8_t temp_k[NOISE_HASH_LEN])
+static void set_key(struct noise_handshake *hs, const uint8_t temp_k[NOISE_HASH_MAX_LEN])
 {
 	memcpy(hs->k, temp_k, NOISE_KEY_LEN);
 	hs->n = 0;
@@ -109,22 +174,39 @@ static void set_key(struct noise_handshake *hs, const uint8_t temp_k[NOISE_HASH_
 
 static void mix_key(struct noise_handshake *hs, const uint8_t *ikm, size_t ikm_len)
 {
-	uint8_t temp_k[NOISE_HASH_LEN];
+	uint8_t temp_k[NOISE_HASH_MAX_LEN];
 
-	hkdf(hs->ck, temp_k, NULL, hs->ck, ikm, ikm_len);
+	hkdf(hs->hash, hs->ck, temp_k, NULL, hs->ck, ikm, ikm_len);
 	set_key(hs, temp_k);
 	sodium_memzero(temp_k, sizeof(temp_k));
 }
 
 static void mix_key_and_hash(struct noise_handshake *hs, const uint8_t *ikm, size_t ikm_len)
 {
-	uint8_t temp_h[NOISE_HASH_LEN], temp_k[NOISE_HASH_LEN];
+	uint8_t temp_h[NOISE_HASH_MAX_LEN], temp_k[NOISE_HASH_MAX_LEN];
 
-	hkdf(hs->ck, temp_h, temp_k, hs->ck, ikm, ikm_len);
-	mix_hash(hs, temp_h, sizeof(temp_h));
+	hkdf(hs->hash, hs->ck, temp_h, temp_k, hs->ck, ikm, ikm_len);
+	mix_hash(hs, temp_h, hs->hash_len);
 	set_key(hs, temp_k);
 	sodium_memzero(temp_h, sizeof(temp_h));
 	sodium_memzero(temp_k, sizeof(temp_k));
+}
+
+/* The hash named by the protocol name's last part ("..._BLAKE2s"); false for any other. */
+static bool hash_from_name(const char *name, size_t len, enum noise_hash *out)
+{
+	static const char blake2s[] = "_BLAKE2s", blake2b[] = "_BLAKE2b";
+	size_t suffix_len = sizeof(blake2s) - 1;
+
+	if (len < suffix_len)
+		return false;
+	if (memcmp(name + len - suffix_len, blake2s, suffix_len) == 0)
+		*out = NOISE_HASH_BLAKE2S;
+	else if (memcmp(name + len - suffix_len, blake2b, suffix_len) == 0)
+		*out = NOISE_HASH_BLAKE2B;
+	else
+		return false;
+	return true;
 }
 
 static void nonce_encode(uint8_t nonce[NOISE_NONCE_LEN], uint64_t n)
@@ -169,7 +251,7 @@ static bool aead_decrypt(const uint8_t key[NOISE_KEY_LEN], uint64_t n, const uin
  * rather than the spec's plaintext pass-through. */
 static bool encrypt_and_hash(struct noise_handshake *hs, const uint8_t *plain, size_t len, uint8_t *out)
 {
-	if (!hs->has_key || !aead_encrypt(hs->k, hs->n, hs->h, sizeof(hs->h), plain, len, out))
+	if (!hs->has_key || !aead_encrypt(hs->k, hs->n, hs->h, hs->hash_len, plain, len, out))
 		return false;
 	hs->n++;
 	mix_hash(hs, out, len + NOISE_TAG_LEN);
@@ -178,7 +260,7 @@ static bool encrypt_and_hash(struct noise_handshake *hs, const uint8_t *plain, s
 
 static bool decrypt_and_hash(struct noise_handshake *hs, const uint8_t *cipher, size_t len, uint8_t *out)
 {
-	if (!hs->has_key || !aead_decrypt(hs->k, hs->n, hs->h, sizeof(hs->h), cipher, len, out))
+	if (!hs->has_key || !aead_decrypt(hs->k, hs->n, hs->h, hs->hash_len, cipher, len, out))
 		return false;
 	hs->n++;
 	mix_hash(hs, cipher, len);
@@ -271,15 +353,18 @@ bool noise_handshake_init(struct noise_handshake *hs, const char *protocol_name,
 		return false;
 
 	memset(&st, 0, sizeof(st));
+	if (!hash_from_name(protocol_name, protocol_name_len, &st.hash))
+		return false;
+	st.hash_len = hash_len(st.hash);
 	st.role = role;
 	st.step = NOISE_STEP_MESSAGE1;
 
-	/* InitializeSymmetric(protocol_name) */
-	if (protocol_name_len <= sizeof(st.h))
+	/* InitializeSymmetric(protocol_name): the name zero-padded to HASHLEN, or its hash */
+	if (protocol_name_len <= st.hash_len)
 		memcpy(st.h, protocol_name, protocol_name_len);
 	else
-		hash2(st.h, (const uint8_t *)protocol_name, protocol_name_len, NULL, 0);
-	memcpy(st.ck, st.h, sizeof(st.ck));
+		hash2(st.hash, st.h, (const uint8_t *)protocol_name, protocol_name_len, NULL, 0);
+	memcpy(st.ck, st.h, st.hash_len);
 	mix_hash(&st, prologue, prologue_len);
 
 	if (!keypair_from_private(&st.s, static_private))
@@ -477,18 +562,19 @@ out:
 	return ok;
 }
 
-void noise_handshake_hash(const struct noise_handshake *hs, uint8_t out[NOISE_HASH_LEN])
+size_t noise_handshake_hash(const struct noise_handshake *hs, uint8_t out[NOISE_HASH_MAX_LEN])
 {
-	memcpy(out, hs->h, NOISE_HASH_LEN);
+	memcpy(out, hs->h, hs->hash_len);
+	return hs->hash_len;
 }
 
 bool noise_split(const struct noise_handshake *hs, uint8_t k1[NOISE_KEY_LEN], uint8_t k2[NOISE_KEY_LEN])
 {
-	uint8_t temp_k1[NOISE_HASH_LEN], temp_k2[NOISE_HASH_LEN];
+	uint8_t temp_k1[NOISE_HASH_MAX_LEN], temp_k2[NOISE_HASH_MAX_LEN];
 
 	if (hs->step != NOISE_STEP_DONE)
 		return false;
-	hkdf(temp_k1, temp_k2, NULL, hs->ck, NULL, 0);
+	hkdf(hs->hash, temp_k1, temp_k2, NULL, hs->ck, NULL, 0);
 	memcpy(k1, temp_k1, NOISE_KEY_LEN);
 	memcpy(k2, temp_k2, NOISE_KEY_LEN);
 	sodium_memzero(temp_k1, sizeof(temp_k1));

@@ -1,5 +1,7 @@
 /* The Noise protocol framework (revision 34), restricted to what meshd needs: the handshake
- * patterns IK and IKpsk2 over 25519 / ChaChaPoly / BLAKE2b, built on libsodium alone.
+ * patterns IK and IKpsk2 over 25519 / ChaChaPoly with BLAKE2s (the data plane: WireGuard's
+ * suite) or BLAKE2b (the control channel to meshcoord). The protocol name picks the hash.
+ * libsodium supplies X25519, ChaChaPoly and BLAKE2b; libb2 supplies BLAKE2s.
  *
  *   IK:                         IKpsk2:
  *     <- s                        <- s
@@ -19,8 +21,7 @@
 #include <stdint.h>
 
 enum {
-	NOISE_HASH_LEN = 64,   /* HASHLEN: BLAKE2b-512 */
-	NOISE_BLOCK_LEN = 128, /* BLOCKLEN: BLAKE2b's block, the HMAC key padding */
+	NOISE_HASH_MAX_LEN = 64, /* the larger HASHLEN: BLAKE2b-512 (BLAKE2s-256 is 32) */
 	NOISE_KEY_LEN = 32,    /* ChaChaPoly key (and PSK) length */
 	NOISE_DH_LEN = 32,     /* DHLEN: X25519 keys and shared secrets */
 	NOISE_TAG_LEN = 16,    /* Poly1305 tag appended by every encryption */
@@ -29,6 +30,12 @@ enum {
 	/* In IK every static key and payload is encrypted (k is set from the first DH on). */
 	NOISE_MESSAGE1_OVERHEAD = NOISE_DH_LEN + (NOISE_DH_LEN + NOISE_TAG_LEN) + NOISE_TAG_LEN, /* e, s, payload tag */
 	NOISE_MESSAGE2_OVERHEAD = NOISE_DH_LEN + NOISE_TAG_LEN, /* e, payload tag */
+};
+
+/* The HASH function of a protocol, named by the last part of its protocol name. */
+enum noise_hash {
+	NOISE_HASH_BLAKE2S, /* HASHLEN 32, BLOCKLEN 64 */
+	NOISE_HASH_BLAKE2B, /* HASHLEN 64, BLOCKLEN 128 */
 };
 
 enum noise_role {
@@ -50,13 +57,15 @@ struct noise_keypair {
 
 /* HandshakeState with its SymmetricState and CipherState (Noise spec sections 5.1-5.3). */
 struct noise_handshake {
+	enum noise_hash hash;
+	size_t hash_len; /* HASHLEN of `hash`: the used prefix of h and ck */
 	enum noise_role role;
 	enum noise_step step;
 	bool psk_mode; /* every "e" also does MixKey(e.public_key) (spec section 9.2) */
 	bool has_key;  /* false while the spec's k is "empty" */
 	uint64_t n;
-	uint8_t h[NOISE_HASH_LEN];
-	uint8_t ck[NOISE_HASH_LEN];
+	uint8_t h[NOISE_HASH_MAX_LEN];
+	uint8_t ck[NOISE_HASH_MAX_LEN];
 	uint8_t k[NOISE_KEY_LEN];
 	struct noise_keypair s; /* local static */
 	struct noise_keypair e; /* local ephemeral */
@@ -66,6 +75,7 @@ struct noise_handshake {
 };
 
 /* Initialize(): protocol name and prologue are hashed in, then the pre-message "<- s".
+ * The name must end in "_BLAKE2s" or "_BLAKE2b" (the hash this state then uses).
  * The initiator must pass the responder's static key; the responder passes NULL. psk NULL
  * selects IK, non-NULL IKpsk2 (noise_handshake_set_psk() may replace it before message 2).
  * Returns false if libsodium cannot start or the static key is unusable. */
@@ -93,8 +103,12 @@ bool noise_write_message2(struct noise_handshake *hs, const uint8_t *ephemeral_p
 bool noise_read_message2(struct noise_handshake *hs, const uint8_t *msg, size_t msg_len,
 			 uint8_t *payload, size_t payload_cap, size_t *payload_len);
 
-/* The handshake hash h, the channel binding value (valid once the handshake is done). */
-void noise_handshake_hash(const struct noise_handshake *hs, uint8_t out[NOISE_HASH_LEN]);
+/* The handshake hash h, the channel binding value (valid once the handshake is done).
+ * Writes hs->hash_len bytes and returns that length. */
+size_t noise_handshake_hash(const struct noise_handshake *hs, uint8_t out[NOISE_HASH_MAX_LEN]);
+
+/* HASH(data) with the given function into out (its HASHLEN bytes); returns that length. */
+size_t noise_hash(enum noise_hash hash, const uint8_t *data, size_t len, uint8_t out[NOISE_HASH_MAX_LEN]);
 
 /* Split(): k1 encrypts initiator -> responder, k2 responder -> initiator. Only after message 2. */
 bool noise_split(const struct noise_handshake *hs, uint8_t k1[NOISE_KEY_LEN], uint8_t k2[NOISE_KEY_LEN]);

@@ -6,8 +6,7 @@
 
 static bool header_is(const uint8_t *buf, size_t len, enum wire_message_type type)
 {
-	return buf && len >= WIRE_HEADER_LEN && buf[WIRE_OFF_TYPE] == type &&
-	       buf[WIRE_OFF_VERSION] == WIRE_PROTOCOL_VERSION && buf[2] == 0 && buf[3] == 0;
+	return buf && wire_header_type(buf, len) == type;
 }
 
 static void mac(uint8_t out[RELAY_MAC_LEN], const uint8_t *msg, size_t len, const uint8_t token[RELAY_TOKEN_LEN])

@@ -126,8 +126,7 @@ enum session_result session_decrypt(struct session *s, uint64_t now_ms, const ui
 		*plain_len = 0;
 	if (!s || !msg || !plain_len || msg_len < WIRE_DATA_MIN_LEN)
 		return SESSION_ERR_MALFORMED;
-	if (msg[WIRE_OFF_TYPE] != MSG_DATA || msg[WIRE_OFF_VERSION] != WIRE_PROTOCOL_VERSION || msg[2] != 0 ||
-	    msg[3] != 0)
+	if (wire_header_type(msg, msg_len) != MSG_DATA)
 		return SESSION_ERR_MALFORMED;
 	/* The caller picks the session by this index; a mismatch means it picked the wrong one. */
 	if (wire_get_u32(msg + WIRE_DATA_OFF_RECEIVER) != s->local_index)

@@ -1,6 +1,10 @@
 /* The meshd data-plane wire format: every message type, size and limit in one place.
  *
- * All messages start with a 4-byte header: type, protocol version, two zero bytes.
+ * Types 1-4 are WireGuard's messages, byte for byte (https://www.wireguard.com/protocol/), so a
+ * stock WireGuard peer talks to meshd. All messages start with a 4-byte header: the type and
+ * three zero bytes (WireGuard reads the four as one little-endian type, so a non-zero byte there
+ * is an unknown type to it). meshd's own messages use types WireGuard does not; an incompatible
+ * change to one of them takes a new type number, as there is no version byte.
  * Integers on the wire are little-endian (matching the Noise nonce encoding).
  * A receiver checks the length against the exact size of the type before reading
  * any other field (handshakes must match exactly; data must be at least the minimum).
@@ -11,15 +15,10 @@
 #include <stdint.h>
 #include <stddef.h>
 
-enum {
-	/* Bumped on any incompatible change; also bound into the Noise prologue. */
-	WIRE_PROTOCOL_VERSION = 1,
-};
-
 enum wire_message_type {
 	MSG_HANDSHAKE_INITIATION = 1,
 	MSG_HANDSHAKE_RESPONSE = 2,
-	MSG_COOKIE_REPLY = 3, /* reserved for the under-load cookie (mac2); not sent yet */
+	MSG_COOKIE_REPLY = 3, /* under load: "prove your address first" (core/cookie.h) */
 	MSG_DATA = 4,
 	/* meshd's own messages, in a range WireGuard does not use (a WireGuard peer drops them). */
 	MSG_DISCO = 0x80,          /* path discovery, sealed between node keys: core/disco.h */
@@ -31,7 +30,9 @@ enum wire_message_type {
 enum {
 	WIRE_KEY_LEN = 32,       /* X25519 public/private key and symmetric key length */
 	WIRE_AEAD_TAG_LEN = 16,  /* ChaCha20-Poly1305 tag */
-	WIRE_MAC_LEN = 16,       /* mac1 / mac2: keyed BLAKE2b-128 over the message */
+	WIRE_MAC_LEN = 16,       /* mac1 / mac2: keyed BLAKE2s-128 over the message */
+	WIRE_COOKIE_LEN = 16,    /* the cookie a responder hands out: keyed BLAKE2s-128 of an address */
+	WIRE_COOKIE_NONCE_LEN = 24, /* XChaCha20-Poly1305 nonce of a cookie reply */
 	WIRE_TIMESTAMP_LEN = 12, /* TAI64N: 8-byte seconds + 4-byte nanoseconds, big-endian */
 	WIRE_HEADER_LEN = 4,
 
@@ -40,6 +41,8 @@ enum {
 			      (WIRE_TIMESTAMP_LEN + WIRE_AEAD_TAG_LEN) + 2 * WIRE_MAC_LEN, /* 148 */
 	/* header | sender index | receiver index | e | enc(empty) | mac1 | mac2 */
 	WIRE_RESPONSE_LEN = WIRE_HEADER_LEN + 4 + 4 + WIRE_KEY_LEN + WIRE_AEAD_TAG_LEN + 2 * WIRE_MAC_LEN, /* 92 */
+	/* header | receiver index | nonce | enc(cookie) */
+	WIRE_COOKIE_REPLY_LEN = WIRE_HEADER_LEN + 4 + WIRE_COOKIE_NONCE_LEN + WIRE_COOKIE_LEN + WIRE_AEAD_TAG_LEN, /* 64 */
 	/* header | receiver index | 64-bit counter | ciphertext (>= tag) */
 	WIRE_DATA_HEADER_LEN = WIRE_HEADER_LEN + 4 + 8, /* 16 */
 	WIRE_DATA_MIN_LEN = WIRE_DATA_HEADER_LEN + WIRE_AEAD_TAG_LEN, /* a keepalive: empty plaintext */
@@ -53,7 +56,7 @@ enum {
 /* Offsets inside each message, so code never uses a bare number. */
 enum {
 	WIRE_OFF_TYPE = 0,
-	WIRE_OFF_VERSION = 1,
+	WIRE_OFF_RESERVED = 1, /* three zero bytes */
 
 	WIRE_INIT_OFF_SENDER = 4,
 	WIRE_INIT_OFF_EPHEMERAL = 8,
@@ -69,6 +72,10 @@ enum {
 	WIRE_RESP_OFF_MAC1 = 60,
 	WIRE_RESP_OFF_MAC2 = 76,
 
+	WIRE_COOKIE_OFF_RECEIVER = 4,
+	WIRE_COOKIE_OFF_NONCE = 8,
+	WIRE_COOKIE_OFF_COOKIE = 32,
+
 	WIRE_DATA_OFF_RECEIVER = 4,
 	WIRE_DATA_OFF_COUNTER = 8,
 	WIRE_DATA_OFF_PAYLOAD = 16,
@@ -78,6 +85,9 @@ _Static_assert(WIRE_INITIATION_LEN == 148, "initiation layout");
 _Static_assert(WIRE_RESPONSE_LEN == 92, "response layout");
 _Static_assert(WIRE_INIT_OFF_MAC2 + WIRE_MAC_LEN == WIRE_INITIATION_LEN, "initiation offsets");
 _Static_assert(WIRE_RESP_OFF_MAC2 + WIRE_MAC_LEN == WIRE_RESPONSE_LEN, "response offsets");
+_Static_assert(WIRE_COOKIE_REPLY_LEN == 64, "cookie reply layout");
+_Static_assert(WIRE_COOKIE_OFF_COOKIE + WIRE_COOKIE_LEN + WIRE_AEAD_TAG_LEN == WIRE_COOKIE_REPLY_LEN,
+	       "cookie reply offsets");
 
 static inline void wire_put_u32(uint8_t *p, uint32_t v)
 {
@@ -103,9 +113,18 @@ static inline uint64_t wire_get_u64(const uint8_t *p)
 static inline void wire_put_header(uint8_t *p, enum wire_message_type type)
 {
 	p[WIRE_OFF_TYPE] = (uint8_t)type;
-	p[WIRE_OFF_VERSION] = WIRE_PROTOCOL_VERSION;
-	p[2] = 0;
-	p[3] = 0;
+	p[WIRE_OFF_RESERVED] = 0;
+	p[WIRE_OFF_RESERVED + 1] = 0;
+	p[WIRE_OFF_RESERVED + 2] = 0;
+}
+
+/* The type of a message whose header is well formed (reserved bytes zero), else 0. */
+static inline uint8_t wire_header_type(const uint8_t *p, size_t len)
+{
+	if (len < WIRE_HEADER_LEN || p[WIRE_OFF_RESERVED] != 0 || p[WIRE_OFF_RESERVED + 1] != 0 ||
+	    p[WIRE_OFF_RESERVED + 2] != 0)
+		return 0;
+	return p[WIRE_OFF_TYPE];
 }
 
 #endif

@@ -25,7 +25,7 @@ static const char config_default_interface[] = "mesh0";
 
 enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
-	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_N
+	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -38,6 +38,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_JOIN_KEY_FILE] = "join_key_file",
 	[ROOT_CONTROL_SOCKET] = "control_socket",
 	[ROOT_CONTROL_GROUP] = "control_group",
+	[ROOT_COOKIE_THRESHOLD] = "cookie_threshold",
 };
 
 /* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
@@ -542,6 +543,10 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			}
 			memcpy(cfg->control_group, yamlread_value(r), yamlread_len(r) + 1);
 			break;
+		case ROOT_COOKIE_THRESHOLD:
+			if (!yamlread_uint(r, root_keys[idx], 0, CONFIG_MAX_COOKIE_THRESHOLD, &cfg->cookie_threshold))
+				return false;
+			break;
 		case ROOT_N:
 			return false;
 		}
@@ -578,6 +583,7 @@ static void config_set_defaults(struct config *cfg)
 	memcpy(cfg->interface, config_default_interface, sizeof(config_default_interface));
 	cfg->listen_port = CONFIG_DEFAULT_LISTEN_PORT;
 	cfg->mtu = CONFIG_DEFAULT_MTU;
+	cfg->cookie_threshold = CONFIG_DEFAULT_COOKIE_THRESHOLD;
 }
 
 static bool parse_document(struct cfg_parser *p)

@@ -28,6 +28,11 @@ enum {
 	/* A UNIX socket path lives in sockaddr_un.sun_path (108 bytes with its NUL on Linux). */
 	CONFIG_SOCKET_PATH_MAX = 108,
 	CONFIG_GROUP_MAX = 33,           /* a group name: 32 characters (useradd's limit) and NUL */
+	/* Handshake initiations per second above which meshd answers with cookie replies instead
+	 * (WireGuard's under-load mode): one initiation costs ~4 X25519 operations, so 500/s keeps
+	 * handshakes to a small share of one core while every honest peer gets through at once. */
+	CONFIG_DEFAULT_COOKIE_THRESHOLD = 500,
+	CONFIG_MAX_COOKIE_THRESHOLD = 1000000,
 };
 
 struct config_peer {
@@ -55,6 +60,8 @@ struct config {
 	struct ip_prefix addresses[CONFIG_MAX_ADDRESSES];
 	size_t n_addresses;
 	unsigned int mtu;               /* default CONFIG_DEFAULT_MTU */
+	/* Initiations per second before cookie replies; 0 = always ask for a cookie first. */
+	unsigned int cookie_threshold;  /* default CONFIG_DEFAULT_COOKIE_THRESHOLD */
 	struct config_peer *peers;      /* heap array, n_peers long */
 	size_t n_peers;
 	/* Where `meshd up` serves status/ping/netcheck; default /run/meshd/<interface>.sock. */

@@ -185,6 +185,7 @@ static bool device_init_common(struct device *dev, const struct config *cfg, con
 		snprintf(err, err_len, "the private key is not a usable X25519 key; make a new one with 'meshd genkey'");
 		return false;
 	}
+	cookie_checker_init(&dev->cookies, dev->identity.public_key, cfg->cookie_threshold);
 	dev->mtu = cfg->mtu;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->interface);
 	if (!alloc_buffers(dev)) {
@@ -372,6 +373,7 @@ void device_close(struct device *dev)
 	free(dev->inbox.buffers);
 	free(dev->outbox.buffers);
 	handshake_identity_clear(&dev->identity);
+	cookie_checker_clear(&dev->cookies);
 	device_reset(dev);
 }
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/cookie.h"
 #include "core/handshake.h"
 #include "core/log.h"
 #include "meshd/config.h"
@@ -41,6 +42,9 @@ enum {
 	X(rx_invalid_size)       /* wrong length for the message type, or truncated */       \
 	X(rx_handshake_invalid)  /* failed mac1 or Noise authentication, or unknown peer */ \
 	X(rx_handshake_replayed) /* initiation timestamp not newer than the last accepted */ \
+	X(tx_cookie_replies)     /* under load: handshakes answered with a cookie reply */  \
+	X(rx_cookie_replies)     /* a peer under load sent us a cookie (our next try has mac2) */ \
+	X(rx_cookie_invalid)     /* cookie reply for no handshake of ours, or not authentic */ \
 	X(rx_data_unknown_index) /* data for a session we do not have */                    \
 	X(rx_data_auth_failed)   /* data failed AEAD, or its session expired */             \
 	X(rx_data_replayed)      /* data counter already seen or too old */                 \
@@ -93,6 +97,7 @@ struct udp_inbox {
 
 struct device {
 	struct handshake_identity identity;
+	struct cookie_checker cookies; /* under load: cookie replies instead of handshakes */
 	char ifname[IFNAMSIZ];
 	int ifindex;
 	unsigned int mtu;

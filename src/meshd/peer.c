@@ -36,6 +36,7 @@ void peer_wipe_keys(struct peer *p)
 void peer_free(struct peer *p)
 {
 	peer_wipe_keys(p);
+	cookie_jar_clear(&p->cookie_jar);
 	sodium_memzero(p->psk, sizeof(p->psk));
 	sodium_memzero(p->disco_key, sizeof(p->disco_key));
 	if (p->staged)

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "core/control.h"
+#include "core/cookie.h"
 #include "core/handshake.h"
 #include "core/log.h"
 #include "core/timers.h"
@@ -46,6 +47,7 @@ struct peer {
 	struct control_peer coord_record; /* as the coordinator described it (saved to the state file) */
 
 	struct handshake handshake;
+	struct cookie_jar cookie_jar; /* the cookie this peer gave us when under load (mac2) */
 	uint64_t last_initiation_sent_ms;
 	uint8_t latest_timestamp[WIRE_TIMESTAMP_LEN]; /* newest accepted initiation timestamp */
 	bool no_response_warned;

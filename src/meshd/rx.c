@@ -74,12 +74,39 @@ static void reply(struct device *dev, struct peer *p, const struct sockaddr_stor
 		tx_to_peer(dev, p, len, now_ms);
 }
 
+/* Under load, a handshake message from `from` earns Diffie-Hellman work only if its mac2 proves
+ * the sender receives at that address; anything else with a valid mac1 gets a cookie reply
+ * (core/cookie.h) and is dropped. Relayed messages pass: the coordinator vouches for their
+ * sender. Returns whether to go on with the message. */
+static bool admitted_under_load(struct device *dev, const uint8_t *msg, size_t len, bool mac1_ok,
+				const struct sockaddr_storage *from, uint64_t now_ms)
+{
+	uint8_t source[COOKIE_SOURCE_MAX];
+	size_t source_len;
+
+	if (!from || !mac1_ok || !cookie_checker_under_load(&dev->cookies, now_ms))
+		return true; /* a bad mac1 is refused and counted by the caller */
+	source_len = cookie_source_bytes(from, source);
+	if (source_len == 0 || cookie_checker_mac2_ok(&dev->cookies, msg, len, source, source_len, now_ms))
+		return true;
+	if (cookie_reply_create(&dev->cookies, msg, len, source, source_len, now_ms, NULL, device_outbox_slot(dev))) {
+		if (dev->rx_punch_peer)
+			punch_send(dev, dev->rx_punch_peer, device_outbox_slot(dev), WIRE_COOKIE_REPLY_LEN, from);
+		else
+			device_outbox_commit(dev, WIRE_COOKIE_REPLY_LEN, from);
+		dev->counters.tx_cookie_replies++;
+	}
+	return false;
+}
+
 static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len, const struct sockaddr_storage *from,
 			      uint64_t now_ms)
 {
 	char addr[64];
 	struct handshake hs;
 
+	if (!admitted_under_load(dev, msg, len, handshake_initiation_mac1_ok(&dev->identity, msg, len), from, now_ms))
+		return;
 	if (!handshake_consume_initiation(&hs, &dev->identity, msg, len)) {
 		dev->counters.rx_handshake_invalid++;
 		char ours[KEY_BASE64_LEN + 1];
@@ -130,6 +157,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		log_error("peer %s: could not create a handshake response", p->name);
 		return;
 	}
+	cookie_jar_stamp(&p->cookie_jar, slot, WIRE_RESPONSE_LEN, now_ms);
 	reply(dev, p, from, WIRE_RESPONSE_LEN, now_ms);
 	peer_install_responder_session(p, &s);
 	p->last_handshake_unix = (int64_t)time(NULL);
@@ -145,7 +173,10 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 
 	/* mac1 first: it costs a hash, not a DH, so floods are cheap to refuse. */
 	struct peer *p = NULL;
-	if (handshake_response_mac1_ok(&dev->identity, msg, len))
+	bool mac1_ok = handshake_response_mac1_ok(&dev->identity, msg, len);
+	if (!admitted_under_load(dev, msg, len, mac1_ok, from, now_ms))
+		return;
+	if (mac1_ok)
 		p = peer_by_handshake_index(dev, wire_get_u32(msg + WIRE_RESP_OFF_RECEIVER));
 	struct session s;
 	if (!p || !handshake_consume_response(&p->handshake, &dev->identity, p->psk, msg, len, now_ms, &s)) {
@@ -169,6 +200,34 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 	}
 	/* The responder only starts using the session when it hears from us on it. */
 	tx_flush_staged(dev, p, now_ms, true);
+}
+
+/* A peer under load asks us to prove our address: keep its cookie; the next initiation (the
+ * retry timer sends it) carries mac2. */
+static void handle_cookie_reply(struct device *dev, const uint8_t *msg, size_t len, const struct sockaddr_storage *from,
+				uint64_t now_ms)
+{
+	char addr[64];
+	struct peer *p = NULL;
+	uint32_t receiver;
+
+	/* it answers our initiation (pending handshake) or our response (the session it made) */
+	if (cookie_reply_receiver(msg, len, &receiver)) {
+		p = peer_by_handshake_index(dev, receiver);
+		if (!p)
+			peer_session_by_index(dev, receiver, &p);
+	}
+	if (!p || !cookie_jar_consume_reply(&p->cookie_jar, p->public_key, msg, len, now_ms)) {
+		dev->counters.rx_cookie_invalid++;
+		rx_log_limited(dev, now_ms, "cookie reply from %s did not authenticate (no handshake of ours matches)",
+			       source_name(from, addr, sizeof(addr)));
+		return;
+	}
+	dev->counters.rx_cookie_replies++;
+	unsigned int suppressed;
+	if (log_ratelimit_allow(&p->log_limit, now_ms, &suppressed))
+		log_info("peer %s is under load and asked for a cookie: our next handshake proves our address",
+			 p->name);
 }
 
 static void count_data_failure(struct device *dev, enum session_result r)
@@ -234,12 +293,7 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 static void dispatch(struct device *dev, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
 		     uint64_t now_ms)
 {
-	if (len < WIRE_HEADER_LEN || buf[WIRE_OFF_VERSION] != WIRE_PROTOCOL_VERSION || buf[2] != 0 || buf[3] != 0) {
-		dev->counters.rx_invalid_type++;
-		return;
-	}
-
-	switch (buf[WIRE_OFF_TYPE]) {
+	switch (wire_header_type(buf, len)) {
 	case MSG_HANDSHAKE_INITIATION:
 		if (len != WIRE_INITIATION_LEN)
 			goto bad_size;
@@ -254,6 +308,11 @@ static void dispatch(struct device *dev, const uint8_t *buf, size_t len, const s
 		if (len < WIRE_DATA_MIN_LEN)
 			goto bad_size;
 		handle_data(dev, buf, len, from, now_ms);
+		return;
+	case MSG_COOKIE_REPLY:
+		if (len != WIRE_COOKIE_REPLY_LEN)
+			goto bad_size;
+		handle_cookie_reply(dev, buf, len, from, now_ms);
 		return;
 	case MSG_DISCO:
 		probe_on_disco(dev, buf, len, from, now_ms);

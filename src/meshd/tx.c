@@ -114,6 +114,7 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
 		return;
 	}
+	cookie_jar_stamp(&p->cookie_jar, msg, sizeof(msg), now_ms);
 	send_initiation_copies(dev, p, msg, is_retry, now_ms);
 	p->last_initiation_sent_ms = now_ms;
 	timers_on_handshake_initiated(&p->timers, now_ms, randombytes_uniform(TIMER_REKEY_TIMEOUT_JITTER_MS + 1),

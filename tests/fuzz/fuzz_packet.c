@@ -32,6 +32,7 @@ static void make_config(struct config *cfg, struct config_peer *peer)
 	memset(peer, 0, sizeof(*peer));
 	strcpy(cfg->interface, "fuzz0");
 	cfg->mtu = CONFIG_DEFAULT_MTU;
+	cfg->cookie_threshold = CONFIG_DEFAULT_COOKIE_THRESHOLD;
 	cfg->n_addresses = 1;
 	ip_prefix_parse("100.64.0.1/10", &cfg->addresses[0]);
 

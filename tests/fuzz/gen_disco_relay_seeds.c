@@ -132,8 +132,8 @@ static void write_disco(const char *dir)
 	buf[len - 5] ^= 0x10;
 	seedfile_write(dir, "bad-ping-tampered", buf, len);
 	buf[len - 5] ^= 0x10;
-	buf[1] = WIRE_PROTOCOL_VERSION + 1;
-	seedfile_write(dir, "bad-ping-version", buf, len);
+	buf[1] = 1; /* the reserved bytes must be zero */
+	seedfile_write(dir, "bad-ping-reserved", buf, len);
 	message(&m, DISCO_PONG, 4);
 	len = disco_seal(&m, k.sender_public, k.elsewhere, buf, sizeof(buf)); /* sealed for someone else */
 	seedfile_write(dir, "bad-pong-other-key", buf, len);

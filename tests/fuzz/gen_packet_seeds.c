@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cookie.h"
 #include "core/handshake.h"
 #include "core/session.h"
 #include "seedfile.h"
@@ -65,12 +66,25 @@ int main(int argc, char **argv)
 	seedfile_write(dir, "initiation-from-peer", init, sizeof(init));
 	seedfile_write(dir, "initiation-truncated", init, 100);
 
-	uint8_t response[WIRE_RESPONSE_LEN] = { MSG_HANDSHAKE_RESPONSE, WIRE_PROTOCOL_VERSION };
+	uint8_t response[WIRE_RESPONSE_LEN] = { MSG_HANDSHAKE_RESPONSE };
 	seedfile_write(dir, "response-unsolicited", response, sizeof(response));
 	static const uint8_t garbage[] = { 0x09, 0x01, 0, 0, 0xde, 0xad };
 	seedfile_write(dir, "unknown-type", garbage, sizeof(garbage));
-	static const uint8_t bad_version[] = { MSG_DATA, 0x7f, 0, 0 };
-	seedfile_write(dir, "bad-version", bad_version, sizeof(bad_version));
+	static const uint8_t bad_reserved[] = { MSG_DATA, 0x7f, 0, 0 };
+	seedfile_write(dir, "bad-reserved", bad_reserved, sizeof(bad_reserved));
+
+	/* a cookie reply from the peer, as if we had initiated with index 42 */
+	struct cookie_checker checker;
+	uint8_t nonce[WIRE_COOKIE_NONCE_LEN], reply[WIRE_COOKIE_REPLY_LEN];
+	static const uint8_t source[] = { 192, 0, 2, 1, 0xca, 0x6c };
+	memset(nonce, 0x06, sizeof(nonce));
+	cookie_checker_init(&checker, peer_id.public_key, 0);
+	if (!handshake_create_initiation(&hs, &node_id, peer_id.public_key, 42, timestamp, ephemeral, init) ||
+	    !cookie_reply_create(&checker, init, sizeof(init), source, sizeof(source), 1000, nonce, reply))
+		return 1;
+	seedfile_write(dir, "cookie-reply", reply, sizeof(reply));
+	seedfile_write(dir, "cookie-reply-truncated", reply, sizeof(reply) - 1);
+	cookie_checker_clear(&checker);
 	seedfile_write(dir, "empty", garbage, 0);
 	return 0;
 }

@@ -7,18 +7,19 @@
                                                tests/unit/test_handshake.c); exit 1 on any difference
 
 Written from the Noise specification (tests/tools/noise_ref.py, shared with gen_control_golden.py)
-and the message layout of src/core/wire.h, not from noise.c:
+and WireGuard's protocol description (https://www.wireguard.com/protocol/, the whitepaper's
+section 5.4), not from noise.c:
 
-  Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b, prologue "meshd v1" (the version is WIRE_PROTOCOL_VERSION)
+  Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, prologue "WireGuard v1 zx2c4 Jason@zx2c4.com"
     <- s
     ...
-    -> e, es, s, ss          initiation: 01 01 00 00 | sender index (LE) | e | {s} | {t} | mac1 | mac2
-    <- e, ee, se, psk        response:   02 01 00 00 | sender | receiver | e | {} | mac1 | mac2
+    -> e, es, s, ss          initiation: 01 00 00 00 | sender index (LE) | e | {s} | {t} | mac1 | mac2
+    <- e, ee, se, psk        response:   02 00 00 00 | sender | receiver | e | {} | mac1 | mac2
   t is the TAI64N timestamp (2^62 + 10 + unix seconds, then nanoseconds rounded down to 2^24 ns,
-  both big-endian); mac1 = BLAKE2b-128 keyed with BLAKE2b-256("mac1----" || receiver's static
-  public key), over every byte before mac1; mac2 is zero (reserved for the cookie).
+  both big-endian); mac1 = BLAKE2s-128 keyed with BLAKE2s-256("mac1----" || receiver's static
+  public key), over every byte before mac1; mac2 is zero (no cookie).
 
---check first replays the public cacophony vector for Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b
+--check first replays the public cacophony vector for Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s
 (tests/unit/noise-25519.json) through noise_ref.py, so a Noise mistake here cannot pass as
 a mismatch in C. Needs python3 and python3-nacl (PyNaCl: libsodium's X25519 and ChaCha20-Poly1305).
 """
@@ -29,11 +30,10 @@ from pathlib import Path
 
 from noise_ref import HandshakeState, golden_main, public_key
 
-PROTOCOL = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b"
+PROTOCOL = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"
 
-# ---------------------------------------------------------------- meshd's framing (wire.h, handshake.h)
-PROTOCOL_VERSION = 1
-PROLOGUE = b"meshd v%d" % PROTOCOL_VERSION
+# ---------------------------------------------------------------- WireGuard's framing (wire.h, handshake.h)
+PROLOGUE = b"WireGuard v1 zx2c4 Jason@zx2c4.com"
 MSG_INITIATION, MSG_RESPONSE = 1, 2
 MAC_LEN = 16
 MAC1_LABEL = b"mac1----"
@@ -45,12 +45,12 @@ def tai64n(sec, nsec):
 
 
 def mac1(msg_before_mac1, receiver_public):
-    key = hashlib.blake2b(MAC1_LABEL + receiver_public, digest_size=32).digest()
-    return hashlib.blake2b(msg_before_mac1, key=key, digest_size=MAC_LEN).digest()
+    key = hashlib.blake2s(MAC1_LABEL + receiver_public, digest_size=32).digest()
+    return hashlib.blake2s(msg_before_mac1, key=key, digest_size=MAC_LEN).digest()
 
 
 def header(msg_type):
-    return bytes([msg_type, PROTOCOL_VERSION, 0, 0])
+    return bytes([msg_type, 0, 0, 0])
 
 
 def seq(n, start):

@@ -1,10 +1,10 @@
 """A reference Noise implementation for the golden-vector generators, and their command line.
 
-Used by gen_handshake_golden.py (the data plane: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b) and
-gen_control_golden.py (the control channel: Noise_IK_25519_ChaChaPoly_BLAKE2b). Written from the
+Used by gen_handshake_golden.py (the data plane, WireGuard's Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s)
+and gen_control_golden.py (the control channel: Noise_IK_25519_ChaChaPoly_BLAKE2b). Written from the
 Noise specification (revision 34: section 4 for the crypto functions, 5 for CipherState,
-SymmetricState and HandshakeState, 7.5 for IK, 9 for psk modes, 12 for 25519, ChaChaPoly and
-BLAKE2b), not from src/core/noise.c. Ephemeral keys are injected, so every output is fixed.
+SymmetricState and HandshakeState, 7.5 for IK, 9 for psk modes, 12 for 25519, ChaChaPoly, BLAKE2s
+and BLAKE2b), not from src/core/noise.c. Ephemeral keys are injected, so every output is fixed.
 
 cacophony_replay() runs a protocol's public cacophony vector (tests/unit/noise-25519.json)
 through this code, so that a Noise mistake here cannot pass as a mismatch in C.
@@ -24,29 +24,33 @@ from nacl.bindings import (crypto_aead_chacha20poly1305_ietf_decrypt,
                            crypto_scalarmult_base)
 
 # ---------------------------------------------------------------- Noise crypto functions (spec 4, 12)
-SUITE = "25519_ChaChaPoly_BLAKE2b"
-HASHLEN = 64   # BLAKE2b
+SUITE = r"25519_ChaChaPoly_(BLAKE2s|BLAKE2b)"
 DHLEN = 32     # 25519
 KEYLEN = 32    # cipher keys: the first 32 bytes of a HASHLEN output (spec 5.2, "truncate")
 TAGLEN = 16    # ChaChaPoly
 
 
-def HASH(data):
-    return hashlib.blake2b(data).digest()
+class Hash:
+    """HASH, HMAC-HASH and HKDF of one of the suite's hash functions (spec 4.3, 12.6, 12.7)."""
 
+    def __init__(self, name):
+        self.fn = {"BLAKE2s": hashlib.blake2s, "BLAKE2b": hashlib.blake2b}[name]
+        self.HASHLEN = self.fn().digest_size   # 32 for BLAKE2s, 64 for BLAKE2b
 
-def HMAC_HASH(key, data):
-    # RFC 2104 with BLAKE2b's 128-byte block, as spec 4.3 requires
-    return hmac.new(key, data, hashlib.blake2b).digest()
+    def HASH(self, data):
+        return self.fn(data).digest()
 
+    def HMAC_HASH(self, key, data):
+        # RFC 2104 with the hash's own block (64 bytes BLAKE2s, 128 BLAKE2b), as spec 4.3 requires
+        return hmac.new(key, data, self.fn).digest()
 
-def HKDF(chaining_key, ikm, num_outputs):
-    temp_key = HMAC_HASH(chaining_key, ikm)
-    out1 = HMAC_HASH(temp_key, b"\x01")
-    out2 = HMAC_HASH(temp_key, out1 + b"\x02")
-    if num_outputs == 2:
-        return out1, out2
-    return out1, out2, HMAC_HASH(temp_key, out2 + b"\x03")
+    def HKDF(self, chaining_key, ikm, num_outputs):
+        temp_key = self.HMAC_HASH(chaining_key, ikm)
+        out1 = self.HMAC_HASH(temp_key, b"\x01")
+        out2 = self.HMAC_HASH(temp_key, out1 + b"\x02")
+        if num_outputs == 2:
+            return out1, out2
+        return out1, out2, self.HMAC_HASH(temp_key, out2 + b"\x03")
 
 
 def DH(private, public):
@@ -92,20 +96,21 @@ class CipherState:
 
 class SymmetricState:
     def __init__(self, protocol_name):
-        name = protocol_name.encode()
-        self.h = name.ljust(HASHLEN, b"\x00") if len(name) <= HASHLEN else HASH(name)
+        self.hash = Hash(parse_protocol(protocol_name)[1])
+        name, hashlen = protocol_name.encode(), self.hash.HASHLEN
+        self.h = name.ljust(hashlen, b"\x00") if len(name) <= hashlen else self.hash.HASH(name)
         self.ck = self.h
         self.cs = CipherState()
 
     def mix_key(self, ikm):
-        self.ck, temp_k = HKDF(self.ck, ikm, 2)
+        self.ck, temp_k = self.hash.HKDF(self.ck, ikm, 2)
         self.cs = CipherState(temp_k[:KEYLEN])
 
     def mix_hash(self, data):
-        self.h = HASH(self.h + data)
+        self.h = self.hash.HASH(self.h + data)
 
     def mix_key_and_hash(self, ikm):
-        self.ck, temp_h, temp_k = HKDF(self.ck, ikm, 3)
+        self.ck, temp_h, temp_k = self.hash.HKDF(self.ck, ikm, 3)
         self.mix_hash(temp_h)
         self.cs = CipherState(temp_k[:KEYLEN])
 
@@ -120,7 +125,7 @@ class SymmetricState:
         return plaintext
 
     def split(self):
-        temp_k1, temp_k2 = HKDF(self.ck, b"", 2)
+        temp_k1, temp_k2 = self.hash.HKDF(self.ck, b"", 2)
         return CipherState(temp_k1[:KEYLEN]), CipherState(temp_k2[:KEYLEN])
 
 
@@ -133,11 +138,11 @@ PATTERNS = {
 
 
 def parse_protocol(protocol_name):
-    """The handshake pattern of Noise_<pattern>_25519_ChaChaPoly_BLAKE2b (the only suite here)."""
+    """(pattern, hash name) of Noise_<pattern>_25519_ChaChaPoly_<BLAKE2s|BLAKE2b>."""
     m = re.fullmatch(r"Noise_(\w+?)_" + SUITE, protocol_name)
     if not m or m.group(1) not in PATTERNS:
         raise ValueError(f"not implemented here: {protocol_name}")
-    return m.group(1)
+    return m.group(1), m.group(2)
 
 
 class HandshakeState:
@@ -147,7 +152,7 @@ class HandshakeState:
     handshake hash and c1, c2 the CipherStates of Split(): c1 encrypts initiator -> responder."""
 
     def __init__(self, protocol_name, initiator, prologue, s, e, rs=None, psk=None):
-        pattern = parse_protocol(protocol_name)
+        pattern = parse_protocol(protocol_name)[0]
         pre_responder, self.messages = PATTERNS[pattern]
         self.psk_mode = "psk" in pattern
         assert (psk is not None) == self.psk_mode and len(psk or bytes(32)) == 32

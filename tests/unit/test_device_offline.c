@@ -72,6 +72,7 @@ static void node_open(struct node *n, uint8_t key_byte, const char *overlay, uin
 	memset(&cp, 0, sizeof(cp));
 	strcpy(cfg.interface, "offline0");
 	cfg.mtu = 1420;
+	cfg.cookie_threshold = CONFIG_DEFAULT_COOKIE_THRESHOLD;
 	cfg.n_addresses = 1;
 	snprintf(prefix, sizeof(prefix), "%s/10", overlay);
 	assert_true(ip_prefix_parse(prefix, &cfg.addresses[0]));

@@ -128,7 +128,7 @@ static size_t seal_plain(const struct keys *k, const uint8_t *plain, size_t plai
 
 	assert_true(total <= cap);
 	out[0] = MSG_DISCO;
-	out[1] = WIRE_PROTOCOL_VERSION;
+	out[1] = 0;
 	out[2] = 0;
 	out[3] = 0;
 	memcpy(out + DISCO_OFF_SENDER, k->a_pub, WIRE_KEY_LEN);
@@ -217,7 +217,7 @@ static void round_trip(const struct keys *k, const struct disco_message *m, size
 	for (size_t i = len; i < sizeof(buf); i++)
 		assert_int_equal(buf[i], 0xa5);
 	assert_int_equal(buf[0], 0x80);
-	assert_int_equal(buf[1], 1);
+	assert_int_equal(buf[1], 0);
 	assert_int_equal(buf[2], 0);
 	assert_int_equal(buf[3], 0);
 	assert_ptr_equal(disco_sender(buf, len), buf + 4);
@@ -501,7 +501,7 @@ static void test_sender_bounds(void **state)
 	(void)state;
 	memset(buf, 0, sizeof(buf));
 	buf[0] = 0x80;
-	buf[1] = 1;
+	buf[1] = 0;
 	assert_null(disco_sender(buf, 107));
 	assert_ptr_equal(disco_sender(buf, 108), buf + 4);
 	assert_ptr_equal(disco_sender(buf, 394), buf + 4);

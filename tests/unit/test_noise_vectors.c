@@ -1,5 +1,6 @@
 /* Replays the public cacophony test vectors for Noise_IK and Noise_IKpsk2 over
- * 25519 / ChaChaPoly / BLAKE2b through noise.c, on both sides and byte for byte, and checks
+ * 25519 / ChaChaPoly / BLAKE2s (WireGuard's suite, the data plane) and BLAKE2b (the control
+ * channel) through noise.c, on both sides and byte for byte, and checks
  * the edges the vectors do not reach (forged and out-of-order messages, low-order points,
  * nonce limits) and the JSON reader the replay depends on. */
 #include <stdarg.h>
@@ -33,6 +34,8 @@ enum {
 
 static const char ik_name[] = "Noise_IK_25519_ChaChaPoly_BLAKE2b";
 static const char ikpsk2_name[] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b";
+static const char ik_blake2s_name[] = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
+static const char ikpsk2_blake2s_name[] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
 
 struct vector_file {
 	char *text;
@@ -193,7 +196,8 @@ static void replay_message(struct party *ini, struct party *resp, size_t i, stru
 static void replay_vector(struct json_value v, const char *name, size_t name_len)
 {
 	struct party *ini = calloc(1, sizeof(*ini)), *resp = calloc(1, sizeof(*resp));
-	uint8_t expected_hash[NOISE_HASH_LEN], hash[NOISE_HASH_LEN];
+	uint8_t expected_hash[NOISE_HASH_MAX_LEN], hash[NOISE_HASH_MAX_LEN];
+	size_t hash_len = strstr(name, "BLAKE2s") ? 32 : 64;
 	bool psk = strstr(name, "psk") != NULL;
 	struct json_value messages, msg;
 	struct json_array_iter it;
@@ -203,17 +207,17 @@ static void replay_vector(struct json_value v, const char *name, size_t name_len
 	assert_non_null(resp);
 	party_init(ini, v, name, name_len, NOISE_INITIATOR, psk);
 	party_init(resp, v, name, name_len, NOISE_RESPONDER, psk);
-	assert_int_equal(field_hex(v, "handshake_hash", expected_hash, sizeof(expected_hash)), NOISE_HASH_LEN);
+	assert_int_equal(field_hex(v, "handshake_hash", expected_hash, sizeof(expected_hash)), hash_len);
 
 	assert_true(json_object_get(v, STR_AND_LEN("messages"), &messages));
 	assert_true(json_array_iter_init(&it, messages));
 	while (json_array_next(&it, &msg)) {
 		replay_message(ini, resp, i, msg);
 		if (i == 1) {
-			noise_handshake_hash(&ini->hs, hash);
-			assert_memory_equal(hash, expected_hash, NOISE_HASH_LEN);
-			noise_handshake_hash(&resp->hs, hash);
-			assert_memory_equal(hash, expected_hash, NOISE_HASH_LEN);
+			assert_int_equal(noise_handshake_hash(&ini->hs, hash), hash_len);
+			assert_memory_equal(hash, expected_hash, hash_len);
+			assert_int_equal(noise_handshake_hash(&resp->hs, hash), hash_len);
+			assert_memory_equal(hash, expected_hash, hash_len);
 		}
 		i++;
 	}
@@ -256,6 +260,34 @@ static void test_vectors_ik(void **state)
 static void test_vectors_ikpsk2(void **state)
 {
 	assert_true(replay_all_named(*state, STR_AND_LEN(ikpsk2_name)) > 0);
+}
+
+static void test_vectors_ik_blake2s(void **state)
+{
+	assert_true(replay_all_named(*state, STR_AND_LEN(ik_blake2s_name)) > 0);
+}
+
+/* WireGuard's handshake is exactly this protocol. */
+static void test_vectors_ikpsk2_blake2s(void **state)
+{
+	assert_true(replay_all_named(*state, STR_AND_LEN(ikpsk2_blake2s_name)) > 0);
+}
+
+/* A protocol name naming another hash is refused, not run with a default one. */
+static void test_unknown_hash_refused(void **state)
+{
+	static const char sha256[] = "Noise_IK_25519_ChaChaPoly_SHA256", bare[] = "BLAKE2s";
+	struct noise_handshake hs;
+	uint8_t s[NOISE_DH_LEN], rs[NOISE_DH_LEN];
+
+	(void)state;
+	memset(s, 0x11, sizeof(s));
+	memset(rs, 0x09, sizeof(rs));
+	assert_false(noise_handshake_init(&hs, STR_AND_LEN(sha256), NULL, 0, NOISE_INITIATOR, s, rs, NULL));
+	assert_false(noise_handshake_init(&hs, STR_AND_LEN(bare), NULL, 0, NOISE_INITIATOR, s, rs, NULL));
+	assert_true(noise_handshake_init(&hs, STR_AND_LEN(ik_blake2s_name), NULL, 0, NOISE_INITIATOR, s, rs, NULL));
+	assert_int_equal(hs.hash_len, 32);
+	noise_handshake_clear(&hs);
 }
 
 /* ---------------------------------------------------------------- edges of noise.c */
@@ -529,6 +561,9 @@ int main(void)
 	const struct CMUnitTest vector_tests[] = {
 		cmocka_unit_test(test_vectors_ik),
 		cmocka_unit_test(test_vectors_ikpsk2),
+		cmocka_unit_test(test_vectors_ik_blake2s),
+		cmocka_unit_test(test_vectors_ikpsk2_blake2s),
+		cmocka_unit_test(test_unknown_hash_refused),
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forged_message_changes_nothing),

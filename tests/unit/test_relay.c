@@ -95,7 +95,7 @@ static void test_bind_round_trip(void **state)
 		for (size_t j = RELAY_BIND_LEN; j < sizeof(buf); j++)
 			assert_int_equal(buf[j], 0xa5); /* nothing written past the frame */
 		assert_int_equal(buf[0], 0x81);
-		assert_int_equal(buf[1], 1);
+		assert_int_equal(buf[1], 0);
 		assert_int_equal(buf[2], 0);
 		assert_int_equal(buf[3], 0);
 		assert_memory_equal(buf + 4, key, WIRE_KEY_LEN);
@@ -176,7 +176,7 @@ static void test_ack_round_trip(void **state)
 		for (size_t j = RELAY_BIND_ACK_LEN; j < sizeof(buf); j++)
 			assert_int_equal(buf[j], 0xa5);
 		assert_int_equal(buf[0], 0x82);
-		assert_int_equal(buf[1], 1);
+		assert_int_equal(buf[1], 0);
 		assert_int_equal(buf[2], 0);
 		assert_int_equal(buf[3], 0);
 		for (size_t b = 0; b < 8; b++)
@@ -262,7 +262,7 @@ static void test_wrap_data(void **state)
 	assert_int_equal(relay_wrap_data(frame, key, 1), 37);
 	assert_int_equal(relay_wrap_data(frame, key, RELAY_MAX_PAYLOAD), 36 + 3968);
 	assert_int_equal(frame[0], 0x83);
-	assert_int_equal(frame[1], 1);
+	assert_int_equal(frame[1], 0);
 	assert_int_equal(frame[2], 0);
 	assert_int_equal(frame[3], 0);
 	assert_memory_equal(frame + 4, key, WIRE_KEY_LEN);

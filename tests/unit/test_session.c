@@ -97,7 +97,7 @@ static void test_round_trip(void **state)
 			assert_int_equal(session_encrypt(tx, T0 + 1, text, len, msg, sizeof(msg), &out_len), SESSION_OK);
 			assert_int_equal(out_len, WIRE_DATA_HEADER_LEN + padded_len(len) + WIRE_AEAD_TAG_LEN);
 			assert_int_equal(msg[WIRE_OFF_TYPE], MSG_DATA);
-			assert_int_equal(msg[WIRE_OFF_VERSION], WIRE_PROTOCOL_VERSION);
+			assert_int_equal(msg[WIRE_OFF_RESERVED], 0);
 			assert_int_equal(msg[2], 0);
 			assert_int_equal(msg[3], 0);
 			assert_int_equal(wire_get_u32(msg + WIRE_DATA_OFF_RECEIVER), rx->local_index);
