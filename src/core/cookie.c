@@ -128,7 +128,7 @@ bool cookie_reply_receiver(const uint8_t *msg, size_t len, uint32_t *receiver_in
 	return true;
 }
 
-static bool cookie_fresh(const struct cookie_jar *j, uint64_t now_ms)
+bool cookie_jar_fresh(const struct cookie_jar *j, uint64_t now_ms)
 {
 	return j->has_cookie && now_ms - j->cookie_received_ms < COOKIE_SECRET_MAX_AGE_MS - COOKIE_SECRET_LATENCY_MS;
 }
@@ -141,7 +141,7 @@ void cookie_jar_stamp(struct cookie_jar *j, uint8_t *msg, size_t len, uint64_t n
 		return;
 	memcpy(j->last_mac1, msg + mac1_off, WIRE_MAC_LEN);
 	j->has_last_mac1 = true;
-	if (cookie_fresh(j, now_ms))
+	if (cookie_jar_fresh(j, now_ms))
 		handshake_mac(msg + mac1_off + WIRE_MAC_LEN, j->cookie, sizeof(j->cookie), msg, mac1_off + WIRE_MAC_LEN);
 	else
 		memset(msg + mac1_off + WIRE_MAC_LEN, 0, WIRE_MAC_LEN);

@@ -97,6 +97,9 @@ void cookie_jar_stamp(struct cookie_jar *j, uint8_t *msg, size_t len, uint64_t n
 bool cookie_jar_consume_reply(struct cookie_jar *j, const uint8_t peer_public_key[WIRE_KEY_LEN],
 			      const uint8_t *msg, size_t len, uint64_t now_ms);
 
+/* Whether mac2 goes on our next message: a cookie arrived less than 115 s ago. */
+bool cookie_jar_fresh(const struct cookie_jar *j, uint64_t now_ms);
+
 void cookie_jar_clear(struct cookie_jar *j);
 
 #endif

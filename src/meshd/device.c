@@ -472,7 +472,9 @@ void device_run_timers(struct device *dev, uint64_t now_ms)
 			handshake_clear(&p->handshake);
 		}
 		if (actions & TIMER_ACTION_SEND_INITIATION) {
-			if (p->handshake.state == HANDSHAKE_INITIATION_SENT && !p->no_response_warned && p->has_endpoint) {
+			/* a peer that sent a cookie has our initiation (and its key is right): it is busy */
+			if (p->handshake.state == HANDSHAKE_INITIATION_SENT && !p->no_response_warned && p->has_endpoint &&
+			    !cookie_jar_fresh(&p->cookie_jar, now_ms)) {
 				char ep[64], ours[KEY_BASE64_LEN + 1];
 				sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
 				key_to_base64(ours, dev->identity.public_key);

@@ -7,7 +7,8 @@
  * (a changed constant must break a test here): a new handshake at 120 s under traffic,
  * keys refused for sending and receiving at 180 s, keys wiped after 540 s of silence,
  * a new handshake after 2^60 messages, and cryptokey routing (a packet whose inner source
- * is not the sender's address is counted once as rx_data_bad_source and never written). */
+ * is not the sender's address is counted once as rx_data_bad_source and never written), and
+ * WireGuard's cookie exchange under load. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -484,6 +485,45 @@ static void test_spoofed_inner_source_dropped(void **state)
 	pair_close(&pr);
 }
 
+/* B under load (cookie_threshold 0): A's first initiation earns a 64-byte cookie reply and no
+ * handshake; A's retry 5 s later carries mac2 and completes it. When A's address changes between
+ * cookie and retry, the cookie does not fit the new address and B asks again. */
+static void test_cookie_under_load(void **state)
+{
+	(void)state;
+	struct pair pr;
+	pair_open(&pr);
+	pr.b.dev.cookies.threshold = 0;
+
+	tx_send_initiation(&pr.a.dev, pr.a.dev.peers[0], T0, false);
+	carry(&pr, &pr.a, &pr.b, T0);
+	assert_int_equal(pr.b.dev.outbox.count, 1);
+	assert_int_equal(pr.b.dev.outbox.iov[0].iov_len, 64);
+	assert_int_equal(((const uint8_t *)pr.b.dev.outbox.iov[0].iov_base)[0], MSG_COOKIE_REPLY);
+	settle(&pr, T0);
+	assert_int_equal(pr.b.dev.counters.tx_cookie_replies, 1);
+	assert_int_equal(pr.a.dev.counters.rx_cookie_replies, 1);
+	assert_int_equal(pr.a.dev.counters.handshakes_completed + pr.b.dev.counters.handshakes_completed, 0);
+
+	/* A moved: its cookie was for 192.0.2.1:51820 */
+	underlay_addr(&pr.a.dev, "192.0.2.9", &pr.a.addr);
+	pr.b.dev.peers[0]->endpoint = pr.a.addr;
+	run_timers(&pr, T0 + 6 * SEC);
+	assert_int_equal(pr.b.dev.counters.tx_cookie_replies, 2);
+	assert_int_equal(pr.a.dev.counters.rx_cookie_replies, 2);
+	assert_int_equal(pr.b.dev.counters.handshakes_completed, 0);
+
+	run_timers(&pr, T0 + 12 * SEC);
+	assert_int_equal(pr.b.dev.counters.tx_cookie_replies, 2);
+	assert_int_equal(pr.a.dev.counters.handshakes_completed, 1);
+	assert_int_equal(pr.b.dev.counters.handshakes_completed, 1);
+	assert_int_equal(ping(&pr, 1, T0 + 12 * SEC), 2);
+	assert_int_equal(pr.a.dev.counters.rx_cookie_invalid + pr.b.dev.counters.rx_cookie_invalid, 0);
+	assert_no_drops(&pr.a.dev);
+	assert_no_drops(&pr.b.dev);
+	pair_close(&pr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_keys_wiped_at_540s),
 		cmocka_unit_test(test_rekey_after_2_pow_60_messages),
 		cmocka_unit_test(test_spoofed_inner_source_dropped),
+		cmocka_unit_test(test_cookie_under_load),
 	};
 	if (sodium_init() < 0)
 		return 1;
