@@ -194,9 +194,9 @@ fi
 # Truncated handshakes: a plausible header and random body, cut short.
 c0=$(settled_counters "$PID_B" "$T/b.log")
 ip netns exec "$NS_A" "$UDPINJECT" --quiet --to "$UNDERLAY_B:$PORT" \
-	--hex "01010000$(random_hex 144)" --truncate 100
+	--hex "01000000$(random_hex 144)" --truncate 100
 ip netns exec "$NS_A" "$UDPINJECT" --quiet --to "$UNDERLAY_B:$PORT" \
-	--hex "02010000$(random_hex 88)" --truncate 60
+	--hex "02000000$(random_hex 88)" --truncate 60
 c1=$(settled_counters "$PID_B" "$T/b.log")
 d_size=$(delta "$c0" "$c1" rx_invalid_size)
 d_sum=$(($(lib_counter_sum "$c1") - $(lib_counter_sum "$c0")))
