@@ -2,9 +2,10 @@
 """The WireGuard peer that wg-capture.sh puts opposite a stock wireguard-go, and the capture file.
 
   wg_capture.py keys RUN                 prints the shell variables of RUN's fixed keys (base64 for
-                                         `wg set`, hex for the record)
-  wg_capture.py respond RUN OUT.json     answers wireguard-go as RUN says (below) and writes
-                                         everything it saw and sent to OUT.json
+                                         `wg set`); RUN is cookie, psk or initiator
+  wg_capture.py respond RUN OUT.json     wireguard-go initiates; answers it as below (RUN: cookie
+                                         or psk) and writes everything seen and sent to OUT.json
+  wg_capture.py initiate OUT.json        initiates to wireguard-go (initiate() says how)
   wg_capture.py merge SOURCE OUT PART... joins the runs' files into the capture file OUT with its
                                          "source" text
 
@@ -33,7 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_encrypt
+from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt, crypto_aead_xchacha20poly1305_ietf_encrypt
+from nacl.exceptions import CryptoError
 
 from noise_ref import DECRYPT, ENCRYPT, HandshakeState, public_key
 
@@ -43,6 +45,7 @@ MSG_INITIATION, MSG_RESPONSE, MSG_COOKIE_REPLY, MSG_DATA = 1, 2, 3, 4
 INITIATION_LEN, RESPONSE_LEN, COOKIE_REPLY_LEN, DATA_MIN_LEN = 148, 92, 64, 32
 INIT_MAC1, INIT_MAC2 = 116, 132   # offsets of mac1 and mac2 in an initiation
 MAC_LEN = 16
+COOKIE_LEN = 16
 
 # The addresses wg-capture.sh gives each side: underlay on the veth pair, overlay on wireguard-go's
 # interface (the Python side has no interface: it answers in the tunnel by hand).
@@ -177,33 +180,50 @@ def read_initiation(msg, inputs, label):
     return hs, timestamp
 
 
+class Link:
+    """The UDP socket to wireguard-go, with one deadline for the whole exchange."""
+
+    def __init__(self, limit_s):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((PY_UNDERLAY, PY_PORT))
+        self.limit_s = limit_s
+        self.deadline = time.monotonic() + limit_s
+
+    def receive(self, what, quiet=False, wait_s=None):
+        """The next datagram from wireguard-go; None if wait_s (else the deadline) passes first."""
+        until = self.deadline if wait_s is None else min(self.deadline, time.monotonic() + wait_s)
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                expect(wait_s is not None, f"no {what} within {self.limit_s} s")
+                return None
+            self.sock.settimeout(left)
+            try:
+                msg, addr = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            # Only wireguard-go is on this link; anything else is a broken setup.
+            expect(addr == (WG_GO_UNDERLAY, WG_GO_PORT), f"datagram from {addr}, not wireguard-go")
+            if not quiet:
+                print(f"received type {msg[0]}, {len(msg)} bytes, while waiting for {what}", flush=True)
+            return msg
+
+    def send(self, msg):
+        self.sock.sendto(msg, (WG_GO_UNDERLAY, WG_GO_PORT))
+
+    def close(self):
+        self.sock.close()
+
+
 def respond(run, out_path):
     inputs = run_inputs(run)
     wg_public = public_key(inputs["wireguard_go_private"])
     source = cookie_source(WG_GO_UNDERLAY, WG_GO_PORT)
     cookie = MAC(inputs["cookie_secret"], source)
     record = {"name": run}
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((PY_UNDERLAY, PY_PORT))
-    deadline = time.monotonic() + RESPOND_DEADLINE_S
+    link = Link(RESPOND_DEADLINE_S)
+    receive, send = link.receive, link.send
     print("ready", flush=True)
-
-    def receive(what):
-        while True:
-            left = deadline - time.monotonic()
-            expect(left > 0, f"no {what} within {RESPOND_DEADLINE_S} s")
-            sock.settimeout(left)
-            try:
-                msg, addr = sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            # Only wireguard-go is on this link; anything else is a broken setup.
-            expect(addr == (WG_GO_UNDERLAY, WG_GO_PORT), f"datagram from {addr}, not wireguard-go")
-            print(f"received type {msg[0]}, {len(msg)} bytes, while waiting for {what}", flush=True)
-            return msg
-
-    def send(msg):
-        sock.sendto(msg, (WG_GO_UNDERLAY, WG_GO_PORT))
 
     # 1, 2: the first initiation and our cookie reply
     first = receive("initiation")
@@ -249,7 +269,7 @@ def respond(run, out_path):
         sent.append({"message": out, "plaintext": answer})
     expect(len(received) >= 2, "a keepalive but no echo request")
     record.update(data_from_wireguard_go=received, data_to_wireguard_go=sent)
-    sock.close()
+    link.close()
 
     for key in ("wireguard_go_private", "python_private", "python_ephemeral_private", "psk", "cookie_secret",
                 "cookie_nonce"):
@@ -261,6 +281,191 @@ def respond(run, out_path):
     record["initiation_unix_time"] = str(tai64n_unix(first_ts))
     Path(out_path).write_text(json.dumps(to_hex(record), indent=1) + "\n")
     print(f"run {run}: captured {len(received)} data messages from wireguard-go", flush=True)
+
+
+# ---------------------------------------------------------------- the initiator (wireguard-go responds)
+INITIATOR_RUN = "initiator"
+INITIATE_DEADLINE_S = 30
+FLOOD_INDEX = 0xF100D000
+# wireguard-go is "under load" while 128 handshake messages wait in its queue (QueueHandshakeSize
+# / 8) and for a second after: up to FLOOD_BURSTS_MAX bursts of FLOOD_BURST get it there.
+FLOOD_BURST, FLOOD_BURSTS_MAX = 256, 16
+# The echo request we send through the tunnel, and wireguard-go's kernel answers.
+ECHO_ID, ECHO_SEQ = 0x6D73, 1
+
+
+def initiator_inputs():
+    return {
+        "wireguard_go_private": private_key("wireguard-go static"),
+        "python_private": private_key("python static"),
+        "psk": fixed("psk"),
+        "first_ephemeral_private": private_key("python ephemeral initiator first"),
+        "second_ephemeral_private": private_key("python ephemeral initiator second"),
+        "first_index": 0x1D000001,
+        "second_index": 0x1D000002,
+    }
+
+
+def tai64n_now():
+    """TAI64N of now, the nanoseconds rounded down to 2^24 ns (as WireGuard)."""
+    sec, nsec = divmod(time.time_ns(), 10**9)
+    return struct.pack(">QI", (1 << 62) + 10 + sec, nsec & ~((1 << 24) - 1))
+
+
+def make_initiation(inputs, ephemeral, index, timestamp, wg_public):
+    """Our initiation to wireguard-go, mac2 zero: (HandshakeState, message)."""
+    hs = HandshakeState(PROTOCOL, True, PROLOGUE, inputs["python_private"], ephemeral, rs=wg_public,
+                        psk=inputs["psk"])
+    msg = header(MSG_INITIATION) + struct.pack("<I", index) + hs.write_message(timestamp)
+    msg += mac1(msg, wg_public) + bytes(MAC_LEN)
+    return hs, msg
+
+
+def flood_initiation(wg_public):
+    """An initiation with a valid mac1 whose Noise part opens for nobody: wireguard-go spends a DH
+    on it and drops it. Many of them in its queue put it under load."""
+    body = header(MSG_INITIATION) + struct.pack("<I", FLOOD_INDEX) + (fixed("flood") * 4)[:INIT_MAC1 - 8]
+    return body + mac1(body, wg_public) + bytes(MAC_LEN)
+
+
+def open_cookie_reply(reply, mac1_sent, wg_public):
+    expect(len(reply) == COOKIE_REPLY_LEN and reply[:4] == header(MSG_COOKIE_REPLY), "not a cookie reply")
+    try:
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(reply[32:], mac1_sent, reply[8:32],
+                                                         HASH(b"cookie--" + wg_public))
+    except CryptoError:
+        raise Failure("wireguard-go's cookie reply does not open with the mac1 we sent") from None
+
+
+def echo_request():
+    icmp = bytes([8, 0, 0, 0]) + struct.pack(">HH", ECHO_ID, ECHO_SEQ) + fixed("echo payload")
+    icmp = icmp[:2] + struct.pack(">H", ip_checksum(icmp)) + icmp[4:]
+    ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ECHO_ID, 0, 64, 1, 0,
+                               socket.inet_aton(PY_OVERLAY), socket.inet_aton(WG_GO_OVERLAY)))
+    ip[10:12] = struct.pack(">H", ip_checksum(bytes(ip)))
+    return bytes(ip) + icmp
+
+
+def is_echo_reply(plain):
+    return (len(plain) >= 28 and plain[0] == 0x45 and plain[9] == 1 and plain[20] == 0
+            and socket.inet_ntoa(plain[12:16]) == WG_GO_OVERLAY and socket.inet_ntoa(plain[16:20]) == PY_OVERLAY
+            and struct.unpack(">HH", plain[24:28]) == (ECHO_ID, ECHO_SEQ))
+
+
+def receiver_of(msg):
+    """The index a message is addressed to: a response carries its sender's first."""
+    off = 8 if msg[0] == MSG_RESPONSE else 4
+    return struct.unpack("<I", msg[off:off + 4])[0] if len(msg) >= off + 4 else None
+
+
+def initiate(out_path):
+    """Python initiates, wireguard-go responds: its cookie reply (under load), its response, its data.
+
+      1. bursts of flood_initiation() until wireguard-go answers one with a cookie reply (it is
+         under load now, and stays so for a second);
+      2. our first initiation: wireguard-go must answer with a cookie reply, which opens with its
+         mac1 and holds the cookie;
+      3. our second initiation twice, back to back: with a wrong mac2 (it must get a cookie
+         reply: wireguard-go is still under load) and with mac2 = MAC(cookie, ...) (it must get
+         the handshake response: wireguard-go took our mac2);
+      4. an echo request through the tunnel; wireguard-go's kernel answers through wireguard-go.
+    """
+    inputs = initiator_inputs()
+    wg_public = public_key(inputs["wireguard_go_private"])
+    first_index, second_index = inputs["first_index"], inputs["second_index"]
+    link = Link(INITIATE_DEADLINE_S)
+    flood_replies = 0
+    print("ready", flush=True)
+
+    def next_for(index, what, wait_s=None):
+        """The next message to `index` (cookie replies to the flood are counted and dropped)."""
+        nonlocal flood_replies
+        while True:
+            msg = link.receive(what, quiet=True, wait_s=wait_s)
+            if msg is None:
+                return None
+            if receiver_of(msg) == FLOOD_INDEX and msg[0] == MSG_COOKIE_REPLY:
+                flood_replies += 1
+                continue
+            print(f"received type {msg[0]}, {len(msg)} bytes, while waiting for {what}", flush=True)
+            expect(receiver_of(msg) == index, f"type {msg[0]} to index {receiver_of(msg):#x} while waiting for {what}")
+            return msg
+
+    # 1. load
+    flood = flood_initiation(wg_public)
+    flood_sent = 0
+    while not flood_replies:
+        expect(flood_sent < FLOOD_BURST * FLOOD_BURSTS_MAX, f"wireguard-go not under load after {flood_sent} initiations")
+        for _ in range(FLOOD_BURST):
+            link.send(flood)
+        flood_sent += FLOOD_BURST
+        next_for(None, "a cookie reply to the flood", wait_s=0.05)
+    print(f"under load after {flood_sent} initiations", flush=True)
+
+    # 2. the first initiation and wireguard-go's cookie reply
+    first_ts = tai64n_now()
+    _, first = make_initiation(inputs, inputs["first_ephemeral_private"], first_index, first_ts, wg_public)
+    link.send(first)
+    reply = next_for(first_index, "the cookie reply to the first initiation")
+    expect(reply[0] == MSG_COOKIE_REPLY, "the first initiation got no cookie reply: wireguard-go was not under load")
+    cookie = open_cookie_reply(reply, first[INIT_MAC1:INIT_MAC2], wg_public)
+
+    # 3. the second initiation with a wrong and with the right mac2
+    second_ts = tai64n_now()
+    for _ in range(5):                  # a TAI64N timestamp moves in steps of 2^24 ns (~17 ms)
+        if second_ts > first_ts:
+            break
+        time.sleep(0.02)
+        second_ts = tai64n_now()
+    expect(second_ts > first_ts, "the clock did not move")
+    hs, second = make_initiation(inputs, inputs["second_ephemeral_private"], second_index, second_ts, wg_public)
+    good = second[:INIT_MAC2] + MAC(cookie, second[:INIT_MAC2])
+    wrong = second[:INIT_MAC2] + MAC(bytes(COOKIE_LEN), second[:INIT_MAC2])
+    link.send(wrong)
+    link.send(good)
+    second_reply = response = None
+    while second_reply is None or response is None:
+        msg = next_for(second_index, "the answers to the second initiation")
+        if msg[0] == MSG_COOKIE_REPLY and second_reply is None:
+            second_reply = msg
+        elif msg[0] == MSG_RESPONSE and response is None:
+            response = msg
+        else:
+            raise Failure(f"a second type {msg[0]} answer to the second initiation")
+    expect(open_cookie_reply(second_reply, second[INIT_MAC1:INIT_MAC2], wg_public) == cookie,
+           "the second cookie differs from the first")
+    expect(len(response) == RESPONSE_LEN and response[:4] == header(MSG_RESPONSE), "malformed response")
+    expect(response[60:76] == mac1(response[:60], public_key(inputs["python_private"])), "response: bad mac1")
+    expect(response[76:] == bytes(MAC_LEN), "response: mac2 is not zero")
+    expect(hs.read_message(response[12:60]) == b"", "response: payload not empty")
+
+    # 4. data both ways
+    plain = pad16(echo_request())
+    data = header(MSG_DATA) + response[4:8] + struct.pack("<Q", 0) + ENCRYPT(hs.c1.k, 0, b"", plain)
+    link.send(data)
+    received = []
+    while not received or not received[-1]["plaintext"]:
+        msg = next_for(second_index, "wireguard-go's echo reply")
+        expect(msg[0] == MSG_DATA and len(msg) >= DATA_MIN_LEN, f"type {msg[0]} instead of data")
+        counter = struct.unpack("<Q", msg[8:16])[0]
+        received.append({"message": msg, "plaintext": DECRYPT(hs.c2.k, counter, b"", msg[16:])})
+        expect(len(received) < 8, "no echo reply among wireguard-go's data messages")
+        if is_echo_reply(received[-1]["plaintext"]):
+            break
+    expect(is_echo_reply(received[-1]["plaintext"]), "wireguard-go's data is not our echo reply")
+    link.close()
+
+    record = {k: v for k, v in inputs.items() if not k.endswith("_index")}
+    record.update(name=INITIATOR_RUN, wireguard_go_public=wg_public, python_public=public_key(inputs["python_private"]),
+                  first_index=struct.pack(">I", first_index), second_index=struct.pack(">I", second_index),
+                  flood_initiation=flood, flood_sent=str(flood_sent), first_timestamp=first_ts, first_initiation=first,
+                  cookie_reply=reply, cookie=cookie, second_timestamp=second_ts, second_initiation=good,
+                  second_initiation_wrong_mac2=wrong, second_cookie_reply=second_reply, response=response,
+                  transport_initiator_to_responder=hs.c1.k, transport_responder_to_initiator=hs.c2.k,
+                  data_to_wireguard_go=[{"message": data, "plaintext": plain}], data_from_wireguard_go=received)
+    Path(out_path).write_text(json.dumps(to_hex(record), indent=1) + "\n")
+    print(f"run {INITIATOR_RUN}: cookie replies to {flood_replies} of {flood_sent} flood initiations; "
+          f"captured {len(received)} data messages from wireguard-go", flush=True)
 
 
 def to_hex(value):
@@ -275,11 +480,12 @@ def to_hex(value):
 
 # ---------------------------------------------------------------- the command line
 def keys(run):
-    inputs = run_inputs(run)
+    inputs = initiator_inputs() if run == INITIATOR_RUN else run_inputs(run)
+    psk = inputs["psk"] if run == INITIATOR_RUN or inputs["psk_configured"] else None
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
     print(f"WG_GO_PRIVATE={b64(inputs['wireguard_go_private'])}")
     print(f"PY_PUBLIC={b64(public_key(inputs['python_private']))}")
-    print(f"PSK={b64(inputs['psk']) if inputs['psk_configured'] else ''}")
+    print(f"PSK={b64(psk) if psk else ''}")
 
 
 # The order of a run's members in the capture file: inputs first, then the messages in turn.
@@ -292,9 +498,12 @@ RUN_ORDER = ["name", "wireguard_go_private", "wireguard_go_public", "python_priv
 
 
 def merge(source, out, parts):
-    runs = []
+    runs, initiator = [], None
     for part in parts:
         run = json.loads(Path(part).read_text())
+        if run["name"] == INITIATOR_RUN:
+            initiator = run
+            continue
         assert set(run) == set(RUN_ORDER), f"{part}: members {sorted(set(run) ^ set(RUN_ORDER))}"
         runs.append({k: run[k] for k in RUN_ORDER})
     doc = {
@@ -302,6 +511,7 @@ def merge(source, out, parts):
         "format": "hex strings; indices big-endian hex; every message as the UDP payload on the wire; "
                   "psk is 32 zero bytes when psk_configured is no (as WireGuard)",
         "runs": runs,
+        "wireguard_go_responds": initiator,
     }
     Path(out).write_text(json.dumps(doc, indent=1) + "\n")
 
@@ -310,8 +520,12 @@ def main(argv):
     try:
         if len(argv) == 3 and argv[1] == "keys" and argv[2] in RUNS:
             keys(argv[2])
+        elif len(argv) == 3 and argv[1] == "keys" and argv[2] == INITIATOR_RUN:
+            keys(argv[2])
         elif len(argv) == 4 and argv[1] == "respond" and argv[2] in RUNS:
             respond(argv[2], argv[3])
+        elif len(argv) == 3 and argv[1] == "initiate":
+            initiate(argv[2])
         elif len(argv) >= 5 and argv[1] == "merge":
             merge(argv[2], argv[3], argv[4:])
         else:

@@ -1,15 +1,15 @@
 /* meshd's WireGuard code against bytes a stock wireguard-go produced: known answers for mac1,
- * mac2, the cookie reply, the handshake response and transport data that do not come from our
- * own code.
+ * mac2, cookie replies, handshake messages and transport data that do not come from our own code.
  *
  * tests/unit/wireguard-go-capture.json is made by tests/tools/wg-capture.sh (its "source" member
- * says when and from which wireguard-go): in network namespaces, wireguard-go with a fixed key
- * initiates to a WireGuard peer written in Python (tests/tools/wg_capture.py), which answers the
- * first initiation with a cookie reply, the retry with a handshake response, and a ping through
- * the tunnel with an echo reply. wireguard-go's part of each exchange is its own: the two
- * initiations (mac1; the retry's mac2, which it could compute only by opening our cookie reply)
- * and its data messages (which it sent only after accepting our response). Once per run (no PSK,
- * then a PSK) this test, from the capture alone (no network):
+ * says when and from which wireguard-go), in network namespaces, between wireguard-go with a
+ * fixed key and a WireGuard peer written in Python (tests/tools/wg_capture.py, fixed keys).
+ *
+ * "runs" (no PSK, then a PSK): wireguard-go initiates. The Python side answers the first
+ * initiation with a cookie reply, the retry with a handshake response, and a ping through the
+ * tunnel with an echo reply. wireguard-go's part is its own bytes: the two initiations (mac1; the
+ * retry's mac2, which it could compute only by opening our cookie reply) and its data messages
+ * (sent only after it accepted our response). Per run this test:
  *   - checks mac1 of both initiations and opens them as the responder (static key, timestamp);
  *   - remakes the cookie reply with cookie.c from the same secret and nonce, byte for byte, and
  *     checks the retry's mac2 as a responder (cookie_checker) and remakes it as an initiator
@@ -17,6 +17,14 @@
  *   - remakes the handshake response from the same ephemeral key, byte for byte;
  *   - opens wireguard-go's data messages with the session that response derived, and remakes
  *     the echo replies wireguard-go accepted.
+ *
+ * "wireguard_go_responds": the Python side initiates to a wireguard-go it has put under load;
+ * wireguard-go answers with its own cookie replies, then its response and an echo reply. This
+ * test remakes our initiations (the ones wireguard-go took), opens wireguard-go's cookie replies
+ * with cookie_jar and stamps the mac2 wireguard-go accepted, consumes wireguard-go's response and
+ * runs the session both ways.
+ *
+ * No network here: only the committed file is read.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,9 +99,27 @@ struct capture {
 	size_t n_from_wg, n_to_wg;
 };
 
+/* The run where the Python side initiates and wireguard-go responds (under load: cookie replies). */
+struct initiator_capture {
+	uint8_t wg_private[WIRE_KEY_LEN], wg_public[WIRE_KEY_LEN];
+	uint8_t py_private[WIRE_KEY_LEN], py_public[WIRE_KEY_LEN], psk[WIRE_KEY_LEN];
+	uint8_t first_ephemeral[WIRE_KEY_LEN], second_ephemeral[WIRE_KEY_LEN];
+	uint32_t first_index, second_index;
+	uint8_t flood[WIRE_INITIATION_LEN];
+	uint8_t first_timestamp[WIRE_TIMESTAMP_LEN], first[WIRE_INITIATION_LEN];
+	uint8_t cookie_reply[WIRE_COOKIE_REPLY_LEN], cookie[WIRE_COOKIE_LEN];
+	uint8_t second_timestamp[WIRE_TIMESTAMP_LEN], second[WIRE_INITIATION_LEN], second_wrong[WIRE_INITIATION_LEN];
+	uint8_t second_cookie_reply[WIRE_COOKIE_REPLY_LEN];
+	uint8_t response[WIRE_RESPONSE_LEN];
+	uint8_t key_i2r[WIRE_KEY_LEN], key_r2i[WIRE_KEY_LEN];
+	struct packet from_wg[CAPTURE_DATA_MAX], to_wg[CAPTURE_DATA_MAX];
+	size_t n_from_wg, n_to_wg;
+};
+
 struct capture_file {
 	struct capture runs[CAPTURE_RUNS_MAX];
 	size_t n_runs;
+	struct initiator_capture ini;
 };
 
 /* ---------------------------------------------------------------- reading the capture */
@@ -152,9 +178,16 @@ static size_t member_packets(struct json_value obj, const char *key, struct pack
 	return n;
 }
 
+static uint32_t member_index(struct json_value obj, const char *key)
+{
+	uint8_t b[4];
+
+	member_exact(obj, key, b, sizeof(b)); /* big-endian hex */
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
 static void capture_decode(struct json_value run, struct capture *c)
 {
-	uint8_t index[4];
 	char text[32], *end;
 
 	member_text(run, "name", c->name, sizeof(c->name));
@@ -167,8 +200,7 @@ static void capture_decode(struct json_value run, struct capture *c)
 	member_text(run, "psk_configured", text, sizeof(text));
 	assert_true(strcmp(text, "yes") == 0 || strcmp(text, "no") == 0);
 	c->psk_configured = strcmp(text, "yes") == 0;
-	member_exact(run, "responder_index", index, sizeof(index)); /* big-endian hex */
-	c->responder_index = (uint32_t)index[0] << 24 | (uint32_t)index[1] << 16 | (uint32_t)index[2] << 8 | index[3];
+	c->responder_index = member_index(run, "responder_index");
 	member_exact(run, "cookie_secret", c->cookie_secret, WIRE_KEY_LEN);
 	c->cookie_source_len = member_hex(run, "cookie_source", c->cookie_source, sizeof(c->cookie_source));
 	member_exact(run, "cookie", c->cookie, WIRE_COOKIE_LEN);
@@ -181,6 +213,33 @@ static void capture_decode(struct json_value run, struct capture *c)
 	member_exact(run, "cookie_reply", c->cookie_reply, WIRE_COOKIE_REPLY_LEN);
 	member_exact(run, "retry_initiation", c->retry, WIRE_INITIATION_LEN);
 	member_exact(run, "retry_timestamp", c->retry_timestamp, WIRE_TIMESTAMP_LEN);
+	member_exact(run, "response", c->response, WIRE_RESPONSE_LEN);
+	member_exact(run, "transport_initiator_to_responder", c->key_i2r, WIRE_KEY_LEN);
+	member_exact(run, "transport_responder_to_initiator", c->key_r2i, WIRE_KEY_LEN);
+	c->n_from_wg = member_packets(run, "data_from_wireguard_go", c->from_wg);
+	c->n_to_wg = member_packets(run, "data_to_wireguard_go", c->to_wg);
+}
+
+static void initiator_decode(struct json_value run, struct initiator_capture *c)
+{
+	member_exact(run, "wireguard_go_private", c->wg_private, WIRE_KEY_LEN);
+	member_exact(run, "wireguard_go_public", c->wg_public, WIRE_KEY_LEN);
+	member_exact(run, "python_private", c->py_private, WIRE_KEY_LEN);
+	member_exact(run, "python_public", c->py_public, WIRE_KEY_LEN);
+	member_exact(run, "psk", c->psk, WIRE_KEY_LEN);
+	member_exact(run, "first_ephemeral_private", c->first_ephemeral, WIRE_KEY_LEN);
+	member_exact(run, "second_ephemeral_private", c->second_ephemeral, WIRE_KEY_LEN);
+	c->first_index = member_index(run, "first_index");
+	c->second_index = member_index(run, "second_index");
+	member_exact(run, "flood_initiation", c->flood, WIRE_INITIATION_LEN);
+	member_exact(run, "first_timestamp", c->first_timestamp, WIRE_TIMESTAMP_LEN);
+	member_exact(run, "first_initiation", c->first, WIRE_INITIATION_LEN);
+	member_exact(run, "cookie_reply", c->cookie_reply, WIRE_COOKIE_REPLY_LEN);
+	member_exact(run, "cookie", c->cookie, WIRE_COOKIE_LEN);
+	member_exact(run, "second_timestamp", c->second_timestamp, WIRE_TIMESTAMP_LEN);
+	member_exact(run, "second_initiation", c->second, WIRE_INITIATION_LEN);
+	member_exact(run, "second_initiation_wrong_mac2", c->second_wrong, WIRE_INITIATION_LEN);
+	member_exact(run, "second_cookie_reply", c->second_cookie_reply, WIRE_COOKIE_REPLY_LEN);
 	member_exact(run, "response", c->response, WIRE_RESPONSE_LEN);
 	member_exact(run, "transport_initiator_to_responder", c->key_i2r, WIRE_KEY_LEN);
 	member_exact(run, "transport_responder_to_initiator", c->key_r2i, WIRE_KEY_LEN);
@@ -213,8 +272,9 @@ static int capture_load(void **state)
 			goto out;
 		capture_decode(run, &cf->runs[cf->n_runs++]);
 	}
-	if (!it.done || cf->n_runs == 0)
+	if (!it.done || cf->n_runs == 0 || !json_object_get(root, STR_AND_LEN("wireguard_go_responds"), &run))
 		goto out;
+	initiator_decode(run, &cf->ini);
 	*state = cf;
 	cf = NULL;
 	rc = 0;
@@ -541,6 +601,137 @@ static void test_runs_present(void **state)
 	assert_true(psk);
 }
 
+/* ---------------------------------------------------------------- wireguard-go responds
+ *
+ * The Python side initiated, after flooding wireguard-go with initiations that open for nobody
+ * until it was under load: wireguard-go answered our first initiation with a cookie reply (its
+ * bytes, its secret and random nonce), and of our second initiation sent twice it answered the
+ * copy with a wrong mac2 with another cookie reply and the copy with mac2 = MAC(cookie, ...) with
+ * its handshake response. */
+
+/* Our initiations, from the same inputs, are the ones wireguard-go took (mac1 and all). */
+static void make_initiation(const struct initiator_capture *c, struct handshake *hs, bool second,
+			    uint8_t out[WIRE_INITIATION_LEN])
+{
+	struct handshake_identity py;
+
+	assert_true(handshake_identity_init(&py, c->py_private));
+	memset(hs, 0, sizeof(*hs));
+	assert_true(handshake_create_initiation(hs, &py, c->wg_public, second ? c->second_index : c->first_index,
+						second ? c->second_timestamp : c->first_timestamp,
+						second ? c->second_ephemeral : c->first_ephemeral, out));
+	handshake_identity_clear(&py);
+}
+
+static void test_initiator_initiations(void **state)
+{
+	const struct initiator_capture *c = &((struct capture_file *)*state)->ini;
+	struct handshake_identity py, wg;
+	struct handshake hs;
+	uint8_t out[WIRE_INITIATION_LEN];
+
+	assert_true(handshake_identity_init(&py, c->py_private));
+	assert_true(handshake_identity_init(&wg, c->wg_private));
+	assert_memory_equal(py.public_key, c->py_public, WIRE_KEY_LEN);
+	assert_memory_equal(wg.public_key, c->wg_public, WIRE_KEY_LEN);
+
+	make_initiation(c, &hs, false, out);
+	assert_memory_equal(out, c->first, WIRE_INITIATION_LEN);
+	make_initiation(c, &hs, true, out);
+	assert_memory_equal(out, c->second, WIRE_INIT_OFF_MAC2);
+	assert_true(sodium_is_zero(out + WIRE_INIT_OFF_MAC2, WIRE_MAC_LEN));
+	assert_memory_equal(c->second_wrong, c->second, WIRE_INIT_OFF_MAC2);
+
+	/* the flood: a valid mac1 (what made wireguard-go spend a DH on it) and nothing behind it */
+	assert_true(handshake_initiation_mac1_ok(&wg, c->flood, WIRE_INITIATION_LEN));
+	assert_false(handshake_consume_initiation(&hs, &wg, c->flood, WIRE_INITIATION_LEN));
+	handshake_clear(&hs);
+}
+
+/* cookie.c opens wireguard-go's cookie replies and stamps the mac2 wireguard-go accepted. */
+static void test_initiator_cookie_jar(void **state)
+{
+	const struct initiator_capture *c = &((struct capture_file *)*state)->ini;
+	struct cookie_jar jar;
+	struct handshake hs;
+	uint8_t msg[WIRE_INITIATION_LEN];
+	uint32_t receiver;
+
+	assert_true(cookie_reply_receiver(c->cookie_reply, WIRE_COOKIE_REPLY_LEN, &receiver));
+	assert_int_equal(receiver, c->first_index);
+	memset(&jar, 0, sizeof(jar));
+	make_initiation(c, &hs, false, msg);
+	cookie_jar_stamp(&jar, msg, sizeof(msg), TEST_NOW_MS);
+	assert_memory_equal(msg, c->first, sizeof(msg));
+	assert_false(cookie_jar_consume_reply(&jar, c->py_public, c->cookie_reply, WIRE_COOKIE_REPLY_LEN, TEST_NOW_MS));
+	assert_true(cookie_jar_consume_reply(&jar, c->wg_public, c->cookie_reply, WIRE_COOKIE_REPLY_LEN, TEST_NOW_MS));
+	assert_memory_equal(jar.cookie, c->cookie, WIRE_COOKIE_LEN);
+
+	make_initiation(c, &hs, true, msg);
+	cookie_jar_stamp(&jar, msg, sizeof(msg), TEST_NOW_MS + 20);
+	assert_memory_equal(msg, c->second, sizeof(msg));
+	/* the first reply answered the first mac1; the second answers the second, same cookie */
+	assert_false(cookie_jar_consume_reply(&jar, c->wg_public, c->cookie_reply, WIRE_COOKIE_REPLY_LEN,
+					      TEST_NOW_MS + 20));
+	memset(jar.cookie, 0, sizeof(jar.cookie));
+	assert_true(cookie_jar_consume_reply(&jar, c->wg_public, c->second_cookie_reply, WIRE_COOKIE_REPLY_LEN,
+					     TEST_NOW_MS + 20));
+	assert_memory_equal(jar.cookie, c->cookie, WIRE_COOKIE_LEN);
+	cookie_jar_clear(&jar);
+	handshake_clear(&hs);
+}
+
+/* wireguard-go's response: its mac1, then the session both ways. */
+static void test_initiator_response_and_data(void **state)
+{
+	const struct initiator_capture *c = &((struct capture_file *)*state)->ini;
+	struct handshake_identity py;
+	struct handshake hs;
+	struct session s;
+	uint8_t msg[WIRE_INITIATION_LEN], *buf = malloc(CAPTURE_PACKET_MAX);
+	size_t len;
+
+	assert_non_null(buf);
+	assert_true(handshake_identity_init(&py, c->py_private));
+	assert_true(handshake_response_mac1_ok(&py, c->response, WIRE_RESPONSE_LEN));
+	assert_true(sodium_is_zero(c->response + WIRE_RESP_OFF_MAC2, WIRE_MAC_LEN));
+
+	make_initiation(c, &hs, true, msg);
+	memset(&s, 0, sizeof(s));
+	assert_true(handshake_consume_response(&hs, &py, c->psk, c->response, WIRE_RESPONSE_LEN, TEST_NOW_MS, &s));
+	assert_true(s.we_initiated);
+	assert_int_equal(s.local_index, c->second_index);
+	assert_int_equal(s.remote_index, wire_get_u32(c->response + WIRE_RESP_OFF_SENDER));
+	assert_memory_equal(s.send_key, c->key_i2r, WIRE_KEY_LEN);
+	assert_memory_equal(s.recv_key, c->key_r2i, WIRE_KEY_LEN);
+
+	assert_true(c->n_to_wg == 1 && c->n_from_wg >= 1);
+	assert_int_equal(session_encrypt(&s, TEST_NOW_MS, c->to_wg[0].plain, c->to_wg[0].plain_len, buf,
+					 CAPTURE_PACKET_MAX, &len), SESSION_OK);
+	assert_int_equal(len, c->to_wg[0].msg_len);
+	assert_memory_equal(buf, c->to_wg[0].msg, len);
+	for (size_t i = 0; i < c->n_from_wg; i++) {
+		const struct packet *p = &c->from_wg[i];
+
+		assert_int_equal(session_decrypt(&s, TEST_NOW_MS, p->msg, p->msg_len, buf, CAPTURE_PACKET_MAX, &len),
+				 SESSION_OK);
+		assert_int_equal(len, p->plain_len);
+		if (len)
+			assert_memory_equal(buf, p->plain, len);
+	}
+	/* the last is the kernel's echo reply to our request, from 100.64.0.1 to 100.64.0.2 */
+	len = c->from_wg[c->n_from_wg - 1].plain_len;
+	assert_true(len >= 28 && len % WIRE_DATA_PADDING == 0);
+	assert_memory_equal(c->from_wg[c->n_from_wg - 1].plain + 12, wg_go_overlay, 4);
+	assert_memory_equal(c->from_wg[c->n_from_wg - 1].plain + 16, py_overlay, 4);
+	assert_int_equal(c->from_wg[c->n_from_wg - 1].plain[20], 0); /* ICMP echo reply */
+
+	session_clear(&s);
+	handshake_clear(&hs);
+	handshake_identity_clear(&py);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +744,9 @@ int main(void)
 		cmocka_unit_test(test_response),
 		cmocka_unit_test(test_data),
 		cmocka_unit_test(test_data_tampered),
+		cmocka_unit_test(test_initiator_initiations),
+		cmocka_unit_test(test_initiator_cookie_jar),
+		cmocka_unit_test(test_initiator_response_and_data),
 	};
 
 	if (sodium_init() < 0)
