@@ -18,13 +18,15 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # the 100 MiB transfer in the two-node test, stun-client (the "stun" program) and coturn
 # (turnutils_stunclient, an RFC 5389 client) to check that meshcoord answers ordinary STUN
 # clients, conntrack for the NAT lab's router resets, python3 with python3-nacl for
-# tests/tools/check-golden.sh (the unit tests' golden vectors). CI counts a check skipped for a
-# missing tool as a failure, so every tool a test uses belongs here.
+# tests/tools/check-golden.sh (the unit tests' golden vectors), wireguard-go and wireguard-tools
+# (wg) as the stock WireGuard peer of tests/netns/wg-interop.sh (the benchmarks use them too).
+# CI counts a check skipped for a missing tool as a failure, so every tool a test uses belongs here.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps
-	coreutils util-linux socat stun-client coturn conntrack python3 python3-nacl"
-# Benchmarks: the load generator and the userspace VPN we measure against. A release
-# that lacks one of these gets a warning, not a failure.
-bench_pkgs="iperf3 wireguard-go wireguard-tools"
+	coreutils util-linux socat stun-client coturn conntrack python3 python3-nacl
+	wireguard-go wireguard-tools"
+# Benchmarks: the load generator (the userspace VPN we measure against is in test_pkgs). A
+# release that lacks one of these gets a warning, not a failure.
+bench_pkgs="iperf3"
 
 usage() {
 	cat <<EOF

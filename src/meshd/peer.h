@@ -41,7 +41,8 @@ struct peer {
 	uint64_t punch_last_ms;      /* when the last one started */
 	int punch_fd;                /* the punch's winning socket, or -1 */
 	uint64_t rx_bytes, tx_bytes; /* inner packet bytes, for status */
-	int64_t last_handshake_unix;  /* wall-clock seconds of the last completed handshake; 0 never */
+	int64_t last_handshake_unix;  /* wall-clock seconds of the last completed handshake (as
+				       * responder: when data confirmed it, as WireGuard); 0 never */
 	bool from_coordinator; /* removed when the coordinator's map no longer has it */
 	uint32_t map_generation; /* the coordinator session whose map last listed it */
 	struct control_peer coord_record; /* as the coordinator described it (saved to the state file) */

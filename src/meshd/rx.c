@@ -160,7 +160,10 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 	cookie_jar_stamp(&p->cookie_jar, slot, WIRE_RESPONSE_LEN, now_ms);
 	reply(dev, p, from, WIRE_RESPONSE_LEN, now_ms);
 	peer_install_responder_session(p, &s);
-	p->last_handshake_unix = (int64_t)time(NULL);
+	/* Not yet a handshake for status: the initiator may still refuse our response (a
+	 * different pre-shared key). last_handshake_unix moves when its first data confirms the
+	 * session (handle_data), as WireGuard's latest handshake does; handshakes_completed
+	 * counts the session made, either role. */
 	timers_on_session_derived(&p->timers, now_ms);
 	dev->counters.handshakes_completed++;
 	log_debug("peer %s: handshake answered", p->name);
@@ -262,7 +265,9 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 	/* Authenticated: now the peer's state may move. */
 	authenticated_from(dev, p, from, now_ms);
 	if (s == &p->next) {
+		/* the initiator got our response and uses the session: the handshake is complete */
 		peer_confirm_next_session(p);
+		p->last_handshake_unix = (int64_t)time(NULL);
 		tx_flush_staged(dev, p, now_ms, false);
 	}
 	timers_on_authenticated_received(&p->timers, now_ms);
