@@ -98,8 +98,8 @@ static void apply_peer(struct device *dev, struct coordclient *cc, const struct 
 		p->coord_record = *cp;
 		/* Its addresses may have changed (re-registered while we were away). */
 		memcpy(p->name, conf.name, sizeof(p->name));
-		memcpy(p->allowed_ips, conf.allowed_ips, sizeof(p->allowed_ips));
-		p->n_allowed_ips = conf.n_allowed_ips;
+		if (!peer_set_allowed_ips(dev, p, conf.allowed_ips, conf.n_allowed_ips))
+			log_error("peer %s: out of memory for its new addresses; keeping the old ones", cp->name);
 	}
 	struct sockaddr_storage addrs[CONTROL_MAX_ENDPOINTS];
 	size_t n = coordclient_endpoints_to_socket(dev, cp->endpoints, cp->n_endpoints, addrs);
