@@ -22,6 +22,7 @@
 
 #include "core/ipaddr.h"
 #include "core/keys.h"
+#include "core/log.h"
 #include "core/wire.h"
 #include "meshd/device.h"
 #include "meshd/path.h"
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
 	}
 	if (sodium_init() < 0)
 		return 1;
+	log_init("peerbench", LOG_LEVEL_ERROR);
 
 	struct config cfg;
 	memset(&cfg, 0, sizeof(cfg));
