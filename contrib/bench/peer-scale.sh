@@ -1,18 +1,20 @@
 #!/bin/bash
-# What a large peer map costs a node. For each size N (default 0 100 1000 10000) it reports
+# What a large peer map costs a node. For each size N (default 0 1 100 1000 10000) it reports
 #   - meshd's RSS with N coordinator peers: a real `meshd up` in a namespace of its own (only
 #     lo), started from a saved peer map (<state_dir>/coordinator.state, the file a node
 #     keeps across restarts) with N peers, each announcing one TEST-NET-3 endpoint; no
-#     coordinator answers, so the map stays as saved. Sampled SETTLE seconds after start
-#     (every peer has been sent an initiation and probed by then). Needs root and TUN;
-#     skipped (with a note) without them;
+#     coordinator answers, so the map stays as saved. Sampled once RSS is steady: at least
+#     SETTLE seconds after start, then until two samples a second apart agree within
+#     STEADY_KIB (every peer has been sent an initiation and probed by then; a slow start
+#     with a large map would otherwise be caught half way), at most MAX_WAIT_S longer.
+#     Needs root and TUN; skipped (with a note) without them;
 #   - from tests/tools/peerbench (an offline device in one process, no root): RSS per
 #     peer, the time to refuse a stranger's data message (random receiver index), a route
 #     lookup (overlay destination -> peer) and a loop turn's timer work with nothing due.
 # The goal (issue 7): per-packet work and loop turns independent of N, an idle peer a few
 # hundred bytes.
 #
-# Usage (from a built tree): contrib/bench/peer-scale.sh [--sizes "0 100 1000 10000"]
+# Usage (from a built tree): contrib/bench/peer-scale.sh [--sizes "0 1 100 1000 10000"]
 #                            [--packets M] [--settle SECONDS]
 # MESHD and PEERBENCH override the binaries.
 set -u
@@ -22,9 +24,11 @@ LIB_SKIP_CODE=1
 # shellcheck source=tests/netns/lib.sh
 . "$here/../../tests/netns/lib.sh"
 
-SIZES="0 100 1000 10000"
+SIZES="0 1 100 1000 10000"
 PACKETS=200000
 SETTLE_S=5
+STEADY_KIB=256 # RSS samples this close, a second apart: the start is over
+MAX_WAIT_S=60  # after SETTLE_S, the longest we wait for a steady RSS
 # peerbench's own bound on --peers; the state file takes ~100,000 (STATE_FILE_MAX).
 MAX_PEERS=50000
 usage() {
@@ -120,8 +124,18 @@ real_rss() {
 		return 1
 	fi
 	sleep "$SETTLE_S"
-	RSS=$(rss_kb "$mpid")
-	[ -n "$RSS" ] || RSS=-
+	local prev cur waited=0
+	cur=$(rss_kb "$mpid")
+	while [ -n "$cur" ] && [ "$waited" -lt "$MAX_WAIT_S" ]; do
+		prev=$cur
+		sleep 1
+		waited=$((waited + 1))
+		cur=$(rss_kb "$mpid")
+		[ -n "$cur" ] && [ $((cur > prev ? cur - prev : prev - cur)) -le "$STEADY_KIB" ] && break
+	done
+	RSS=${cur:--}
+	[ "$RSS" = - ] || lib_log "N=$n: RSS steady after $((SETTLE_S + waited)) s"
+	lib_pid_alive "$mpid" || { lib_log "N=$n: meshd died:"; tail -n 5 "$dir/meshd.log" | sed 's/^/#   /' >&2; RSS=-; }
 	lib_stop_pid "$mpid" 10
 	lib_ns_delete "$ns"
 }
@@ -159,7 +173,7 @@ for row in "${ROWS[@]}"; do
 	echo "$row"
 done
 echo
-echo "meshd RSS: 'meshd up' with N peers from a saved map, ${SETTLE_S} s after start; KiB/peer: (RSS N - RSS 0) / N."
+echo "meshd RSS: 'meshd up' with N peers from a saved map, once steady (>= ${SETTLE_S} s after start); KiB/peer: (RSS N - RSS 0) / N."
 echo "bench columns (tests/tools/peerbench, offline device): KiB/peer of RSS; stranger: one data message with"
 echo "a random receiver index refused ($PACKETS of them); route: overlay destination -> peer; timer turn:"
 echo "device_run_timers with nothing due."
