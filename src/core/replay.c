@@ -9,6 +9,7 @@
  * a ring slot with the word of `greatest`. (WireGuard also accepts greatest - 8128; we stop
  * one short so the window holds exactly REPLAY_WINDOW_SIZE counters.)
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "replay.h"
@@ -42,6 +43,12 @@ void replay_init(struct replay_window *w)
 	memset(w, 0, sizeof(*w));
 }
 
+void replay_free(struct replay_window *w)
+{
+	free(w->ring);
+	replay_init(w);
+}
+
 bool replay_check(const struct replay_window *w, uint64_t counter)
 {
 	if (!w->any_seen || counter > w->greatest)
@@ -49,7 +56,7 @@ bool replay_check(const struct replay_window *w, uint64_t counter)
 	/* Written as a difference so counters near UINT64_MAX cannot overflow. */
 	if (w->greatest - counter >= REPLAY_WINDOW_SIZE)
 		return false;
-	return !(w->ring[replay_slot_of(replay_word_of(counter))] & replay_bit_of(counter));
+	return !w->ring || !(w->ring[replay_slot_of(replay_word_of(counter))] & replay_bit_of(counter));
 }
 
 bool replay_update(struct replay_window *w, uint64_t counter)
@@ -59,6 +66,11 @@ bool replay_update(struct replay_window *w, uint64_t counter)
 	/* The caller checked before decrypting, but the window may have moved since. */
 	if (!replay_check(w, counter))
 		return false;
+	if (!w->ring) {
+		w->ring = calloc(REPLAY_RING_WORDS, sizeof(*w->ring));
+		if (!w->ring)
+			return false;
+	}
 
 	if (!w->any_seen) {
 		/* replay_init left every word clear, so nothing needs clearing. */

@@ -17,14 +17,21 @@ enum {
 struct replay_window {
 	uint64_t greatest;  /* highest counter accepted so far (valid when any_seen) */
 	bool any_seen;
-	uint64_t ring[REPLAY_RING_WORDS];
+	/* REPLAY_RING_WORDS words, allocated when the first counter is recorded: a session
+	 * that never receives (and every empty session slot of an idle peer) costs no 1 KB
+	 * bitmap. NULL means every bit is clear. The window owns it: a copy moves it. */
+	uint64_t *ring;
 };
 
+/* A fresh window (w must not hold a ring: replay_free first). */
 void replay_init(struct replay_window *w);
+/* Frees the ring; the window is fresh again. */
+void replay_free(struct replay_window *w);
 /* Checks whether `counter` is acceptable (new and not too old) without changing state. */
 bool replay_check(const struct replay_window *w, uint64_t counter);
 /* Records `counter` as seen; call only after the packet authenticated and replay_check()
- * said yes. Returns false (and changes nothing) if it turns out to be a replay. */
+ * said yes. Returns false (and changes nothing) if it turns out to be a replay, or when
+ * out of memory for the ring (the packet is then dropped as if replayed). */
 bool replay_update(struct replay_window *w, uint64_t counter);
 
 #endif

@@ -50,6 +50,7 @@ void session_init(struct session *s, const uint8_t send_key[WIRE_KEY_LEN], const
 
 void session_clear(struct session *s)
 {
+	replay_free(&s->replay);
 	sodium_memzero(s, sizeof(*s));
 	s->valid = false;
 }

@@ -38,10 +38,12 @@ enum session_result {
 	SESSION_ERR_MALFORMED = -4, /* too short, wrong header, buffer too small */
 };
 
-/* Sets up a fresh session from handshake output. Copies the keys. */
+/* Sets up a fresh session from handshake output. Copies the keys. s must not hold a replay
+ * ring (a new or cleared session): it would leak. A session owns its ring: a struct copy
+ * moves it, and only one copy may then be cleared (peer.c's rotation zeroes the source). */
 void session_init(struct session *s, const uint8_t send_key[WIRE_KEY_LEN], const uint8_t recv_key[WIRE_KEY_LEN],
 		  uint32_t local_index, uint32_t remote_index, bool we_initiated, uint64_t now_ms);
-/* Wipes the keys and marks the session invalid. */
+/* Wipes the keys, frees the replay ring and marks the session invalid. */
 void session_clear(struct session *s);
 
 /* Encrypts `len` bytes of plaintext (zero-padded to WIRE_DATA_PADDING) into a complete data

@@ -43,6 +43,16 @@ static void mark_state_dirty(struct coordclient *cc, uint64_t now_ms)
 	cc->state_dirty = true;
 }
 
+/* The peers' records live in the peers (coord_record); the state's copy is only needed
+ * while a file is read or written, so it does not double every peer's cost. */
+static void drop_saved_peers(struct coordclient *cc)
+{
+	free(cc->state.peers);
+	cc->state.peers = NULL;
+	cc->state.n_peers = 0;
+	cc->state.peers_cap = 0;
+}
+
 static void save_state(struct device *dev, struct coordclient *cc)
 {
 	char err[512];
@@ -52,6 +62,7 @@ static void save_state(struct device *dev, struct coordclient *cc)
 			log_warn("out of memory while saving the peer map");
 	if (!state_save(&cc->state, cc->state_dir, err, sizeof(err)))
 		log_warn("cannot save the coordinator state: %s", err);
+	drop_saved_peers(cc);
 	cc->state_dirty = false;
 }
 
@@ -98,8 +109,8 @@ static void apply_peer(struct device *dev, struct coordclient *cc, const struct 
 		p->coord_record = *cp;
 		/* Its addresses may have changed (re-registered while we were away). */
 		memcpy(p->name, conf.name, sizeof(p->name));
-		memcpy(p->allowed_ips, conf.allowed_ips, sizeof(p->allowed_ips));
-		p->n_allowed_ips = conf.n_allowed_ips;
+		if (!peer_set_allowed_ips(dev, p, conf.allowed_ips, conf.n_allowed_ips))
+			log_error("peer %s: out of memory for its new addresses; keeping the old ones", cp->name);
 	}
 	struct sockaddr_storage addrs[CONTROL_MAX_ENDPOINTS];
 	size_t n = coordclient_endpoints_to_socket(dev, cp->endpoints, cp->n_endpoints, addrs);
@@ -646,6 +657,7 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 	uint64_t now_ms = clock_monotonic_ms();
 	for (size_t i = 0; i < cc->state.n_peers; i++)
 		apply_peer(dev, cc, &cc->state.peers[i], now_ms);
+	drop_saved_peers(cc);
 	cc->state_dirty = false;
 	cc->next_connect_ms = now_ms;
 	if (resolve_coordinator(dev, cc))

@@ -148,8 +148,10 @@ void coordclient_report_endpoints(struct device *dev, struct coordclient *cc, ui
 	coordclient_send_message(dev, cc, &m, now_ms);
 	/* Peers we are punching toward were told our old candidates: tell them again now. */
 	for (size_t i = 0; i < dev->n_peers; i++)
-		if (dev->peers[i]->from_coordinator && dev->peers[i]->path.want_since_ms != 0)
+		if (dev->peers[i]->from_coordinator && dev->peers[i]->path.want_since_ms != 0) {
 			path_probe_now(&dev->peers[i]->path, now_ms);
+			device_peer_touch(dev, dev->peers[i]);
+		}
 }
 
 

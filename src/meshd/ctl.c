@@ -248,8 +248,10 @@ static struct peer *find_peer(struct device *dev, const char *arg)
 	if (!strchr(arg, '/') && ip_prefix_parse(arg, &ip))
 		return peer_by_address(dev, ip.family, ip.addr);
 	for (size_t i = 0; i < dev->n_peers; i++)
-		if (!strcmp(dev->peers[i]->name, arg))
+		if (!strcmp(dev->peers[i]->name, arg)) {
+			device_peer_touch(dev, dev->peers[i]); /* the ping moves its path's timers */
 			return dev->peers[i];
+		}
 	return NULL;
 }
 

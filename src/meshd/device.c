@@ -43,6 +43,10 @@ static void device_reset(struct device *dev)
 	dev->epoll_fd = -1;
 	dev->signal_fd = -1;
 	dev->rx_punch_fd = -1;
+	allowedips_init(&dev->routes);
+	index_table_init(&dev->indices);
+	key_table_init(&dev->keys);
+	timerq_init(&dev->timerq);
 }
 
 /* ---------------------------------------------------------------- buffers and peers */
@@ -61,7 +65,8 @@ static bool alloc_buffers(struct device *dev)
 	dev->inbox.buffers = calloc(DEVICE_BATCH, dev->inbox.slot_size);
 	dev->outbox.buffers = calloc(DEVICE_BATCH, dev->outbox.slot_size);
 	dev->plain_buffers = calloc(DEVICE_BATCH, dev->plain_slot_size);
-	if (!dev->inbox.buffers || !dev->outbox.buffers || !dev->plain_buffers)
+	if (!dev->inbox.buffers || !dev->outbox.buffers || !dev->plain_buffers ||
+	    !stage_pool_init(&dev->stage, dev->plain_slot_size))
 		return false;
 
 	for (unsigned int i = 0; i < DEVICE_BATCH; i++) {
@@ -136,14 +141,37 @@ struct peer *device_peer_add(struct device *dev, const struct config_peer *cp)
 		dev->peers_cap = cap;
 	}
 	struct peer *p = calloc(1, sizeof(*p));
-	if (!p || !peer_init(p, cp, dev->plain_slot_size)) {
-		if (p)
-			peer_free(p);
+	if (!p)
+		return NULL;
+	peer_init(p, cp);
+	if (!key_table_add(&dev->keys, p)) {
+		free(p);
+		return NULL;
+	}
+	if (!peer_set_allowed_ips(dev, p, cp->allowed_ips, cp->n_allowed_ips)) {
+		key_table_remove(&dev->keys, p);
+		peer_free(p);
 		free(p);
 		return NULL;
 	}
 	dev->peers[dev->n_peers++] = p;
+	device_peer_touch(dev, p);
 	return p;
+}
+
+/* Takes p out of every table, so nothing finds it any more, and frees it. */
+static void peer_destroy(struct device *dev, struct peer *p)
+{
+	timerq_remove(&dev->timerq, p);
+	key_table_remove(&dev->keys, p);
+	peer_purge_indices(dev, p, true);
+	peer_unroute(dev, p);
+	peer_drop_staged(dev, p);
+	if (dev->rx_punch_peer == p)
+		dev->rx_punch_peer = NULL;
+	punch_free(dev, p);
+	peer_free(p);
+	free(p);
 }
 
 void device_peer_remove(struct device *dev, struct peer *p)
@@ -152,11 +180,15 @@ void device_peer_remove(struct device *dev, struct peer *p)
 		if (dev->peers[i] != p)
 			continue;
 		dev->peers[i] = dev->peers[--dev->n_peers];
-		punch_free(dev, p);
-		peer_free(p);
-		free(p);
+		peer_destroy(dev, p);
 		return;
 	}
+}
+
+void device_peer_touch(struct device *dev, struct peer *p)
+{
+	if (!timerq_touch(&dev->timerq, p))
+		log_warn("peer %s: out of memory rescheduling its timers", p->name);
 }
 
 static bool setup_peers(struct device *dev, const struct config *cfg, bool resolve, char *err, size_t err_len)
@@ -361,12 +393,14 @@ void device_close(struct device *dev)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	for (size_t i = 0; i < dev->n_peers; i++) {
-		punch_free(dev, dev->peers[i]);
-		peer_free(dev->peers[i]);
-		free(dev->peers[i]);
-	}
+	for (size_t i = 0; i < dev->n_peers; i++)
+		peer_destroy(dev, dev->peers[i]);
 	free(dev->peers);
+	allowedips_free(&dev->routes);
+	index_table_free(&dev->indices);
+	key_table_free(&dev->keys);
+	timerq_free(&dev->timerq);
+	stage_pool_free(&dev->stage);
 	if (dev->plain_buffers)
 		sodium_memzero(dev->plain_buffers, DEVICE_BATCH * dev->plain_slot_size);
 	free(dev->plain_buffers);
@@ -455,68 +489,110 @@ static bool rx_from_socket(struct device *dev, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- timers and loop */
 
+/* The earliest moment anything of p's may be due: its timers (core/timers.c), its path's
+ * probing (path.c) and a birthday punch (punch.c); UINT64_MAX for none. */
+static uint64_t peer_deadline(const struct device *dev, const struct peer *p, uint64_t now_ms)
+{
+	uint64_t next = timers_next_deadline(&p->timers);
+	if (p->from_coordinator) {
+		if (probe_report_pending(dev, p, now_ms))
+			return now_ms;
+		uint64_t d = path_next_deadline(&p->path, now_ms, session_usable(&p->current, now_ms));
+		if (d < next)
+			next = d;
+		d = punch_next_deadline(p, now_ms);
+		if (d < next)
+			next = d;
+	}
+	return next;
+}
+
+static void reschedule(struct device *dev, struct peer *p, uint64_t now_ms)
+{
+	p->due_ms = peer_deadline(dev, p, now_ms);
+	if (!timerq_update(&dev->timerq, p))
+		log_warn("peer %s: out of memory rescheduling its timers", p->name);
+}
+
+/* Every peer marked since the last call gets its deadline recomputed. */
+static void reschedule_touched(struct device *dev, uint64_t now_ms)
+{
+	size_t n;
+	struct peer **touched = timerq_take_touched(&dev->timerq, &n);
+	for (size_t i = 0; i < n; i++)
+		reschedule(dev, touched[i], now_ms);
+}
+
+static void run_peer_timers(struct device *dev, struct peer *p, uint64_t now_ms)
+{
+	unsigned int actions = timers_expire(&p->timers, now_ms);
+	if (actions & TIMER_ACTION_GIVE_UP) {
+		char ep[64] = "no endpoint";
+		if (p->has_endpoint)
+			sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
+		unsigned int dropped = peer_drop_staged(dev, p);
+		log_warn("peer %s: giving up on the handshake with %s after %d s; dropping %u queued packets",
+			 p->name, ep, TIMER_REKEY_ATTEMPT_TIME_MS / 1000, dropped);
+		dev->counters.tx_dropped += dropped;
+		handshake_clear(&p->handshake);
+	}
+	if (actions & TIMER_ACTION_SEND_INITIATION) {
+		/* a peer that sent a cookie has our initiation (and its key is right): it is busy */
+		if (p->handshake.state == HANDSHAKE_INITIATION_SENT && !p->no_response_warned && p->has_endpoint &&
+		    !cookie_jar_fresh(&p->cookie_jar, now_ms)) {
+			char ep[64], ours[KEY_BASE64_LEN + 1];
+			sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
+			key_to_base64(ours, dev->identity.public_key);
+			log_warn("peer %s: no handshake response from %s after %d s; check that the public key "
+				 "configured for it is right and that it has our public key %s",
+				 p->name, ep, TIMER_REKEY_TIMEOUT_MS / 1000, ours);
+			p->no_response_warned = true;
+		}
+		tx_send_initiation(dev, p, now_ms, p->handshake.state == HANDSHAKE_INITIATION_SENT);
+	}
+	if (actions & TIMER_ACTION_SEND_KEEPALIVE)
+		tx_send_keepalive(dev, p, now_ms);
+	if (actions & TIMER_ACTION_WIPE_KEYS) {
+		log_info("peer %s: no new session for %d s; keys wiped", p->name, TIMER_ZERO_KEYS_AFTER_MS / 1000);
+		peer_wipe_keys(p);
+		peer_purge_indices(dev, p, false);
+	}
+	if (p->from_coordinator)
+		probe_tick(dev, p, now_ms);
+	if (p->punch)
+		punch_tick(dev, p, now_ms);
+}
+
 void device_run_timers(struct device *dev, uint64_t now_ms)
 {
-	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = dev->peers[i];
-		unsigned int actions = timers_expire(&p->timers, now_ms);
-		if (actions & TIMER_ACTION_GIVE_UP) {
-			char ep[64] = "no endpoint";
-			if (p->has_endpoint)
-				sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
-			log_warn("peer %s: giving up on the handshake with %s after %d s; dropping %u queued packets",
-				 p->name, ep, TIMER_REKEY_ATTEMPT_TIME_MS / 1000, p->staged_count);
-			dev->counters.tx_dropped += p->staged_count;
-			sodium_memzero(p->staged, PEER_STAGED_MAX * p->staged_slot_size);
-			p->staged_count = 0;
-			handshake_clear(&p->handshake);
-		}
-		if (actions & TIMER_ACTION_SEND_INITIATION) {
-			/* a peer that sent a cookie has our initiation (and its key is right): it is busy */
-			if (p->handshake.state == HANDSHAKE_INITIATION_SENT && !p->no_response_warned && p->has_endpoint &&
-			    !cookie_jar_fresh(&p->cookie_jar, now_ms)) {
-				char ep[64], ours[KEY_BASE64_LEN + 1];
-				sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
-				key_to_base64(ours, dev->identity.public_key);
-				log_warn("peer %s: no handshake response from %s after %d s; check that the public key "
-					 "configured for it is right and that it has our public key %s",
-					 p->name, ep, TIMER_REKEY_TIMEOUT_MS / 1000, ours);
-				p->no_response_warned = true;
-			}
-			tx_send_initiation(dev, p, now_ms, p->handshake.state == HANDSHAKE_INITIATION_SENT);
-		}
-		if (actions & TIMER_ACTION_SEND_KEEPALIVE)
-			tx_send_keepalive(dev, p, now_ms);
-		if (actions & TIMER_ACTION_WIPE_KEYS) {
-			log_info("peer %s: no new session for %d s; keys wiped", p->name, TIMER_ZERO_KEYS_AFTER_MS / 1000);
-			peer_wipe_keys(p);
-		}
-		if (p->from_coordinator)
-			probe_tick(dev, p, now_ms);
-		if (p->punch)
-			punch_tick(dev, p, now_ms);
+	size_t n;
+	/* The relay coming or going changes every coordinator peer's path (probe_tick reports
+	 * it): rare, so a pass over the peers then is fine. */
+	bool relay = dev->coord && relayclient_available(dev, now_ms);
+	if (relay != dev->relay_was_available) {
+		dev->relay_was_available = relay;
+		for (size_t i = 0; i < dev->n_peers; i++)
+			if (dev->peers[i]->from_coordinator)
+				device_peer_touch(dev, dev->peers[i]);
 	}
+	reschedule_touched(dev, now_ms);
+	/* Each due peer is acted on once per turn, as the scan over every peer did; what its
+	 * actions make due again at once runs on the next turn (the loop does not sleep then). */
+	struct peer **due = timerq_take_due(&dev->timerq, now_ms, &n);
+	for (size_t i = 0; i < n; i++)
+		run_peer_timers(dev, due[i], now_ms);
+	for (size_t i = 0; i < n; i++)
+		reschedule(dev, due[i], now_ms);
+	reschedule_touched(dev, now_ms);
 	if (dev->coord)
 		relayclient_tick(dev, now_ms);
 }
 
-static int next_timeout_ms(const struct device *dev, uint64_t now_ms)
+static int next_timeout_ms(struct device *dev, uint64_t now_ms)
 {
-	uint64_t next = UINT64_MAX;
-	for (size_t i = 0; i < dev->n_peers; i++) {
-		const struct peer *p = dev->peers[i];
-		uint64_t d = timers_next_deadline(&p->timers);
-		if (d < next)
-			next = d;
-		if (p->from_coordinator) {
-			d = path_next_deadline(&p->path, now_ms, session_usable(&p->current, now_ms));
-			if (d < next)
-				next = d;
-			d = punch_next_deadline(p, now_ms);
-			if (d < next)
-				next = d;
-		}
-	}
+	reschedule_touched(dev, now_ms);
+	struct peer *first = timerq_first(&dev->timerq);
+	uint64_t next = first ? first->due_ms : UINT64_MAX;
 	if (dev->coord) {
 		uint64_t d = coordclient_next_deadline(dev);
 		if (d < next)
@@ -587,8 +663,10 @@ int device_run(struct device *dev)
 			} else {
 				/* A birthday punch's socket: rare (hard NATs), so a scan is fine. */
 				for (size_t k = 0; k < dev->n_peers; k++)
-					if (dev->peers[k]->punch_fd == fd)
+					if (dev->peers[k]->punch_fd == fd) {
+						device_peer_touch(dev, dev->peers[k]);
 						punch_on_readable(dev, dev->peers[k], now_ms);
+					}
 			}
 			device_outbox_flush(dev);
 		}

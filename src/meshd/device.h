@@ -17,12 +17,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/allowedips.h"
 #include "core/cookie.h"
 #include "core/handshake.h"
 #include "core/log.h"
 #include "meshd/config.h"
 #include "meshd/netlink.h"
+#include "meshd/peertable.h"
 #include "meshd/relayclient.h"
+#include "meshd/stage.h"
+#include "meshd/timerq.h"
 
 enum {
 	DEVICE_BATCH = 64, /* packets per recvmmsg/sendmmsg/TUN-read round: amortizes syscalls */
@@ -113,6 +117,14 @@ struct device {
 	struct peer **peers; /* pointers stay valid while the array grows and shrinks */
 	size_t n_peers;
 	size_t peers_cap;
+	/* Per-packet and per-turn lookups that do not grow with the map (peer.c keeps them in
+	 * step with the peers): */
+	struct allowedips routes;   /* inner address -> peer (longest prefix) */
+	struct index_table indices; /* our receiver index -> peer */
+	struct key_table keys;      /* public key -> peer */
+	struct timerq timerq;       /* peers by next deadline */
+	struct stage_pool stage;    /* packets waiting for handshakes, shared by all peers */
+	bool relay_was_available;   /* at the last timer turn (a change makes every peer due) */
 	struct coordclient *coord; /* NULL without a coordinator */
 	struct relayclient relay;  /* unused (have_info false) without a coordinator */
 	unsigned int punch_hard_attempts, punch_easy_attempts; /* in progress (punch.h limits) */
@@ -155,9 +167,13 @@ void device_outbox_commit_frame(struct device *dev, size_t len, const struct soc
 void device_outbox_flush(struct device *dev);
 
 /* Acts on every peer timer that expired at or before now_ms (handshake retries, keepalives,
- * key wipes, probes). What it sends stays in the outbox (the caller flushes): tests with an
- * offline device read the datagrams there. */
+ * key wipes, probes): only the peers that are due, through the timer heap. What it sends
+ * stays in the outbox (the caller flushes): tests with an offline device read the
+ * datagrams there. */
 void device_run_timers(struct device *dev, uint64_t now_ms);
+/* p's timers, path or punch may have changed outside the device's own lookups (which mark
+ * the peers they find): its deadline is recomputed before the loop next sleeps. */
+void device_peer_touch(struct device *dev, struct peer *p);
 
 void device_log_counters(const struct device *dev);
 

@@ -1,6 +1,7 @@
 /* Path choice for one peer (see path.h). No I/O and no clock of its own. */
 #include "meshd/path.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ipaddr.h"
@@ -41,6 +42,26 @@ void path_init(struct peer_path *pp)
 	pp->reported_best = -1;
 }
 
+void path_free(struct peer_path *pp)
+{
+	free(pp->cand);
+	path_init(pp);
+}
+
+/* Room for one more candidate (below PATH_MAX_CANDIDATES); false when out of memory. */
+static bool room_for_one(struct peer_path *pp)
+{
+	if (pp->n < pp->cap)
+		return true;
+	size_t cap = pp->cap + 1; /* few candidates, grown seldom: exact fit */
+	struct path_candidate *grown = realloc(pp->cand, cap * sizeof(*grown));
+	if (!grown)
+		return false;
+	pp->cand = grown;
+	pp->cap = cap;
+	return true;
+}
+
 void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *addrs, size_t n, uint64_t now_ms)
 {
 	bool news = false;
@@ -64,7 +85,7 @@ void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *add
 			continue;
 		}
 		news = true;
-		if (pp->n < PATH_MAX_CANDIDATES) {
+		if (pp->n < PATH_MAX_CANDIDATES && room_for_one(pp)) {
 			candidate_init(&pp->cand[pp->n++], &addrs[j], false, true, now_ms);
 			continue;
 		}
@@ -83,15 +104,17 @@ void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *add
 		path_probe_now(pp, now_ms);
 }
 
-size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms)
+int path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms)
 {
 	int i = find(pp, addr, via_punch);
 	if (i >= 0) {
 		if (!pp->cand[i].from_map)
 			pp->cand[i].learned_ms = now_ms;
-		return (size_t)i;
+		return i;
 	}
-	if (pp->n == PATH_MAX_CANDIDATES) {
+	if (pp->n == PATH_MAX_CANDIDATES || !room_for_one(pp)) {
+		if (pp->n == 0)
+			return -1; /* out of memory, nothing to replace */
 		/* Replace the least recently seen learned candidate, else the last announced one. */
 		size_t victim = pp->n - 1;
 		for (size_t k = 0; k < pp->n; k++)
@@ -101,7 +124,7 @@ size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, boo
 		remove_at(pp, victim);
 	}
 	candidate_init(&pp->cand[pp->n], addr, via_punch, false, now_ms);
-	return pp->n++;
+	return (int)pp->n++;
 }
 
 void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms)
@@ -112,8 +135,9 @@ void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr
 		pp->cand[in_use].confirmed_ms = now_ms;
 		return;
 	}
-	size_t i = path_learn(pp, addr, via_punch, now_ms);
-	pp->cand[i].confirmed_ms = now_ms;
+	int i = path_learn(pp, addr, via_punch, now_ms);
+	if (i >= 0)
+		pp->cand[i].confirmed_ms = now_ms;
 }
 
 bool path_on_pong(struct peer_path *pp, const uint8_t txid[DISCO_TXID_LEN], const struct sockaddr_storage *from,

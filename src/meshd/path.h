@@ -69,8 +69,10 @@ struct path_candidate {
 };
 
 struct peer_path {
-	struct path_candidate cand[PATH_MAX_CANDIDATES];
-	size_t n;
+	/* Grown as candidates come (at most PATH_MAX_CANDIDATES): an idle peer with one
+	 * announced address holds one, not the whole table. */
+	struct path_candidate *cand;
+	size_t n, cap;
 	uint64_t want_since_ms; /* probing for a direct path since; 0: not probing */
 	uint64_t last_round_ms;
 	uint64_t last_heartbeat_ms;
@@ -82,12 +84,14 @@ struct peer_path {
 
 /* An empty path: no candidates, nothing in use. */
 void path_init(struct peer_path *pp);
+/* Frees the candidates (the path is empty afterwards). */
+void path_free(struct peer_path *pp);
 /* The coordinator's list of candidates replaces the announced ones; what we knew about an
  * address that stays is kept, learned ones stay. Starts probing if anything is new. */
 void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *addrs, size_t n, uint64_t now_ms);
 /* Adds addr (through the punch socket if via_punch) as a learned candidate (if not known)
- * and returns its index. */
-size_t path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms);
+ * and returns its index; -1 only when out of memory with no candidate to replace. */
+int path_learn(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms);
 /* An authenticated packet came from addr: it is confirmed (learned if new). */
 void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch, uint64_t now_ms);
 /* A pong with this transaction id came from `from`: true if it answers one of our pings sent

@@ -6,23 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/allowedips.h"
 #include "meshd/device.h"
+#include "meshd/peertable.h"
+#include "meshd/timerq.h"
 
-bool peer_init(struct peer *p, const struct config_peer *cp, size_t staged_slot_size)
+void peer_init(struct peer *p, const struct config_peer *cp)
 {
 	memset(p, 0, sizeof(*p));
 	memcpy(p->name, cp->name, sizeof(p->name));
 	memcpy(p->public_key, cp->public_key, WIRE_KEY_LEN);
 	if (cp->has_psk)
 		memcpy(p->psk, cp->psk, WIRE_KEY_LEN);
-	memcpy(p->allowed_ips, cp->allowed_ips, sizeof(p->allowed_ips));
-	p->n_allowed_ips = cp->n_allowed_ips;
 	timers_init(&p->timers, cp->persistent_keepalive_s * 1000u);
 	path_init(&p->path);
 	p->punch_fd = -1;
-	p->staged_slot_size = staged_slot_size;
-	p->staged = calloc(PEER_STAGED_MAX, staged_slot_size);
-	return p->staged != NULL;
+	stage_queue_init(&p->staged);
+	p->due_ms = UINT64_MAX;
+	p->timer_pos = TIMERQ_NOT_QUEUED;
 }
 
 void peer_wipe_keys(struct peer *p)
@@ -39,79 +40,148 @@ void peer_free(struct peer *p)
 	cookie_jar_clear(&p->cookie_jar);
 	sodium_memzero(p->psk, sizeof(p->psk));
 	sodium_memzero(p->disco_key, sizeof(p->disco_key));
-	if (p->staged)
-		sodium_memzero(p->staged, PEER_STAGED_MAX * p->staged_slot_size);
-	free(p->staged);
-	p->staged = NULL;
+	free(p->allowed_ips);
+	p->allowed_ips = NULL;
+	p->n_allowed_ips = 0;
+	path_free(&p->path);
 }
+
+/* ---------------------------------------------------------------- lookups */
 
 struct peer *peer_by_public_key(struct device *dev, const uint8_t key[WIRE_KEY_LEN])
 {
-	for (size_t i = 0; i < dev->n_peers; i++)
-		if (sodium_memcmp(dev->peers[i]->public_key, key, WIRE_KEY_LEN) == 0)
-			return dev->peers[i];
-	return NULL;
+	struct peer *p = key_table_find(&dev->keys, key);
+	if (p)
+		device_peer_touch(dev, p);
+	return p;
 }
 
-/* A linear scan is fine for the static peer lists of today; a trie (WireGuard's
- * allowedips) replaces it when the coordinator hands out large peer maps. */
 struct peer *peer_by_address(struct device *dev, int family, const uint8_t *addr)
 {
-	struct peer *best = NULL;
-	int best_bits = -1;
-
-	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = dev->peers[i];
-		for (size_t j = 0; j < p->n_allowed_ips; j++) {
-			const struct ip_prefix *prefix = &p->allowed_ips[j];
-			if (prefix->bits > best_bits && ip_prefix_contains(prefix, family, addr)) {
-				best = p;
-				best_bits = prefix->bits;
-			}
-		}
-	}
-	return best;
+	struct peer *p = allowedips_lookup(&dev->routes, family, addr);
+	if (p)
+		device_peer_touch(dev, p);
+	return p;
 }
 
+static struct session *session_with_index(struct peer *p, uint32_t index)
+{
+	struct session *candidates[] = { &p->current, &p->previous, &p->next };
+	for (size_t j = 0; j < sizeof(candidates) / sizeof(candidates[0]); j++)
+		if (candidates[j]->valid && candidates[j]->local_index == index)
+			return candidates[j];
+	return NULL;
+}
+
+static bool initiation_has_index(const struct peer *p, uint32_t index)
+{
+	return p->handshake.state == HANDSHAKE_INITIATION_SENT && p->handshake.local_index == index;
+}
+
+/* The table names the peer an index was handed out for; the peer's own state says whether
+ * the index is still in use (sessions rotate and expire without telling the table). */
 struct session *peer_session_by_index(struct device *dev, uint32_t index, struct peer **peer_out)
 {
-	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = dev->peers[i];
-		struct session *candidates[] = { &p->current, &p->previous, &p->next };
-		for (size_t j = 0; j < sizeof(candidates) / sizeof(candidates[0]); j++) {
-			if (candidates[j]->valid && candidates[j]->local_index == index) {
-				*peer_out = p;
-				return candidates[j];
-			}
-		}
-	}
-	return NULL;
+	struct peer *p = index_table_find(&dev->indices, index);
+	struct session *s = p ? session_with_index(p, index) : NULL;
+	if (!s)
+		return NULL;
+	device_peer_touch(dev, p);
+	*peer_out = p;
+	return s;
 }
 
 struct peer *peer_by_handshake_index(struct device *dev, uint32_t index)
 {
-	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct peer *p = dev->peers[i];
-		if (p->handshake.state == HANDSHAKE_INITIATION_SENT && p->handshake.local_index == index)
-			return p;
-	}
-	return NULL;
+	struct peer *p = index_table_find(&dev->indices, index);
+	if (!p || !initiation_has_index(p, index))
+		return NULL;
+	device_peer_touch(dev, p);
+	return p;
 }
 
-static bool local_index_in_use(struct device *dev, uint32_t index)
+void peer_purge_indices(struct device *dev, struct peer *p, bool all)
 {
-	struct peer *unused;
-	return peer_session_by_index(dev, index, &unused) != NULL || peer_by_handshake_index(dev, index) != NULL;
+	for (size_t i = 0; i < p->n_indices;) {
+		uint32_t index = p->indices[i];
+		if (all || (!session_with_index(p, index) && !initiation_has_index(p, index))) {
+			index_table_remove(&dev->indices, index, p);
+			p->indices[i] = p->indices[--p->n_indices];
+		} else {
+			i++;
+		}
+	}
 }
 
-uint32_t peer_new_local_index(struct device *dev)
+bool peer_index_add(struct device *dev, struct peer *p, uint32_t index)
+{
+	peer_purge_indices(dev, p, false);
+	if (p->n_indices == PEER_INDICES_MAX) {
+		/* Cannot happen (four live at most); if it did, the oldest goes. */
+		index_table_remove(&dev->indices, p->indices[0], p);
+		memmove(p->indices, p->indices + 1, (PEER_INDICES_MAX - 1) * sizeof(p->indices[0]));
+		p->n_indices--;
+	}
+	if (!index_table_add(&dev->indices, index, p))
+		return false;
+	p->indices[p->n_indices++] = index;
+	return true;
+}
+
+uint32_t peer_new_local_index(struct device *dev, struct peer *p)
 {
 	/* Random so that indices do not reveal how many sessions we have made. */
-	for (;;) {
-		uint32_t index = randombytes_random();
-		if (!local_index_in_use(dev, index))
-			return index;
+	uint32_t index;
+	do
+		index = randombytes_random();
+	while (index_table_find(&dev->indices, index));
+	/* Out of memory: the index is still unique, but nothing will find its handshake; the
+	 * retry timer tries again. */
+	if (!peer_index_add(dev, p, index))
+		log_warn("peer %s: out of memory for a receiver index", p->name);
+	device_peer_touch(dev, p);
+	return index;
+}
+
+/* ---------------------------------------------------------------- allowed IPs */
+
+void peer_unroute(struct device *dev, struct peer *p)
+{
+	for (size_t i = 0; i < p->n_allowed_ips; i++)
+		allowedips_remove(&dev->routes, &p->allowed_ips[i], p);
+}
+
+static bool route_all(struct device *dev, struct peer *p, const struct ip_prefix *ips, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!allowedips_insert(&dev->routes, &ips[i], p)) {
+			for (size_t j = 0; j < i; j++)
+				allowedips_remove(&dev->routes, &ips[j], p);
+			return false;
+		}
 	}
+	return true;
+}
+
+bool peer_set_allowed_ips(struct device *dev, struct peer *p, const struct ip_prefix *ips, size_t n)
+{
+	struct ip_prefix *copy = NULL;
+	if (n > 0) {
+		copy = malloc(n * sizeof(*copy));
+		if (!copy)
+			return false;
+		memcpy(copy, ips, n * sizeof(*copy));
+	}
+	peer_unroute(dev, p);
+	if (!route_all(dev, p, copy, n)) {
+		free(copy);
+		route_all(dev, p, p->allowed_ips, p->n_allowed_ips); /* back as it was */
+		return false;
+	}
+	free(p->allowed_ips);
+	p->allowed_ips = copy;
+	p->n_allowed_ips = n;
+	return true;
 }
 
 /* The rotation is WireGuard's. Our own new session becomes current at once. If one we
@@ -150,22 +220,15 @@ void peer_confirm_next_session(struct peer *p)
 	memset(&p->next, 0, sizeof(p->next));
 }
 
-void peer_stage_packet(struct peer *p, const uint8_t *pkt, size_t len, uint64_t *dropped)
+void peer_stage_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t *dropped)
 {
-	if (len > p->staged_slot_size) {
-		(*dropped)++;
-		return;
-	}
-	if (p->staged_count == PEER_STAGED_MAX) {
-		/* Full: drop the oldest, as the newest is the most useful after a handshake. */
-		p->staged_head = (p->staged_head + 1) % PEER_STAGED_MAX;
-		p->staged_count--;
-		(*dropped)++;
-	}
-	unsigned int slot = (p->staged_head + p->staged_count) % PEER_STAGED_MAX;
-	memcpy(p->staged + (size_t)slot * p->staged_slot_size, pkt, len);
-	p->staged_len[slot] = (uint16_t)len;
-	p->staged_count++;
+	stage_push(&dev->stage, &p->staged, pkt, len, dropped);
+	device_peer_touch(dev, p);
+}
+
+unsigned int peer_drop_staged(struct device *dev, struct peer *p)
+{
+	return stage_clear(&dev->stage, &p->staged);
 }
 
 bool peer_endpoint_equal(const struct peer *p, const struct sockaddr_storage *addr)

@@ -14,10 +14,12 @@
 #include "core/timers.h"
 #include "meshd/config.h"
 #include "meshd/path.h"
+#include "meshd/stage.h"
 
 enum {
-	/* Packets held while a handshake is in progress; the oldest is dropped when full. */
-	PEER_STAGED_MAX = 32,
+	/* Receiver indices a peer can hold at once: three sessions and one initiation, plus the
+	 * one being handed out (dead ones are purged before a new one is added). */
+	PEER_INDICES_MAX = 5,
 };
 
 struct device;
@@ -26,7 +28,9 @@ struct peer {
 	char name[CONFIG_NAME_MAX];
 	uint8_t public_key[WIRE_KEY_LEN];
 	uint8_t psk[WIRE_KEY_LEN];
-	struct ip_prefix allowed_ips[CONFIG_MAX_ALLOWED_IPS];
+	/* What it owns (heap array; also in the device's allowed-IPs trie: change it only
+	 * through peer_set_allowed_ips). */
+	struct ip_prefix *allowed_ips;
 	size_t n_allowed_ips;
 
 	/* Static peers: the configured endpoint, moved by authenticated packets (roaming).
@@ -58,20 +62,30 @@ struct peer {
 	struct session next, current, previous;
 	struct peer_timers timers;
 
-	/* Staged inner packets (ring), PEER_STAGED_MAX slots of staged_slot_size bytes. */
-	uint8_t *staged;
-	size_t staged_slot_size;
-	uint16_t staged_len[PEER_STAGED_MAX];
-	unsigned int staged_head, staged_count;
+	/* Inner packets waiting for a session, in the device's shared pool (stage.h). */
+	struct stage_queue staged;
+	/* Our receiver indices handed out for this peer (its sessions' and initiation's, and
+	 * perhaps dead ones until the next purge): the device's index table maps them here. */
+	uint32_t indices[PEER_INDICES_MAX];
+	uint8_t n_indices;
+	/* The device's timer heap (timerq.h): the earliest deadline of any of its timers. */
+	uint64_t due_ms;
+	long timer_pos;
+	bool timer_touched;
 
 	struct log_ratelimit log_limit;
 };
 
-bool peer_init(struct peer *p, const struct config_peer *cp, size_t staged_slot_size);
+/* A peer as configured, without its allowed IPs: device_peer_add enters it in the device's
+ * tables and gives it those (peer_set_allowed_ips). */
+void peer_init(struct peer *p, const struct config_peer *cp);
 void peer_free(struct peer *p);
 /* Wipes sessions and handshake state (keys expired or peer gave up). */
 void peer_wipe_keys(struct peer *p);
 
+/* The lookups are hash tables and a trie (peertable.h, core/allowedips.h): their cost does
+ * not grow with the number of peers. A peer they find is marked for the timer heap
+ * (device_peer_touch), since whoever looked it up may now change its timers. */
 struct peer *peer_by_public_key(struct device *dev, const uint8_t key[WIRE_KEY_LEN]);
 /* Longest-prefix match of an address over every peer's allowed IPs. */
 struct peer *peer_by_address(struct device *dev, int family, const uint8_t *addr);
@@ -79,8 +93,20 @@ struct peer *peer_by_address(struct device *dev, int family, const uint8_t *addr
 struct session *peer_session_by_index(struct device *dev, uint32_t index, struct peer **peer_out);
 /* Finds the peer with an initiation in flight under local index `index`. */
 struct peer *peer_by_handshake_index(struct device *dev, uint32_t index);
-/* A local index not used by any session or handshake of the device. */
-uint32_t peer_new_local_index(struct device *dev);
+/* A local index for a new handshake or session of p, used by nothing else of the device,
+ * and registered for p in the device's index table. */
+uint32_t peer_new_local_index(struct device *dev, struct peer *p);
+/* Registers an index chosen elsewhere (tests, fuzzing) for p. */
+bool peer_index_add(struct device *dev, struct peer *p, uint32_t index);
+/* Drops p's registered indices that no session or handshake of p uses any more (all of
+ * them with `all`: the peer is going away). */
+void peer_purge_indices(struct device *dev, struct peer *p, bool all);
+
+/* Replaces what p owns (a copy is kept), in p and in the device's trie. False when out of
+ * memory: p keeps what it had. */
+bool peer_set_allowed_ips(struct device *dev, struct peer *p, const struct ip_prefix *ips, size_t n);
+/* Takes p's prefixes out of the device's trie (before the peer goes). */
+void peer_unroute(struct device *dev, struct peer *p);
 
 /* Installs a session we derived as initiator (becomes current at once). */
 void peer_install_initiator_session(struct peer *p, struct session *s);
@@ -89,8 +115,10 @@ void peer_install_responder_session(struct peer *p, struct session *s);
 /* Data arrived on `next`: it is confirmed and becomes current. */
 void peer_confirm_next_session(struct peer *p);
 
-/* Staging while no session is usable. */
-void peer_stage_packet(struct peer *p, const uint8_t *pkt, size_t len, uint64_t *dropped);
+/* Staging while no session is usable (in the device's shared pool). */
+void peer_stage_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t *dropped);
+/* Wipes and drops every staged packet of p; returns how many there were. */
+unsigned int peer_drop_staged(struct device *dev, struct peer *p);
 
 bool peer_endpoint_equal(const struct peer *p, const struct sockaddr_storage *addr);
 

@@ -97,10 +97,23 @@ size_t probe_ping_all(struct device *dev, struct peer *p, uint64_t now_ms)
 	return p->path.n;
 }
 
+static enum path_kind path_now(const struct device *dev, const struct peer *p, uint64_t now_ms, int *best)
+{
+	*best = path_best(&p->path, now_ms);
+	return *best >= 0 ? PATH_DIRECT : relayclient_available(dev, now_ms) ? PATH_RELAY : PATH_NONE;
+}
+
+bool probe_report_pending(const struct device *dev, const struct peer *p, uint64_t now_ms)
+{
+	int best;
+	enum path_kind kind = path_now(dev, p, now_ms, &best);
+	return kind != p->path.reported || (kind == PATH_DIRECT && best != p->path.reported_best);
+}
+
 static void log_path_change(struct device *dev, struct peer *p, uint64_t now_ms, const char *why)
 {
-	int best = path_best(&p->path, now_ms);
-	enum path_kind kind = best >= 0 ? PATH_DIRECT : relayclient_available(dev, now_ms) ? PATH_RELAY : PATH_NONE;
+	int best;
+	enum path_kind kind = path_now(dev, p, now_ms, &best);
 	if (kind == p->path.reported && (kind != PATH_DIRECT || best == p->path.reported_best))
 		return;
 	char addr[64];
@@ -147,8 +160,11 @@ void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms)
 static void on_ping(struct device *dev, struct peer *p, const struct disco_message *m,
 		    const struct sockaddr_storage *from, uint64_t now_ms)
 {
-	size_t i = path_learn(&p->path, from, dev->rx_punch_peer == p, now_ms);
+	int learned = path_learn(&p->path, from, dev->rx_punch_peer == p, now_ms);
 	send_pong(dev, p, m->txid, from);
+	if (learned < 0)
+		return; /* out of memory: answered, but no candidate to ping back */
+	size_t i = (size_t)learned;
 	/* The peer's ping came through its NAT and ours: answer with a ping of our own now, so
 	 * our side confirms this path within a round trip instead of at our next round. */
 	struct path_candidate *c = &p->path.cand[i];

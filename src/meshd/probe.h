@@ -21,6 +21,9 @@ void probe_on_disco(struct device *dev, const uint8_t *buf, size_t len, const st
 		    uint64_t now_ms);
 /* Runs what path_due says for p (probe rounds, heartbeats) and logs path changes. */
 void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms);
+/* Whether the peer's path changed since it was last reported (logged, and its endpoint
+ * moved): probe_tick does that, so the device makes the peer due at once. */
+bool probe_report_pending(const struct device *dev, const struct peer *p, uint64_t now_ms);
 /* A disco ping to every candidate of p now, for `meshd ping`; returns how many were sent. */
 size_t probe_ping_all(struct device *dev, struct peer *p, uint64_t now_ms);
 

@@ -150,7 +150,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 
 	struct session s;
 	uint8_t *slot = device_outbox_slot(dev);
-	bool responded = handshake_create_response(&hs, &dev->identity, p->psk, peer_new_local_index(dev), NULL,
+	bool responded = handshake_create_response(&hs, &dev->identity, p->psk, peer_new_local_index(dev, p), NULL,
 						   now_ms, slot, &s);
 	handshake_clear(&hs);
 	if (!responded) {

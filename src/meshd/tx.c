@@ -109,7 +109,7 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 	uint8_t timestamp[WIRE_TIMESTAMP_LEN];
 	handshake_tai64n(timestamp, clock_realtime());
 	uint8_t msg[WIRE_INITIATION_LEN];
-	if (!handshake_create_initiation(&p->handshake, &dev->identity, p->public_key, peer_new_local_index(dev),
+	if (!handshake_create_initiation(&p->handshake, &dev->identity, p->public_key, peer_new_local_index(dev, p),
 					 timestamp, NULL, msg)) {
 		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
 		return;
@@ -137,23 +137,22 @@ void tx_send_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size
 			tx_send_initiation(dev, p, now_ms, false);
 		return;
 	}
-	peer_stage_packet(p, pkt, len, &dev->counters.tx_dropped);
+	peer_stage_packet(dev, p, pkt, len, &dev->counters.tx_dropped);
 	tx_send_initiation(dev, p, now_ms, false);
 }
 
 void tx_flush_staged(struct device *dev, struct peer *p, uint64_t now_ms, bool keepalive_if_empty)
 {
-	if (p->staged_count == 0) {
+	const uint8_t *pkt;
+	size_t len;
+	if (p->staged.count == 0) {
 		if (keepalive_if_empty)
 			tx_send_keepalive(dev, p, now_ms);
 		return;
 	}
-	while (p->staged_count > 0) {
-		unsigned int slot = p->staged_head;
-		queue_encrypted(dev, p, p->staged + (size_t)slot * p->staged_slot_size, p->staged_len[slot], now_ms);
-		sodium_memzero(p->staged + (size_t)slot * p->staged_slot_size, p->staged_len[slot]);
-		p->staged_head = (p->staged_head + 1) % PEER_STAGED_MAX;
-		p->staged_count--;
+	while ((pkt = stage_front(&dev->stage, &p->staged, &len)) != NULL) {
+		queue_encrypted(dev, p, pkt, len, now_ms);
+		stage_pop(&dev->stage, &p->staged); /* wipes the slot */
 	}
 }
 

@@ -64,6 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(session_key, 0x03, sizeof(session_key));
 	session_init(&dev.peers[0]->current, session_key, session_key, FUZZ_SESSION_INDEX, FUZZ_SESSION_INDEX, true,
 		     now_ms);
+	if (!peer_index_add(&dev, dev.peers[0], FUZZ_SESSION_INDEX)) /* as a handshake would */
+		abort();
 
 	struct sockaddr_storage from = { 0 };
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&from;

@@ -367,7 +367,7 @@ static void test_refused_at_180s(void **state)
 	tx_send_packet(&pr.a.dev, pa, pkt, PKT_LEN, T0 + 180 * SEC);
 	assert_int_equal(outbox_data_messages(&pr.a.dev), 0);
 	assert_int_equal(pa->tx_bytes, tx_bytes);
-	assert_int_equal(pa->staged_count, 1);
+	assert_int_equal(pa->staged.count, 1);
 	settle(&pr, T0 + 180 * SEC);
 
 	/* The underlay comes back: the retransmitted initiation gets through and the staged
@@ -377,7 +377,7 @@ static void test_refused_at_180s(void **state)
 	for (uint64_t ms = 180 * SEC; ms <= 200 * SEC && pr.a.dev.counters.handshakes_completed == done; ms += 100)
 		run_timers(&pr, T0 + ms);
 	assert_int_equal(pr.a.dev.counters.handshakes_completed, done + 1);
-	assert_int_equal(pa->staged_count, 0);
+	assert_int_equal(pa->staged.count, 0);
 	assert_int_equal(tun_packets(&pr.b, NULL), 1);
 	pair_close(&pr);
 }

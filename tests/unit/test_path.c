@@ -54,6 +54,7 @@ static void test_new_candidates_start_probing(void **state)
 	assert_int_equal(path_due(&pp, T0 + 1, false), 0);
 	path_set_announced(&pp, list, 1, T0 + 2);
 	assert_int_equal(path_due(&pp, T0 + 3, false), 0);
+	path_free(&pp);
 }
 
 static void test_news_while_probing_probes_at_once(void **state)
@@ -70,6 +71,7 @@ static void test_news_while_probing_probes_at_once(void **state)
 	assert_int_equal(path_due(&pp, T0 + 200, false), 0);
 	path_set_announced(&pp, two, 2, T0 + 300);
 	assert_int_equal(path_due(&pp, T0 + 300, false), PATH_ACT_PROBE_ROUND);
+	path_free(&pp);
 }
 
 static void test_pong_confirms_with_rtt(void **state)
@@ -79,6 +81,7 @@ static void test_pong_confirms_with_rtt(void **state)
 	confirmed_path(&pp, T0);
 	assert_int_equal(path_best(&pp, T0), 0);
 	assert_int_equal(pp.cand[0].rtt_ms, 7);
+	path_free(&pp);
 }
 
 static void test_pong_must_match(void **state)
@@ -99,6 +102,7 @@ static void test_pong_must_match(void **state)
 	assert_false(path_on_pong(&pp, txid_a, &list[0], false, T0 + 3));
 	path_ping_sent(&pp, 1, txid_b, T0);
 	assert_false(path_on_pong(&pp, txid_b, &list[1], false, T0 + 5000 + 1));
+	path_free(&pp);
 }
 
 static void test_silent_direct_path_falls_back_within_3s(void **state)
@@ -111,6 +115,7 @@ static void test_silent_direct_path_falls_back_within_3s(void **state)
 	assert_int_equal(path_best(&pp, T0 + 3000), -1);
 	/* the loop wakes when trust ends, so the change is seen (and logged) on time */
 	assert_true(path_next_deadline(&pp, T0 + 1, true) <= T0 + 3000);
+	path_free(&pp);
 }
 
 static void test_heartbeat_while_active(void **state)
@@ -129,6 +134,7 @@ static void test_heartbeat_while_active(void **state)
 	/* one a second: at 0, 1, 2, 3, 4 s */
 	assert_int_equal(beats, 5);
 	assert_int_equal(path_best(&pp, T0 + 4001), 0);
+	path_free(&pp);
 }
 
 static void test_idle_keepalive_every_25s(void **state)
@@ -149,9 +155,11 @@ static void test_idle_keepalive_every_25s(void **state)
 	}
 	assert_true(beats >= 4);
 	/* no session: an idle path is left to close */
+	path_free(&pp);
 	confirmed_path(&pp, T0);
 	pp.reported_best = 0;
 	assert_int_equal(path_due(&pp, T0 + 30000, false), 0);
+	path_free(&pp);
 }
 
 static void test_probe_rounds_fast_then_slow_then_stop(void **state)
@@ -179,6 +187,7 @@ static void test_probe_rounds_fast_then_slow_then_stop(void **state)
 		if (path_due(&pp, t, false) & PATH_ACT_PROBE_ROUND)
 			later++;
 	assert_true(later <= 1);
+	path_free(&pp);
 }
 
 static void test_lowest_rtt_wins(void **state)
@@ -189,6 +198,7 @@ static void test_lowest_rtt_wins(void **state)
 	path_ping_sent(&pp, 1, txid_b, T0);
 	assert_true(path_on_pong(&pp, txid_b, &pp.cand[1].addr, false, T0 + 2));
 	assert_int_equal(path_best(&pp, T0 + 2), 1);
+	path_free(&pp);
 }
 
 static void test_authenticated_packet_confirms_and_roams(void **state)
@@ -204,6 +214,7 @@ static void test_authenticated_packet_confirms_and_roams(void **state)
 	assert_int_equal(path_best(&pp, T0 + 100), 0);
 	path_confirm_from(&pp, &roamed, false, T0 + 2600);
 	assert_int_equal(path_best(&pp, T0 + 2600), 2);
+	path_free(&pp);
 }
 
 static void test_learned_candidates_bounded(void **state)
@@ -226,6 +237,7 @@ static void test_learned_candidates_bounded(void **state)
 	for (size_t i = 0; i < pp.n; i++)
 		announced += pp.cand[i].from_map;
 	assert_int_equal(announced, 2);
+	path_free(&pp);
 }
 
 static void test_dropped_candidates_go_unless_working(void **state)
@@ -238,6 +250,7 @@ static void test_dropped_candidates_go_unless_working(void **state)
 	/* the confirmed one stays, the unconfirmed one is gone */
 	assert_int_equal(pp.n, 1);
 	assert_int_equal(path_best(&pp, T0 + 1), 0);
+	path_free(&pp);
 }
 
 /* The same address through the punch socket is another path: a pong through one does not
@@ -256,6 +269,7 @@ static void test_punch_socket_is_another_path(void **state)
 	assert_false(path_on_pong(&pp, txid_a, &a, false, T0 + 1));
 	assert_true(path_on_pong(&pp, txid_a, &a, true, T0 + 1));
 	assert_int_equal(path_best(&pp, T0 + 1), (int)punched);
+	path_free(&pp);
 }
 
 static void test_cmm_answer_rate_limited(void **state)
@@ -266,6 +280,7 @@ static void test_cmm_answer_rate_limited(void **state)
 	assert_true(path_answer_cmm(&pp, T0));
 	assert_false(path_answer_cmm(&pp, T0 + 499));
 	assert_true(path_answer_cmm(&pp, T0 + 500));
+	path_free(&pp);
 }
 
 int main(void)

@@ -35,6 +35,30 @@ static const uint8_t key_ba[WIRE_KEY_LEN] = { 0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5
 					      0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
 					      0x13, 0x37, 0x13, 0x37, 0x13, 0x37, 0x13, 0x37 };
 
+/* A deep copy of a replay window (its ring sits behind a pointer, allocated at the first
+ * recorded counter), to check that nothing in it moved. */
+struct snapshot {
+	uint64_t greatest;
+	bool any_seen;
+	uint64_t ring[REPLAY_RING_WORDS];
+};
+
+static void snap(struct snapshot *s, const struct replay_window *w)
+{
+	memset(s, 0, sizeof(*s));
+	s->greatest = w->greatest;
+	s->any_seen = w->any_seen;
+	if (w->ring)
+		memcpy(s->ring, w->ring, sizeof(s->ring));
+}
+
+static void assert_unchanged(const struct snapshot *before, const struct replay_window *w)
+{
+	struct snapshot now;
+	snap(&now, w);
+	assert_memory_equal(before, &now, sizeof(now));
+}
+
 static uint8_t msg[BUF_LEN], plain[BUF_LEN], text[BUF_LEN];
 
 /* A initiated; the keys are crossed as a handshake leaves them. */
@@ -115,6 +139,8 @@ static void test_round_trip(void **state)
 			assert_int_equal(plain[plain_len], SENTINEL);
 		}
 	}
+	session_clear(&a);
+	session_clear(&b);
 }
 
 /* The exact bytes: header, receiver, counter, then the padded plaintext sealed under the
@@ -135,6 +161,8 @@ static void test_wire_format(void **state)
 	assert_int_equal(len, expect_len);
 	assert_memory_equal(msg, expect, len);
 	assert_memory_equal(msg + WIRE_DATA_OFF_RECEIVER, "\x88\x77\x66\x55\x08\x07\x06\x05\x04\x03\x02\x01", 12);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 static void test_keepalive(void **state)
@@ -152,6 +180,8 @@ static void test_keepalive(void **state)
 	assert_int_equal(session_encrypt(&a, T0, NULL, 0, msg, WIRE_DATA_MIN_LEN, &out_len), SESSION_OK);
 	assert_int_equal(session_decrypt(&b, T0, msg, out_len, plain, 0, &plain_len), SESSION_OK);
 	assert_int_equal(plain_len, 0);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 /* Padding goes to the next multiple of WIRE_DATA_PADDING, but never past the buffer. */
@@ -203,6 +233,8 @@ static void test_padding(void **state)
 		for (size_t k = len; k < plain_len; k++)
 			assert_int_equal(plain[k], 0);
 	}
+	session_clear(&a);
+	session_clear(&b);
 }
 
 /* Callers may build the packet where its ciphertext will go, and decrypt over the message. */
@@ -222,6 +254,8 @@ static void test_in_place(void **state)
 			 SESSION_OK);
 	assert_int_equal(plain_len, padded_len(len));
 	assert_memory_equal(msg + WIRE_DATA_OFF_PAYLOAD, text, len);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 /* Changing any byte makes the message fail, moves no state, and leaves no plaintext behind;
@@ -230,7 +264,7 @@ static void test_tamper(void **state)
 {
 	static const uint8_t flips[] = { 0x01, 0x10, 0x80, 0xff };
 	struct session a, b;
-	struct replay_window window_before;
+	struct snapshot window_before;
 	uint8_t genuine[256], bad[256];
 	size_t first_len, len = 0, plain_len;
 
@@ -243,7 +277,7 @@ static void test_tamper(void **state)
 	assert_int_equal(session_encrypt(&a, T0, text, 40, bad, sizeof(bad), &len), SESSION_OK); /* counter 1, kept back */
 	assert_int_equal(session_encrypt(&a, T0, text, 40, genuine, sizeof(genuine), &len), SESSION_OK);
 	assert_int_equal(wire_get_u64(genuine + WIRE_DATA_OFF_COUNTER), 2);
-	memcpy(&window_before, &b.replay, sizeof(window_before));
+	snap(&window_before, &b.replay);
 
 	for (size_t pos = 0; pos < len; pos++) {
 		for (size_t f = 0; f < sizeof(flips); f++) {
@@ -260,7 +294,7 @@ static void test_tamper(void **state)
 			if (got != want)
 				fail_msg("byte %zu ^ 0x%02x: got %d, want %d", pos, flips[f], got, want);
 			assert_int_equal(plain_len, 0);
-			assert_memory_equal(&window_before, &b.replay, sizeof(window_before));
+			assert_unchanged(&window_before, &b.replay);
 			/* rejected before the AEAD: untouched; after it: wiped */
 			for (size_t k = 0; k < len - WIRE_DATA_MIN_LEN; k++)
 				if (plain[k] != (want == SESSION_ERR_AUTH ? 0 : SENTINEL))
@@ -279,13 +313,15 @@ static void test_tamper(void **state)
 				 SESSION_ERR_AUTH);
 		session_clear(&wrong);
 	}
-	assert_memory_equal(&window_before, &b.replay, sizeof(window_before));
+	assert_unchanged(&window_before, &b.replay);
 
 	/* The forgeries did not use up counter 2 (nor the older 1). */
 	assert_int_equal(session_decrypt(&b, T0, genuine, len, plain, sizeof(plain), &plain_len), SESSION_OK);
 	assert_memory_equal(plain, text, 40);
 	assert_int_equal(session_encrypt(&a, T0, text, 40, bad, sizeof(bad), &len), SESSION_OK); /* counter 3 */
 	assert_int_equal(session_decrypt(&b, T0, bad, len, plain, sizeof(plain), &plain_len), SESSION_OK);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 static void test_replayed(void **state)
@@ -316,6 +352,8 @@ static void test_replayed(void **state)
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_OK);
 	assert_int_equal(session_decrypt(&b, T0, first, first_len, plain, sizeof(plain), &plain_len),
 			 SESSION_ERR_REPLAY);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 static void test_wrong_receiver(void **state)
@@ -332,6 +370,9 @@ static void test_wrong_receiver(void **state)
 	assert_int_equal(session_decrypt(&a, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_ERR_MALFORMED);
 	assert_false(c.replay.any_seen);
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_OK);
+	session_clear(&a);
+	session_clear(&b);
+	session_clear(&c);
 }
 
 static void test_malformed(void **state)
@@ -356,6 +397,8 @@ static void test_malformed(void **state)
 	assert_int_equal(session_encrypt(&a, T0, NULL, 5, plain, sizeof(plain), &plain_len), SESSION_ERR_MALFORMED);
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, 32, &plain_len), SESSION_OK);
 	assert_int_equal(plain_len, 32);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 /* Keys are refused for both directions from exactly 180 s on. */
@@ -381,6 +424,8 @@ static void test_expiry_by_time(void **state)
 	assert_false(b.replay.any_seen);
 	assert_int_equal(session_decrypt(&b, edge - 1, early, early_len, plain, sizeof(plain), &plain_len),
 			 SESSION_OK);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 static void test_expiry_by_messages(void **state)
@@ -389,7 +434,7 @@ static void test_expiry_by_messages(void **state)
 	static const uint64_t forged[] = { WG_REJECT_AFTER_MESSAGES, WG_REJECT_AFTER_MESSAGES + 1,
 					   UINT64_MAX - 1, UINT64_MAX };
 	struct session a, b;
-	struct replay_window window_before;
+	struct snapshot window_before;
 	size_t len, plain_len;
 
 	(void)state;
@@ -413,18 +458,22 @@ static void test_expiry_by_messages(void **state)
 	 * below the limit shows forge_data() makes otherwise valid messages. */
 	len = forge_data(msg, IDX_B, limit - 2, key_ab, text, 16);
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_OK);
-	memcpy(&window_before, &b.replay, sizeof(window_before));
+	snap(&window_before, &b.replay);
 	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
 		len = forge_data(msg, IDX_B, forged[i], key_ab, text, 16);
 		assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len),
 				 SESSION_ERR_EXPIRED);
-		assert_memory_equal(&window_before, &b.replay, sizeof(window_before));
+		assert_unchanged(&window_before, &b.replay);
 	}
 	/* also on a fresh receiver, where no window would stop it */
+	session_clear(&a);
+	session_clear(&b);
 	make_pair(&a, &b, T0);
 	len = forge_data(msg, IDX_B, limit, key_ab, text, 16);
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_ERR_EXPIRED);
 	assert_false(b.replay.any_seen);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 static void test_wants_rekey(void **state)
@@ -479,6 +528,8 @@ static void test_clear(void **state)
 	assert_int_equal(refused_len, 0);
 	b.local_index = IDX_B; /* even if the index still matched */
 	assert_int_equal(session_decrypt(&b, T0, msg, len, plain, sizeof(plain), &plain_len), SESSION_ERR_EXPIRED);
+	session_clear(&a);
+	session_clear(&b);
 }
 
 /* The code's names hold WireGuard's values (the behaviour tests above check what they do). */
