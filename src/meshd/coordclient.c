@@ -1,6 +1,6 @@
-/* The coordinator client: connection state machine, peer-map application, state
- * persistence; this node's endpoints and STUN are in coordendpoints.c. Driven by device.c's
- * loop (on_io, tick, deadlines). */
+/* The coordinator client: the connection state machine and the messages it carries. The peer
+ * map and the state file are coordmap.c's; this node's endpoints and STUN coordendpoints.c's.
+ * Driven by device.c's loop (on_io, tick, deadlines). */
 #include "meshd/coordclient.h"
 #include "meshd/coordclient_internal.h"
 
@@ -33,109 +33,6 @@
 #include "meshd/state.h"
 #include "meshd/tx.h"
 
-
-/* ---------------------------------------------------------------- helpers */
-
-static void mark_state_dirty(struct coordclient *cc, uint64_t now_ms)
-{
-	if (!cc->state_dirty)
-		cc->state_dirty_since_ms = now_ms;
-	cc->state_dirty = true;
-}
-
-/* The peers' records live in the peers (coord_record); the state's copy is only needed
- * while a file is read or written, so it does not double every peer's cost. */
-static void drop_saved_peers(struct coordclient *cc)
-{
-	free(cc->state.peers);
-	cc->state.peers = NULL;
-	cc->state.n_peers = 0;
-	cc->state.peers_cap = 0;
-}
-
-static void save_state(struct device *dev, struct coordclient *cc)
-{
-	char err[512];
-	cc->state.n_peers = 0;
-	for (size_t i = 0; i < dev->n_peers; i++)
-		if (dev->peers[i]->from_coordinator && !state_add_peer(&cc->state, &dev->peers[i]->coord_record))
-			log_warn("out of memory while saving the peer map");
-	if (!state_save(&cc->state, cc->state_dir, err, sizeof(err)))
-		log_warn("cannot save the coordinator state: %s", err);
-	drop_saved_peers(cc);
-	cc->state_dirty = false;
-}
-
-/* ---------------------------------------------------------------- peers from the map */
-
-static void apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *cp, uint64_t now_ms)
-{
-	if (sodium_memcmp(cp->node_key, dev->identity.public_key, WIRE_KEY_LEN) == 0)
-		return; /* ourselves */
-
-	/* A peer may only own addresses inside our overlay: even a coordinator must not route
-	 * other traffic (say, the Internet) into the mesh. */
-	if (cc->state.registered && (!ip_prefix_contains(&cc->state.ipv4, AF_INET, cp->ipv4) ||
-				     !ip_prefix_contains(&cc->state.ipv6, AF_INET6, cp->ipv6))) {
-		log_warn("peer %s: its addresses are outside the overlay; ignored", cp->name);
-		return;
-	}
-	struct config_peer conf;
-	memset(&conf, 0, sizeof(conf));
-	snprintf(conf.name, sizeof(conf.name), "%s", cp->name);
-	memcpy(conf.public_key, cp->node_key, WIRE_KEY_LEN);
-	conf.allowed_ips[0] = (struct ip_prefix){ .family = AF_INET, .bits = 32 };
-	memcpy(conf.allowed_ips[0].addr, cp->ipv4, 4);
-	conf.allowed_ips[1] = (struct ip_prefix){ .family = AF_INET6, .bits = 128 };
-	memcpy(conf.allowed_ips[1].addr, cp->ipv6, 16);
-	conf.n_allowed_ips = 2;
-
-	struct peer *p = peer_by_public_key(dev, cp->node_key);
-	if (!p) {
-		p = device_peer_add(dev, &conf);
-		if (!p) {
-			log_error("out of memory adding peer %s", cp->name);
-			return;
-		}
-		p->from_coordinator = true;
-		char v4[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, cp->ipv4, v4, sizeof(v4));
-		log_info("peer %s: added from coordinator (%s)", cp->name, v4);
-	}
-	p->map_generation = cc->map_generation;
-	if (p->from_coordinator) {
-		if (memcmp(&p->coord_record, cp, sizeof(*cp)) == 0)
-			return;
-		p->coord_record = *cp;
-		/* Its addresses may have changed (re-registered while we were away). */
-		memcpy(p->name, conf.name, sizeof(p->name));
-		if (!peer_set_allowed_ips(dev, p, conf.allowed_ips, conf.n_allowed_ips))
-			log_error("peer %s: out of memory for its new addresses; keeping the old ones", cp->name);
-	}
-	struct sockaddr_storage addrs[CONTROL_MAX_ENDPOINTS];
-	size_t n = coordclient_endpoints_to_socket(dev, cp->endpoints, cp->n_endpoints, addrs);
-	path_set_announced(&p->path, addrs, n, now_ms);
-	mark_state_dirty(cc, now_ms);
-}
-
-static void remove_peer(struct device *dev, struct coordclient *cc, struct peer *p, uint64_t now_ms)
-{
-	log_info("peer %s: removed by the coordinator", p->name);
-	device_peer_remove(dev, p);
-	mark_state_dirty(cc, now_ms);
-}
-
-/* After a full map: coordinator peers it did not list are gone. */
-static void sweep_peers(struct device *dev, struct coordclient *cc, uint64_t now_ms)
-{
-	for (size_t i = 0; i < dev->n_peers;) {
-		struct peer *p = dev->peers[i];
-		if (p->from_coordinator && p->map_generation != cc->map_generation)
-			remove_peer(dev, cc, p, now_ms); /* swaps the last peer into slot i */
-		else
-			i++;
-	}
-}
 
 /* ---------------------------------------------------------------- connection I/O */
 
@@ -288,7 +185,7 @@ static bool apply_registered(struct device *dev, struct coordclient *cc, const s
 	snprintf(cc->state.name, sizeof(cc->state.name), "%s", r->name);
 	cc->state.ipv4 = v4;
 	cc->state.ipv6 = v6;
-	mark_state_dirty(cc, now_ms);
+	coordmap_mark_dirty(cc, now_ms);
 	/* Registered once: the node key is known now, the join key is not needed again. */
 	if (cc->have_join)
 		joinkey_clear(&cc->join);
@@ -311,7 +208,7 @@ static void refused(struct device *dev, struct coordclient *cc, const struct con
 			/* Out of the network: forget its peers (a map of no one), so that a restart
 			 * does not knock on their doors. */
 			cc->map_generation++;
-			sweep_peers(dev, cc, now_ms);
+			coordmap_sweep(dev, cc, now_ms);
 		}
 		dev->exit_code = 1;
 		dev->stop_requested = true;
@@ -367,22 +264,17 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 		break;
 	case CONTROL_MSG_PEER:
 		if (cc->phase == COORD_READY)
-			apply_peer(dev, cc, &m.u.peer, now_ms);
+			coordmap_apply_peer(dev, cc, &m.u.peer, now_ms);
 		break;
 	case CONTROL_MSG_PEER_REMOVE: {
 		struct peer *p = peer_by_public_key(dev, m.u.remove_key);
 		if (cc->phase == COORD_READY && p && p->from_coordinator)
-			remove_peer(dev, cc, p, now_ms);
+			coordmap_remove_peer(dev, cc, p, now_ms);
 		break;
 	}
 	case CONTROL_MSG_NETMAP_END:
-		if (cc->phase == COORD_READY) {
-			sweep_peers(dev, cc, now_ms);
-			/* New peers: start handshakes now rather than on the first packet. */
-			for (size_t i = 0; i < dev->n_peers; i++)
-				if (dev->peers[i]->from_coordinator && !session_usable(&dev->peers[i]->current, now_ms))
-					tx_send_initiation(dev, dev->peers[i], now_ms, false);
-		}
+		if (cc->phase == COORD_READY)
+			coordmap_complete(dev, cc, now_ms);
 		break;
 	default:
 		break; /* keepalive, or a node-to-coordinator type we ignore */
@@ -561,7 +453,7 @@ void coordclient_tick(struct device *dev, uint64_t now_ms)
 			coordclient_report_endpoints(dev, cc, now_ms);
 	}
 	if (cc->state_dirty && now_ms - cc->state_dirty_since_ms >= COORD_STATE_SAVE_DELAY_MS)
-		save_state(dev, cc);
+		coordmap_save(dev, cc);
 }
 
 uint64_t coordclient_next_deadline(const struct device *dev)
@@ -656,8 +548,8 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 		return false;
 	uint64_t now_ms = clock_monotonic_ms();
 	for (size_t i = 0; i < cc->state.n_peers; i++)
-		apply_peer(dev, cc, &cc->state.peers[i], now_ms);
-	drop_saved_peers(cc);
+		coordmap_apply_peer(dev, cc, &cc->state.peers[i], now_ms);
+	coordmap_drop_saved(cc);
 	cc->state_dirty = false;
 	cc->next_connect_ms = now_ms;
 	if (resolve_coordinator(dev, cc))
@@ -671,7 +563,7 @@ void coordclient_close(struct device *dev)
 	if (!cc)
 		return;
 	if (cc->state_dirty)
-		save_state(dev, cc);
+		coordmap_save(dev, cc);
 	if (cc->fd >= 0)
 		close(cc->fd);
 	control_channel_clear(&cc->ch);

@@ -114,4 +114,18 @@ void coordclient_report_endpoints(struct device *dev, struct coordclient *cc, ui
 /* A STUN round: the main port (reflexive address) and the alt port (does the mapping vary?). */
 void coordclient_send_stun(struct device *dev, struct coordclient *cc, uint64_t now_ms);
 
+/* coordmap.c: the peer map and the state file. */
+struct peer;
+void coordmap_mark_dirty(struct coordclient *cc, uint64_t now_ms);
+/* The state's copy of the peers is needed only while a file is read or written. */
+void coordmap_drop_saved(struct coordclient *cc);
+void coordmap_save(struct device *dev, struct coordclient *cc);
+/* A peer record from the map (or a delta, or the saved state): added or updated. */
+void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *cp, uint64_t now_ms);
+void coordmap_remove_peer(struct device *dev, struct coordclient *cc, struct peer *p, uint64_t now_ms);
+/* After a full map: coordinator peers it did not list are gone. */
+void coordmap_sweep(struct device *dev, struct coordclient *cc, uint64_t now_ms);
+/* The end of a full map: sweep, then start handshakes with the peers that have no session. */
+void coordmap_complete(struct device *dev, struct coordclient *cc, uint64_t now_ms);
+
 #endif

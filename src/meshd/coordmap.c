@@ -1,0 +1,130 @@
+/* The coordinator's peer map on this node: peers added, updated and removed as the map and its
+ * deltas arrive, and the state file that keeps the map across restarts (written when dirty,
+ * from coordclient_tick). The connection that carries the map is coordclient.c's. */
+#include "meshd/coordclient_internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/control.h"
+#include "core/log.h"
+#include "meshd/device.h"
+#include "meshd/path.h"
+#include "meshd/peer.h"
+#include "meshd/state.h"
+#include "meshd/tx.h"
+
+
+void coordmap_mark_dirty(struct coordclient *cc, uint64_t now_ms)
+{
+	if (!cc->state_dirty)
+		cc->state_dirty_since_ms = now_ms;
+	cc->state_dirty = true;
+}
+
+/* The peers' records live in the peers (coord_record); the state's copy is only needed
+ * while a file is read or written, so it does not double every peer's cost. */
+void coordmap_drop_saved(struct coordclient *cc)
+{
+	free(cc->state.peers);
+	cc->state.peers = NULL;
+	cc->state.n_peers = 0;
+	cc->state.peers_cap = 0;
+}
+
+void coordmap_save(struct device *dev, struct coordclient *cc)
+{
+	char err[512];
+	cc->state.n_peers = 0;
+	for (size_t i = 0; i < dev->n_peers; i++)
+		if (dev->peers[i]->from_coordinator && !state_add_peer(&cc->state, &dev->peers[i]->coord_record))
+			log_warn("out of memory while saving the peer map");
+	if (!state_save(&cc->state, cc->state_dir, err, sizeof(err)))
+		log_warn("cannot save the coordinator state: %s", err);
+	coordmap_drop_saved(cc);
+	cc->state_dirty = false;
+}
+
+/* ---------------------------------------------------------------- peers from the map */
+
+void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *cp, uint64_t now_ms)
+{
+	if (sodium_memcmp(cp->node_key, dev->identity.public_key, WIRE_KEY_LEN) == 0)
+		return; /* ourselves */
+
+	/* A peer may only own addresses inside our overlay: even a coordinator must not route
+	 * other traffic (say, the Internet) into the mesh. */
+	if (cc->state.registered && (!ip_prefix_contains(&cc->state.ipv4, AF_INET, cp->ipv4) ||
+				     !ip_prefix_contains(&cc->state.ipv6, AF_INET6, cp->ipv6))) {
+		log_warn("peer %s: its addresses are outside the overlay; ignored", cp->name);
+		return;
+	}
+	struct config_peer conf;
+	memset(&conf, 0, sizeof(conf));
+	snprintf(conf.name, sizeof(conf.name), "%s", cp->name);
+	memcpy(conf.public_key, cp->node_key, WIRE_KEY_LEN);
+	conf.allowed_ips[0] = (struct ip_prefix){ .family = AF_INET, .bits = 32 };
+	memcpy(conf.allowed_ips[0].addr, cp->ipv4, 4);
+	conf.allowed_ips[1] = (struct ip_prefix){ .family = AF_INET6, .bits = 128 };
+	memcpy(conf.allowed_ips[1].addr, cp->ipv6, 16);
+	conf.n_allowed_ips = 2;
+
+	struct peer *p = peer_by_public_key(dev, cp->node_key);
+	if (!p) {
+		p = device_peer_add(dev, &conf);
+		if (!p) {
+			log_error("out of memory adding peer %s", cp->name);
+			return;
+		}
+		p->from_coordinator = true;
+		char v4[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, cp->ipv4, v4, sizeof(v4));
+		log_info("peer %s: added from coordinator (%s)", cp->name, v4);
+	}
+	p->map_generation = cc->map_generation;
+	if (p->from_coordinator) {
+		if (memcmp(&p->coord_record, cp, sizeof(*cp)) == 0)
+			return;
+		p->coord_record = *cp;
+		/* Its addresses may have changed (re-registered while we were away). */
+		memcpy(p->name, conf.name, sizeof(p->name));
+		if (!peer_set_allowed_ips(dev, p, conf.allowed_ips, conf.n_allowed_ips))
+			log_error("peer %s: out of memory for its new addresses; keeping the old ones", cp->name);
+	}
+	struct sockaddr_storage addrs[CONTROL_MAX_ENDPOINTS];
+	size_t n = coordclient_endpoints_to_socket(dev, cp->endpoints, cp->n_endpoints, addrs);
+	path_set_announced(&p->path, addrs, n, now_ms);
+	coordmap_mark_dirty(cc, now_ms);
+}
+
+void coordmap_remove_peer(struct device *dev, struct coordclient *cc, struct peer *p, uint64_t now_ms)
+{
+	log_info("peer %s: removed by the coordinator", p->name);
+	device_peer_remove(dev, p);
+	coordmap_mark_dirty(cc, now_ms);
+}
+
+/* After a full map: coordinator peers it did not list are gone. */
+void coordmap_sweep(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	for (size_t i = 0; i < dev->n_peers;) {
+		struct peer *p = dev->peers[i];
+		if (p->from_coordinator && p->map_generation != cc->map_generation)
+			coordmap_remove_peer(dev, cc, p, now_ms); /* swaps the last peer into slot i */
+		else
+			i++;
+	}
+}
+
+void coordmap_complete(struct device *dev, struct coordclient *cc, uint64_t now_ms)
+{
+	coordmap_sweep(dev, cc, now_ms);
+	/* New peers: start handshakes now rather than on the first packet. */
+	for (size_t i = 0; i < dev->n_peers; i++)
+		if (dev->peers[i]->from_coordinator && !session_usable(&dev->peers[i]->current, now_ms))
+			tx_send_initiation(dev, dev->peers[i], now_ms, false);
+}
