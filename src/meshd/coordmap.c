@@ -125,6 +125,6 @@ void coordmap_complete(struct device *dev, struct coordclient *cc, uint64_t now_
 	coordmap_sweep(dev, cc, now_ms);
 	/* New peers: start handshakes now rather than on the first packet. */
 	for (size_t i = 0; i < dev->n_peers; i++)
-		if (dev->peers[i]->from_coordinator && !session_usable(&dev->peers[i]->current, now_ms))
+		if (dev->peers[i]->from_coordinator && !session_usable(&dev->peers[i]->sessions.current, now_ms))
 			tx_send_initiation(dev, dev->peers[i], now_ms, false);
 }

@@ -497,7 +497,7 @@ static uint64_t peer_deadline(const struct device *dev, const struct peer *p, ui
 	if (p->from_coordinator) {
 		if (probe_report_pending(dev, p, now_ms))
 			return now_ms;
-		uint64_t d = path_next_deadline(&p->path, now_ms, session_usable(&p->current, now_ms));
+		uint64_t d = path_next_deadline(&p->path, now_ms, session_usable(&p->sessions.current, now_ms));
 		if (d < next)
 			next = d;
 		d = punch_next_deadline(p, now_ms);

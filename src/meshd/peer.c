@@ -28,9 +28,7 @@ void peer_init(struct peer *p, const struct config_peer *cp)
 
 void peer_wipe_keys(struct peer *p)
 {
-	session_clear(&p->next);
-	session_clear(&p->current);
-	session_clear(&p->previous);
+	session_set_clear(&p->sessions);
 	handshake_clear(&p->handshake);
 }
 
@@ -64,15 +62,6 @@ struct peer *peer_by_address(struct device *dev, int family, const uint8_t *addr
 	return p;
 }
 
-static struct session *session_with_index(struct peer *p, uint32_t index)
-{
-	struct session *candidates[] = { &p->current, &p->previous, &p->next };
-	for (size_t j = 0; j < sizeof(candidates) / sizeof(candidates[0]); j++)
-		if (candidates[j]->valid && candidates[j]->local_index == index)
-			return candidates[j];
-	return NULL;
-}
-
 static bool initiation_has_index(const struct peer *p, uint32_t index)
 {
 	return p->handshake.state == HANDSHAKE_INITIATION_SENT && p->handshake.local_index == index;
@@ -83,7 +72,7 @@ static bool initiation_has_index(const struct peer *p, uint32_t index)
 struct session *peer_session_by_index(struct device *dev, uint32_t index, struct peer **peer_out)
 {
 	struct peer *p = index_table_find(&dev->indices, index);
-	struct session *s = p ? session_with_index(p, index) : NULL;
+	struct session *s = p ? session_set_by_index(&p->sessions, index) : NULL;
 	if (!s)
 		return NULL;
 	device_peer_touch(dev, p);
@@ -104,7 +93,7 @@ void peer_purge_indices(struct device *dev, struct peer *p, bool all)
 {
 	for (size_t i = 0; i < p->n_indices;) {
 		uint32_t index = p->indices[i];
-		if (all || (!session_with_index(p, index) && !initiation_has_index(p, index))) {
+		if (all || (!session_set_by_index(&p->sessions, index) && !initiation_has_index(p, index))) {
 			index_table_remove(&dev->indices, index, p);
 			p->indices[i] = p->indices[--p->n_indices];
 		} else {
@@ -182,42 +171,6 @@ bool peer_set_allowed_ips(struct device *dev, struct peer *p, const struct ip_pr
 	p->allowed_ips = copy;
 	p->n_allowed_ips = n;
 	return true;
-}
-
-/* The rotation is WireGuard's. Our own new session becomes current at once. If one we
- * answered is still waiting in `next` (our initiation crossed the peer's), that one becomes
- * `previous`, so the peer's packets on it are still accepted, and the old current goes:
- * each side then sends on the session it initiated and so keeps rekeying it on time. */
-void peer_install_initiator_session(struct peer *p, struct session *s)
-{
-	session_clear(&p->previous);
-	if (p->next.valid) {
-		p->previous = p->next;
-		memset(&p->next, 0, sizeof(p->next));
-		session_clear(&p->current);
-	} else {
-		p->previous = p->current;
-	}
-	p->current = *s;
-	sodium_memzero(s, sizeof(*s));
-}
-
-/* A session we answered is unusable until the initiator's first packet confirms it; the
- * previous one is dropped to make room, as WireGuard does. */
-void peer_install_responder_session(struct peer *p, struct session *s)
-{
-	session_clear(&p->next);
-	session_clear(&p->previous);
-	p->next = *s;
-	sodium_memzero(s, sizeof(*s));
-}
-
-void peer_confirm_next_session(struct peer *p)
-{
-	session_clear(&p->previous);
-	p->previous = p->current;
-	p->current = p->next;
-	memset(&p->next, 0, sizeof(p->next));
 }
 
 void peer_stage_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t *dropped)

@@ -10,6 +10,7 @@
 #include "core/control.h"
 #include "core/cookie.h"
 #include "core/handshake.h"
+#include "core/session_set.h"
 #include "core/log.h"
 #include "core/timers.h"
 #include "meshd/config.h"
@@ -57,9 +58,8 @@ struct peer {
 	uint8_t latest_timestamp[WIRE_TIMESTAMP_LEN]; /* newest accepted initiation timestamp */
 	bool no_response_warned;
 
-	/* next: made by us as responder, not yet confirmed by data from the initiator.
-	 * current: used for sending. previous: still accepted for in-flight packets. */
-	struct session next, current, previous;
+	/* next / current / previous and how they rotate: core/session_set.h */
+	struct session_set sessions;
 	struct peer_timers timers;
 
 	/* Inner packets waiting for a session, in the device's shared pool (stage.h). */
@@ -108,12 +108,6 @@ bool peer_set_allowed_ips(struct device *dev, struct peer *p, const struct ip_pr
 /* Takes p's prefixes out of the device's trie (before the peer goes). */
 void peer_unroute(struct device *dev, struct peer *p);
 
-/* Installs a session we derived as initiator (becomes current at once). */
-void peer_install_initiator_session(struct peer *p, struct session *s);
-/* Installs a session we derived as responder (waits in next until the initiator's data). */
-void peer_install_responder_session(struct peer *p, struct session *s);
-/* Data arrived on `next`: it is confirmed and becomes current. */
-void peer_confirm_next_session(struct peer *p);
 
 /* Staging while no session is usable (in the device's shared pool). */
 void peer_stage_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t *dropped);

@@ -143,7 +143,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 
 	/* Authenticated and fresh: from here on we act on it. The responder's handshake state
 	 * lives only here, so an initiation of our own that crossed this one stays valid and
-	 * both complete (see peer_install_initiator_session for how the two sessions settle). */
+	 * both complete (core/session_set.h says how the two sessions settle). */
 	memcpy(p->latest_timestamp, hs.remote_timestamp, WIRE_TIMESTAMP_LEN);
 	authenticated_from(dev, p, from, now_ms);
 	timers_on_authenticated_received(&p->timers, now_ms);
@@ -159,7 +159,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 	}
 	cookie_jar_stamp(&p->cookie_jar, slot, WIRE_RESPONSE_LEN, now_ms);
 	reply(dev, p, from, WIRE_RESPONSE_LEN, now_ms);
-	peer_install_responder_session(p, &s);
+	session_set_install_responder(&p->sessions, &s);
 	/* Not yet a handshake for status: the initiator may still refuse our response (a
 	 * different pre-shared key). last_handshake_unix moves when its first data confirms the
 	 * session (handle_data), as WireGuard's latest handshake does; handshakes_completed
@@ -191,7 +191,7 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 	}
 
 	authenticated_from(dev, p, from, now_ms);
-	peer_install_initiator_session(p, &s);
+	session_set_install_initiator(&p->sessions, &s);
 	p->last_handshake_unix = (int64_t)time(NULL);
 	timers_on_authenticated_received(&p->timers, now_ms);
 	timers_on_handshake_complete(&p->timers, now_ms);
@@ -264,9 +264,9 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 
 	/* Authenticated: now the peer's state may move. */
 	authenticated_from(dev, p, from, now_ms);
-	if (s == &p->next) {
+	if (s == &p->sessions.next) {
 		/* the initiator got our response and uses the session: the handshake is complete */
-		peer_confirm_next_session(p);
+		session_set_confirm_next(&p->sessions);
 		p->last_handshake_unix = (int64_t)time(NULL);
 		tx_flush_staged(dev, p, now_ms, false);
 	}

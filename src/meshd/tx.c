@@ -65,7 +65,7 @@ static void queue_encrypted(struct device *dev, struct peer *p, const uint8_t *p
 	size_t cap = WIRE_DATA_MIN_LEN + (len > dev->mtu ? len : dev->mtu);
 	if (cap > dev->outbox.payload_room)
 		cap = dev->outbox.payload_room;
-	if (session_encrypt(&p->current, now_ms, pkt, len, slot, cap, &out_len) != SESSION_OK) {
+	if (session_encrypt(&p->sessions.current, now_ms, pkt, len, slot, cap, &out_len) != SESSION_OK) {
 		dev->counters.tx_dropped++;
 		return;
 	}
@@ -124,16 +124,16 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 
 void tx_send_keepalive(struct device *dev, struct peer *p, uint64_t now_ms)
 {
-	if (!tx_has_path(dev, p, now_ms) || !session_usable(&p->current, now_ms))
+	if (!tx_has_path(dev, p, now_ms) || !session_usable(&p->sessions.current, now_ms))
 		return;
 	queue_encrypted(dev, p, NULL, 0, now_ms);
 }
 
 void tx_send_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
-	if (session_usable(&p->current, now_ms) && tx_has_path(dev, p, now_ms)) {
+	if (session_usable(&p->sessions.current, now_ms) && tx_has_path(dev, p, now_ms)) {
 		queue_encrypted(dev, p, pkt, len, now_ms);
-		if (session_wants_rekey(&p->current, now_ms))
+		if (session_wants_rekey(&p->sessions.current, now_ms))
 			tx_send_initiation(dev, p, now_ms, false);
 		return;
 	}
