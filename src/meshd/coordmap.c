@@ -26,8 +26,8 @@ void coordmap_mark_dirty(struct coordclient *cc, uint64_t now_ms)
 	cc->state_dirty = true;
 }
 
-/* The peers' records live in the peers (coord_record); the state's copy is only needed
- * while a file is read or written, so it does not double every peer's cost. */
+/* The peers' records live in the peers (record_of() rebuilds one); the state's copy is only
+ * needed while a file is read or written, so it does not double every peer's cost. */
 void coordmap_drop_saved(struct coordclient *cc)
 {
 	free(cc->state.peers);
@@ -36,13 +36,71 @@ void coordmap_drop_saved(struct coordclient *cc)
 	cc->state.peers_cap = 0;
 }
 
+/* The coordinator's record of p, rebuilt from what p keeps (name, key, the addresses in its
+ * allowed IPs, endpoints, online). */
+static void record_of(const struct peer *p, struct control_peer *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->node_key, p->public_key, WIRE_KEY_LEN);
+	snprintf(out->name, sizeof(out->name), "%s", p->name);
+	for (size_t i = 0; i < p->n_allowed_ips; i++) {
+		if (p->allowed_ips[i].family == AF_INET)
+			memcpy(out->ipv4, p->allowed_ips[i].addr, sizeof(out->ipv4));
+		else
+			memcpy(out->ipv6, p->allowed_ips[i].addr, sizeof(out->ipv6));
+	}
+	out->online = p->coord_online;
+	if (p->n_coord_endpoints)
+		memcpy(out->endpoints, p->coord_endpoints, p->n_coord_endpoints * sizeof(out->endpoints[0]));
+	out->n_endpoints = p->n_coord_endpoints;
+}
+
+/* Field by field: the structs' padding is not part of a record. */
+static bool records_equal(const struct control_peer *a, const struct control_peer *b)
+{
+	if (memcmp(a->node_key, b->node_key, WIRE_KEY_LEN) != 0 || strcmp(a->name, b->name) != 0 ||
+	    memcmp(a->ipv4, b->ipv4, sizeof(a->ipv4)) != 0 || memcmp(a->ipv6, b->ipv6, sizeof(a->ipv6)) != 0 ||
+	    a->online != b->online || a->n_endpoints != b->n_endpoints)
+		return false;
+	for (size_t i = 0; i < a->n_endpoints; i++) {
+		const struct control_endpoint *x = &a->endpoints[i], *y = &b->endpoints[i];
+		if (x->family != y->family || x->port != y->port || memcmp(x->addr, y->addr, sizeof(x->addr)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Keeps the parts of cp that p's other fields do not hold. False when out of memory. */
+static bool record_keep(struct peer *p, const struct control_peer *cp)
+{
+	struct control_endpoint *copy = NULL;
+
+	if (cp->n_endpoints) {
+		copy = malloc(cp->n_endpoints * sizeof(*copy));
+		if (!copy)
+			return false;
+		memcpy(copy, cp->endpoints, cp->n_endpoints * sizeof(*copy));
+	}
+	free(p->coord_endpoints);
+	p->coord_endpoints = copy;
+	p->n_coord_endpoints = (uint8_t)cp->n_endpoints;
+	p->coord_online = cp->online;
+	return true;
+}
+
 void coordmap_save(struct device *dev, struct coordclient *cc)
 {
 	char err[512];
+	struct control_peer record;
+
 	cc->state.n_peers = 0;
-	for (size_t i = 0; i < dev->n_peers; i++)
-		if (dev->peers[i]->from_coordinator && !state_add_peer(&cc->state, &dev->peers[i]->coord_record))
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		if (!dev->peers[i]->from_coordinator)
+			continue;
+		record_of(dev->peers[i], &record);
+		if (!state_add_peer(&cc->state, &record))
 			log_warn("out of memory while saving the peer map");
+	}
 	if (!state_save(&cc->state, cc->state_dir, err, sizeof(err)))
 		log_warn("cannot save the coordinator state: %s", err);
 	coordmap_drop_saved(cc);
@@ -74,6 +132,7 @@ void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struc
 	conf.n_allowed_ips = 2;
 
 	struct peer *p = peer_by_public_key(dev, cp->node_key);
+	bool added = !p;
 	if (!p) {
 		p = device_peer_add(dev, &conf);
 		if (!p) {
@@ -87,9 +146,14 @@ void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struc
 	}
 	p->map_generation = cc->map_generation;
 	if (p->from_coordinator) {
-		if (memcmp(&p->coord_record, cp, sizeof(*cp)) == 0)
+		struct control_peer known;
+		record_of(p, &known);
+		if (!added && records_equal(&known, cp))
+			return; /* nothing new: no path change, no state write */
+		if (!record_keep(p, cp)) {
+			log_error("peer %s: out of memory for its record", cp->name);
 			return;
-		p->coord_record = *cp;
+		}
 		/* Its addresses may have changed (re-registered while we were away). */
 		memcpy(p->name, conf.name, sizeof(p->name));
 		if (!peer_set_allowed_ips(dev, p, conf.allowed_ips, conf.n_allowed_ips))

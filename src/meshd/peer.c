@@ -36,6 +36,9 @@ void peer_free(struct peer *p)
 {
 	peer_wipe_keys(p);
 	cookie_jar_clear(&p->cookie_jar);
+	free(p->coord_endpoints);
+	p->coord_endpoints = NULL;
+	p->n_coord_endpoints = 0;
 	sodium_memzero(p->psk, sizeof(p->psk));
 	sodium_memzero(p->disco_key, sizeof(p->disco_key));
 	free(p->allowed_ips);

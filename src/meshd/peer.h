@@ -50,7 +50,11 @@ struct peer {
 				       * responder: when data confirmed it, as WireGuard); 0 never */
 	bool from_coordinator; /* removed when the coordinator's map no longer has it */
 	uint32_t map_generation; /* the coordinator session whose map last listed it */
-	struct control_peer coord_record; /* as the coordinator described it (saved to the state file) */
+	/* What the coordinator's record says beyond name, key and addresses (which the fields
+	 * above hold): coordmap.c rebuilds the record from these for the state file. */
+	struct control_endpoint *coord_endpoints; /* heap, n_coord_endpoints long */
+	uint8_t n_coord_endpoints;
+	bool coord_online;
 
 	struct handshake handshake;
 	struct cookie_jar cookie_jar; /* the cookie this peer gave us when under load (mac2) */
