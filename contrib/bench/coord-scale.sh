@@ -17,6 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 LIB_SKIP_CODE=1
 # shellcheck source=tests/netns/lib.sh
 . "$here/../../tests/netns/lib.sh"
+# shellcheck source=contrib/bench/benchlib.sh
+. "$here/benchlib.sh"
 
 SIZES="1000 10000"
 HOLD_S=30
@@ -26,43 +28,16 @@ MAX_NODES=20000
 # After "all done", let the last messages drain before sampling.
 SETTLE_S=2
 IDLE_SAMPLE_S=10
-usage() {
-	echo "usage: $0 [--sizes \"N ...\" (each 1..$MAX_NODES, default \"$SIZES\")] [--hold SECONDS (15..600, default $HOLD_S)]"
-	echo "          [--timeout SECONDS per size (60..3600, default $TIMEOUT_S)]"
-}
-while [ $# -gt 0 ]; do
-	case $1 in
-	--sizes) [ $# -ge 2 ] || { usage >&2; exit 2; }; SIZES=$2; shift 2 ;;
-	--sizes=*) SIZES=${1#*=}; shift ;;
-	--hold) [ $# -ge 2 ] || { usage >&2; exit 2; }; HOLD_S=$2; shift 2 ;;
-	--hold=*) HOLD_S=${1#*=}; shift ;;
-	--timeout) [ $# -ge 2 ] || { usage >&2; exit 2; }; TIMEOUT_S=$2; shift 2 ;;
-	--timeout=*) TIMEOUT_S=${1#*=}; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
-	esac
-done
-whole_in() { # VALUE MIN MAX NAME
-	case $1 in
-	'' | *[!0-9]*) echo "$4: '$1' is not a whole number" >&2; exit 2 ;;
-	esac
-	if [ "$1" -lt "$2" ] || [ "$1" -gt "$3" ]; then
-		echo "$4: $1 is outside $2..$3" >&2
-		exit 2
-	fi
-}
-for n in $SIZES; do whole_in "$n" 1 "$MAX_NODES" --sizes; done
-whole_in "$HOLD_S" 15 600 --hold
-whole_in "$TIMEOUT_S" 60 3600 --timeout
+BENCH_USAGE="$0 [options]"
+bench_opt sizes SIZES str:"N ..." "node counts, each 1..$MAX_NODES (default \"$SIZES\")"
+bench_opt hold HOLD_S num 15 600 "seconds the sessions are held once everything is done"
+bench_opt timeout TIMEOUT_S num 60 3600 "seconds per size at most"
+bench_parse_args "$@"
+for n in $SIZES; do bench_num_arg --sizes "$n" 1 "$MAX_NODES"; done
 # The idle sample happens during the hold.
 [ "$HOLD_S" -ge $((SETTLE_S + IDLE_SAMPLE_S + 3)) ] || { echo "--hold must leave room for the idle sample" >&2; exit 2; }
 
-if [ -z "${MESHCOORD:-}" ] && [ ! -x "$here/../../coord/meshcoord" ] && [ -x ./coord/meshcoord ]; then
-	MESHCOORD=./coord/meshcoord
-fi
-if [ -z "${FAKENODE:-}" ] && [ ! -x "$here/../../tests/tools/fakenode" ] && [ -x ./tests/tools/fakenode ]; then
-	FAKENODE=./tests/tools/fakenode
-fi
+bench_find_builddir
 lib_require_cmd ss iproute2
 lib_require_cmd getconf libc-bin
 lib_find_meshcoord

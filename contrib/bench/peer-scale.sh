@@ -23,41 +23,27 @@ here=$(cd "$(dirname "$0")" && pwd)
 LIB_SKIP_CODE=1
 # shellcheck source=tests/netns/lib.sh
 . "$here/../../tests/netns/lib.sh"
+# shellcheck source=contrib/bench/benchlib.sh
+. "$here/benchlib.sh"
 
 SIZES="0 1 100 1000 10000"
 PACKETS=200000
-SETTLE_S=5
-STEADY_KIB=256 # RSS samples this close, a second apart: the start is over
-MAX_WAIT_S=60  # after SETTLE_S, the longest we wait for a steady RSS
+SETTLE_S=$BENCH_SETTLE_S
 # peerbench's own bound on --peers; the state file takes ~100,000 (STATE_FILE_MAX).
 MAX_PEERS=50000
-usage() {
-	echo "usage: $0 [--sizes \"N ...\" (each 0..$MAX_PEERS)] [--packets M (1000..10000000)] [--settle S (1..60)]"
-}
-while [ $# -gt 0 ]; do
-	case $1 in
-	--sizes) [ $# -ge 2 ] || { usage >&2; exit 2; }; SIZES=$2; shift 2 ;;
-	--packets) [ $# -ge 2 ] || { usage >&2; exit 2; }; PACKETS=$2; shift 2 ;;
-	--settle) [ $# -ge 2 ] || { usage >&2; exit 2; }; SETTLE_S=$2; shift 2 ;;
-	-h | --help) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
-	esac
-done
-whole_in() { # VALUE MIN MAX NAME
-	case $1 in
-	'' | *[!0-9]*) echo "$4: '$1' is not a whole number" >&2; exit 2 ;;
-	esac
-	if [ "$1" -lt "$2" ] || [ "$1" -gt "$3" ]; then
-		echo "$4: $1 is outside $2..$3" >&2
-		exit 2
-	fi
-}
-for n in $SIZES; do whole_in "$n" 0 "$MAX_PEERS" --sizes; done
-whole_in "$PACKETS" 1000 10000000 --packets
-whole_in "$SETTLE_S" 1 60 --settle
+BENCH_USAGE="$0 [options]"
+bench_opt sizes SIZES str:"N ..." "map sizes, each 0..$MAX_PEERS (default \"$SIZES\")"
+bench_opt packets PACKETS num 1000 10000000 "peerbench packets per figure"
+bench_opt settle SETTLE_S num 1 60 "seconds after start before RSS is sampled"
+bench_parse_args "$@"
+for n in $SIZES; do bench_num_arg --sizes "$n" 0 "$MAX_PEERS"; done
+# RSS samples this close (KiB), a second apart: the start is over; at most this long after
+# SETTLE_S waiting for that.
+BENCH_SETTLE_S=$SETTLE_S
+BENCH_STEADY_KIB=256
+BENCH_MAX_WAIT_S=60
 
-: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
+bench_find_builddir
 : "${PEERBENCH:=$top_builddir/tests/tools/peerbench}"
 [ -x "$PEERBENCH" ] || lib_die "peerbench not found at $PEERBENCH (make check TESTS= builds it, or set PEERBENCH=)"
 lib_find_meshd
@@ -73,71 +59,8 @@ lib_mktemp
 lib_trap_cleanup
 T=$LIB_TMPDIR
 
-rss_kb() { # PID
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
-}
 field() { # LINE NAME
 	printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
-}
-
-# write_state DIR N: a registered node (100.64.0.1) with N peers, 100.64.0.0/10 + i + 2 each,
-# keys random, one endpoint 203.0.113.x:51820 each; the coordinator is 127.0.0.1:1 (nothing
-# listens there, so the node keeps retrying and the map stays as saved).
-write_state() {
-	mkdir -p "$1" && chmod 700 "$1"
-	python3 - "$1" "$2" <<-'EOF'
-	import base64, ipaddress, os, sys
-	d, n = sys.argv[1], int(sys.argv[2])
-	k = lambda: base64.b64encode(os.urandom(32)).decode()
-	v4 = int(ipaddress.IPv4Address("100.64.0.0"))
-	v6 = int(ipaddress.IPv6Address("fd7a:115c:a1e0::"))
-	with open(os.path.join(d, "coordinator.state"), "w") as f:
-	    f.write("meshd-state 1\n")
-	    f.write("coordinator 127.0.0.1:1 %s\n" % k())
-	    f.write("self bench 100.64.0.1/10 fd7a:115c:a1e0::1/48\n")
-	    for i in range(n):
-	        f.write("peer %s p%d %s %s 203.0.113.%d:51820\n" % (k(), i, ipaddress.IPv4Address(v4 + i + 2),
-	                ipaddress.IPv6Address(v6 + i + 2), i % 250 + 1))
-	os.chmod(os.path.join(d, "coordinator.state"), 0o600)
-	EOF
-}
-
-# real_rss N: sets RSS to meshd's RSS in KiB with N peers ("-" when it could not be measured).
-# Not in a $(...) subshell: the PIDs and namespaces it makes must stay known to the cleanup.
-real_rss() {
-	local n=$1 dir=$T/n$1 ns=ps$1-$$ mpid
-	RSS=-
-	write_state "$dir/state" "$n" || return 1
-	cat >"$dir/node.yaml" <<-EOF
-	interface: bench0
-	listen_port: 0
-	state_dir: $dir/state
-	control_socket: $dir/ctl.sock
-	EOF
-	lib_ns_create "$ns"
-	lib_meshd_start mpid "$ns" "$dir/node.yaml" "$dir/meshd.log" warn
-	if ! lib_meshd_wait_up "$mpid" "$ns" bench0; then
-		lib_log "N=$n: meshd did not come up:"
-		tail -n 5 "$dir/meshd.log" | sed 's/^/#   /' >&2
-		lib_stop_pid "$mpid"
-		lib_ns_delete "$ns"
-		return 1
-	fi
-	sleep "$SETTLE_S"
-	local prev cur waited=0
-	cur=$(rss_kb "$mpid")
-	while [ -n "$cur" ] && [ "$waited" -lt "$MAX_WAIT_S" ]; do
-		prev=$cur
-		sleep 1
-		waited=$((waited + 1))
-		cur=$(rss_kb "$mpid")
-		[ -n "$cur" ] && [ $((cur > prev ? cur - prev : prev - cur)) -le "$STEADY_KIB" ] && break
-	done
-	RSS=${cur:--}
-	[ "$RSS" = - ] || lib_log "N=$n: RSS steady after $((SETTLE_S + waited)) s"
-	lib_pid_alive "$mpid" || { lib_log "N=$n: meshd died:"; tail -n 5 "$dir/meshd.log" | sed 's/^/#   /' >&2; RSS=-; }
-	lib_stop_pid "$mpid" 10
-	lib_ns_delete "$ns"
 }
 
 lib_log "meshd: $MESHD; peerbench: $PEERBENCH"
@@ -148,8 +71,8 @@ base_rss=
 for N in $SIZES; do
 	rss=-
 	if [ "$REAL" = 1 ]; then
-		real_rss "$N"
-		rss=$RSS
+		bench_idle_rss "$N"
+		rss=$BENCH_RSS
 		[ -z "$base_rss" ] && [ "$N" = 0 ] && [ "$rss" != - ] && base_rss=$rss
 	fi
 	per_peer=-

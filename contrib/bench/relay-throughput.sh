@@ -36,76 +36,20 @@ LIB_SKIP_CODE=1
 . "$here/../../tests/netns/lib.sh"
 # shellcheck source=tests/netns/natlab.sh
 . "$here/../../tests/netns/natlab.sh"
+# shellcheck source=contrib/bench/benchlib.sh
+. "$here/benchlib.sh"
 
 DURATION=10
 TCP_WAIT=90
 MTU=
-usage() {
-	echo "usage: $0 [--duration SECONDS (1-300, default 10)] [--tcp-wait SECONDS (10-300, default 90)] [--mtu BYTES]"
-	echo "  --duration  length of each iperf3 run"
-	echo "  --tcp-wait  how long to wait for the relay to move to the TCP control connections"
-	echo "  --mtu       the nodes' tunnel MTU (1280-1500; default: meshd's own default)"
-}
-# num_arg NAME VALUE MIN MAX: VALUE is a whole number in MIN..MAX, else exit 2.
-num_arg() {
-	case $2 in
-	'' | *[!0-9]*) echo "$1: '$2' is not a whole number" >&2; exit 2 ;;
-	esac
-	if [ "${#2}" -gt 4 ] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
-		echo "$1: $2 is outside $3..$4" >&2
-		exit 2
-	fi
-}
-while [ $# -gt 0 ]; do
-	case $1 in
-	--duration)
-		[ $# -ge 2 ] || { usage >&2; exit 2; }
-		DURATION=$2
-		shift 2
-		;;
-	--tcp-wait)
-		[ $# -ge 2 ] || { usage >&2; exit 2; }
-		TCP_WAIT=$2
-		shift 2
-		;;
-	--duration=*)
-		DURATION=${1#*=}
-		shift
-		;;
-	--mtu)
-		[ $# -ge 2 ] || { usage >&2; exit 2; }
-		MTU=$2
-		shift 2
-		;;
-	--mtu=*)
-		MTU=${1#*=}
-		shift
-		;;
-	--tcp-wait=*)
-		TCP_WAIT=${1#*=}
-		shift
-		;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
-	esac
-done
-num_arg --duration "$DURATION" 1 300
-num_arg --tcp-wait "$TCP_WAIT" 10 300
-[ -z "$MTU" ] || num_arg --mtu "$MTU" 1280 1500
+BENCH_USAGE="$0 [options]"
+bench_opt duration DURATION num 1 300 "length of each iperf3 run"
+bench_opt tcp-wait TCP_WAIT num 10 300 "how long to wait for the relay to move to the TCP control connections"
+bench_opt mtu MTU str:BYTES "the nodes' tunnel MTU (1280-1500; default: meshd's own default)"
+bench_parse_args "$@"
+[ -z "$MTU" ] || bench_num_arg --mtu "$MTU" 1280 1500
 
-for bin in MESHD:src/meshd/meshd MESHCOORD:coord/meshcoord; do
-	var=${bin%%:*}
-	if [ -z "${!var:-}" ] && [ ! -x "$here/../../${bin#*:}" ] && [ -x "./${bin#*:}" ]; then
-		printf -v "$var" '%s' "./${bin#*:}"
-	fi
-done
-[ -z "${NATPROBE:-}" ] && [ -x ./tests/tools/natprobe ] && NATPROBE=./tests/tools/natprobe
+bench_find_builddir
 lib_require_root
 lib_require_tun
 natlab_require
@@ -135,12 +79,6 @@ natlab_site srv cone >/dev/null
 natlab_site lap cone >/dev/null
 natlab_selfcheck srv lap >"$T/selfcheck.tap" || { cat "$T/selfcheck.tap" >&2; lib_die "NAT lab broken"; }
 
-# iperf3 -J: the receiver's view of the whole test, in Mbit/s.
-iperf_mbit() {
-	awk -F: '/"sum_received"/ { f = 1 }
-		f && /"bits_per_second"/ { v = $2; gsub(/[^0-9.eE+-]/, "", v); printf "%.0f\n", v / 1e6; exit }' "$1"
-}
-
 ping_once() { # NS ADDR
 	ip netns exec "$1" ping -n -q -c 1 -W 1 "$2"
 }
@@ -162,11 +100,10 @@ measure() {
 	if lib_wait_for 5 lib_tcp_listening "$ns_s" "$IPERF_PORT"; then
 		ip netns exec "$ns_c" timeout $((DURATION + IPERF_SLACK_S)) \
 			iperf3 -c "$addr" -p "$IPERF_PORT" -t "$DURATION" -J >"$T/iperf-$label.json" 2>&1
-		mbit=$(iperf_mbit "$T/iperf-$label.json")
+		mbit=$(bench_iperf_mbit "$T/iperf-$label.json")
 	fi
 	lib_stop_pid "$srv" 2
-	rtt=$(ip netns exec "$ns_c" ping -n -q -c "$PING_COUNT" -i 0.2 -W 1 "$addr" 2>/dev/null |
-		sed -n 's|^rtt [^=]*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
+	rtt=$(bench_ping_avg "$ns_c" "$addr" "$PING_COUNT")
 	[ -n "$mbit" ] || { mbit=failed; FAILED=yes; grep -m1 '"error"' "$T/iperf-$label.json" >&2; }
 	[ -n "$rtt" ] || { rtt=failed; FAILED=yes; }
 	echo "   $label: $mbit Mbit/s, RTT $rtt ms" >&2
@@ -319,9 +256,9 @@ lib_stop_pid "$COORD_PID"
 
 # ---------------------------------------------------------------- table
 echo
-echo "Single-stream TCP laptop -> server (iperf3, ${DURATION} s) and ping RTT (${PING_COUNT} pings), two cone NATs, $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "kernel $(uname -r), $(nproc) CPU(s): $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-echo "meshd: $("$MESHD" --version 2>/dev/null | head -n 1), tunnel MTU ${TUN_MTU:-?}; $(iperf3 --version | head -n 1)"
+echo "Single-stream TCP laptop -> server (iperf3, ${DURATION} s) and ping RTT (${PING_COUNT} pings), two cone NATs"
+bench_header
+echo "tunnel MTU ${TUN_MTU:-?}"
 echo
 awk -F'|' '
 	function num(x) { return x ~ /^[0-9.]+$/ }
