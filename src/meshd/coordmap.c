@@ -16,7 +16,6 @@
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/state.h"
-#include "meshd/tx.h"
 
 
 void coordmap_mark_dirty(struct coordclient *cc, uint64_t now_ms)
@@ -187,8 +186,5 @@ void coordmap_sweep(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 void coordmap_complete(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 {
 	coordmap_sweep(dev, cc, now_ms);
-	/* New peers: start handshakes now rather than on the first packet. */
-	for (size_t i = 0; i < dev->n_peers; i++)
-		if (dev->peers[i]->from_coordinator && !session_usable(&dev->peers[i]->sessions.current, now_ms))
-			tx_send_initiation(dev, dev->peers[i], now_ms, false);
+	device_initiate_ahead(dev, now_ms); /* new peers: sessions before the first packet */
 }

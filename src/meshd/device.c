@@ -626,16 +626,26 @@ static void handle_signals(struct device *dev)
 	}
 }
 
+void device_initiate_ahead(struct device *dev, uint64_t now_ms)
+{
+	size_t started = 0;
+
+	for (size_t i = 0; i < dev->n_peers && started < DEVICE_INITIATE_AHEAD_MAX; i++) {
+		struct peer *p = dev->peers[i];
+		if (session_usable(&p->sessions.current, now_ms) || p->handshake.state == HANDSHAKE_INITIATION_SENT)
+			continue;
+		tx_send_initiation(dev, p, now_ms, false);
+		started++;
+	}
+}
+
 int device_run(struct device *dev)
 {
 	uint64_t now_ms = clock_monotonic_ms();
 
 	log_info("interface %s up, listening on UDP port %u, %zu peers", dev->ifname, dev->listen_port,
 		 dev->n_peers);
-	/* Handshake with every peer we can reach at once, so a restarted node has working
-	 * sessions within a round trip instead of waiting for the other side's timers. */
-	for (size_t i = 0; i < dev->n_peers; i++)
-		tx_send_initiation(dev, dev->peers[i], now_ms, false);
+	device_initiate_ahead(dev, now_ms);
 	device_outbox_flush(dev);
 
 	while (!dev->stop_requested) {
