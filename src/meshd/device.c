@@ -349,7 +349,7 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 	if (!device_init_common(dev, cfg, private_key, true, err, err_len))
 		return false;
 
-	dev->tun_fd = tun_open(dev->ifname);
+	dev->tun_fd = tun_open(dev->ifname, true, &dev->tun_features);
 	if (dev->tun_fd < 0) {
 		int e = -dev->tun_fd;
 		if (e == ENOENT)
@@ -364,6 +364,16 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 	}
 	if (!configure_interface(dev, cfg, err, err_len))
 		return false;
+	if (dev->tun_features & TUN_FEATURE_VNET_HDR) {
+		dev->tun_read_buf = malloc(DEVICE_TUN_READ_MAX);
+		if (!dev->tun_read_buf) {
+			snprintf(err, err_len, "out of memory for the TUN read buffer");
+			return false;
+		}
+	}
+	log_info("TUN offloads: %s%s%s", dev->tun_features & TUN_FEATURE_TSO ? "TSO " : "",
+		 dev->tun_features & TUN_FEATURE_USO ? "USO " : "",
+		 dev->tun_features & TUN_FEATURE_VNET_HDR ? "and coalescing" : "none (the kernel refused them)");
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -404,6 +414,9 @@ void device_close(struct device *dev)
 	if (dev->plain_buffers)
 		sodium_memzero(dev->plain_buffers, DEVICE_BATCH * dev->plain_slot_size);
 	free(dev->plain_buffers);
+	if (dev->tun_read_buf)
+		sodium_memzero(dev->tun_read_buf, DEVICE_TUN_READ_MAX);
+	free(dev->tun_read_buf);
 	free(dev->inbox.buffers);
 	free(dev->outbox.buffers);
 	handshake_identity_clear(&dev->identity);
@@ -484,6 +497,7 @@ static bool rx_from_socket(struct device *dev, uint64_t now_ms)
 		}
 		rx_datagram(dev, dev->inbox.iov[i].iov_base, dev->inbox.msgs[i].msg_len, &dev->inbox.source[i], now_ms);
 	}
+	rx_flush_tun(dev);
 	return n == DEVICE_BATCH;
 }
 
@@ -678,6 +692,7 @@ int device_run(struct device *dev)
 						punch_on_readable(dev, dev->peers[k], now_ms);
 					}
 			}
+			rx_flush_tun(dev); /* what the relay or a punch socket delivered */
 			device_outbox_flush(dev);
 		}
 		if (dev->coord)

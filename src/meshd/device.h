@@ -19,6 +19,7 @@
 
 #include "core/allowedips.h"
 #include "core/cookie.h"
+#include "core/gro.h"
 #include "core/handshake.h"
 #include "core/log.h"
 #include "meshd/config.h"
@@ -41,7 +42,11 @@ enum {
 	/* Every outbox slot starts with room for a relay header, so a datagram written for a
 	 * peer can be relayed without a copy (relayclient_send writes the header in front). */
 	DEVICE_SLOT_HEADROOM = RELAY_DATA_HEADER_LEN,
+	/* One TUN read with offloads: the virtio header and a super-packet of up to 64 KB
+	 * (an IPv6 payload length of 65535 plus its fixed header). */
+	DEVICE_TUN_READ_MAX = VNET_HDR_LEN + GSO_MAX_PACKET + IPV6_HEADER_LEN,
 };
+_Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch must fit one coalescing plan");
 
 /* Every reason a packet is dropped or a notable thing happens has a counter, so that
  * "dropped and counted" can be checked from outside (SIGUSR1 logs them). */
@@ -60,6 +65,9 @@ enum {
 	X(rx_data_replayed)      /* data counter already seen or too old */                 \
 	X(rx_data_bad_source)    /* inner source address not owned by the sending peer */   \
 	X(rx_data_malformed)     /* decrypted payload is not a valid IP packet */           \
+	X(rx_coalesced)          /* packets written to TUN inside a super-packet (GRO) */   \
+	X(tx_offload_invalid)    /* TUN read whose virtio header does not fit the packet */ \
+	X(tx_segmented)          /* packets split from TUN super-packets (TSO/USO) */       \
 	X(handshakes_completed)  /* sessions established, either role */                    \
 	X(tx_no_route)           /* TUN packet whose destination no peer owns */            \
 	X(tx_no_path)            /* datagram for a peer with no direct path and no relay */ \
@@ -145,6 +153,13 @@ struct device {
 	struct udp_outbox outbox;
 	uint8_t *plain_buffers; /* DEVICE_BATCH * plain_slot_size: TUN reads and decrypts */
 	size_t plain_slot_size;
+	/* TUN offloads (tun.h features; 0 for a plain TUN and offline devices): reads then
+	 * come into tun_read_buf, and decrypted packets wait in rx_pending (in plain_buffers)
+	 * until rx_flush_tun coalesces and writes them. */
+	unsigned int tun_features;
+	uint8_t *tun_read_buf; /* DEVICE_TUN_READ_MAX bytes */
+	struct gro_packet rx_pending[DEVICE_BATCH];
+	unsigned int rx_pending_count;
 
 	struct device_counters counters;
 	struct log_ratelimit rx_log_limit; /* for bad packets from anyone */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "meshd/probe.h"
 #include "meshd/punch.h"
 #include "meshd/relayclient.h"
+#include "meshd/tun.h"
 #include "meshd/tx.h"
 
 #define rx_log_limited(dev, now_ms, ...)                                                     \
@@ -253,8 +255,9 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 		return;
 	}
 
-	/* Decrypt into the first plain buffer: TUN writes happen one at a time right after. */
-	uint8_t *plain = dev->plain_buffers;
+	/* Decrypt into the next free plain buffer: with offloads the packet waits there for
+	 * rx_flush_tun; without, it is written at once and the first buffer is reused. */
+	uint8_t *plain = dev->plain_buffers + (size_t)dev->rx_pending_count * dev->plain_slot_size;
 	size_t plain_len;
 	enum session_result r = session_decrypt(s, now_ms, msg, len, plain, dev->plain_slot_size, &plain_len);
 	if (r != SESSION_OK) {
@@ -289,8 +292,41 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 		return;
 	}
 	p->rx_bytes += info.total_len;
+	if (dev->tun_features & TUN_FEATURE_VNET_HDR) {
+		dev->rx_pending[dev->rx_pending_count++] = (struct gro_packet){ plain, info.total_len };
+		if (dev->rx_pending_count == DEVICE_BATCH)
+			rx_flush_tun(dev);
+		return;
+	}
 	if (dev->tun_fd >= 0 && write(dev->tun_fd, plain, info.total_len) < 0 && errno != EAGAIN)
 		log_warn("writing to %s failed: %s", dev->ifname, strerror(errno));
+}
+
+void rx_flush_tun(struct device *dev)
+{
+	struct gro_plan plan;
+	struct iovec iov[1 + DEVICE_BATCH];
+	uint8_t vnet[VNET_HDR_LEN];
+
+	if (dev->rx_pending_count == 0)
+		return;
+	gro_plan_make(dev->rx_pending, dev->rx_pending_count, &plan); /* count <= DEVICE_BATCH: cannot fail */
+	for (size_t k = 0; k < plan.n_out; k++) {
+		const struct gro_output *o = &plan.out[k];
+		const struct gro_packet *head = &dev->rx_pending[o->head];
+		size_t n_iov = 0;
+		vnet_hdr_encode(&o->hdr, vnet);
+		iov[n_iov++] = (struct iovec){ vnet, sizeof(vnet) };
+		iov[n_iov++] = (struct iovec){ head->data, head->len };
+		for (uint16_t i = plan.next[o->head]; i != GRO_NO_NEXT; i = plan.next[i])
+			iov[n_iov++] = (struct iovec){ dev->rx_pending[i].data + o->hdr_skip,
+						       dev->rx_pending[i].len - o->hdr_skip };
+		if (o->n_members > 1)
+			dev->counters.rx_coalesced += o->n_members;
+		if (dev->tun_fd >= 0 && writev(dev->tun_fd, iov, (int)n_iov) < 0 && errno != EAGAIN)
+			log_warn("writing to %s failed: %s", dev->ifname, strerror(errno));
+	}
+	dev->rx_pending_count = 0;
 }
 
 /* One message, from `from` or through the relay (NULL): checked against its type's size,

@@ -14,6 +14,9 @@ void rx_datagram(struct device *dev, const uint8_t *buf, size_t len, const struc
 		 uint64_t now_ms);
 /* A datagram another node sent us through the coordinator's relay (sender: its key as the
  * relay says; the message authenticates itself). */
+/* Writes the decrypted packets waiting for the TUN (offloads only: coalesced where they
+ * continue each other). The loop calls it after every batch and event. */
+void rx_flush_tun(struct device *dev);
 void rx_relayed(struct device *dev, const uint8_t sender[32], const uint8_t *buf, size_t len, uint64_t now_ms);
 
 #endif

@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/gso.h"
 #include "core/ipaddr.h"
 #include "meshd/device.h"
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/punch.h"
 #include "meshd/relayclient.h"
+#include "meshd/tun.h"
 
 bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms)
 {
@@ -163,28 +165,71 @@ static bool is_multicast(const struct ip_packet_info *info)
 	return info->dst[0] == 0xff;                  /* ff00::/8 */
 }
 
+/* The peer a packet from the TUN goes to, or NULL (counted) when nobody owns it. */
+static struct peer *route(struct device *dev, const uint8_t *pkt, size_t len, struct ip_packet_info *info)
+{
+	if (!ip_packet_parse(pkt, len, info))
+		return NULL; /* the kernel only hands us IP, but stay strict */
+	struct peer *p = peer_by_address(dev, info->family, info->dst);
+	if (!p && !is_multicast(info)) /* multicast: the kernel's own IPv6 neighbour/MLD chatter */
+		dev->counters.tx_no_route++;
+	return p;
+}
+
+/* One read with offloads: a virtio header and a packet, maybe a super-packet that is
+ * split here into the packets the stack would have sent. All segments share addresses,
+ * so the first one's route serves them all. Returns how many packets it produced. */
+static unsigned int tx_offloaded_read(struct device *dev, size_t n, uint64_t now_ms)
+{
+	struct vnet_hdr h;
+	struct gso_plan plan;
+	struct ip_packet_info info;
+	struct peer *p = NULL;
+	const uint8_t *pkt = dev->tun_read_buf + VNET_HDR_LEN;
+	uint8_t *seg = dev->plain_buffers; /* nothing else waits there: rx_flush_tun ran first */
+
+	if (!vnet_hdr_decode(dev->tun_read_buf, n, &h) || !gso_plan_make(&h, pkt, n - VNET_HDR_LEN, &plan)) {
+		dev->counters.tx_offload_invalid++;
+		return 1;
+	}
+	for (size_t i = 0; i < plan.n_segments; i++) {
+		size_t len = gso_segment(&plan, pkt, i, seg, dev->plain_slot_size);
+		if (len == 0) {
+			dev->counters.tx_dropped++; /* larger than our MTU: the kernel would not do that */
+			continue;
+		}
+		if (!p && !(p = route(dev, seg, len, &info)))
+			return 1;
+		if (!ip_packet_parse(seg, len, &info))
+			continue;
+		tx_send_packet(dev, p, seg, info.total_len, now_ms);
+	}
+	if (plan.n_segments > 1)
+		dev->counters.tx_segmented += plan.n_segments;
+	return (unsigned int)plan.n_segments;
+}
+
 bool tx_from_tun(struct device *dev, uint64_t now_ms)
 {
-	for (unsigned int i = 0; i < DEVICE_BATCH; i++) {
-		uint8_t *pkt = dev->plain_buffers + (size_t)i * dev->plain_slot_size;
-		ssize_t n = read(dev->tun_fd, pkt, dev->plain_slot_size);
+	bool vnet = dev->tun_features & TUN_FEATURE_VNET_HDR;
+	/* Packets, not reads, are the budget: one read may bring forty. */
+	for (unsigned int done = 0; done < DEVICE_BATCH;) {
+		uint8_t *pkt = vnet ? dev->tun_read_buf : dev->plain_buffers + (size_t)done * dev->plain_slot_size;
+		ssize_t n = read(dev->tun_fd, pkt, vnet ? DEVICE_TUN_READ_MAX : dev->plain_slot_size);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_warn("reading from %s failed: %s", dev->ifname, strerror(errno));
 			return false;
 		}
-
-		struct ip_packet_info info;
-		if (!ip_packet_parse(pkt, (size_t)n, &info))
-			continue; /* the kernel only hands us IP, but stay strict */
-		struct peer *p = peer_by_address(dev, info.family, info.dst);
-		if (!p && is_multicast(&info))
-			continue; /* the kernel's own IPv6 neighbour/MLD chatter: nobody to send it to */
-		if (!p) {
-			dev->counters.tx_no_route++;
+		if (vnet) {
+			done += tx_offloaded_read(dev, (size_t)n, now_ms);
 			continue;
 		}
-		tx_send_packet(dev, p, pkt, info.total_len, now_ms);
+		done++;
+		struct ip_packet_info info;
+		struct peer *p = route(dev, pkt, (size_t)n, &info);
+		if (p)
+			tx_send_packet(dev, p, pkt, info.total_len, now_ms);
 	}
 	return true; /* a full batch: there may be more */
 }
