@@ -59,6 +59,9 @@ static bool alloc_buffers(struct device *dev)
 	/* Receive slots take one byte more than we accept so that an oversized datagram is
 	 * seen as such (MSG_TRUNC) rather than silently cut. */
 	dev->inbox.slot_size = (datagram > RELAY_MAX_FRAME ? datagram : RELAY_MAX_FRAME) + 1;
+	/* A GRO receive holds many datagrams: the pages are touched only when it does. */
+	if (dev->udp_gro && dev->inbox.slot_size < UDPOFFLOAD_GRO_BUFFER + 1)
+		dev->inbox.slot_size = UDPOFFLOAD_GRO_BUFFER + 1;
 	dev->outbox.slot_size = DEVICE_SLOT_HEADROOM + datagram;
 	dev->outbox.payload_room = datagram;
 	dev->plain_slot_size = dev->mtu + WIRE_DATA_PADDING;
@@ -267,6 +270,9 @@ static bool open_udp_socket(struct device *dev, uint16_t port, char *err, size_t
 	/* Best effort: the kernel caps these at net.core.{r,w}mem_max. */
 	setsockopt(dev->udp_fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
 	setsockopt(dev->udp_fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+	udpoffload_probe(dev->udp_fd, &dev->udp_gso, &dev->udp_gro);
+	log_info("UDP offloads: GSO %s, GRO %s", dev->udp_gso ? "on" : "off (kernel refused)",
+		 dev->udp_gro ? "on" : "off (kernel refused)");
 	return true;
 
 bind_failed:
@@ -426,25 +432,69 @@ void device_close(struct device *dev)
 
 /* ---------------------------------------------------------------- UDP batches */
 
-void device_outbox_flush(struct device *dev)
+/* Sends msgs[0..count) of one mmsghdr array; n_of(i) datagrams ride in message i.
+ * Returns the index of a message that failed with an error GSO may cause, or count. */
+static unsigned int send_batch(struct device *dev, struct mmsghdr *msgs, unsigned int count, const unsigned int *n_of)
 {
 	unsigned int sent = 0;
-
-	while (sent < dev->outbox.count) {
-		if (dev->udp_fd < 0)
-			break; /* offline device (fuzzing): drop */
-		int n = sendmmsg(dev->udp_fd, dev->outbox.msgs + sent, dev->outbox.count - sent, 0);
+	while (sent < count) {
+		int n = sendmmsg(dev->udp_fd, msgs + sent, count - sent, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* A full socket buffer or an unreachable peer: drop this datagram, keep the rest. */
-			dev->counters.tx_dropped++;
+			/* EIO and EINVAL: the device or the kernel cannot segment this message. */
+			if (n_of && n_of[sent] > 1 && (errno == EIO || errno == EINVAL))
+				return sent;
+			/* A full socket buffer or an unreachable peer: drop this message, keep the rest. */
+			dev->counters.tx_dropped += n_of ? n_of[sent] : 1;
 			n = 1;
 		} else {
-			dev->counters.tx_datagrams += (uint64_t)n;
+			for (int k = 0; k < n; k++)
+				dev->counters.tx_datagrams += n_of ? n_of[sent + (unsigned int)k] : 1;
 		}
 		sent += (unsigned int)n;
 	}
+	return count;
+}
+
+/* Groups the outbox into GSO messages and sends them; on a refusal, GSO is off from
+ * then on and the rest goes one datagram per message. */
+static void flush_gso(struct device *dev)
+{
+	struct udp_outbox *ob = &dev->outbox;
+	unsigned int m = 0;
+	for (unsigned int i = 0; i < ob->count; m++) {
+		unsigned int n = (unsigned int)udpoffload_group(ob->iov, ob->dest, ob->count, i);
+		ob->gso_msgs[m].msg_hdr = ob->msgs[i].msg_hdr;
+		ob->gso_msgs[m].msg_hdr.msg_iov = &ob->iov[i];
+		ob->gso_msgs[m].msg_hdr.msg_iovlen = n;
+		if (n > 1) {
+			udpoffload_set_segment(&ob->gso_msgs[m].msg_hdr, ob->gso_control[m], (uint16_t)ob->iov[i].iov_len);
+			dev->counters.tx_gso_sends++;
+		}
+		ob->gso_first[m] = i;
+		ob->gso_n[m] = n;
+		i += n;
+	}
+	unsigned int failed = send_batch(dev, ob->gso_msgs, m, ob->gso_n);
+	if (failed == m)
+		return;
+	log_warn("UDP GSO refused on send (%s); sending one datagram per message from now on", strerror(errno));
+	dev->udp_gso = false;
+	unsigned int first = ob->gso_first[failed];
+	send_batch(dev, ob->msgs + first, ob->count - first, NULL);
+}
+
+void device_outbox_flush(struct device *dev)
+{
+	if (dev->udp_fd < 0 || dev->outbox.count == 0) {
+		dev->outbox.count = 0; /* offline device (fuzzing): drop */
+		return;
+	}
+	if (dev->udp_gso)
+		flush_gso(dev);
+	else
+		send_batch(dev, dev->outbox.msgs, dev->outbox.count, NULL);
 	dev->outbox.count = 0;
 }
 
@@ -481,6 +531,10 @@ static bool rx_from_socket(struct device *dev, uint64_t now_ms)
 	for (unsigned int i = 0; i < DEVICE_BATCH; i++) {
 		dev->inbox.msgs[i].msg_hdr.msg_namelen = sizeof(dev->inbox.source[i]);
 		dev->inbox.msgs[i].msg_hdr.msg_flags = 0;
+		if (dev->udp_gro) {
+			dev->inbox.msgs[i].msg_hdr.msg_control = dev->inbox.control[i];
+			dev->inbox.msgs[i].msg_hdr.msg_controllen = sizeof(dev->inbox.control[i]);
+		}
 	}
 	int n = recvmmsg(dev->udp_fd, dev->inbox.msgs, DEVICE_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
@@ -495,7 +549,17 @@ static bool rx_from_socket(struct device *dev, uint64_t now_ms)
 			dev->counters.rx_invalid_size++;
 			continue;
 		}
-		rx_datagram(dev, dev->inbox.iov[i].iov_base, dev->inbox.msgs[i].msg_len, &dev->inbox.source[i], now_ms);
+		uint8_t *buf = dev->inbox.iov[i].iov_base;
+		size_t len = dev->inbox.msgs[i].msg_len;
+		size_t seg = dev->udp_gro ? udpoffload_gro_size(h) : 0;
+		if (seg == 0 || seg >= len) {
+			rx_datagram(dev, buf, len, &dev->inbox.source[i], now_ms);
+			continue;
+		}
+		/* GRO: datagrams of seg bytes back to back, the last one maybe shorter. */
+		dev->counters.rx_gro_receives++;
+		for (size_t off = 0; off < len; off += seg)
+			rx_datagram(dev, buf + off, len - off < seg ? len - off : seg, &dev->inbox.source[i], now_ms);
 	}
 	rx_flush_tun(dev);
 	return n == DEVICE_BATCH;

@@ -28,6 +28,7 @@
 #include "meshd/relayclient.h"
 #include "meshd/stage.h"
 #include "meshd/timerq.h"
+#include "meshd/udpoffload.h"
 
 enum {
 	DEVICE_BATCH = 64, /* packets per recvmmsg/sendmmsg/TUN-read round: amortizes syscalls */
@@ -68,6 +69,8 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(rx_coalesced)          /* packets written to TUN inside a super-packet (GRO) */   \
 	X(tx_offload_invalid)    /* TUN read whose virtio header does not fit the packet */ \
 	X(tx_segmented)          /* packets split from TUN super-packets (TSO/USO) */       \
+	X(tx_gso_sends)          /* sendmmsg messages that carried several datagrams (GSO) */ \
+	X(rx_gro_receives)       /* received messages that held several datagrams (GRO) */ \
 	X(handshakes_completed)  /* sessions established, either role */                    \
 	X(tx_no_route)           /* TUN packet whose destination no peer owns */            \
 	X(tx_no_path)            /* datagram for a peer with no direct path and no relay */ \
@@ -102,6 +105,11 @@ struct udp_outbox {
 	size_t slot_size;
 	size_t payload_room;
 	unsigned int count;
+	/* With UDP GSO: the messages actually sent, each a run of msgs' datagrams
+	 * (gso_first, gso_n) with a UDP_SEGMENT control message when longer than one. */
+	struct mmsghdr gso_msgs[DEVICE_BATCH];
+	unsigned int gso_first[DEVICE_BATCH], gso_n[DEVICE_BATCH];
+	uint8_t gso_control[DEVICE_BATCH][UDPOFFLOAD_CMSG_SPACE];
 };
 
 /* Datagrams filled by one recvmmsg. */
@@ -109,6 +117,7 @@ struct udp_inbox {
 	struct mmsghdr msgs[DEVICE_BATCH];
 	struct iovec iov[DEVICE_BATCH];
 	struct sockaddr_storage source[DEVICE_BATCH];
+	uint8_t control[DEVICE_BATCH][UDPOFFLOAD_CMSG_SPACE]; /* UDP_GRO's segment size */
 	uint8_t *buffers;
 	size_t slot_size;
 };
@@ -123,6 +132,7 @@ struct device {
 	int udp_fd;
 	uint16_t listen_port; /* as bound (the configured one, or the kernel's pick for 0) */
 	int udp_family; /* AF_INET6 (dual-stack) or AF_INET when IPv6 is unavailable */
+	bool udp_gso, udp_gro; /* the socket's offloads (udpoffload.h), probed at open */
 	int epoll_fd;
 	int signal_fd;
 	struct netlink nl;

@@ -13,6 +13,10 @@
 
 #include "core/gro.h"
 #include "core/gso.h"
+#include "meshd/udpoffload.h"
+
+#include <netinet/in.h>
+#include <sys/uio.h>
 
 enum { BUF = 70000, SEG_MAX = 2048, MAX_SEGS = 64 };
 
@@ -477,6 +481,44 @@ static void test_coalesce_non_tcp(void **state)
 	assert_false(gro_plan_make(pk, GRO_MAX_PACKETS + 1, &plan));
 }
 
+/* ---------------------------------------------------------------- UDP GSO grouping */
+
+static void test_udp_gso_groups(void **state)
+{
+	(void)state;
+	struct iovec iov[UDPOFFLOAD_MAX_SEGMENTS + 8];
+	struct sockaddr_storage dest[UDPOFFLOAD_MAX_SEGMENTS + 8];
+	memset(dest, 0, sizeof(dest));
+	for (size_t i = 0; i < sizeof(iov) / sizeof(iov[0]); i++) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&dest[i];
+		in->sin_family = AF_INET;
+		in->sin_port = htons(51820);
+		in->sin_addr.s_addr = htonl(0xc0000202);
+		iov[i] = (struct iovec){ NULL, 1000 };
+	}
+	/* 1000 1000 600 | 1000 (other peer) | 1000 1000 | 32 (keepalive after full ones) */
+	iov[2].iov_len = 600;
+	((struct sockaddr_in *)&dest[3])->sin_port = htons(51821);
+	iov[6].iov_len = 32;
+	assert_int_equal(udpoffload_group(iov, dest, 8, 0), 3);
+	assert_int_equal(udpoffload_group(iov, dest, 8, 3), 1);
+	assert_int_equal(udpoffload_group(iov, dest, 8, 4), 3);
+	assert_int_equal(udpoffload_group(iov, dest, 7, 4), 3);
+	assert_int_equal(udpoffload_group(iov, dest, 6, 4), 2); /* the count bounds it */
+	/* A longer datagram cannot follow shorter ones. */
+	iov[1].iov_len = 1001;
+	assert_int_equal(udpoffload_group(iov, dest, 8, 0), 1);
+	/* Equal datagrams of 1100 bytes: the byte limit (65000) comes first. */
+	for (size_t i = 0; i < sizeof(iov) / sizeof(iov[0]); i++) {
+		iov[i].iov_len = 1100;
+		((struct sockaddr_in *)&dest[i])->sin_port = htons(51820);
+	}
+	assert_int_equal(udpoffload_group(iov, dest, 70, 0), 59);
+	for (size_t i = 0; i < sizeof(iov) / sizeof(iov[0]); i++)
+		iov[i].iov_len = 100;
+	assert_int_equal(udpoffload_group(iov, dest, 70, 0), UDPOFFLOAD_MAX_SEGMENTS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce_mixed_flows),
 		cmocka_unit_test(test_coalesce_refusals),
 		cmocka_unit_test(test_coalesce_non_tcp),
+		cmocka_unit_test(test_udp_gso_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
