@@ -67,10 +67,32 @@ void vnet_hdr_encode(const struct vnet_hdr *h, uint8_t out[VNET_HDR_LEN])
 	memcpy(out + 8, &h->csum_offset, 2);
 }
 
+/* Folds a 64-bit one's-complement sum to 16 bits without the final complement. */
+static uint16_t fold64(uint64_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 uint64_t csum_add(uint64_t sum, const uint8_t *buf, size_t len)
 {
-	/* 64-bit accumulator: 2^48 words before it could overflow, far beyond any packet. */
+	/* Every byte of every packet passes here twice, so 32-bit words in the host's order
+	 * go into a 64-bit accumulator (2^32 words before it could overflow): the
+	 * one's-complement sum does not depend on byte order up to a swap of the folded
+	 * result (RFC 1071, 2.(B)). The tail goes word by word in network order. */
+	uint64_t acc = 0;
 	size_t i = 0;
+	for (; i + 4 <= len; i += 4) {
+		uint32_t w;
+		memcpy(&w, buf + i, sizeof(w));
+		acc += w;
+	}
+	uint16_t folded = fold64(acc);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	folded = (uint16_t)(folded >> 8 | folded << 8);
+#endif
+	sum += folded;
 	for (; i + 1 < len; i += 2)
 		sum += get16(buf + i);
 	if (i < len)
@@ -80,9 +102,7 @@ uint64_t csum_add(uint64_t sum, const uint8_t *buf, size_t len)
 
 uint16_t csum_fold(uint64_t sum)
 {
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
+	return fold64(sum);
 }
 
 uint64_t csum_pseudo(const uint8_t *src_dst, size_t addr_len, uint8_t proto, uint32_t l4_len)

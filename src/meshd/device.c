@@ -762,6 +762,7 @@ int device_run(struct device *dev)
 		if (dev->coord)
 			coordclient_tick(dev, now_ms);
 		device_run_timers(dev, now_ms);
+		rx_flush_tun(dev); /* what a birthday punch's socket delivered */
 		device_outbox_flush(dev);
 		if (dev->ctl)
 			ctl_tick(dev, now_ms);

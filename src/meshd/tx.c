@@ -16,6 +16,7 @@
 #include "meshd/peer.h"
 #include "meshd/punch.h"
 #include "meshd/relayclient.h"
+#include "meshd/rx.h"
 #include "meshd/tun.h"
 
 bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms)
@@ -186,7 +187,7 @@ static unsigned int tx_offloaded_read(struct device *dev, size_t n, uint64_t now
 	struct ip_packet_info info;
 	struct peer *p = NULL;
 	const uint8_t *pkt = dev->tun_read_buf + VNET_HDR_LEN;
-	uint8_t *seg = dev->plain_buffers; /* nothing else waits there: rx_flush_tun ran first */
+	uint8_t *seg = dev->plain_buffers; /* free: tx_from_tun flushed what waited there */
 
 	if (!vnet_hdr_decode(dev->tun_read_buf, n, &h) || !gso_plan_make(&h, pkt, n - VNET_HDR_LEN, &plan)) {
 		dev->counters.tx_offload_invalid++;
@@ -212,6 +213,7 @@ static unsigned int tx_offloaded_read(struct device *dev, size_t n, uint64_t now
 bool tx_from_tun(struct device *dev, uint64_t now_ms)
 {
 	bool vnet = dev->tun_features & TUN_FEATURE_VNET_HDR;
+	rx_flush_tun(dev); /* decrypted packets still waiting there would be overwritten */
 	/* Packets, not reads, are the budget: one read may bring forty. */
 	for (unsigned int done = 0; done < DEVICE_BATCH;) {
 		uint8_t *pkt = vnet ? dev->tun_read_buf : dev->plain_buffers + (size_t)done * dev->plain_slot_size;
