@@ -89,7 +89,7 @@ static void view_tcp(const struct gro_packet *pk, struct tcp_view *v)
 	} else {
 		return;
 	}
-	if (v->ip_len < 20 || pk->len - v->ip_len < TCP_HEADER_MIN_LEN)
+	if (v->ip_len < 20 || pk->len < v->ip_len + TCP_HEADER_MIN_LEN)
 		return;
 	const uint8_t *t = p + v->ip_len;
 	v->tcp_len = (size_t)(t[TCP_OFF_DOFF] >> 4) * 4;
@@ -99,8 +99,11 @@ static void view_tcp(const struct gro_packet *pk, struct tcp_view *v)
 	v->payload_len = pk->len - v->ip_len - v->tcp_len;
 	v->seq = get32(t + TCP_OFF_SEQ);
 	v->flags = t[TCP_OFF_FLAGS];
-	/* Data with ACK, PSH at most: SYN, FIN, RST, URG and ECN signals pass one by one. */
-	v->eligible = v->payload_len > 0 && (v->flags & ~TCP_FLAG_PSH) == TCP_FLAG_ACK;
+	/* Data with ACK, PSH at most: SYN, FIN, RST, URG and ECN signals pass one by one.
+	 * An IPv4 header that does not check out passes too: the stack drops it, as it would
+	 * have without us (a joined packet's header is gone, its fault with it). */
+	v->eligible = v->payload_len > 0 && (v->flags & ~TCP_FLAG_PSH) == TCP_FLAG_ACK &&
+		      (v->family != AF_INET || csum_fold(csum_add(0, p, v->ip_len)) == 0xffff);
 }
 
 static size_t addr_len(int family)

@@ -479,6 +479,22 @@ static void test_coalesce_refusals(void **state)
 	check_roundtrip(&plan, 3, 4, 2);
 }
 
+static void test_coalesce_bad_ip_checksum(void **state)
+{
+	(void)state;
+	struct spec s = { .family = AF_INET, .payload = 3 * 1000, .flags = TCP_FLAG_ACK, .seq = 1, .sport = 40 };
+	assert_int_equal(split_and_check(&s, 1000), 3);
+	for (size_t i = 0; i < 3; i++)
+		load(i, i);
+	rx[1][10] ^= 0x10; /* IPv4 header checksum of the middle one */
+	struct gro_plan plan;
+	assert_true(gro_plan_make(pk, 3, &plan));
+	assert_int_equal(plan.n_out, 3); /* it passes alone, and 2 cannot follow it */
+	for (size_t k = 0; k < 3; k++)
+		assert_int_equal(plan.out[k].hdr.gso_type, VNET_GSO_NONE);
+	assert_memory_equal(pk[1].data, rx[1], seg_len[1]);
+}
+
 static void test_coalesce_non_tcp(void **state)
 {
 	(void)state;
@@ -553,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce_roundtrip),
 		cmocka_unit_test(test_coalesce_mixed_flows),
 		cmocka_unit_test(test_coalesce_refusals),
+		cmocka_unit_test(test_coalesce_bad_ip_checksum),
 		cmocka_unit_test(test_coalesce_non_tcp),
 		cmocka_unit_test(test_udp_gso_groups),
 	};
