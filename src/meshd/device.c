@@ -442,8 +442,10 @@ static unsigned int send_batch(struct device *dev, struct mmsghdr *msgs, unsigne
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* EIO and EINVAL: the device or the kernel cannot segment this message. */
-			if (n_of && n_of[sent] > 1 && (errno == EIO || errno == EINVAL))
+			/* EIO: the device cannot checksum for us; EINVAL or EMSGSIZE: the kernel
+			 * will not segment it (old kernel, or datagrams larger than the path's MTU,
+			 * which only IP fragmentation, never GSO, gets through). */
+			if (n_of && n_of[sent] > 1 && (errno == EIO || errno == EINVAL || errno == EMSGSIZE))
 				return sent;
 			/* A full socket buffer or an unreachable peer: drop this message, keep the rest. */
 			dev->counters.tx_dropped += n_of ? n_of[sent] : 1;

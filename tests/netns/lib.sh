@@ -300,15 +300,21 @@ lib_have_tcp_tool() {
 }
 
 # lib_tcp_recv VAR NS ADDR PORT FILE: background receiver, writes one connection to FILE.
+# ADDR may be IPv4 or IPv6.
 lib_tcp_recv() {
 	local __var=$1 ns=$2 addr=$3 port=$4 file=$5 pid
 	if command -v socat >/dev/null 2>&1; then
-		ip netns exec "$ns" timeout 150 socat -u "TCP-LISTEN:$port,bind=$addr,reuseaddr" \
-			"OPEN:$file,creat,trunc" </dev/null &
+		case $addr in
+		*:*) ip netns exec "$ns" timeout 150 socat -u "TCP6-LISTEN:$port,bind=[$addr],reuseaddr" \
+			"OPEN:$file,creat,trunc" </dev/null & ;;
+		*) ip netns exec "$ns" timeout 150 socat -u "TCP-LISTEN:$port,bind=$addr,reuseaddr" \
+			"OPEN:$file,creat,trunc" </dev/null & ;;
+		esac
 	else
 		ip netns exec "$ns" timeout 150 python3 -c '
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
 c, _ = s.accept()
 with open(sys.argv[3], "wb") as f:
@@ -331,7 +337,10 @@ lib_tcp_listening() {
 lib_tcp_send() {
 	local ns=$1 addr=$2 port=$3 file=$4 limit=$5
 	if command -v socat >/dev/null 2>&1; then
-		ip netns exec "$ns" timeout "$limit" socat -u "OPEN:$file" "TCP:$addr:$port"
+		case $addr in
+		*:*) ip netns exec "$ns" timeout "$limit" socat -u "OPEN:$file" "TCP6:[$addr]:$port" ;;
+		*) ip netns exec "$ns" timeout "$limit" socat -u "OPEN:$file" "TCP:$addr:$port" ;;
+		esac
 	else
 		ip netns exec "$ns" timeout "$limit" python3 -c '
 import socket, sys
