@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/bytes.h"
+
 enum {
 	IPV4_OFF_TOS = 1,
 	IPV4_OFF_TOTAL_LEN = 2,
@@ -49,22 +51,6 @@ struct group {
 	bool open;
 	bool checked;          /* the head's checksum has been verified */
 };
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static void view_tcp(const struct gro_packet *pk, struct tcp_view *v)
 {

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/bytes.h"
+
 enum {
 	IPV4_MIN_HDR = 20,
 	IPV6_HDR = 40,
@@ -21,28 +23,6 @@ enum {
 	TCP_OFF_FLAGS = 13,
 	UDP_OFF_LEN = 4,
 };
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 bool vnet_hdr_decode(const uint8_t *buf, size_t len, struct vnet_hdr *out)
 {
