@@ -11,7 +11,7 @@ prog=${0##*/}
 # Building: autogen.sh (autoconf, automake; pkg.m4 comes with pkg-config), configure's
 # pkg-config checks, and git/ca-certificates to fetch the source.
 build_pkgs="build-essential autoconf automake libtool pkg-config
-	libsodium-dev libb2-dev libmnl-dev libyaml-dev libsqlite3-dev git ca-certificates"
+	libsodium-dev libb2-dev libssl-dev libmnl-dev libyaml-dev libsqlite3-dev git ca-certificates"
 # make check and the network-namespace lab: cmocka for the unit tests, clang for the
 # libFuzzer targets, ip/ping/nft/tcpdump to build and watch the namespaces, sha256sum
 # (coreutils), unshare/nsenter/setpriv (util-linux), ps/pgrep/sysctl (procps), socat for

@@ -1,5 +1,6 @@
-/* Transport data messages: header, counter, and the ChaCha20-Poly1305 sealed padded packet.
- * Called once per packet from batch loops, so it never allocates, logs or blocks.
+/* Transport data messages: header, counter, and the ChaCha20-Poly1305 sealed padded packet
+ * (aead.h). Encrypting and decrypting run once per packet from batch loops, so they never
+ * allocate, log or block; session_init prepares the ciphers once per session.
  *
  * Only SESSION_OK means a message was authentic: every error from session_decrypt is about
  * bytes anyone could have sent, so the caller must drop them and change nothing else. */
@@ -15,9 +16,9 @@ enum {
 	SESSION_NONCE_LEN = 12,
 };
 
-_Static_assert(SESSION_NONCE_LEN == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "IETF nonce size");
-_Static_assert(WIRE_KEY_LEN == crypto_aead_chacha20poly1305_ietf_KEYBYTES, "AEAD key size");
-_Static_assert(WIRE_AEAD_TAG_LEN == crypto_aead_chacha20poly1305_ietf_ABYTES, "AEAD tag size");
+_Static_assert((int)SESSION_NONCE_LEN == (int)AEAD_NONCE_LEN, "IETF nonce size");
+_Static_assert((int)WIRE_KEY_LEN == (int)AEAD_KEY_LEN, "AEAD key size");
+_Static_assert((int)WIRE_AEAD_TAG_LEN == (int)AEAD_TAG_LEN, "AEAD tag size");
 _Static_assert((int)WIRE_DATA_OFF_PAYLOAD == (int)WIRE_DATA_HEADER_LEN, "payload follows the data header");
 
 static void session_nonce(uint8_t nonce[SESSION_NONCE_LEN], uint64_t counter)
@@ -44,6 +45,9 @@ void session_init(struct session *s, const uint8_t send_key[WIRE_KEY_LEN], const
 	s->we_initiated = we_initiated;
 	s->send_counter = 0;
 	replay_init(&s->replay);
+	/* NULL (no libcrypto context) is not an error: libsodium then does the same work. */
+	s->seal = aead_cipher_new(send_key, true);
+	s->open = aead_cipher_new(recv_key, false);
 	s->created_ms = now_ms;
 	s->valid = true;
 }
@@ -51,6 +55,8 @@ void session_init(struct session *s, const uint8_t send_key[WIRE_KEY_LEN], const
 void session_clear(struct session *s)
 {
 	replay_free(&s->replay);
+	aead_cipher_free(s->seal);
+	aead_cipher_free(s->open);
 	sodium_memzero(s, sizeof(*s));
 	s->valid = false;
 }
@@ -76,7 +82,6 @@ enum session_result session_encrypt(struct session *s, uint64_t now_ms, const ui
 	uint8_t nonce[SESSION_NONCE_LEN];
 	uint8_t *payload;
 	size_t padded, room;
-	unsigned long long sealed_len;
 	uint64_t counter;
 
 	if (out_len)
@@ -108,11 +113,11 @@ enum session_result session_encrypt(struct session *s, uint64_t now_ms, const ui
 	wire_put_u64(out + WIRE_DATA_OFF_COUNTER, counter);
 	session_nonce(nonce, counter);
 
-	/* In-place sealing is supported by libsodium; it cannot fail for these sizes. */
-	crypto_aead_chacha20poly1305_ietf_encrypt(payload, &sealed_len, payload, padded, NULL, 0, NULL, nonce,
-						  s->send_key);
+	/* The counter is spent even if libcrypto failed: a nonce is never used twice. */
 	s->send_counter = counter + 1;
-	*out_len = WIRE_DATA_HEADER_LEN + (size_t)sealed_len;
+	if (!aead_seal(s->seal, s->send_key, nonce, payload, padded))
+		return SESSION_ERR_CIPHER;
+	*out_len = WIRE_DATA_HEADER_LEN + padded + WIRE_AEAD_TAG_LEN;
 	return SESSION_OK;
 }
 
@@ -149,8 +154,7 @@ enum session_result session_decrypt(struct session *s, uint64_t now_ms, const ui
 		return SESSION_ERR_REPLAY;
 
 	session_nonce(nonce, counter);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(plain, NULL, NULL, msg + WIRE_DATA_OFF_PAYLOAD, sealed_len,
-						      NULL, 0, nonce, s->recv_key) != 0) {
+	if (!aead_open(s->open, s->recv_key, nonce, msg + WIRE_DATA_OFF_PAYLOAD, sealed_len, plain)) {
 		if (opened_len)
 			sodium_memzero(plain, opened_len);
 		return SESSION_ERR_AUTH;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "aead.h"
 #include "replay.h"
 #include "wire.h"
 
@@ -25,6 +26,8 @@ struct session {
 	uint32_t remote_index; /* the index we put in data messages to them */
 	uint8_t send_key[WIRE_KEY_LEN];
 	uint8_t recv_key[WIRE_KEY_LEN];
+	/* The keys prepared for libcrypto (aead.h); NULL: libsodium uses the raw keys. */
+	struct aead_cipher *seal, *open;
 	uint64_t send_counter; /* next counter to use */
 	struct replay_window replay;
 	uint64_t created_ms;
@@ -36,14 +39,15 @@ enum session_result {
 	SESSION_ERR_AUTH = -2,      /* AEAD failed (forged, corrupted or wrong key) */
 	SESSION_ERR_REPLAY = -3,    /* counter already seen or older than the window */
 	SESSION_ERR_MALFORMED = -4, /* too short, wrong header, buffer too small */
+	SESSION_ERR_CIPHER = -5,    /* libcrypto failed to seal (not seen in practice): drop the packet */
 };
 
 /* Sets up a fresh session from handshake output. Copies the keys. s must not hold a replay
- * ring (a new or cleared session): it would leak. A session owns its ring: a struct copy
- * moves it, and only one copy may then be cleared (peer.c's rotation zeroes the source). */
+ * ring or ciphers (a new or cleared session): they would leak. A session owns them: a struct
+ * copy moves them, and only one copy may then be cleared (the rotation zeroes the source). */
 void session_init(struct session *s, const uint8_t send_key[WIRE_KEY_LEN], const uint8_t recv_key[WIRE_KEY_LEN],
 		  uint32_t local_index, uint32_t remote_index, bool we_initiated, uint64_t now_ms);
-/* Wipes the keys, frees the replay ring and marks the session invalid. */
+/* Wipes the keys, frees the replay ring and ciphers and marks the session invalid. */
 void session_clear(struct session *s);
 
 /* Encrypts `len` bytes of plaintext (zero-padded to WIRE_DATA_PADDING) into a complete data

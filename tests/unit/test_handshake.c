@@ -314,6 +314,7 @@ static void test_response_bit_flips(void **state)
 			if (i >= WIRE_RESP_OFF_MAC2) {
 				assert_true(handshake_consume_response(&hs, &f->ini_id, f->psk, msg, sizeof(msg),
 								       TEST_NOW_MS, &s));
+				session_clear(&s); /* an accepted response made a session */
 				continue;
 			}
 			if (handshake_response_mac1_ok(&f->ini_id, msg, sizeof(msg)) ||
@@ -326,6 +327,7 @@ static void test_response_bit_flips(void **state)
 			if (i >= WIRE_RESP_OFF_SENDER && i < WIRE_RESP_OFF_RECEIVER) {
 				assert_true(handshake_consume_response(&hs, &f->ini_id, f->psk, msg, sizeof(msg),
 								       TEST_NOW_MS, &s));
+				session_clear(&s); /* an accepted response made a session */
 				assert_int_not_equal(hs.remote_index, TEST_RESP_INDEX);
 			} else if (i < WIRE_RESP_OFF_MAC1) {
 				if (handshake_consume_response(&hs, &f->ini_id, f->psk, msg, sizeof(msg), TEST_NOW_MS,
