@@ -26,8 +26,11 @@
 # stream A→B, B the receiver, each once B's RSS is steady. Idle RSS: 'meshd up' alone from a
 # saved map of each of --rss-sizes peers (as contrib/bench/peer-scale.sh does).
 #
+# Floors: two process wake-ups on loopback (tests/tools/wakeuprtt), which give the lowest ping
+# any userspace tunnel can show here (veth's + three wake-ups), and the data-message cipher's
+# speed through libcrypto and libsodium (tests/tools/aeadbench; both from make check TESTS=).
 # Output: the per-path table (each figure and its ratio to the bare veth), meshd's CPU per GB
-# against the issue's baseline, the map figures (10k map as a ratio to the 1-peer map), then the
+# against the issue's baseline, the cipher and wake-up figures, the map figures (10k map as a ratio to the 1-peer map), then the
 # goals of issue 7, each with its figure, target and "met" / "NOT met" / "not measured":
 # TCP 1 stream >= 20 % of veth both ways; UDP rx packets/s >= 60 %; idle ping <= 3x; CPU per GB
 # <= half of BASELINE_CPU_S_PER_GB (13, from the issue's text; both nodes' CPU, as measured
@@ -227,6 +230,27 @@ measure() {
 # ---------------------------------------------------------------- (a) bare veth
 measure veth 192.0.2.2
 
+# ---------------------------------------------------------------- floors under any tunnel
+# Two process wake-ups on loopback in A, spaced like the pings (tests/tools/wakeuprtt): a
+# ping through a userspace tunnel wakes a daemon three times, so veth's ping + 1.5 x this is
+# the lowest such a design can show here. And the data-message cipher through libcrypto and
+# libsodium (tests/tools/aeadbench): why meshd seals with libcrypto.
+WAKEUPRTT=${WAKEUPRTT:-$top_builddir/tests/tools/wakeuprtt}
+AEADBENCH=${AEADBENCH:-$top_builddir/tests/tools/aeadbench}
+if [ -x "$WAKEUPRTT" ] && out=$(ip netns exec "$NS_A" "$WAKEUPRTT" --count "$PING_COUNT" --interval-ms 200); then
+	put floor wakeup_rtt_us "$(sed -n 's/.*avg_us=\([0-9.]*\).*/\1/p' <<<"$out")"
+	put floor ping_ms "$(awk -v p="${R[veth|ping_ms]:-0}" -v w="${R[floor|wakeup_rtt_us]}" 'BEGIN { printf "%.3f", p + 1.5 * w / 1000 }')"
+else
+	echo "   wakeuprtt not found or failed (make check TESTS= builds it): no ping floor" >&2
+fi
+if [ -x "$AEADBENCH" ] && out=$("$AEADBENCH"); then
+	for f in libcrypto_seal_gbps libsodium_seal_gbps libcrypto_open_gbps libsodium_open_gbps; do
+		put cipher "$f" "$(sed -n "s/.*$f=\([0-9.]*\).*/\1/p" <<<"$out")"
+	done
+else
+	echo "   aeadbench not found or failed (make check TESTS= builds it): no cipher figures" >&2
+fi
+
 # ---------------------------------------------------------------- (b) meshd, static peers
 lib_genkey "$T" a
 lib_genkey "$T" b
@@ -406,6 +430,11 @@ done
 echo
 cpu=$(v meshd cpu_s_per_gb)
 echo "meshd CPU per GB: $cpu s (the issue's baseline: $BASELINE_CPU_S_PER_GB s; now/baseline $(ratio "$cpu" "$BASELINE_CPU_S_PER_GB"))"
+echo "data-message cipher, GB/s on one core (1,424-byte messages): libcrypto seal $(v cipher libcrypto_seal_gbps)," \
+	"open $(v cipher libcrypto_open_gbps); libsodium seal $(v cipher libsodium_seal_gbps), open $(v cipher libsodium_open_gbps)" \
+	"(libcrypto/libsodium: seal $(ratio "$(v cipher libcrypto_seal_gbps)" "$(v cipher libsodium_seal_gbps)")," \
+	"open $(ratio "$(v cipher libcrypto_open_gbps)" "$(v cipher libsodium_open_gbps)"))"
+echo "two process wake-ups on loopback (idle between): $(v floor wakeup_rtt_us) us"
 if [ "$MAP_PEERS" -gt 0 ]; then
 	m0=$(v meshd map0_tcp_ab_mbit) mn=$(v meshd "map${MAP_PEERS}_tcp_ab_mbit")
 	echo "meshd on saved maps, TCP 1 stream A->B: B with 1 peer $m0 Mbit/s (x veth $(ratio "$m0" "$(v veth tcp_ab_mbit)"))," \
@@ -451,6 +480,8 @@ goal "TCP 1 stream A->B, % of veth (stretch 30 %)" "$(pct "$(v meshd tcp_ab_mbit
 goal "TCP 1 stream B->A, % of veth (stretch 30 %)" "$(pct "$(v meshd tcp_ba_mbit)" "$(v veth tcp_ba_mbit)")" ge 20 %
 goal "UDP rx packets/s, % of veth" "$(pct "$(v meshd udp_rx_pps)" "$(v veth udp_rx_pps)")" ge 60 %
 goal "idle ping RTT, x veth" "$(ratio "$(v meshd ping_ms)" "$(v veth ping_ms)")" le 3 x
+echo "  (the floor here for any userspace tunnel, veth's ping + 3 process wake-ups: $(v floor ping_ms) ms =" \
+	"$(ratio "$(v floor ping_ms)" "$(v veth ping_ms)") x veth; meshd's ping is $(ratio "$(v meshd ping_ms)" "$(v floor ping_ms)") x that floor)"
 goal "CPU s per GB (half of the baseline $BASELINE_CPU_S_PER_GB)" "$cpu" le "$(awk -v b="$BASELINE_CPU_S_PER_GB" 'BEGIN { print b / 2 }')" s
 rss100=$(v meshd idle100_rss_kib)
 goal "idle RSS with 100 peers (4 MiB)" "$(num "$rss100" && awk -v k="$rss100" 'BEGIN { printf "%.0f", k }')" le 4096 KiB

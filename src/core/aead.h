@@ -1,7 +1,7 @@
 /* ChaCha20-Poly1305 (RFC 8439, IETF nonce) for data messages, the one cipher every packet
  * goes through. OpenSSL's libcrypto does the work when it can: its assembly (AVX-512 and
  * AVX2) seals 1,420-byte packets about 1.9 times as fast as libsodium 1.0.18 on the machines
- * we measure (contrib/bench/aead-speed), and the cipher is ~60 % of meshd's CPU under load.
+ * we measure (tests/tools/aeadbench prints the ratio), and the cipher is ~60 % of meshd's CPU under load.
  * libsodium (same algorithm, same bytes) takes over when libcrypto cannot give a context:
  * out of memory, or an OpenSSL built without ChaCha20. Handshakes, cookies and the control
  * channel stay on libsodium: they are few and small. */
