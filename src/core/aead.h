@@ -3,7 +3,8 @@
  * AVX2) seals 1,420-byte packets about 1.9 times as fast as libsodium 1.0.18 on the machines
  * we measure (tests/tools/aeadbench prints the ratio), and the cipher is ~60 % of meshd's CPU under load.
  * libsodium (same algorithm, same bytes) takes over when libcrypto cannot give a context:
- * out of memory, or an OpenSSL built without ChaCha20. Handshakes, cookies and the control
+ * out of memory, an OpenSSL built without ChaCha20, or meshd configured --without-libcrypto
+ * (for the smallest memory: libcrypto's mapped pages are ~1.5 MB of RSS). Handshakes, cookies and the control
  * channel stay on libsodium: they are few and small. */
 #ifndef MESHD_AEAD_H
 #define MESHD_AEAD_H
