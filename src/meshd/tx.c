@@ -187,14 +187,18 @@ static unsigned int tx_offloaded_read(struct device *dev, size_t n, uint64_t now
 	struct ip_packet_info info;
 	struct peer *p = NULL;
 	const uint8_t *pkt = dev->tun_read_buf + VNET_HDR_LEN;
-	uint8_t *seg = dev->plain_buffers; /* free: tx_from_tun flushed what waited there */
 
 	if (!vnet_hdr_decode(dev->tun_read_buf, n, &h) || !gso_plan_make(&h, pkt, n - VNET_HDR_LEN, &plan)) {
 		dev->counters.tx_offload_invalid++;
 		return 1;
 	}
 	for (size_t i = 0; i < plan.n_segments; i++) {
-		size_t len = gso_segment(&plan, pkt, i, seg, dev->plain_slot_size);
+		/* Each segment is cut straight into the next outbox slot, where its data message
+		 * will be: session_encrypt then seals it in place instead of copying it there.
+		 * Whatever else happens to it (staged, dropped) leaves the slot free for reuse. */
+		uint8_t *seg = device_outbox_slot(dev) + WIRE_DATA_OFF_PAYLOAD;
+		size_t room = dev->outbox.payload_room - WIRE_DATA_MIN_LEN;
+		size_t len = gso_segment(&plan, pkt, i, seg, room < dev->plain_slot_size ? room : dev->plain_slot_size);
 		if (len == 0) {
 			dev->counters.tx_dropped++; /* larger than our MTU: the kernel would not do that */
 			continue;
