@@ -139,7 +139,7 @@ static void log_path_change(struct device *dev, struct peer *p, uint64_t now_ms,
 
 void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms)
 {
-	bool session_alive = session_usable(&p->sessions.current, now_ms);
+	bool session_alive = peer_session_usable(p, now_ms);
 	unsigned int acts = path_due(&p->path, now_ms, session_alive);
 	if (acts & PATH_ACT_PROBE_ROUND) {
 		ping_all(dev, p, now_ms);

@@ -24,7 +24,7 @@ enum status_path status_peer_path(const struct device *dev, const struct peer *p
 {
 	*direct = -1;
 	if (!p->from_coordinator)
-		return p->has_endpoint && session_usable(&p->sessions.current, now_ms) ? STATUS_PATH_DIRECT : STATUS_PATH_NONE;
+		return p->has_endpoint && peer_session_usable(p, now_ms) ? STATUS_PATH_DIRECT : STATUS_PATH_NONE;
 	*direct = path_best(&p->path, now_ms);
 	if (*direct >= 0)
 		return STATUS_PATH_DIRECT;

@@ -68,7 +68,8 @@ static void queue_encrypted(struct device *dev, struct peer *p, const uint8_t *p
 	size_t cap = WIRE_DATA_MIN_LEN + (len > dev->mtu ? len : dev->mtu);
 	if (cap > dev->outbox.payload_room)
 		cap = dev->outbox.payload_room;
-	if (session_encrypt(&p->sessions.current, now_ms, pkt, len, slot, cap, &out_len) != SESSION_OK) {
+	struct session *current = peer_current_session(p);
+	if (!current || session_encrypt(current, now_ms, pkt, len, slot, cap, &out_len) != SESSION_OK) {
 		dev->counters.tx_dropped++;
 		return;
 	}
@@ -112,9 +113,16 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 	uint8_t timestamp[WIRE_TIMESTAMP_LEN];
 	handshake_tai64n(timestamp, clock_realtime());
 	uint8_t msg[WIRE_INITIATION_LEN];
-	if (!handshake_create_initiation(&p->handshake, &dev->identity, p->public_key, peer_new_local_index(dev, p),
-					 timestamp, NULL, msg)) {
+	struct handshake *hs = peer_handshake_start(p);
+	if (!hs) {
+		dev->counters.handshake_no_memory++;
+		log_debug("peer %s: out of memory for a handshake; the next timer tries again", p->name);
+		return;
+	}
+	if (!handshake_create_initiation(hs, &dev->identity, p->public_key, peer_new_local_index(dev, p), timestamp,
+					 NULL, msg)) {
 		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
+		peer_handshake_end(p);
 		return;
 	}
 	cookie_jar_stamp(&p->cookie_jar, msg, sizeof(msg), now_ms);
@@ -127,16 +135,16 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 
 void tx_send_keepalive(struct device *dev, struct peer *p, uint64_t now_ms)
 {
-	if (!tx_has_path(dev, p, now_ms) || !session_usable(&p->sessions.current, now_ms))
+	if (!tx_has_path(dev, p, now_ms) || !peer_session_usable(p, now_ms))
 		return;
 	queue_encrypted(dev, p, NULL, 0, now_ms);
 }
 
 void tx_send_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
-	if (session_usable(&p->sessions.current, now_ms) && tx_has_path(dev, p, now_ms)) {
+	if (peer_session_usable(p, now_ms) && tx_has_path(dev, p, now_ms)) {
 		queue_encrypted(dev, p, pkt, len, now_ms);
-		if (session_wants_rekey(&p->sessions.current, now_ms))
+		if (session_wants_rekey(&p->sessions->current, now_ms))
 			tx_send_initiation(dev, p, now_ms, false);
 		return;
 	}
