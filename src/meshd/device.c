@@ -121,9 +121,12 @@ static bool resolve_endpoint(struct device *dev, struct peer *p, const struct co
 		return false;
 	}
 	bool ok = false;
+	struct sockaddr_storage addr;
 	for (struct addrinfo *ai = res; ai && !ok; ai = ai->ai_next)
-		ok = device_socket_address(dev, ai->ai_addr, &p->endpoint);
+		ok = device_socket_address(dev, ai->ai_addr, &addr);
 	freeaddrinfo(res);
+	if (ok)
+		sockaddr_inet_set(&p->endpoint, &addr);
 	if (!ok) {
 		snprintf(err, err_len, "peer %s: endpoint '%s' has no address usable from this host (IPv6 disabled?)",
 			 cp->name, cp->endpoint_host);
@@ -609,7 +612,7 @@ static void run_peer_timers(struct device *dev, struct peer *p, uint64_t now_ms)
 	if (actions & TIMER_ACTION_GIVE_UP) {
 		char ep[64] = "no endpoint";
 		if (p->has_endpoint)
-			sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
+			sockaddr_format(&p->endpoint.sa, ep, sizeof(ep));
 		unsigned int dropped = peer_drop_staged(dev, p);
 		log_warn("peer %s: giving up on the handshake with %s after %d s; dropping %u queued packets",
 			 p->name, ep, TIMER_REKEY_ATTEMPT_TIME_MS / 1000, dropped);
@@ -621,7 +624,7 @@ static void run_peer_timers(struct device *dev, struct peer *p, uint64_t now_ms)
 		if (peer_initiation_in_flight(p) && !p->no_response_warned && p->has_endpoint &&
 		    !cookie_jar_fresh(&p->cookie_jar, now_ms)) {
 			char ep[64], ours[KEY_BASE64_LEN + 1];
-			sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
+			sockaddr_format(&p->endpoint.sa, ep, sizeof(ep));
 			key_to_base64(ours, dev->identity.public_key);
 			log_warn("peer %s: no handshake response from %s after %d s; check that the public key "
 				 "configured for it is right and that it has our public key %s",

@@ -217,5 +217,5 @@ unsigned int peer_drop_staged(struct device *dev, struct peer *p)
 
 bool peer_endpoint_equal(const struct peer *p, const struct sockaddr_storage *addr)
 {
-	return p->has_endpoint && sockaddr_equal(&p->endpoint, addr);
+	return p->has_endpoint && sockaddr_inet_equal(&p->endpoint, addr);
 }

@@ -37,7 +37,7 @@ struct peer {
 	/* Static peers: the configured endpoint, moved by authenticated packets (roaming).
 	 * Coordinator peers: the last direct path in use (the path below decides). */
 	bool has_endpoint;
-	struct sockaddr_storage endpoint; /* in the family of the device's socket */
+	union sockaddr_inet endpoint; /* in the family of the device's socket */
 	/* Coordinator peers: candidate addresses, which of them work, and when to probe. */
 	struct peer_path path;
 	uint8_t disco_key[crypto_box_BEFORENMBYTES]; /* crypto_box key between our node keys */

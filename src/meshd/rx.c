@@ -56,10 +56,10 @@ static void authenticated_from(struct device *dev, struct peer *p, const struct 
 		return;
 	char was[64] = "none", now[64];
 	if (p->has_endpoint)
-		sockaddr_format((const struct sockaddr *)&p->endpoint, was, sizeof(was));
+		sockaddr_format(&p->endpoint.sa, was, sizeof(was));
 	sockaddr_format((const struct sockaddr *)from, now, sizeof(now));
 	log_info("peer %s: endpoint %s -> %s", p->name, was, now);
-	p->endpoint = *from;
+	sockaddr_inet_set(&p->endpoint, from);
 	p->has_endpoint = true;
 }
 

@@ -50,8 +50,8 @@ static const char *path_word(enum status_path k)
 
 static void path_addr(const struct peer *p, int direct, char *buf, size_t len)
 {
-	const struct sockaddr_storage *sa = direct >= 0 ? &p->path.cand[direct].addr : &p->endpoint;
-	sockaddr_format((const struct sockaddr *)sa, buf, len);
+	const union sockaddr_inet *a = direct >= 0 ? &p->path.cand[direct].addr : &p->endpoint;
+	sockaddr_format(&a->sa, buf, len);
 }
 
 /* Separator-joined list; JSON strings when json. */

@@ -29,10 +29,11 @@ bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms
 void tx_to_candidate(struct device *dev, struct peer *p, size_t i, size_t len)
 {
 	const struct path_candidate *c = &p->path.cand[i];
+	struct sockaddr_storage to = sockaddr_inet_get(&c->addr);
 	if (c->via_punch)
-		punch_send(dev, p, device_outbox_slot(dev), len, &c->addr);
+		punch_send(dev, p, device_outbox_slot(dev), len, &to);
 	else
-		device_outbox_commit(dev, len, &c->addr);
+		device_outbox_commit(dev, len, &to);
 }
 
 bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms)
@@ -51,7 +52,8 @@ bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms)
 	/* A static peer's endpoint, or a coordinator peer's last direct path while there is
 	 * no relay (coordinator down): worth a try. */
 	if (p->has_endpoint) {
-		device_outbox_commit(dev, len, &p->endpoint);
+		struct sockaddr_storage to = sockaddr_inet_get(&p->endpoint);
+		device_outbox_commit(dev, len, &to);
 		return true;
 	}
 	dev->counters.tx_no_path++;

@@ -108,9 +108,9 @@ static void pair_open(struct pair *pr)
 	underlay_addr(&pr->a.dev, "192.0.2.1", &pr->a.addr);
 	underlay_addr(&pr->b.dev, "192.0.2.2", &pr->b.addr);
 	/* Static endpoints, as `endpoint:` in each config would give. */
-	pr->a.dev.peers[0]->endpoint = pr->b.addr;
+	sockaddr_inet_set(&pr->a.dev.peers[0]->endpoint, &pr->b.addr);
 	pr->a.dev.peers[0]->has_endpoint = true;
-	pr->b.dev.peers[0]->endpoint = pr->a.addr;
+	sockaddr_inet_set(&pr->b.dev.peers[0]->endpoint, &pr->a.addr);
 	pr->b.dev.peers[0]->has_endpoint = true;
 }
 
@@ -505,7 +505,7 @@ static void test_cookie_under_load(void **state)
 
 	/* A moved: its cookie was for 192.0.2.1:51820 */
 	underlay_addr(&pr.a.dev, "192.0.2.9", &pr.a.addr);
-	pr.b.dev.peers[0]->endpoint = pr.a.addr;
+	sockaddr_inet_set(&pr.b.dev.peers[0]->endpoint, &pr.a.addr);
 	run_timers(&pr, T0 + 6 * SEC);
 	assert_int_equal(pr.b.dev.counters.tx_cookie_replies, 2);
 	assert_int_equal(pr.a.dev.counters.rx_cookie_replies, 2);

@@ -264,7 +264,9 @@ static void test_device_add_remove(void **state)
 		/* an initiation registers a receiver index for it */
 		struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(51820) };
 		in.sin_addr.s_addr = htonl(0xc0000201u);
-		assert_true(device_socket_address(&dev, (const struct sockaddr *)&in, &peers[i]->endpoint));
+		struct sockaddr_storage ep;
+		assert_true(device_socket_address(&dev, (const struct sockaddr *)&in, &ep));
+		sockaddr_inet_set(&peers[i]->endpoint, &ep);
 		peers[i]->has_endpoint = true;
 		tx_send_initiation(&dev, peers[i], 1000000, false);
 		device_outbox_flush(&dev);
