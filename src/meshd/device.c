@@ -622,7 +622,7 @@ static void run_peer_timers(struct device *dev, struct peer *p, uint64_t now_ms)
 	if (actions & TIMER_ACTION_SEND_INITIATION) {
 		/* a peer that sent a cookie has our initiation (and its key is right): it is busy */
 		if (peer_initiation_in_flight(p) && !p->no_response_warned && p->has_endpoint &&
-		    !cookie_jar_fresh(&p->cookie_jar, now_ms)) {
+		    !peer_cookie_fresh(p, now_ms)) {
 			char ep[64], ours[KEY_BASE64_LEN + 1];
 			sockaddr_format(&p->endpoint.sa, ep, sizeof(ep));
 			key_to_base64(ours, dev->identity.public_key);

@@ -57,12 +57,30 @@ void peer_wipe_keys(struct peer *p)
 		p->sessions = NULL;
 	}
 	peer_handshake_end(p);
+	if (p->cookie_jar) {
+		cookie_jar_clear(p->cookie_jar);
+		free(p->cookie_jar);
+		p->cookie_jar = NULL;
+	}
+}
+
+void peer_cookie_stamp(struct peer *p, uint8_t *msg, size_t len, uint64_t now_ms)
+{
+	if (!p->cookie_jar)
+		p->cookie_jar = calloc(1, sizeof(*p->cookie_jar));
+	if (p->cookie_jar) {
+		cookie_jar_stamp(p->cookie_jar, msg, len, now_ms);
+		return;
+	}
+	struct cookie_jar scratch; /* mac2 zeroed all the same; nothing is kept */
+	memset(&scratch, 0, sizeof(scratch));
+	cookie_jar_stamp(&scratch, msg, len, now_ms);
+	cookie_jar_clear(&scratch);
 }
 
 void peer_free(struct peer *p)
 {
 	peer_wipe_keys(p);
-	cookie_jar_clear(&p->cookie_jar);
 	free(p->coord_endpoints);
 	p->coord_endpoints = NULL;
 	p->n_coord_endpoints = 0;

@@ -60,7 +60,9 @@ struct peer {
 	 * only between sending an initiation and its response, retry or give-up. It holds
 	 * secrets: peer_handshake_end wipes it. (As responder, the state lives on rx.c's stack.) */
 	struct handshake *handshake;
-	struct cookie_jar cookie_jar; /* the cookie this peer gave us when under load (mac2) */
+	/* The cookie this peer gave us when under load (mac2) and our last message's mac1: heap
+	 * from our first handshake message to it until the keys are wiped; NULL before. */
+	struct cookie_jar *cookie_jar;
 	uint64_t last_initiation_sent_ms;
 	uint8_t latest_timestamp[WIRE_TIMESTAMP_LEN]; /* newest accepted initiation timestamp */
 	bool no_response_warned;
@@ -99,6 +101,16 @@ struct handshake *peer_handshake_start(struct peer *p);
 void peer_handshake_end(struct peer *p);
 /* p's sessions, allocated (all three empty) when p has none yet; NULL when out of memory. */
 struct session_set *peer_sessions_get(struct peer *p);
+
+/* cookie_jar_stamp on a handshake message to p: remembers its mac1, sets mac2 (with a fresh
+ * cookie) or zeroes it. Out of memory: mac2 zeroed, nothing remembered (a cookie reply to the
+ * message is then refused and the next retry tries again). */
+void peer_cookie_stamp(struct peer *p, uint8_t *msg, size_t len, uint64_t now_ms);
+
+static inline bool peer_cookie_fresh(const struct peer *p, uint64_t now_ms)
+{
+	return p->cookie_jar && cookie_jar_fresh(p->cookie_jar, now_ms);
+}
 
 /* The session p sends with, or NULL while p has none. */
 static inline struct session *peer_current_session(struct peer *p)

@@ -166,7 +166,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		log_error("peer %s: could not create a handshake response", p->name);
 		return;
 	}
-	cookie_jar_stamp(&p->cookie_jar, slot, WIRE_RESPONSE_LEN, now_ms);
+	peer_cookie_stamp(p, slot, WIRE_RESPONSE_LEN, now_ms);
 	reply(dev, p, from, WIRE_RESPONSE_LEN, now_ms);
 	session_set_install_responder(sessions, &s);
 	/* Not yet a handshake for status: the initiator may still refuse our response (a
@@ -238,7 +238,7 @@ static void handle_cookie_reply(struct device *dev, const uint8_t *msg, size_t l
 		if (!p)
 			peer_session_by_index(dev, receiver, &p);
 	}
-	if (!p || !cookie_jar_consume_reply(&p->cookie_jar, p->public_key, msg, len, now_ms)) {
+	if (!p || !p->cookie_jar || !cookie_jar_consume_reply(p->cookie_jar, p->public_key, msg, len, now_ms)) {
 		dev->counters.rx_cookie_invalid++;
 		rx_log_limited(dev, now_ms, "cookie reply from %s did not authenticate (no handshake of ours matches)",
 			       source_name(from, addr, sizeof(addr)));

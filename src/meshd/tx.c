@@ -127,7 +127,7 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 		peer_handshake_end(p);
 		return;
 	}
-	cookie_jar_stamp(&p->cookie_jar, msg, sizeof(msg), now_ms);
+	peer_cookie_stamp(p, msg, sizeof(msg), now_ms);
 	send_initiation_copies(dev, p, msg, is_retry, now_ms);
 	p->last_initiation_sent_ms = now_ms;
 	timers_on_handshake_initiated(&p->timers, now_ms, randombytes_uniform(TIMER_REKEY_TIMEOUT_JITTER_MS + 1),
