@@ -267,6 +267,31 @@ bool sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_stor
 	return false;
 }
 
+void sockaddr_inet_set(union sockaddr_inet *out, const struct sockaddr_storage *in)
+{
+	memset(out, 0, sizeof(*out));
+	if (in->ss_family == AF_INET)
+		memcpy(&out->in, in, sizeof(out->in));
+	else if (in->ss_family == AF_INET6)
+		memcpy(&out->in6, in, sizeof(out->in6));
+	else
+		out->sa.sa_family = AF_UNSPEC;
+}
+
+struct sockaddr_storage sockaddr_inet_get(const union sockaddr_inet *in)
+{
+	struct sockaddr_storage out;
+	memset(&out, 0, sizeof(out));
+	memcpy(&out, in, sizeof(*in));
+	return out;
+}
+
+bool sockaddr_inet_equal(const union sockaddr_inet *a, const struct sockaddr_storage *b)
+{
+	struct sockaddr_storage wide = sockaddr_inet_get(a);
+	return sockaddr_equal(&wide, b);
+}
+
 const char *sockaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char addr[INET6_ADDRSTRLEN];

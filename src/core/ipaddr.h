@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 enum {
@@ -46,6 +47,18 @@ bool ip_packet_parse(const uint8_t *pkt, size_t len, struct ip_packet_info *out)
 bool endpoint_parse(const char *s, char *host, size_t host_cap, uint16_t *port);
 /* Same family, address and port (IPv4 or IPv6; other families never compare equal). */
 bool sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* An IPv4 or IPv6 socket address in 28 bytes where sockaddr_storage takes 128: what a peer
+ * keeps for each of its paths. Socket calls take the sockaddr_storage that _get rebuilds. */
+union sockaddr_inet {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+/* Copies an IPv4 or IPv6 address (any other family becomes AF_UNSPEC). */
+void sockaddr_inet_set(union sockaddr_inet *out, const struct sockaddr_storage *in);
+struct sockaddr_storage sockaddr_inet_get(const union sockaddr_inet *in);
+/* sockaddr_equal between the two forms. */
+bool sockaddr_inet_equal(const union sockaddr_inet *a, const struct sockaddr_storage *b);
 /* Formats a socket address as "a.b.c.d:port" or "[v6]:port". */
 const char *sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);
 

@@ -301,7 +301,7 @@ static void tick_ping(struct device *dev, struct ctl_client *c, uint64_t now_ms)
 	status_peer_address(p, ip, sizeof(ip));
 	int i = ping_answered(p, c->phase_since_ms);
 	if (i >= 0) {
-		sockaddr_format((const struct sockaddr *)&p->path.cand[i].addr, via, sizeof(via));
+		sockaddr_format(&p->path.cand[i].addr.sa, via, sizeof(via));
 		uint32_t rtt = p->path.cand[i].rtt_ms;
 		if (rtt == 0)
 			answer_line(dev, c, IPC_STATUS_OK, "pong from %s (%s) via %s in <1 ms", p->name, ip, via);

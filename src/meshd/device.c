@@ -121,9 +121,12 @@ static bool resolve_endpoint(struct device *dev, struct peer *p, const struct co
 		return false;
 	}
 	bool ok = false;
+	struct sockaddr_storage addr;
 	for (struct addrinfo *ai = res; ai && !ok; ai = ai->ai_next)
-		ok = device_socket_address(dev, ai->ai_addr, &p->endpoint);
+		ok = device_socket_address(dev, ai->ai_addr, &addr);
 	freeaddrinfo(res);
+	if (ok)
+		sockaddr_inet_set(&p->endpoint, &addr);
 	if (!ok) {
 		snprintf(err, err_len, "peer %s: endpoint '%s' has no address usable from this host (IPv6 disabled?)",
 			 cp->name, cp->endpoint_host);
@@ -577,7 +580,7 @@ static uint64_t peer_deadline(const struct device *dev, const struct peer *p, ui
 	if (p->from_coordinator) {
 		if (probe_report_pending(dev, p, now_ms))
 			return now_ms;
-		uint64_t d = path_next_deadline(&p->path, now_ms, session_usable(&p->sessions.current, now_ms));
+		uint64_t d = path_next_deadline(&p->path, now_ms, peer_session_usable(p, now_ms));
 		if (d < next)
 			next = d;
 		d = punch_next_deadline(p, now_ms);
@@ -609,26 +612,26 @@ static void run_peer_timers(struct device *dev, struct peer *p, uint64_t now_ms)
 	if (actions & TIMER_ACTION_GIVE_UP) {
 		char ep[64] = "no endpoint";
 		if (p->has_endpoint)
-			sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
+			sockaddr_format(&p->endpoint.sa, ep, sizeof(ep));
 		unsigned int dropped = peer_drop_staged(dev, p);
 		log_warn("peer %s: giving up on the handshake with %s after %d s; dropping %u queued packets",
 			 p->name, ep, TIMER_REKEY_ATTEMPT_TIME_MS / 1000, dropped);
 		dev->counters.tx_dropped += dropped;
-		handshake_clear(&p->handshake);
+		peer_handshake_end(p);
 	}
 	if (actions & TIMER_ACTION_SEND_INITIATION) {
 		/* a peer that sent a cookie has our initiation (and its key is right): it is busy */
-		if (p->handshake.state == HANDSHAKE_INITIATION_SENT && !p->no_response_warned && p->has_endpoint &&
-		    !cookie_jar_fresh(&p->cookie_jar, now_ms)) {
+		if (peer_initiation_in_flight(p) && !p->no_response_warned && p->has_endpoint &&
+		    !peer_cookie_fresh(p, now_ms)) {
 			char ep[64], ours[KEY_BASE64_LEN + 1];
-			sockaddr_format((const struct sockaddr *)&p->endpoint, ep, sizeof(ep));
+			sockaddr_format(&p->endpoint.sa, ep, sizeof(ep));
 			key_to_base64(ours, dev->identity.public_key);
 			log_warn("peer %s: no handshake response from %s after %d s; check that the public key "
 				 "configured for it is right and that it has our public key %s",
 				 p->name, ep, TIMER_REKEY_TIMEOUT_MS / 1000, ours);
 			p->no_response_warned = true;
 		}
-		tx_send_initiation(dev, p, now_ms, p->handshake.state == HANDSHAKE_INITIATION_SENT);
+		tx_send_initiation(dev, p, now_ms, peer_initiation_in_flight(p));
 	}
 	if (actions & TIMER_ACTION_SEND_KEEPALIVE)
 		tx_send_keepalive(dev, p, now_ms);
@@ -712,7 +715,7 @@ void device_initiate_ahead(struct device *dev, uint64_t now_ms)
 
 	for (size_t i = 0; i < dev->n_peers && started < DEVICE_INITIATE_AHEAD_MAX; i++) {
 		struct peer *p = dev->peers[i];
-		if (session_usable(&p->sessions.current, now_ms) || p->handshake.state == HANDSHAKE_INITIATION_SENT)
+		if (peer_session_usable(p, now_ms) || peer_initiation_in_flight(p))
 			continue;
 		tx_send_initiation(dev, p, now_ms, false);
 		started++;

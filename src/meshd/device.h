@@ -72,6 +72,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(tx_gso_sends)          /* sendmmsg messages that carried several datagrams (GSO) */ \
 	X(rx_gro_receives)       /* received messages that held several datagrams (GRO) */ \
 	X(handshakes_completed)  /* sessions established, either role */                    \
+	X(handshake_no_memory)   /* handshakes not started or answered: out of memory */    \
 	X(tx_no_route)           /* TUN packet whose destination no peer owns */            \
 	X(tx_no_path)            /* datagram for a peer with no direct path and no relay */ \
 	X(tx_dropped)            /* packet dropped: staging queue full or send error */     \

@@ -9,7 +9,7 @@
 static int find(const struct peer_path *pp, const struct sockaddr_storage *addr, bool via_punch)
 {
 	for (size_t i = 0; i < pp->n; i++)
-		if (pp->cand[i].via_punch == via_punch && sockaddr_equal(&pp->cand[i].addr, addr))
+		if (pp->cand[i].via_punch == via_punch && sockaddr_inet_equal(&pp->cand[i].addr, addr))
 			return (int)i;
 	return -1;
 }
@@ -18,7 +18,7 @@ static void candidate_init(struct path_candidate *c, const struct sockaddr_stora
 			   bool from_map, uint64_t now_ms)
 {
 	memset(c, 0, sizeof(*c));
-	c->addr = *addr;
+	sockaddr_inet_set(&c->addr, addr);
 	c->via_punch = via_punch;
 	c->from_map = from_map;
 	c->learned_ms = now_ms;
@@ -72,7 +72,7 @@ void path_set_announced(struct peer_path *pp, const struct sockaddr_storage *add
 		struct path_candidate *c = &pp->cand[i];
 		bool listed = false;
 		for (size_t j = 0; j < n && !listed; j++)
-			listed = sockaddr_equal(&c->addr, &addrs[j]);
+			listed = sockaddr_inet_equal(&c->addr, &addrs[j]);
 		if (c->from_map && !listed && c->confirmed_ms == 0)
 			remove_at(pp, i);
 		else
@@ -131,7 +131,7 @@ void path_confirm_from(struct peer_path *pp, const struct sockaddr_storage *addr
 {
 	/* The common case, once per data packet: it came on the path in use. */
 	int in_use = pp->reported_best;
-	if (in_use >= 0 && pp->cand[in_use].via_punch == via_punch && sockaddr_equal(&pp->cand[in_use].addr, addr)) {
+	if (in_use >= 0 && pp->cand[in_use].via_punch == via_punch && sockaddr_inet_equal(&pp->cand[in_use].addr, addr)) {
 		pp->cand[in_use].confirmed_ms = now_ms;
 		return;
 	}

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "core/disco.h"
+#include "core/ipaddr.h"
 
 enum {
 	/* Announced endpoints (CONTROL_MAX_ENDPOINTS) plus a few learned ones. */
@@ -55,7 +56,7 @@ enum path_kind {
 };
 
 struct path_candidate {
-	struct sockaddr_storage addr; /* in the data socket's family */
+	union sockaddr_inet addr; /* in the data socket's family */
 	/* Reached through the peer's punch socket (a birthday punch's winner, punch.h), not
 	 * the data socket: the same address through another socket is another path. */
 	bool via_punch;

@@ -26,16 +26,61 @@ void peer_init(struct peer *p, const struct config_peer *cp)
 	p->timer_pos = TIMERQ_NOT_QUEUED;
 }
 
+struct handshake *peer_handshake_start(struct peer *p)
+{
+	if (!p->handshake)
+		p->handshake = calloc(1, sizeof(*p->handshake));
+	return p->handshake;
+}
+
+void peer_handshake_end(struct peer *p)
+{
+	if (!p->handshake)
+		return;
+	handshake_clear(p->handshake);
+	free(p->handshake);
+	p->handshake = NULL;
+}
+
+struct session_set *peer_sessions_get(struct peer *p)
+{
+	if (!p->sessions)
+		p->sessions = calloc(1, sizeof(*p->sessions));
+	return p->sessions;
+}
+
 void peer_wipe_keys(struct peer *p)
 {
-	session_set_clear(&p->sessions);
-	handshake_clear(&p->handshake);
+	if (p->sessions) {
+		session_set_clear(p->sessions); /* wipes the keys and frees the replay rings */
+		free(p->sessions);
+		p->sessions = NULL;
+	}
+	peer_handshake_end(p);
+	if (p->cookie_jar) {
+		cookie_jar_clear(p->cookie_jar);
+		free(p->cookie_jar);
+		p->cookie_jar = NULL;
+	}
+}
+
+void peer_cookie_stamp(struct peer *p, uint8_t *msg, size_t len, uint64_t now_ms)
+{
+	if (!p->cookie_jar)
+		p->cookie_jar = calloc(1, sizeof(*p->cookie_jar));
+	if (p->cookie_jar) {
+		cookie_jar_stamp(p->cookie_jar, msg, len, now_ms);
+		return;
+	}
+	struct cookie_jar scratch; /* mac2 zeroed all the same; nothing is kept */
+	memset(&scratch, 0, sizeof(scratch));
+	cookie_jar_stamp(&scratch, msg, len, now_ms);
+	cookie_jar_clear(&scratch);
 }
 
 void peer_free(struct peer *p)
 {
 	peer_wipe_keys(p);
-	cookie_jar_clear(&p->cookie_jar);
 	free(p->coord_endpoints);
 	p->coord_endpoints = NULL;
 	p->n_coord_endpoints = 0;
@@ -67,7 +112,7 @@ struct peer *peer_by_address(struct device *dev, int family, const uint8_t *addr
 
 static bool initiation_has_index(const struct peer *p, uint32_t index)
 {
-	return p->handshake.state == HANDSHAKE_INITIATION_SENT && p->handshake.local_index == index;
+	return peer_initiation_in_flight(p) && p->handshake->local_index == index;
 }
 
 /* The table names the peer an index was handed out for; the peer's own state says whether
@@ -75,7 +120,7 @@ static bool initiation_has_index(const struct peer *p, uint32_t index)
 struct session *peer_session_by_index(struct device *dev, uint32_t index, struct peer **peer_out)
 {
 	struct peer *p = index_table_find(&dev->indices, index);
-	struct session *s = p ? session_set_by_index(&p->sessions, index) : NULL;
+	struct session *s = p && p->sessions ? session_set_by_index(p->sessions, index) : NULL;
 	if (!s)
 		return NULL;
 	device_peer_touch(dev, p);
@@ -96,7 +141,8 @@ void peer_purge_indices(struct device *dev, struct peer *p, bool all)
 {
 	for (size_t i = 0; i < p->n_indices;) {
 		uint32_t index = p->indices[i];
-		if (all || (!session_set_by_index(&p->sessions, index) && !initiation_has_index(p, index))) {
+		bool in_session = p->sessions && session_set_by_index(p->sessions, index);
+		if (all || (!in_session && !initiation_has_index(p, index))) {
 			index_table_remove(&dev->indices, index, p);
 			p->indices[i] = p->indices[--p->n_indices];
 		} else {
@@ -189,5 +235,5 @@ unsigned int peer_drop_staged(struct device *dev, struct peer *p)
 
 bool peer_endpoint_equal(const struct peer *p, const struct sockaddr_storage *addr)
 {
-	return p->has_endpoint && sockaddr_equal(&p->endpoint, addr);
+	return p->has_endpoint && sockaddr_inet_equal(&p->endpoint, addr);
 }

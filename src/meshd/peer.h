@@ -37,7 +37,7 @@ struct peer {
 	/* Static peers: the configured endpoint, moved by authenticated packets (roaming).
 	 * Coordinator peers: the last direct path in use (the path below decides). */
 	bool has_endpoint;
-	struct sockaddr_storage endpoint; /* in the family of the device's socket */
+	union sockaddr_inet endpoint; /* in the family of the device's socket */
 	/* Coordinator peers: candidate addresses, which of them work, and when to probe. */
 	struct peer_path path;
 	uint8_t disco_key[crypto_box_BEFORENMBYTES]; /* crypto_box key between our node keys */
@@ -56,14 +56,21 @@ struct peer {
 	uint8_t n_coord_endpoints;
 	bool coord_online;
 
-	struct handshake handshake;
-	struct cookie_jar cookie_jar; /* the cookie this peer gave us when under load (mac2) */
+	/* Our initiation in flight, or NULL (an idle peer holds none): heap, since it is needed
+	 * only between sending an initiation and its response, retry or give-up. It holds
+	 * secrets: peer_handshake_end wipes it. (As responder, the state lives on rx.c's stack.) */
+	struct handshake *handshake;
+	/* The cookie this peer gave us when under load (mac2) and our last message's mac1: heap
+	 * from our first handshake message to it until the keys are wiped; NULL before. */
+	struct cookie_jar *cookie_jar;
 	uint64_t last_initiation_sent_ms;
 	uint8_t latest_timestamp[WIRE_TIMESTAMP_LEN]; /* newest accepted initiation timestamp */
 	bool no_response_warned;
 
-	/* next / current / previous and how they rotate: core/session_set.h */
-	struct session_set sessions;
+	/* next / current / previous and how they rotate: core/session_set.h. Heap from the first
+	 * session a handshake made until the keys are wiped (peer_wipe_keys); NULL before and
+	 * after, so a peer that never completed a handshake does not carry three sessions. */
+	struct session_set *sessions;
 	struct peer_timers timers;
 
 	/* Inner packets waiting for a session, in the device's shared pool (stage.h). */
@@ -84,8 +91,43 @@ struct peer {
  * tables and gives it those (peer_set_allowed_ips). */
 void peer_init(struct peer *p, const struct config_peer *cp);
 void peer_free(struct peer *p);
-/* Wipes sessions and handshake state (keys expired or peer gave up). */
+/* Wipes sessions and handshake state and frees them (keys expired or peer gave up). */
 void peer_wipe_keys(struct peer *p);
+
+/* p's handshake for a new initiation: the one in flight, or a new zeroed one. NULL when out
+ * of memory: then p does not handshake this turn (its retry timer tries again). */
+struct handshake *peer_handshake_start(struct peer *p);
+/* Wipes and frees p's handshake (completed, given up, or failed). */
+void peer_handshake_end(struct peer *p);
+/* p's sessions, allocated (all three empty) when p has none yet; NULL when out of memory. */
+struct session_set *peer_sessions_get(struct peer *p);
+
+/* cookie_jar_stamp on a handshake message to p: remembers its mac1, sets mac2 (with a fresh
+ * cookie) or zeroes it. Out of memory: mac2 zeroed, nothing remembered (a cookie reply to the
+ * message is then refused and the next retry tries again). */
+void peer_cookie_stamp(struct peer *p, uint8_t *msg, size_t len, uint64_t now_ms);
+
+static inline bool peer_cookie_fresh(const struct peer *p, uint64_t now_ms)
+{
+	return p->cookie_jar && cookie_jar_fresh(p->cookie_jar, now_ms);
+}
+
+/* The session p sends with, or NULL while p has none. */
+static inline struct session *peer_current_session(struct peer *p)
+{
+	return p->sessions ? &p->sessions->current : NULL;
+}
+
+static inline bool peer_session_usable(const struct peer *p, uint64_t now_ms)
+{
+	return p->sessions && session_usable(&p->sessions->current, now_ms);
+}
+
+/* An initiation of ours is waiting for its response. */
+static inline bool peer_initiation_in_flight(const struct peer *p)
+{
+	return p->handshake && p->handshake->state == HANDSHAKE_INITIATION_SENT;
+}
 
 /* The lookups are hash tables and a trie (peertable.h, core/allowedips.h): their cost does
  * not grow with the number of peers. A peer they find is marked for the timer heap

@@ -119,7 +119,7 @@ static void log_path_change(struct device *dev, struct peer *p, uint64_t now_ms,
 	char addr[64];
 	if (kind == PATH_DIRECT) {
 		const struct path_candidate *c = &p->path.cand[best];
-		sockaddr_format((const struct sockaddr *)&c->addr, addr, sizeof(addr));
+		sockaddr_format(&c->addr.sa, addr, sizeof(addr));
 		if (c->rtt_ms != PATH_RTT_UNKNOWN)
 			log_info("peer %s: path direct %s (%s, %u ms)", p->name, addr, why, c->rtt_ms);
 		else
@@ -139,7 +139,7 @@ static void log_path_change(struct device *dev, struct peer *p, uint64_t now_ms,
 
 void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms)
 {
-	bool session_alive = session_usable(&p->sessions.current, now_ms);
+	bool session_alive = peer_session_usable(p, now_ms);
 	unsigned int acts = path_due(&p->path, now_ms, session_alive);
 	if (acts & PATH_ACT_PROBE_ROUND) {
 		ping_all(dev, p, now_ms);

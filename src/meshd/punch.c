@@ -58,17 +58,18 @@ static size_t public_targets(const struct peer *p, struct sockaddr_storage *out)
 	for (size_t i = 0; i < p->path.n && n < PUNCH_MAX_TARGETS; i++) {
 		const struct path_candidate *c = &p->path.cand[i];
 		uint8_t v4[4];
-		if (!c->from_map || c->via_punch || !public_ipv4(&c->addr, v4))
+		struct sockaddr_storage addr = sockaddr_inet_get(&c->addr);
+		if (!c->from_map || c->via_punch || !public_ipv4(&addr, v4))
 			continue;
 		bool dup = false;
 		for (size_t j = 0; j < n && !dup; j++) {
-			struct sockaddr_storage a = out[j], b = c->addr;
+			struct sockaddr_storage a = out[j], b = addr;
 			set_port(&a, 0);
 			set_port(&b, 0);
 			dup = sockaddr_equal(&a, &b);
 		}
 		if (!dup)
-			out[n++] = c->addr;
+			out[n++] = addr;
 	}
 	return n;
 }

@@ -56,10 +56,10 @@ static void authenticated_from(struct device *dev, struct peer *p, const struct 
 		return;
 	char was[64] = "none", now[64];
 	if (p->has_endpoint)
-		sockaddr_format((const struct sockaddr *)&p->endpoint, was, sizeof(was));
+		sockaddr_format(&p->endpoint.sa, was, sizeof(was));
 	sockaddr_format((const struct sockaddr *)from, now, sizeof(now));
 	log_info("peer %s: endpoint %s -> %s", p->name, was, now);
-	p->endpoint = *from;
+	sockaddr_inet_set(&p->endpoint, from);
 	p->has_endpoint = true;
 }
 
@@ -150,6 +150,13 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 	authenticated_from(dev, p, from, now_ms);
 	timers_on_authenticated_received(&p->timers, now_ms);
 
+	/* Room for the session first: without it we do not answer (the initiator retries). */
+	struct session_set *sessions = peer_sessions_get(p);
+	if (!sessions) {
+		dev->counters.handshake_no_memory++;
+		log_debug("peer %s: out of memory for a session; initiation not answered", p->name);
+		return;
+	}
 	struct session s;
 	uint8_t *slot = device_outbox_slot(dev);
 	bool responded = handshake_create_response(&hs, &dev->identity, p->psk, peer_new_local_index(dev, p), NULL,
@@ -159,9 +166,9 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		log_error("peer %s: could not create a handshake response", p->name);
 		return;
 	}
-	cookie_jar_stamp(&p->cookie_jar, slot, WIRE_RESPONSE_LEN, now_ms);
+	peer_cookie_stamp(p, slot, WIRE_RESPONSE_LEN, now_ms);
 	reply(dev, p, from, WIRE_RESPONSE_LEN, now_ms);
-	session_set_install_responder(&p->sessions, &s);
+	session_set_install_responder(sessions, &s);
 	/* Not yet a handshake for status: the initiator may still refuse our response (a
 	 * different pre-shared key). last_handshake_unix moves when its first data confirms the
 	 * session (handle_data), as WireGuard's latest handshake does; handshakes_completed
@@ -184,7 +191,8 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 	if (mac1_ok)
 		p = peer_by_handshake_index(dev, wire_get_u32(msg + WIRE_RESP_OFF_RECEIVER));
 	struct session s;
-	if (!p || !handshake_consume_response(&p->handshake, &dev->identity, p->psk, msg, len, now_ms, &s)) {
+	/* (peer_by_handshake_index found an initiation in flight: p->handshake is there.) */
+	if (!p || !handshake_consume_response(p->handshake, &dev->identity, p->psk, msg, len, now_ms, &s)) {
 		dev->counters.rx_handshake_invalid++;
 		rx_log_limited(dev, now_ms, "handshake response from %s did not authenticate (no matching "
 			       "initiation, wrong public key or pre-shared key)",
@@ -192,8 +200,16 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 		return;
 	}
 
+	peer_handshake_end(p); /* done: its state is wiped, what it made is in s */
+	struct session_set *sessions = peer_sessions_get(p);
+	if (!sessions) {
+		session_clear(&s);
+		dev->counters.handshake_no_memory++;
+		log_debug("peer %s: out of memory for a session; the handshake is dropped", p->name);
+		return;
+	}
 	authenticated_from(dev, p, from, now_ms);
-	session_set_install_initiator(&p->sessions, &s);
+	session_set_install_initiator(sessions, &s);
 	p->last_handshake_unix = (int64_t)time(NULL);
 	timers_on_authenticated_received(&p->timers, now_ms);
 	timers_on_handshake_complete(&p->timers, now_ms);
@@ -222,7 +238,7 @@ static void handle_cookie_reply(struct device *dev, const uint8_t *msg, size_t l
 		if (!p)
 			peer_session_by_index(dev, receiver, &p);
 	}
-	if (!p || !cookie_jar_consume_reply(&p->cookie_jar, p->public_key, msg, len, now_ms)) {
+	if (!p || !p->cookie_jar || !cookie_jar_consume_reply(p->cookie_jar, p->public_key, msg, len, now_ms)) {
 		dev->counters.rx_cookie_invalid++;
 		rx_log_limited(dev, now_ms, "cookie reply from %s did not authenticate (no handshake of ours matches)",
 			       source_name(from, addr, sizeof(addr)));
@@ -267,9 +283,9 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 
 	/* Authenticated: now the peer's state may move. */
 	authenticated_from(dev, p, from, now_ms);
-	if (s == &p->sessions.next) {
+	if (s == &p->sessions->next) {
 		/* the initiator got our response and uses the session: the handshake is complete */
-		session_set_confirm_next(&p->sessions);
+		session_set_confirm_next(p->sessions);
 		p->last_handshake_unix = (int64_t)time(NULL);
 		tx_flush_staged(dev, p, now_ms, false);
 	}

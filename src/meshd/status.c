@@ -24,7 +24,7 @@ enum status_path status_peer_path(const struct device *dev, const struct peer *p
 {
 	*direct = -1;
 	if (!p->from_coordinator)
-		return p->has_endpoint && session_usable(&p->sessions.current, now_ms) ? STATUS_PATH_DIRECT : STATUS_PATH_NONE;
+		return p->has_endpoint && peer_session_usable(p, now_ms) ? STATUS_PATH_DIRECT : STATUS_PATH_NONE;
 	*direct = path_best(&p->path, now_ms);
 	if (*direct >= 0)
 		return STATUS_PATH_DIRECT;
@@ -50,8 +50,8 @@ static const char *path_word(enum status_path k)
 
 static void path_addr(const struct peer *p, int direct, char *buf, size_t len)
 {
-	const struct sockaddr_storage *sa = direct >= 0 ? &p->path.cand[direct].addr : &p->endpoint;
-	sockaddr_format((const struct sockaddr *)sa, buf, len);
+	const union sockaddr_inet *a = direct >= 0 ? &p->path.cand[direct].addr : &p->endpoint;
+	sockaddr_format(&a->sa, buf, len);
 }
 
 /* Separator-joined list; JSON strings when json. */

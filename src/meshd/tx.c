@@ -29,10 +29,11 @@ bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms
 void tx_to_candidate(struct device *dev, struct peer *p, size_t i, size_t len)
 {
 	const struct path_candidate *c = &p->path.cand[i];
+	struct sockaddr_storage to = sockaddr_inet_get(&c->addr);
 	if (c->via_punch)
-		punch_send(dev, p, device_outbox_slot(dev), len, &c->addr);
+		punch_send(dev, p, device_outbox_slot(dev), len, &to);
 	else
-		device_outbox_commit(dev, len, &c->addr);
+		device_outbox_commit(dev, len, &to);
 }
 
 bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms)
@@ -51,7 +52,8 @@ bool tx_to_peer(struct device *dev, struct peer *p, size_t len, uint64_t now_ms)
 	/* A static peer's endpoint, or a coordinator peer's last direct path while there is
 	 * no relay (coordinator down): worth a try. */
 	if (p->has_endpoint) {
-		device_outbox_commit(dev, len, &p->endpoint);
+		struct sockaddr_storage to = sockaddr_inet_get(&p->endpoint);
+		device_outbox_commit(dev, len, &to);
 		return true;
 	}
 	dev->counters.tx_no_path++;
@@ -68,7 +70,8 @@ static void queue_encrypted(struct device *dev, struct peer *p, const uint8_t *p
 	size_t cap = WIRE_DATA_MIN_LEN + (len > dev->mtu ? len : dev->mtu);
 	if (cap > dev->outbox.payload_room)
 		cap = dev->outbox.payload_room;
-	if (session_encrypt(&p->sessions.current, now_ms, pkt, len, slot, cap, &out_len) != SESSION_OK) {
+	struct session *current = peer_current_session(p);
+	if (!current || session_encrypt(current, now_ms, pkt, len, slot, cap, &out_len) != SESSION_OK) {
 		dev->counters.tx_dropped++;
 		return;
 	}
@@ -112,12 +115,19 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 	uint8_t timestamp[WIRE_TIMESTAMP_LEN];
 	handshake_tai64n(timestamp, clock_realtime());
 	uint8_t msg[WIRE_INITIATION_LEN];
-	if (!handshake_create_initiation(&p->handshake, &dev->identity, p->public_key, peer_new_local_index(dev, p),
-					 timestamp, NULL, msg)) {
-		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
+	struct handshake *hs = peer_handshake_start(p);
+	if (!hs) {
+		dev->counters.handshake_no_memory++;
+		log_debug("peer %s: out of memory for a handshake; the next timer tries again", p->name);
 		return;
 	}
-	cookie_jar_stamp(&p->cookie_jar, msg, sizeof(msg), now_ms);
+	if (!handshake_create_initiation(hs, &dev->identity, p->public_key, peer_new_local_index(dev, p), timestamp,
+					 NULL, msg)) {
+		log_error("peer %s: could not create a handshake initiation (bad peer public key?)", p->name);
+		peer_handshake_end(p);
+		return;
+	}
+	peer_cookie_stamp(p, msg, sizeof(msg), now_ms);
 	send_initiation_copies(dev, p, msg, is_retry, now_ms);
 	p->last_initiation_sent_ms = now_ms;
 	timers_on_handshake_initiated(&p->timers, now_ms, randombytes_uniform(TIMER_REKEY_TIMEOUT_JITTER_MS + 1),
@@ -127,16 +137,16 @@ void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, boo
 
 void tx_send_keepalive(struct device *dev, struct peer *p, uint64_t now_ms)
 {
-	if (!tx_has_path(dev, p, now_ms) || !session_usable(&p->sessions.current, now_ms))
+	if (!tx_has_path(dev, p, now_ms) || !peer_session_usable(p, now_ms))
 		return;
 	queue_encrypted(dev, p, NULL, 0, now_ms);
 }
 
 void tx_send_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
-	if (session_usable(&p->sessions.current, now_ms) && tx_has_path(dev, p, now_ms)) {
+	if (peer_session_usable(p, now_ms) && tx_has_path(dev, p, now_ms)) {
 		queue_encrypted(dev, p, pkt, len, now_ms);
-		if (session_wants_rekey(&p->sessions.current, now_ms))
+		if (session_wants_rekey(&p->sessions->current, now_ms))
 			tx_send_initiation(dev, p, now_ms, false);
 		return;
 	}

@@ -62,7 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	memset(session_key, 0x03, sizeof(session_key));
-	session_init(&dev.peers[0]->sessions.current, session_key, session_key, FUZZ_SESSION_INDEX, FUZZ_SESSION_INDEX, true,
+	if (!peer_sessions_get(dev.peers[0]))
+		abort();
+	session_init(&dev.peers[0]->sessions->current, session_key, session_key, FUZZ_SESSION_INDEX, FUZZ_SESSION_INDEX, true,
 		     now_ms);
 	if (!peer_index_add(&dev, dev.peers[0], FUZZ_SESSION_INDEX)) /* as a handshake would */
 		abort();

@@ -152,11 +152,13 @@ int main(int argc, char **argv)
 		}
 		struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(51820) };
 		in.sin_addr.s_addr = htonl(0xcb007100u | (uint32_t)(i & 0xff));
-		device_socket_address(&dev, (const struct sockaddr *)&in, &p->endpoint);
+		struct sockaddr_storage ep;
+		device_socket_address(&dev, (const struct sockaddr *)&in, &ep);
+		sockaddr_inet_set(&p->endpoint, &ep);
 		p->has_endpoint = true;
 		/* a coordinator peer, with the endpoint announced (its path table in use) */
 		p->from_coordinator = true;
-		path_set_announced(&p->path, &p->endpoint, 1, now_ms);
+		path_set_announced(&p->path, &ep, 1, now_ms);
 		tx_send_initiation(&dev, p, now_ms, false);
 		device_outbox_flush(&dev);
 	}

@@ -108,9 +108,9 @@ static void pair_open(struct pair *pr)
 	underlay_addr(&pr->a.dev, "192.0.2.1", &pr->a.addr);
 	underlay_addr(&pr->b.dev, "192.0.2.2", &pr->b.addr);
 	/* Static endpoints, as `endpoint:` in each config would give. */
-	pr->a.dev.peers[0]->endpoint = pr->b.addr;
+	sockaddr_inet_set(&pr->a.dev.peers[0]->endpoint, &pr->b.addr);
 	pr->a.dev.peers[0]->has_endpoint = true;
-	pr->b.dev.peers[0]->endpoint = pr->a.addr;
+	sockaddr_inet_set(&pr->b.dev.peers[0]->endpoint, &pr->a.addr);
 	pr->b.dev.peers[0]->has_endpoint = true;
 }
 
@@ -277,8 +277,8 @@ static void connect_at_t0(struct pair *pr)
 	settle(pr, T0);
 	assert_int_equal(pr->a.dev.counters.handshakes_completed, 1);
 	assert_int_equal(pr->b.dev.counters.handshakes_completed, 1);
-	assert_true(pr->a.dev.peers[0]->sessions.current.valid);
-	assert_true(pr->b.dev.peers[0]->sessions.current.valid); /* confirmed by A's keepalive */
+	assert_true(pr->a.dev.peers[0]->sessions->current.valid);
+	assert_true(pr->b.dev.peers[0]->sessions->current.valid); /* confirmed by A's keepalive */
 	assert_int_equal(ping(pr, 0, T0), 2);
 }
 
@@ -315,9 +315,9 @@ static void test_rekey_at_120s_under_traffic(void **state)
 	}
 	assert_int_equal(first_rekey_s, 120);
 	assert_int_equal(pr.a.dev.counters.handshakes_completed, 2); /* one rekey, not one per packet */
-	assert_int_equal(pr.a.dev.peers[0]->sessions.current.created_ms, T0 + 120 * SEC);
+	assert_int_equal(pr.a.dev.peers[0]->sessions->current.created_ms, T0 + 120 * SEC);
 	/* The responder followed: it now sends on the new session too. */
-	assert_int_equal(pr.b.dev.peers[0]->sessions.current.local_index, pr.a.dev.peers[0]->sessions.current.remote_index);
+	assert_int_equal(pr.b.dev.peers[0]->sessions->current.local_index, pr.a.dev.peers[0]->sessions->current.remote_index);
 	assert_no_drops(&pr.a.dev);
 	assert_no_drops(&pr.b.dev);
 	pair_close(&pr);
@@ -394,19 +394,17 @@ static void test_keys_wiped_at_540s(void **state)
 
 	for (uint64_t s = 1; s <= 539; s++)
 		run_timers(&pr, T0 + s * SEC);
-	assert_true(pa->sessions.current.valid && !sodium_is_zero(pa->sessions.current.send_key, WIRE_KEY_LEN));
-	assert_true(pb->sessions.current.valid && !sodium_is_zero(pb->sessions.current.recv_key, WIRE_KEY_LEN));
+	assert_true(pa->sessions->current.valid && !sodium_is_zero(pa->sessions->current.send_key, WIRE_KEY_LEN));
+	assert_true(pb->sessions->current.valid && !sodium_is_zero(pb->sessions->current.recv_key, WIRE_KEY_LEN));
 	assert_int_equal(pr.a.dev.counters.handshakes_completed, 1); /* silence: no rekey meanwhile */
 
 	run_timers(&pr, T0 + 540 * SEC);
+	/* wiped and freed (peer_wipe_keys): an idle peer holds no sessions nor handshake */
 	struct peer *peers[] = { pa, pb };
 	for (size_t i = 0; i < 2; i++) {
-		struct session *sessions[] = { &peers[i]->sessions.current, &peers[i]->sessions.previous, &peers[i]->sessions.next };
-		for (size_t j = 0; j < 3; j++) {
-			assert_false(sessions[j]->valid);
-			assert_true(sodium_is_zero(sessions[j]->send_key, WIRE_KEY_LEN));
-			assert_true(sodium_is_zero(sessions[j]->recv_key, WIRE_KEY_LEN));
-		}
+		assert_null(peers[i]->sessions);
+		assert_null(peers[i]->handshake);
+		assert_false(peer_session_usable(peers[i], T0 + 540 * SEC));
 	}
 	assert_int_equal(pr.a.dev.outbox.count + pr.b.dev.outbox.count, 0);
 	pair_close(&pr);
@@ -430,7 +428,7 @@ static void test_rekey_after_2_pow_60_messages(void **state)
 		uint64_t now = T0 + (10 + 10 * i) * SEC;
 		uint64_t done = from->dev.counters.handshakes_completed + to->dev.counters.handshakes_completed;
 
-		p->sessions.current.send_counter = limit - 2;
+		p->sessions->current.send_counter = limit - 2;
 		make_ipv4(pkt, from->ip, to->ip, 1);
 		tx_send_packet(&from->dev, p, pkt, PKT_LEN, now);
 		assert_int_equal(outbox_initiations(&from->dev), 0); /* sent with counter 2^60 - 2 */
@@ -446,7 +444,7 @@ static void test_rekey_after_2_pow_60_messages(void **state)
 		assert_int_equal(tun_packets(to, NULL), 2);
 		assert_int_equal(from->dev.counters.handshakes_completed + to->dev.counters.handshakes_completed,
 				 done + 2);
-		assert_int_equal(p->sessions.current.send_counter, 1); /* fresh keys: only the confirming keepalive */
+		assert_int_equal(p->sessions->current.send_counter, 1); /* fresh keys: only the confirming keepalive */
 		assert_int_equal(ping(&pr, (uint16_t)(100 + i), now), 2);
 	}
 	assert_no_drops(&pr.a.dev);
@@ -507,7 +505,7 @@ static void test_cookie_under_load(void **state)
 
 	/* A moved: its cookie was for 192.0.2.1:51820 */
 	underlay_addr(&pr.a.dev, "192.0.2.9", &pr.a.addr);
-	pr.b.dev.peers[0]->endpoint = pr.a.addr;
+	sockaddr_inet_set(&pr.b.dev.peers[0]->endpoint, &pr.a.addr);
 	run_timers(&pr, T0 + 6 * SEC);
 	assert_int_equal(pr.b.dev.counters.tx_cookie_replies, 2);
 	assert_int_equal(pr.a.dev.counters.rx_cookie_replies, 2);

@@ -125,11 +125,12 @@ static void test_heartbeat_while_active(void **state)
 	confirmed_path(&pp, T0);
 	path_note_activity(&pp, T0);
 	unsigned int beats = 0;
+	struct sockaddr_storage cand0 = sockaddr_inet_get(&pp.cand[0].addr);
 	for (uint64_t t = T0; t <= T0 + 4000; t += 100)
 		if (path_due(&pp, t, true) & PATH_ACT_HEARTBEAT) {
 			beats++;
 			path_ping_sent(&pp, 0, txid_a, t);
-			assert_true(path_on_pong(&pp, txid_a, &pp.cand[0].addr, false, t + 1));
+			assert_true(path_on_pong(&pp, txid_a, &cand0, false, t + 1));
 		}
 	/* one a second: at 0, 1, 2, 3, 4 s */
 	assert_int_equal(beats, 5);
@@ -196,7 +197,8 @@ static void test_lowest_rtt_wins(void **state)
 	struct peer_path pp;
 	confirmed_path(&pp, T0);
 	path_ping_sent(&pp, 1, txid_b, T0);
-	assert_true(path_on_pong(&pp, txid_b, &pp.cand[1].addr, false, T0 + 2));
+	struct sockaddr_storage cand1 = sockaddr_inet_get(&pp.cand[1].addr);
+	assert_true(path_on_pong(&pp, txid_b, &cand1, false, T0 + 2));
 	assert_int_equal(path_best(&pp, T0 + 2), 1);
 	path_free(&pp);
 }

@@ -264,18 +264,20 @@ static void test_device_add_remove(void **state)
 		/* an initiation registers a receiver index for it */
 		struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(51820) };
 		in.sin_addr.s_addr = htonl(0xc0000201u);
-		assert_true(device_socket_address(&dev, (const struct sockaddr *)&in, &peers[i]->endpoint));
+		struct sockaddr_storage ep;
+		assert_true(device_socket_address(&dev, (const struct sockaddr *)&in, &ep));
+		sockaddr_inet_set(&peers[i]->endpoint, &ep);
 		peers[i]->has_endpoint = true;
 		tx_send_initiation(&dev, peers[i], 1000000, false);
 		device_outbox_flush(&dev);
-		index_of[i] = peers[i]->handshake.local_index;
+		index_of[i] = peers[i]->handshake->local_index;
 		assert_ptr_equal(peer_by_handshake_index(&dev, index_of[i]), peers[i]);
 	}
 	/* a second initiation moves the index: the old one finds nothing */
 	uint32_t old = index_of[0];
 	tx_send_initiation(&dev, peers[0], 1000000 + 6000, true);
 	device_outbox_flush(&dev);
-	index_of[0] = peers[0]->handshake.local_index;
+	index_of[0] = peers[0]->handshake->local_index;
 	assert_null(peer_by_handshake_index(&dev, old));
 	assert_ptr_equal(peer_by_handshake_index(&dev, index_of[0]), peers[0]);
 
@@ -308,7 +310,7 @@ static void test_device_add_remove(void **state)
 	for (size_t i = 0; i < DEVICE_PEERS; i++) {
 		if (gone[i])
 			continue;
-		uint32_t now_index = peers[i]->handshake.local_index;
+		uint32_t now_index = peers[i]->handshake->local_index;
 		assert_int_not_equal(now_index, index_of[i]);
 		assert_null(peer_by_handshake_index(&dev, index_of[i]));
 		assert_ptr_equal(peer_by_handshake_index(&dev, now_index), peers[i]);
