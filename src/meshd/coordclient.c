@@ -1,6 +1,6 @@
 /* The coordinator client: the connection state machine and the messages it carries. The peer
  * map and the state file are coordmap.c's; this node's endpoints and STUN coordendpoints.c's.
- * Driven by device.c's loop (on_io, tick, deadlines). */
+ * Driven by loop.c's event loop (on_io, tick, deadlines). */
 #include "meshd/coordclient.h"
 #include "meshd/coordclient_internal.h"
 

@@ -2,10 +2,12 @@
  * loop that moves packets between them.
  *
  * Follow one packet:
- *   TUN read (tx.c) -> route lookup by inner destination (peer.c) -> peer's current session
- *   -> session_encrypt (core/session.c) -> udp outbox -> sendmmsg (device.c)
- *   recvmmsg (device.c) -> type dispatch (rx.c) -> session_decrypt (replay check inside)
- *   -> inner source must belong to the peer (peer.c) -> TUN write (rx.c)
+ *   epoll wakes (loop.c) -> TUN read, TSO split (tx.c) -> route lookup by inner destination
+ *   (peer.c) -> peer's current session -> session_encrypt (core/session.c, core/aead.c)
+ *   -> udp outbox -> sendmmsg (socket.c)
+ *   recvmmsg (socket.c) -> type dispatch (rx.c) -> session_decrypt (replay check inside)
+ *   -> inner source must belong to the peer (peer.c) -> coalesced TUN write (rx.c)
+ * This file's functions open and close the device (device.c); loop.c runs it.
  *
  * Packets move in batches of DEVICE_BATCH through every stage and all buffers are
  * allocated once at start-up, so nothing allocates per packet. */
@@ -184,21 +186,12 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 /* Same, without any interface or socket: for the fuzz target and tests. */
 bool device_open_offline(struct device *dev, const struct config *cfg, const uint8_t private_key[WIRE_KEY_LEN],
 			 char *err, size_t err_len);
-/* Runs the event loop until SIGTERM or SIGINT. Returns 0, or -1 on a fatal error. */
+/* Runs the event loop (loop.c) until SIGTERM or SIGINT. Returns 0, or -1 on a fatal error. */
 int device_run(struct device *dev);
 /* Removes the interface, closes everything and wipes keys. Safe on a partly opened device. */
 void device_close(struct device *dev);
 
-/* Where to write the next datagram (payload_room bytes; sends the full batch first if
- * needed). DEVICE_SLOT_HEADROOM bytes before it belong to the same slot. */
-uint8_t *device_outbox_slot(struct device *dev);
-/* Queues the datagram of len bytes written at device_outbox_slot() for dest. */
-void device_outbox_commit(struct device *dev, size_t len, const struct sockaddr_storage *dest);
-/* Same, for a frame that starts DEVICE_SLOT_HEADROOM bytes earlier (a relay frame). */
-void device_outbox_commit_frame(struct device *dev, size_t len, const struct sockaddr_storage *dest);
-void device_outbox_flush(struct device *dev);
-
-/* Acts on every peer timer that expired at or before now_ms (handshake retries, keepalives,
+/* Acts (loop.c) on every peer timer that expired at or before now_ms (handshake retries, keepalives,
  * key wipes, probes): only the peers that are due, through the timer heap. What it sends
  * stays in the outbox (the caller flushes): tests with an offline device read the
  * datagrams there. */
@@ -219,10 +212,10 @@ struct peer *device_peer_add(struct device *dev, const struct config_peer *cp);
 void device_peer_remove(struct device *dev, struct peer *p);
 /* Watches fd for the given epoll events (0 stops watching; the fd stays open). */
 bool device_watch_fd(struct device *dev, int fd, uint32_t events);
-/* An address (IPv4, or IPv6 in the socket's family) as the UDP socket wants it:
- * IPv4 becomes v4-mapped on a dual-stack socket. False if it cannot be reached from it. */
-bool device_socket_address(const struct device *dev, const struct sockaddr *sa, struct sockaddr_storage *out);
 /* Adds an address to the interface (a coordinator's assignment). */
 bool device_add_address(struct device *dev, const struct ip_prefix *addr, char *err, size_t err_len);
+
+/* The UDP socket and its outbox: device_outbox_slot, _commit, _flush (socket.c). */
+#include "meshd/socket.h"
 
 #endif
