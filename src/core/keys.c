@@ -113,40 +113,48 @@ static ssize_t read_bounded(int fd, char *buf, size_t cap)
 /* Symlinks are followed on purpose (configuration management often links key files into
  * place); every check below is made on the opened descriptor, so it applies to the file
  * actually read and cannot race with a rename. */
-bool key_file_read(const char *path, uint8_t key[WIRE_KEY_LEN], char *err, size_t err_len)
+ssize_t secret_file_read(const char *path, const char *what, char *buf, size_t cap, char *err, size_t err_len)
 {
-	char buf[KEY_FILE_MAX + 1]; /* one more than allowed, to notice a longer file */
 	struct stat st;
-	ssize_t n = 0;
-	bool ok = false;
+	ssize_t n = -1;
 	int fd;
 
 	/* O_NONBLOCK: opening a FIFO must not hang start-up before fstat can refuse it. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		snprintf(err, err_len, "%s: cannot open key file: %s", path, strerror(errno));
-		return false;
+		snprintf(err, err_len, "%s: cannot open %s: %s", path, what, strerror(errno));
+		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		snprintf(err, err_len, "%s: cannot stat key file: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, err_len, "%s: key file is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & KEY_FILE_FORBIDDEN_BITS) {
-		snprintf(err, err_len, "%s: key file is %s by group or others (mode %04o); run: chmod 600 %s",
-			 path, (st.st_mode & KEY_FILE_GROUP_OTHER_READ) ? "readable" : "accessible",
+		snprintf(err, err_len, "%s: cannot stat %s: %s", path, what, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_len, "%s: %s is not a regular file", path, what);
+	} else if (st.st_mode & KEY_FILE_FORBIDDEN_BITS) {
+		snprintf(err, err_len, "%s: %s is %s by group or others (mode %04o); run: chmod 600 %s", path, what,
+			 (st.st_mode & KEY_FILE_GROUP_OTHER_READ) ? "readable" : "accessible",
 			 (unsigned int)(st.st_mode & 07777), path);
-		goto out;
+	} else if (st.st_uid != geteuid() && st.st_uid != 0) {
+		/* Whoever owns it could have read or replaced the secret (ssh refuses the same). */
+		snprintf(err, err_len, "%s: %s belongs to uid %u, not to us (uid %u) or root; run: chown %u %s", path,
+			 what, (unsigned int)st.st_uid, (unsigned int)geteuid(), (unsigned int)geteuid(), path);
+	} else {
+		n = read_bounded(fd, buf, cap);
+		if (n < 0)
+			snprintf(err, err_len, "%s: cannot read %s: %s", path, what, strerror(errno));
 	}
-	n = read_bounded(fd, buf, sizeof(buf));
-	if (n < 0) {
-		snprintf(err, err_len, "%s: cannot read key file: %s", path, strerror(errno));
-		n = 0;
+	close(fd);
+	return n;
+}
+
+bool key_file_read(const char *path, uint8_t key[WIRE_KEY_LEN], char *err, size_t err_len)
+{
+	char buf[KEY_FILE_MAX + 1]; /* one more than allowed, to notice a longer file */
+	ssize_t n;
+	bool ok = false;
+
+	n = secret_file_read(path, "key file", buf, sizeof(buf), err, err_len);
+	if (n < 0)
 		goto out;
-	}
 	if ((size_t)n > KEY_FILE_MAX) {
 		snprintf(err, err_len, "%s: key file is too large (expected one base64 key of %d characters)",
 			 path, KEY_BASE64_LEN);
@@ -160,7 +168,6 @@ bool key_file_read(const char *path, uint8_t key[WIRE_KEY_LEN], char *err, size_
 	ok = true;
 out:
 	sodium_memzero(buf, sizeof(buf));
-	close(fd);
 	return ok;
 }
 

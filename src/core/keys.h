@@ -3,6 +3,7 @@
 #define MESHD_KEYS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,7 +21,13 @@ void key_generate_private(uint8_t key[WIRE_KEY_LEN]);
 /* Derives the public key; false if the private key is unusable. */
 bool key_public_from_private(uint8_t pub[WIRE_KEY_LEN], const uint8_t priv[WIRE_KEY_LEN]);
 
-/* Reads a base64 private key file. Refuses a file that group or others can read, or that
+/* Reads up to cap bytes of a file holding a secret (`what` names it in errors: "key file",
+ * "join_key_file"). Refuses anything but a regular file, a file group or others can access,
+ * and one owned by anyone but us or root. Returns the length read, or -1 with err set to one
+ * line saying what is wrong and what to do. The caller wipes buf. */
+ssize_t secret_file_read(const char *path, const char *what, char *buf, size_t cap, char *err, size_t err_len);
+
+/* Reads a base64 private key file (checked as secret_file_read does). Refuses a file that
  * does not hold exactly one key; err gets one line saying what is wrong and what to do. */
 bool key_file_read(const char *path, uint8_t key[WIRE_KEY_LEN], char *err, size_t err_len);
 /* Writes a key file atomically with mode 0600: temp file, fsync, rename, fsync directory. */

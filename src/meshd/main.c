@@ -35,7 +35,9 @@ static const char usage_text[] =
 	"                                  SIGUSR1 logs the packet counters. --join registers\n"
 	"                                  with the coordinator named in KEY (from 'meshcoord\n"
 	"                                  authkey create'); needs state_dir in the config and is\n"
-	"                                  only needed the first time\n"
+	"                                  only needed the first time. The key is wiped from the\n"
+	"                                  command line at start; join_key_file: (mode 0600) keeps\n"
+	"                                  it out of shell history too\n"
 	"  status [--json] [-s SOCKET | -i IFNAME]\n"
 	"                                  the daemon's view of this node and its peers (paths,\n"
 	"                                  handshakes, latency, bytes)\n"
@@ -133,38 +135,37 @@ static bool prepare_state_dir(struct config *cfg, char *err, size_t err_len)
 	return true;
 }
 
-/* The join key from --join, else from join_key_file (a missing file is an error: the user
- * asked for it). */
-static bool read_join_key(const struct config *cfg, const char *arg, struct joinkey *join, bool *have, char *err,
-			  size_t err_len)
+/* The join key from --join (already copied out of argv: join_arg, join_arg_len), else from
+ * join_key_file (a missing file is an error: the user asked for it). */
+static bool read_join_key(const struct config *cfg, const char *join_arg, size_t join_arg_len, struct joinkey *join,
+			  bool *have, char *err, size_t err_len)
 {
 	char text[JOINKEY_MAX_LEN + 1], why[256];
 	size_t len = 0;
+	const bool from_arg = join_arg != NULL;
 
 	memset(join, 0, sizeof(*join));
 	*have = false;
-	if (arg) {
-		len = strlen(arg);
-		if (len > JOINKEY_MAX_LEN) {
+	if (from_arg) {
+		if (join_arg_len > JOINKEY_MAX_LEN) {
 			snprintf(err, err_len, "--join: not a join key (too long)");
 			return false;
 		}
-		memcpy(text, arg, len);
+		len = join_arg_len;
+		memcpy(text, join_arg, len);
 	} else if (cfg->join_key_file[0]) {
-		FILE *f = fopen(cfg->join_key_file, "r");
-		if (!f) {
-			snprintf(err, err_len, "cannot read join_key_file %.300s: %s", cfg->join_key_file, strerror(errno));
+		/* Checked like a private key: regular file, ours or root's, mode 0600. */
+		ssize_t n = secret_file_read(cfg->join_key_file, "join_key_file", text, sizeof(text), err, err_len);
+		if (n < 0)
 			return false;
-		}
-		len = fread(text, 1, sizeof(text), f);
-		fclose(f);
+		len = (size_t)n;
 	} else {
 		return true;
 	}
 	bool ok = len <= JOINKEY_MAX_LEN && joinkey_parse(text, len, join, why, sizeof(why));
 	sodium_memzero(text, sizeof(text));
 	if (!ok) {
-		snprintf(err, err_len, "%.200s: %.200s", arg ? "--join" : cfg->join_key_file,
+		snprintf(err, err_len, "%.200s: %.200s", from_arg ? "--join" : cfg->join_key_file,
 			 len > JOINKEY_MAX_LEN ? "not a join key (too long)" : why);
 		return false;
 	}
@@ -187,14 +188,22 @@ static int cmd_up(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = NULL, *join_arg = NULL;
+	const char *config_path = NULL;
+	/* --join's key, copied here and wiped from argv at once: /proc/PID/cmdline shows argv
+	 * to every local user for the daemon's whole life. */
+	char join_arg[JOINKEY_MAX_LEN + 1];
+	size_t join_arg_len = 0;
+	bool join_given = false;
 	enum log_level level = LOG_LEVEL_INFO;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:l:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
-			join_arg = optarg;
+			join_given = true;
+			join_arg_len = strlen(optarg);
+			memcpy(join_arg, optarg, join_arg_len < sizeof(join_arg) ? join_arg_len : sizeof(join_arg));
+			sodium_memzero(optarg, join_arg_len);
 			break;
 		case 'c':
 			config_path = optarg;
@@ -222,6 +231,7 @@ static int cmd_up(int argc, char **argv)
 	char err[ERROR_LINE_MAX] = "";
 	if (!config_load(&cfg, config_path, err, sizeof(err))) {
 		log_error("%s", err);
+		sodium_memzero(join_arg, sizeof(join_arg));
 		return EXIT_FAILURE;
 	}
 	struct joinkey join;
@@ -234,7 +244,8 @@ static int cmd_up(int argc, char **argv)
 	memset(&dev, 0, sizeof(dev));
 	dev.tun_fd = dev.udp_fd = dev.epoll_fd = dev.signal_fd = -1;
 
-	if (!prepare_state_dir(&cfg, err, sizeof(err)) || !read_join_key(&cfg, join_arg, &join, &have_join, err, sizeof(err)))
+	if (!prepare_state_dir(&cfg, err, sizeof(err)) || !read_join_key(&cfg, join_given ? join_arg : NULL, join_arg_len, &join, &have_join, err,
+							  sizeof(err)))
 		goto out;
 	if (cfg.n_addresses == 0 && !have_join && !coordclient_state_has_addresses(cfg.state_dir)) {
 		snprintf(err, sizeof(err), "%s: no overlay address: set 'address:', or join a coordinator with "
@@ -259,6 +270,7 @@ out:
 	if (rc == EXIT_FAILURE && err[0])
 		log_error("%s", err);
 	sodium_memzero(private_key, sizeof(private_key));
+	sodium_memzero(join_arg, sizeof(join_arg));
 	joinkey_clear(&join);
 	ctl_close(&ctl);
 	dev.ctl = NULL;

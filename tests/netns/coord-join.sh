@@ -168,6 +168,15 @@ else
 	show_log_tail "$T/n1.log"
 fi
 
+# The key given with --join is wiped from argv at start: /proc/PID/cmdline is readable by
+# every local user for the daemon's life.
+if [ -r "/proc/${PID[n1]}/cmdline" ] && tr '\0' '\n' <"/proc/${PID[n1]}/cmdline" | grep -q -x -- '--join' &&
+	! tr '\0' '\n' <"/proc/${PID[n1]}/cmdline" | grep -q -F -- "$KEY_ONCE"; then
+	lib_ok "(a) n1's /proc/PID/cmdline no longer holds the join key"
+else
+	lib_not_ok "(a) n1's /proc/PID/cmdline no longer holds the join key ($(tr '\0' ' ' <"/proc/${PID[n1]}/cmdline" 2>/dev/null | cut -c1-120))"
+fi
+
 # ------------------------------------------------------------------ (b) the same key again
 # Every address that appears on n2's interface while it runs (the interface goes away
 # with meshd, so looking afterwards would prove nothing).
@@ -191,6 +200,22 @@ if [ -n "$n2_addrs" ]; then
 else
 	lib_ok "(b) n2 never had an overlay address while it ran (ip monitor address saw none)"
 fi
+
+# A join_key_file group or others can read is refused before anything happens, with one
+# line that says how to fix it (as for the private key file).
+printf '%s\n' "$KEY_REUSABLE" >"$T/n2-joinkey"
+chmod 644 "$T/n2-joinkey"
+{ cat "$T/n2.yaml"; echo "join_key_file: $T/n2-joinkey"; } >"$T/n2-keyfile.yaml"
+lib_meshd_start_args KEYFILE_PID "${NS[n2]}" n2 "$T/n2-keyfile.yaml" "$T/n2-keyfile.log" info
+rc=
+if lib_wait_exit rc "$KEYFILE_PID" "$REFUSED_EXIT_LIMIT_S" && [ "$rc" -eq 1 ] &&
+	grep -q "join_key_file is readable by group or others (mode 0644); run: chmod 600" "$T/n2-keyfile.log"; then
+	lib_ok "(b) a join_key_file of mode 0644 is refused: '$(grep -m 1 'join_key_file is' "$T/n2-keyfile.log" | sed 's/.*join_key_file is/join_key_file is/' | cut -c1-90)'"
+else
+	lib_not_ok "(b) a join_key_file of mode 0644 is refused with a chmod hint (exit ${rc:-none: still running})"
+	show_log_tail "$T/n2-keyfile.log"
+fi
+rm -f "$T/n2-joinkey"
 
 # poll_log_ms FILE ERE BEFORE T0_NS LIMIT_MS: waits (polling every POLL_S) until FILE has
 # more than BEFORE lines matching ERE; prints the milliseconds since T0_NS when it saw that.

@@ -268,6 +268,33 @@ static void test_file_read_special(void **state)
 	unlink(path);
 }
 
+/* A secret file owned by someone else (who could read or replace it) is refused, whoever
+ * we are; root's own files are fine for any user (a key installed by root for a service). */
+static void test_file_read_owner(void **state)
+{
+	char path[TEST_PATH_MAX], err[TEST_MSG_MAX], want[TEST_MSG_MAX], buf[64];
+	uint8_t key[WIRE_KEY_LEN];
+	const uid_t stranger = 54321; /* no account needed: only the number is stored */
+
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* only root can give a file away (CI runs as root) */
+	path_in_dir(path, sizeof(path), "theirs.key");
+	write_file(path, rfc7748_priv_b64, KEY_BASE64_LEN, 0600);
+	assert_true(key_file_read(path, key, err, sizeof(err)));
+	assert_int_equal(chown(path, stranger, (gid_t)-1), 0);
+	assert_false(key_file_read(path, key, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: key file belongs to uid %u, not to us (uid 0) or root; run: chown 0 %s", path,
+		 (unsigned int)stranger, path);
+	assert_string_equal(err, want);
+	/* The same rule for other secrets (the join key file), named in the message. */
+	assert_int_equal(secret_file_read(path, "join_key_file", buf, sizeof(buf), err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: join_key_file belongs to uid %u, not to us (uid 0) or root; run: chown 0 %s",
+		 path, (unsigned int)stranger, path);
+	assert_string_equal(err, want);
+	unlink(path);
+}
+
 static void test_file_write(void **state)
 {
 	char path[TEST_PATH_MAX], err[TEST_MSG_MAX] = "", content[128];
@@ -364,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_file_read_ok),
 		cmocka_unit_test(test_file_read_refused),
 		cmocka_unit_test(test_file_read_special),
+		cmocka_unit_test(test_file_read_owner),
 		cmocka_unit_test(test_file_write),
 		cmocka_unit_test(test_file_write_relative),
 		cmocka_unit_test(test_file_write_errors),
