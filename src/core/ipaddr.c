@@ -116,6 +116,21 @@ bool ip_prefix_contains(const struct ip_prefix *p, int family, const uint8_t *ad
 	return true;
 }
 
+struct ip_prefix ip_prefix_network(const struct ip_prefix *p)
+{
+	struct ip_prefix n = *p;
+	unsigned int max = family_max_bits(p->family), bits = p->bits > max ? max : p->bits;
+	for (unsigned int i = bits; i < max; i++)
+		n.addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+	return n;
+}
+
+bool ip_prefix_within(const struct ip_prefix *inner, const struct ip_prefix *outer)
+{
+	return inner->family == outer->family && inner->bits >= outer->bits &&
+	       ip_prefix_contains(outer, inner->family, inner->addr);
+}
+
 static uint16_t get_be16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);

@@ -30,6 +30,10 @@ bool ip_prefix_parse(const char *s, struct ip_prefix *out);
 const char *ip_prefix_format(const struct ip_prefix *p, char *buf, size_t len);
 /* True when addr (of the given family) lies inside the prefix. */
 bool ip_prefix_contains(const struct ip_prefix *p, int family, const uint8_t *addr);
+/* The network of p: its host bits cleared ("100.64.0.7/10" -> "100.64.0.0/10"). */
+struct ip_prefix ip_prefix_network(const struct ip_prefix *p);
+/* True when every address of inner lies inside outer (same family, at least as long). */
+bool ip_prefix_within(const struct ip_prefix *inner, const struct ip_prefix *outer);
 
 /* The parts of an inner IP packet the data path looks at. Pointers point into the packet. */
 struct ip_packet_info {

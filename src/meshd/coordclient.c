@@ -170,6 +170,15 @@ static bool apply_registered(struct device *dev, struct coordclient *cc, const s
 	struct ip_prefix v6 = { .family = AF_INET6, .bits = r->ipv6_bits };
 	memcpy(v4.addr, r->ipv4, 4);
 	memcpy(v6.addr, r->ipv6, 16);
+	if (!state_inside_pin(&cc->state, &v4, &v6)) {
+		char a[IP_PREFIX_STR_MAX], b[IP_PREFIX_STR_MAX], pa[IP_PREFIX_STR_MAX], pb[IP_PREFIX_STR_MAX];
+		log_error("the coordinator assigned %s and %s, outside the overlay this node joined (%s, %s); refused. "
+			  "If the network was renumbered on purpose, remove %s/" STATE_FILE_NAME " and join again",
+			  ip_prefix_format(&v4, a, sizeof(a)), ip_prefix_format(&v6, b, sizeof(b)),
+			  ip_prefix_format(&cc->state.pin_ipv4, pa, sizeof(pa)),
+			  ip_prefix_format(&cc->state.pin_ipv6, pb, sizeof(pb)), cc->state_dir);
+		return false;
+	}
 	bool changed = !cc->state.registered || memcmp(&v4, &cc->state.ipv4, sizeof(v4)) != 0 ||
 		       memcmp(&v6, &cc->state.ipv6, sizeof(v6)) != 0;
 	char a[IP_PREFIX_STR_MAX], b[IP_PREFIX_STR_MAX], err[256];
@@ -185,6 +194,7 @@ static bool apply_registered(struct device *dev, struct coordclient *cc, const s
 	snprintf(cc->state.name, sizeof(cc->state.name), "%s", r->name);
 	cc->state.ipv4 = v4;
 	cc->state.ipv6 = v6;
+	state_pin_overlay(&cc->state); /* the first registration pins the overlay for good */
 	coordmap_mark_dirty(cc, now_ms);
 	/* Registered once: the node key is known now, the join key is not needed again. */
 	if (cc->have_join)

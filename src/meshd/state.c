@@ -35,6 +35,20 @@ void state_free(struct node_state *st)
 	state_init(st);
 }
 
+void state_pin_overlay(struct node_state *st)
+{
+	if (st->pinned || !st->registered)
+		return;
+	st->pin_ipv4 = ip_prefix_network(&st->ipv4);
+	st->pin_ipv6 = ip_prefix_network(&st->ipv6);
+	st->pinned = true;
+}
+
+bool state_inside_pin(const struct node_state *st, const struct ip_prefix *v4, const struct ip_prefix *v6)
+{
+	return !st->pinned || (ip_prefix_within(v4, &st->pin_ipv4) && ip_prefix_within(v6, &st->pin_ipv6));
+}
+
 bool state_add_peer(struct node_state *st, const struct control_peer *p)
 {
 	if (st->n_peers == st->peers_cap) {
@@ -141,6 +155,15 @@ static bool parse_line(struct node_state *st, char *line, size_t lineno, bool *s
 		st->registered = true;
 		return true;
 	}
+	if (!strcmp(tok[0], "pin")) {
+		if (n != 3 || !ip_prefix_parse(tok[1], &st->pin_ipv4) || st->pin_ipv4.family != AF_INET ||
+		    !ip_prefix_parse(tok[2], &st->pin_ipv6) || st->pin_ipv6.family != AF_INET6)
+			return fail(err, err_len, lineno, "bad pin line");
+		st->pin_ipv4 = ip_prefix_network(&st->pin_ipv4);
+		st->pin_ipv6 = ip_prefix_network(&st->pin_ipv6);
+		st->pinned = true;
+		return true;
+	}
 	if (!strcmp(tok[0], "peer")) {
 		struct control_peer p;
 		memset(&p, 0, sizeof(p));
@@ -184,6 +207,12 @@ bool state_parse(struct node_state *st, const char *text, size_t len, char *err,
 		state_free(st);
 		return fail(err, err_len, lineno, "no header line");
 	}
+	if (st->registered && !state_inside_pin(st, &st->ipv4, &st->ipv6)) {
+		state_free(st);
+		snprintf(err, err_len, "the self line's addresses lie outside the pinned overlay (pin line): refused");
+		return false;
+	}
+	state_pin_overlay(st); /* a file from before pinning: pinned to its self line */
 	return true;
 }
 
@@ -258,6 +287,9 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 	if (st->registered)
 		APPEND("self %s %s %s\n", st->name, ip_prefix_format(&st->ipv4, a, sizeof(a)),
 		       ip_prefix_format(&st->ipv6, b, sizeof(b)));
+	if (st->pinned)
+		APPEND("pin %s %s\n", ip_prefix_format(&st->pin_ipv4, a, sizeof(a)),
+		       ip_prefix_format(&st->pin_ipv6, b, sizeof(b)));
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const struct control_peer *p = &st->peers[i];
 		char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
@@ -273,9 +305,14 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 		APPEND("\n");
 	}
 #undef APPEND
-	bool ok = used < cap && file_write_atomic(path, buf, used, STATE_FILE_MODE, err, err_len);
+	/* What load would refuse is not written: the node would lose all of it at restart. */
+	bool fits = used < cap && used <= STATE_FILE_MAX;
+	bool ok = fits && file_write_atomic(path, buf, used, STATE_FILE_MODE, err, err_len);
 	if (used >= cap)
 		snprintf(err, err_len, "%s: state too large to format", path);
+	else if (!fits)
+		snprintf(err, err_len, "%s: state of %zu peers is larger than meshd reads back (%d MiB); not saved",
+			 path, st->n_peers, STATE_FILE_MAX >> 20);
 	free(buf);
 	return ok;
 }

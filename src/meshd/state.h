@@ -6,8 +6,14 @@
  *   meshd-state 1
  *   coordinator HOST:PORT PUBKEY
  *   self NAME IPV4/BITS IPV6/BITS
+ *   pin IPV4NET/BITS IPV6NET/BITS
  *   peer PUBKEY NAME IPV4 IPV6 [ENDPOINT ...]
- */
+ *
+ * "pin" is the overlay this node joined (the networks of its first registration): trust
+ * pinned at first join. A later registration, or a saved self line, outside it is refused,
+ * so a compromised coordinator cannot renumber the node into someone's LAN or the Internet
+ * (peers must lie inside the node's own prefix, coordmap.c). A file without a pin line (an
+ * older meshd) is pinned to its self line's networks. */
 #ifndef MESHD_STATE_H
 #define MESHD_STATE_H
 
@@ -35,6 +41,8 @@ struct node_state {
 	char name[CONTROL_NAME_MAX + 1];
 	struct ip_prefix ipv4;
 	struct ip_prefix ipv6;
+	bool pinned;             /* pin_ipv4/6 hold the overlay of the first registration */
+	struct ip_prefix pin_ipv4, pin_ipv6;
 
 	struct control_peer *peers; /* heap array */
 	size_t n_peers;
@@ -45,10 +53,16 @@ void state_init(struct node_state *st);
 void state_free(struct node_state *st);
 bool state_add_peer(struct node_state *st, const struct control_peer *p);
 
+/* Pins the overlay to self's networks if nothing is pinned yet (the first registration). */
+void state_pin_overlay(struct node_state *st);
+/* True when v4 and v6 lie inside the pinned overlay (or nothing is pinned yet). */
+bool state_inside_pin(const struct node_state *st, const struct ip_prefix *v4, const struct ip_prefix *v6);
+
 /* Parses the text form (explicit length); err gets "line N: what is wrong". */
 bool state_parse(struct node_state *st, const char *text, size_t len, char *err, size_t err_len);
 /* Loads <dir>/coordinator.state; a missing file is an empty state, not an error. */
 bool state_load(struct node_state *st, const char *dir, char *err, size_t err_len);
+/* Refuses (err says so) a state larger than state_load would read back (STATE_FILE_MAX). */
 bool state_save(const struct node_state *st, const char *dir, char *err, size_t err_len);
 
 #endif

@@ -530,6 +530,36 @@ lib_stop_pid "$COORD_PID"
 rc=$?
 lib_check "meshcoord exits 0 on SIGTERM (exit $rc)" test "$rc" -eq 0
 
+# ------------------------------------------------------------------ (i) the pinned overlay
+# A coordinator with the same key but another registry (another network: its own IPv6 ULA
+# prefix) stands for a compromised coordinator renumbering its nodes. n1, restarted with a
+# valid join key for it, must refuse the addresses (they lie outside the overlay it joined)
+# and keep the ones it had.
+CONF2=$T/coord2.yaml
+lib_coord_write_config "$CONF2" "0.0.0.0:$CONTROL_PORT" "0.0.0.0:$STUN_PORT" "$COORD_IP:$CONTROL_PORT" "$T/coord-state2"
+cp -p "$T/coord-state/coord.key" "$T/coord-state2/coord.key"
+KEY_OTHER=$(lib_coord_authkey "$CONF2")
+lib_coord_start COORD_PID "$NS_COORD" "$CONF2" "$T/coord2.log"
+if lib_coord_wait_up "$COORD_PID" "$NS_COORD" "$CONTROL_PORT" && [ -n "$KEY_OTHER" ]; then
+	node_start n1 --join "$KEY_OTHER"
+	if lib_wait_for 20 grep -q "outside the overlay this node joined" "$T/n1.log"; then
+		lib_ok "(i) n1 refuses a registration outside its pinned overlay: '$(grep -m 1 'outside the overlay' "$T/n1.log" | sed 's/.*the coordinator assigned/the coordinator assigned/' | cut -c1-110)'"
+	else
+		lib_not_ok "(i) n1 refuses a registration outside its pinned overlay (no such line within 20 s)"
+		show_log_tail "$T/n1.log"
+	fi
+	# Exactly the addresses of its saved self line, nothing from the other network.
+	want=$(awk '$1 == "self" { print $3; print $4 }' "$T/n1/coordinator.state" | sort | tr '\n' ' ')
+	have=$(ip -n "${NS[n1]}" -o addr show dev "$IFACE" scope global 2>/dev/null | awk '{ print $4 }' | sort | tr '\n' ' ')
+	lib_check "(i) n1 keeps the addresses it had ($want) and takes none from the other network (has: $have)" \
+		test -n "$want" -a "$want" = "$have"
+	lib_stop_pid "${PID[n1]}"
+else
+	lib_not_ok "(i) a second coordinator with the same key starts"
+	show_log_tail "$T/coord2.log"
+fi
+lib_stop_pid "$COORD_PID"
+
 if [ "$LIB_FAILED" -gt 0 ]; then
 	for f in coord n1 n2 n3; do
 		echo "# ---- last lines of $f.log"

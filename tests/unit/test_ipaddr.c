@@ -160,6 +160,42 @@ static void make_v6(uint8_t *buf, size_t buf_len, unsigned int payload_len)
 	buf[24] = 0xfd, buf[39] = 2; /* dst fd00::2 */
 }
 
+static void test_prefix_network_and_within(void **state)
+{
+	static const struct {
+		const char *prefix, *network;
+	} nets[] = {
+		{ "100.64.0.5/10", "100.64.0.0/10" }, { "100.127.255.255/10", "100.64.0.0/10" },
+		{ "10.1.2.3/32", "10.1.2.3/32" },     { "10.1.2.3/0", "0.0.0.0/0" },
+		{ "fd12:3456:789a:1::5/48", "fd12:3456:789a::/48" }, { "fd12::ff/127", "fd12::fe/127" },
+		{ "fd12::1/128", "fd12::1/128" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+		struct ip_prefix p, n;
+		char buf[IP_PREFIX_STR_MAX];
+		assert_true(ip_prefix_parse(nets[i].prefix, &p));
+		n = ip_prefix_network(&p);
+		assert_string_equal(ip_prefix_format(&n, buf, sizeof(buf)), nets[i].network);
+	}
+	static const struct {
+		const char *inner, *outer;
+		bool within;
+	} cases[] = {
+		{ "100.64.0.5/10", "100.64.0.0/10", true },   { "100.64.0.5/32", "100.64.0.0/10", true },
+		{ "100.128.0.1/10", "100.64.0.0/10", false }, { "100.64.0.0/9", "100.64.0.0/10", false },
+		{ "fd00::1/48", "100.64.0.0/10", false },     { "fd00:0:0:1::/64", "fd00::/48", true },
+		{ "fd01::/48", "fd00::/48", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ip_prefix in, out;
+		assert_true(ip_prefix_parse(cases[i].inner, &in));
+		assert_true(ip_prefix_parse(cases[i].outer, &out));
+		if (ip_prefix_within(&in, &out) != cases[i].within)
+			fail_msg("%s within %s: expected %d", cases[i].inner, cases[i].outer, cases[i].within);
+	}
+}
+
 static void test_packet_parse(void **state)
 {
 	static const struct {
@@ -344,6 +380,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix_parse),
+		cmocka_unit_test(test_prefix_network_and_within),
 		cmocka_unit_test(test_prefix_format_small_buffer),
 		cmocka_unit_test(test_prefix_contains),
 		cmocka_unit_test(test_prefix_contains_bad_bits),

@@ -157,6 +157,16 @@ static void test_bad_files(void **unused)
 		  " 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1\n",
 		  "line 2: too many fields" },
 		{ "meshd-state 1\nself a\0b 100.64.0.1/10 fd00::1/48\n", "line 2: line too long or holds a NUL byte" },
+		{ "meshd-state 1\npin 100.64.0.0/10\n", "line 2: bad pin line" },
+		{ "meshd-state 1\npin fd00::/48 100.64.0.0/10\n", "line 2: bad pin line" },
+		/* A self line outside the pinned overlay: the IPv6 network, or the IPv4 one, moved. */
+		{ "meshd-state 1\nself a 100.64.0.1/10 fd01::1/48\npin 100.64.0.0/10 fd00::/48\n",
+		  "the self line's addresses lie outside the pinned overlay (pin line): refused" },
+		{ "meshd-state 1\npin 100.64.0.0/10 fd00::/48\nself a 10.0.0.5/8 fd00::1/48\n",
+		  "the self line's addresses lie outside the pinned overlay (pin line): refused" },
+		/* Wider than the pin, though it contains it: refused too. */
+		{ "meshd-state 1\npin 100.64.0.0/10 fd00::/48\nself a 100.64.0.1/9 fd00::1/48\n",
+		  "the self line's addresses lie outside the pinned overlay (pin line): refused" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct node_state st;
@@ -170,6 +180,102 @@ static void test_bad_files(void **unused)
 	}
 }
 
+/* Trust pinned at first join: the pin line round-trips with host bits cleared; a file from
+ * before pinning is pinned to its self line; only assignments inside the pin are accepted. */
+static void test_pinned_overlay(void **unused)
+{
+	(void)unused;
+	struct node_state st;
+	char err[256];
+	static const char old_file[] = "meshd-state 1\nself laptop 100.64.0.5/10 fd12:3456:789a::5/48\n";
+	assert_true(state_parse(&st, old_file, sizeof(old_file) - 1, err, sizeof(err)));
+	assert_true(st.pinned);
+	char a[IP_PREFIX_STR_MAX], b[IP_PREFIX_STR_MAX];
+	assert_string_equal(ip_prefix_format(&st.pin_ipv4, a, sizeof(a)), "100.64.0.0/10");
+	assert_string_equal(ip_prefix_format(&st.pin_ipv6, b, sizeof(b)), "fd12:3456:789a::/48");
+
+	struct ip_prefix v4, v6;
+	assert_true(ip_prefix_parse("100.127.1.2/10", &v4));
+	assert_true(ip_prefix_parse("fd12:3456:789a:1::9/64", &v6));
+	assert_true(state_inside_pin(&st, &v4, &v6)); /* renumbered inside the overlay: fine */
+	assert_true(ip_prefix_parse("10.0.0.5/8", &v4));
+	assert_false(state_inside_pin(&st, &v4, &v6)); /* a LAN prefix */
+	assert_true(ip_prefix_parse("100.64.0.5/10", &v4));
+	assert_true(ip_prefix_parse("2001::5/16", &v6));
+	assert_false(state_inside_pin(&st, &v4, &v6)); /* the Internet */
+	assert_true(ip_prefix_parse("fd12:3456:789b::5/48", &v6));
+	assert_false(state_inside_pin(&st, &v4, &v6)); /* another network's ULA */
+
+	/* The first registration pins; a later one does not move the pin. */
+	struct node_state fresh;
+	state_init(&fresh);
+	assert_true(state_inside_pin(&fresh, &v4, &v6)); /* nothing pinned yet */
+	fresh.registered = true;
+	fresh.ipv4 = v4;
+	fresh.ipv6 = v6;
+	state_pin_overlay(&fresh);
+	assert_true(fresh.pinned);
+	struct ip_prefix before = fresh.pin_ipv6;
+	assert_true(ip_prefix_parse("fd99::1/48", &fresh.ipv6));
+	state_pin_overlay(&fresh);
+	assert_memory_equal(&fresh.pin_ipv6, &before, sizeof(before));
+	state_free(&fresh);
+
+	/* Saved and loaded back with the pin line. */
+	char dir[] = "/tmp/meshd-state-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	assert_true(state_save(&st, dir, err, sizeof(err)));
+	struct node_state back;
+	assert_true(state_load(&back, dir, err, sizeof(err)));
+	assert_true(back.pinned);
+	assert_memory_equal(&back.pin_ipv4, &st.pin_ipv4, sizeof(st.pin_ipv4));
+	assert_memory_equal(&back.pin_ipv6, &st.pin_ipv6, sizeof(st.pin_ipv6));
+	state_free(&back);
+	state_free(&st);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE_NAME);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* A state larger than load reads back (STATE_FILE_MAX) is refused at save, and the file
+ * already there is kept: the node would otherwise lose everything at its next start. */
+static void test_save_refuses_what_load_refuses(void **unused)
+{
+	(void)unused;
+	char dir[] = "/tmp/meshd-state-XXXXXX", err[256], path[512];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE_NAME);
+	struct node_state st;
+	state_init(&st);
+	st.registered = true;
+	strcpy(st.name, "big");
+	assert_true(ip_prefix_parse("100.64.0.5/10", &st.ipv4));
+	assert_true(ip_prefix_parse("fd12:3456:789a::5/48", &st.ipv6));
+	assert_true(state_save(&st, dir, err, sizeof(err))); /* a small one first */
+	/* Peers with every endpoint: ~800 bytes a line, so 22,000 pass 16 MiB. */
+	size_t n = (size_t)STATE_FILE_MAX / 760 + 1;
+	for (size_t i = 0; i < n; i++) {
+		struct control_peer p = make_peer((uint8_t)i, CONTROL_MAX_ENDPOINTS);
+		p.ipv4[2] = (uint8_t)(i >> 8);
+		for (size_t e = 0; e < p.n_endpoints; e++) {
+			p.endpoints[e].family = 6;
+			memset(p.endpoints[e].addr, 0xab, 16);
+			p.endpoints[e].port = 65535;
+		}
+		assert_true(state_add_peer(&st, &p));
+	}
+	assert_false(state_save(&st, dir, err, sizeof(err)));
+	assert_non_null(strstr(err, "is larger than meshd reads back (16 MiB); not saved"));
+	struct node_state back;
+	assert_true(state_load(&back, dir, err, sizeof(err)));
+	assert_int_equal(back.n_peers, 0); /* the earlier file is intact */
+	state_free(&back);
+	state_free(&st);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +283,8 @@ int main(void)
 		cmocka_unit_test(test_worst_case_lines),
 		cmocka_unit_test(test_missing_file_is_empty),
 		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_pinned_overlay),
+		cmocka_unit_test(test_save_refuses_what_load_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
