@@ -168,6 +168,7 @@ static bool device_init_common(struct device *dev, const struct config *cfg, con
 		return false;
 	}
 	cookie_checker_init(&dev->cookies, dev->identity.public_key, cfg->cookie_threshold);
+	source_limit_init(&dev->handshake_limit);
 	dev->mtu = cfg->mtu;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->interface);
 	if (!alloc_buffers(dev)) {
@@ -333,6 +334,7 @@ void device_close(struct device *dev)
 	free(dev->outbox.buffers);
 	handshake_identity_clear(&dev->identity);
 	cookie_checker_clear(&dev->cookies);
+	source_limit_free(&dev->handshake_limit);
 	device_reset(dev);
 }
 

@@ -21,6 +21,7 @@
 
 #include "core/allowedips.h"
 #include "core/cookie.h"
+#include "core/source_limit.h"
 #include "core/gro.h"
 #include "core/handshake.h"
 #include "core/log.h"
@@ -63,6 +64,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(tx_cookie_replies)     /* under load: handshakes answered with a cookie reply */  \
 	X(rx_cookie_replies)     /* a peer under load sent us a cookie (our next try has mac2) */ \
 	X(rx_cookie_invalid)     /* cookie reply for no handshake of ours, or not authentic */ \
+	X(rx_handshake_ratelimited) /* under load, mac2 valid, but its source is over its rate */ \
 	X(rx_data_unknown_index) /* data for a session we do not have */                    \
 	X(rx_data_auth_failed)   /* data failed AEAD, or its session expired */             \
 	X(rx_data_replayed)      /* data counter already seen or too old */                 \
@@ -128,6 +130,7 @@ struct udp_inbox {
 struct device {
 	struct handshake_identity identity;
 	struct cookie_checker cookies; /* under load: cookie replies instead of handshakes */
+	struct source_limit handshake_limit; /* under load: handshakes per proven source address */
 	char ifname[IFNAMSIZ];
 	int ifindex;
 	unsigned int mtu;

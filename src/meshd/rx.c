@@ -89,8 +89,15 @@ static bool admitted_under_load(struct device *dev, const uint8_t *msg, size_t l
 	if (!from || !mac1_ok || !cookie_checker_under_load(&dev->cookies, now_ms))
 		return true; /* a bad mac1 is refused and counted by the caller */
 	source_len = cookie_source_bytes(from, source);
-	if (source_len == 0 || cookie_checker_mac2_ok(&dev->cookies, msg, len, source, source_len, now_ms))
+	if (source_len == 0)
 		return true;
+	if (cookie_checker_mac2_ok(&dev->cookies, msg, len, source, source_len, now_ms)) {
+		/* The cookie proves the sender owns its address: now bound what that address costs. */
+		if (source_limit_take(&dev->handshake_limit, (const struct sockaddr *)from, now_ms))
+			return true;
+		dev->counters.rx_handshake_ratelimited++;
+		return false;
+	}
 	if (cookie_reply_create(&dev->cookies, msg, len, source, source_len, now_ms, NULL, device_outbox_slot(dev))) {
 		if (dev->rx_punch_peer)
 			punch_send(dev, dev->rx_punch_peer, device_outbox_slot(dev), WIRE_COOKIE_REPLY_LEN, from);

@@ -291,6 +291,7 @@ static void assert_no_drops(const struct device *dev)
 	assert_int_equal(dev->counters.rx_data_replayed, 0);
 	assert_int_equal(dev->counters.rx_data_bad_source, 0);
 	assert_int_equal(dev->counters.tx_dropped, 0);
+	assert_int_equal(dev->counters.rx_handshake_ratelimited, 0);
 }
 
 /* ---------------------------------------------------------------- the promises */
@@ -522,6 +523,32 @@ static void test_cookie_under_load(void **state)
 	pair_close(&pr);
 }
 
+/* Under load, a sender that proved its address with a cookie still gets only its share:
+ * 5 handshake messages at once, then 20 a second (core/source_limit.h); the rest are dropped
+ * before any Diffie-Hellman, and counted. */
+static void test_handshake_rate_per_source(void **state)
+{
+	(void)state;
+	struct pair pr;
+	pair_open(&pr);
+	pr.b.dev.cookies.threshold = 0;
+	tx_send_initiation(&pr.a.dev, pr.a.dev.peers[0], T0, false);
+	carry(&pr, &pr.a, &pr.b, T0);
+	carry(&pr, &pr.b, &pr.a, T0); /* the cookie reply */
+	assert_int_equal(pr.a.dev.counters.rx_cookie_replies, 1);
+
+	for (int i = 0; i < 20; i++)
+		tx_send_initiation(&pr.a.dev, pr.a.dev.peers[0], T0 + 1, true);
+	carry(&pr, &pr.a, &pr.b, T0 + 1);
+	assert_int_equal(pr.b.dev.counters.rx_handshake_ratelimited, 20 - 5);
+	/* 250 ms later the burst is back: five more get through. */
+	for (int i = 0; i < 6; i++)
+		tx_send_initiation(&pr.a.dev, pr.a.dev.peers[0], T0 + 251, true);
+	carry(&pr, &pr.a, &pr.b, T0 + 251);
+	assert_int_equal(pr.b.dev.counters.rx_handshake_ratelimited, 20 - 5 + 1);
+	pair_close(&pr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_rekey_after_2_pow_60_messages),
 		cmocka_unit_test(test_spoofed_inner_source_dropped),
 		cmocka_unit_test(test_cookie_under_load),
+		cmocka_unit_test(test_handshake_rate_per_source),
 	};
 	if (sodium_init() < 0)
 		return 1;
