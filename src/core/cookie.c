@@ -58,6 +58,18 @@ bool cookie_checker_under_load(struct cookie_checker *c, uint64_t now_ms)
 	return c->loaded && now_ms < c->under_load_until_ms;
 }
 
+bool cookie_checker_reply_allowed(struct cookie_checker *c, uint64_t now_ms)
+{
+	if (c->replies_in_window == 0 || now_ms - c->reply_window_start_ms >= 1000) {
+		c->reply_window_start_ms = now_ms;
+		c->replies_in_window = 0;
+	}
+	if (c->replies_in_window >= COOKIE_REPLIES_PER_SECOND)
+		return false;
+	c->replies_in_window++;
+	return true;
+}
+
 void cookie_checker_clear(struct cookie_checker *c)
 {
 	sodium_memzero(c, sizeof(*c));

@@ -98,6 +98,10 @@ static bool admitted_under_load(struct device *dev, const uint8_t *msg, size_t l
 		dev->counters.rx_handshake_ratelimited++;
 		return false;
 	}
+	if (!cookie_checker_reply_allowed(&dev->cookies, now_ms)) {
+		dev->counters.rx_handshake_shed++; /* over this second's reply budget: a flood */
+		return false;
+	}
 	if (cookie_reply_create(&dev->cookies, msg, len, source, source_len, now_ms, NULL, device_outbox_slot(dev))) {
 		if (dev->rx_punch_peer)
 			punch_send(dev, dev->rx_punch_peer, device_outbox_slot(dev), WIRE_COOKIE_REPLY_LEN, from);

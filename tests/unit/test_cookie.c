@@ -255,6 +255,22 @@ static void test_load_table(void **state)
 	cookie_checker_clear(&c);
 }
 
+/* At most 4,096 cookie replies a second, the rest of a flood unanswered; the budget is back
+ * the next second. */
+static void test_reply_budget(void **state)
+{
+	struct cookie_checker c;
+	uint8_t pub[32] = { 9 };
+	(void)state;
+	cookie_checker_init(&c, pub, 0);
+	for (unsigned int i = 0; i < 4096; i++)
+		assert_true(cookie_checker_reply_allowed(&c, T0 + i / 8));
+	assert_false(cookie_checker_reply_allowed(&c, T0 + 600));
+	assert_false(cookie_checker_reply_allowed(&c, T0 + 999));
+	assert_true(cookie_checker_reply_allowed(&c, T0 + 1000));
+	cookie_checker_clear(&c);
+}
+
 /* Responses carry mac2 the same way (at offset 76). */
 static void test_mac2_on_response(void **state)
 {
@@ -297,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_reply_refused),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_load_table),
+		cmocka_unit_test(test_reply_budget),
 		cmocka_unit_test(test_mac2_on_response),
 	};
 
