@@ -25,7 +25,7 @@ static const char config_default_interface[] = "mesh0";
 
 enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
-	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_N
+	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -39,6 +39,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_CONTROL_SOCKET] = "control_socket",
 	[ROOT_CONTROL_GROUP] = "control_group",
 	[ROOT_COOKIE_THRESHOLD] = "cookie_threshold",
+	[ROOT_MAX_PEERS] = "max_peers",
 };
 
 /* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
@@ -547,6 +548,10 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			if (!yamlread_uint(r, root_keys[idx], 0, CONFIG_MAX_COOKIE_THRESHOLD, &cfg->cookie_threshold))
 				return false;
 			break;
+		case ROOT_MAX_PEERS:
+			if (!yamlread_uint(r, root_keys[idx], 1, CONFIG_MAX_MAX_PEERS, &cfg->max_peers))
+				return false;
+			break;
 		case ROOT_N:
 			return false;
 		}
@@ -584,6 +589,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->listen_port = CONFIG_DEFAULT_LISTEN_PORT;
 	cfg->mtu = CONFIG_DEFAULT_MTU;
 	cfg->cookie_threshold = CONFIG_DEFAULT_COOKIE_THRESHOLD;
+	cfg->max_peers = CONFIG_DEFAULT_MAX_PEERS;
 }
 
 static bool parse_document(struct cfg_parser *p)

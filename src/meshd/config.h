@@ -33,6 +33,11 @@ enum {
 	 * handshakes to a small share of one core while every honest peer gets through at once. */
 	CONFIG_DEFAULT_COOKIE_THRESHOLD = 500,
 	CONFIG_MAX_COOKIE_THRESHOLD = 1000000,
+	/* Peers a coordinator's map may give us (max_peers): room for the 10,000-node maps the
+	 * benchmarks run (~1.2 KiB each when idle) with headroom; a map beyond it is a mistake
+	 * or an attack, and the rest of it is ignored with one log line. */
+	CONFIG_DEFAULT_MAX_PEERS = 16384,
+	CONFIG_MAX_MAX_PEERS = 100000, /* what the state file can hold (state.h) */
 };
 
 struct config_peer {
@@ -62,6 +67,7 @@ struct config {
 	unsigned int mtu;               /* default CONFIG_DEFAULT_MTU */
 	/* Initiations per second before cookie replies; 0 = always ask for a cookie first. */
 	unsigned int cookie_threshold;  /* default CONFIG_DEFAULT_COOKIE_THRESHOLD */
+	unsigned int max_peers;         /* coordinator peers at most; default CONFIG_DEFAULT_MAX_PEERS */
 	struct config_peer *peers;      /* heap array, n_peers long */
 	size_t n_peers;
 	/* Where `meshd up` serves status/ping/netcheck; default /run/meshd/<interface>.sock. */

@@ -77,6 +77,7 @@ struct coordclient {
 	uint64_t last_rx_ms, last_tx_ms;
 	uint32_t map_generation;
 
+	uint32_t over_max_warned_generation; /* the map that was told it exceeds max_peers */
 	bool state_dirty;
 	uint64_t state_dirty_since_ms;
 

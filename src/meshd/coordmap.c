@@ -141,6 +141,16 @@ void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struc
 
 	struct peer *p = peer_by_public_key(dev, cp->node_key);
 	bool added = !p;
+	if (!p && dev->n_peers >= dev->max_peers) {
+		dev->counters.map_peers_over_max++;
+		if (cc->over_max_warned_generation != cc->map_generation + 1) { /* +1: 0 is "never" */
+			cc->over_max_warned_generation = cc->map_generation + 1;
+			log_warn("the coordinator's map holds more than max_peers (%zu) peers; the rest (%s and others) "
+				 "are ignored: raise max_peers in the config if the network is really this large",
+				 dev->max_peers, cp->name);
+		}
+		return;
+	}
 	if (!p) {
 		p = device_peer_add(dev, &conf);
 		if (!p) {

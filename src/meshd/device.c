@@ -168,6 +168,7 @@ static bool device_init_common(struct device *dev, const struct config *cfg, con
 		return false;
 	}
 	cookie_checker_init(&dev->cookies, dev->identity.public_key, cfg->cookie_threshold);
+	dev->max_peers = cfg->max_peers ? cfg->max_peers : CONFIG_DEFAULT_MAX_PEERS;
 	source_limit_init(&dev->handshake_limit);
 	dev->mtu = cfg->mtu;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->interface);

@@ -66,6 +66,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(rx_cookie_invalid)     /* cookie reply for no handshake of ours, or not authentic */ \
 	X(rx_handshake_ratelimited) /* under load, mac2 valid, but its source is over its rate */ \
 	X(rx_handshake_shed)     /* under load, no mac2, and this second's cookie replies spent */ \
+	X(map_peers_over_max)    /* coordinator peers ignored: the map is larger than max_peers */ \
 	X(rx_data_unknown_index) /* data for a session we do not have */                    \
 	X(rx_data_auth_failed)   /* data failed AEAD, or its session expired */             \
 	X(rx_data_replayed)      /* data counter already seen or too old */                 \
@@ -146,6 +147,7 @@ struct device {
 	bool netlink_open;
 
 	struct peer **peers; /* pointers stay valid while the array grows and shrinks */
+	size_t max_peers;    /* config max_peers: a coordinator's map adds no more than this */
 	size_t n_peers;
 	size_t peers_cap;
 	/* Per-packet and per-turn lookups that do not grow with the map (peer.c keeps them in

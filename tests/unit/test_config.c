@@ -44,7 +44,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -62,6 +62,10 @@ static void test_errors(void **state)
 		  "node.yaml:3:14: 'listen_port' must be a whole number from 0 to 65535, got '99999999999999999999999'" },
 		{ "port is a list", BASE "listen_port: [1, 2]\n",
 		  "node.yaml:3:14: 'listen_port' must be a single value, not a list" },
+		{ "max_peers zero", BASE "max_peers: 0\n",
+		  "node.yaml:3:12: 'max_peers' must be a whole number from 1 to 100000, got '0'" },
+		{ "max_peers above what the state file holds", BASE "max_peers: 100001\n",
+		  "node.yaml:3:12: 'max_peers' must be a whole number from 1 to 100000, got '100001'" },
 		{ "mtu too small", BASE "mtu: 500\n",
 		  "node.yaml:3:6: 'mtu' must be a whole number from 576 to 8920, got '500'" },
 		{ "mtu too small for IPv6", "private_key_file: k\naddress: [100.64.0.1/10, fd00::1/64]\nmtu: 1000\n",
@@ -164,7 +168,7 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold)" },
+		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -485,7 +489,7 @@ static void test_load(void **state)
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
-		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold)",
+		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers)",
 		 path);
 	assert_string_equal(err, want);
 
