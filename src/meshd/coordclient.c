@@ -195,7 +195,7 @@ static bool apply_registered(struct device *dev, struct coordclient *cc, const s
 	cc->state.ipv4 = v4;
 	cc->state.ipv6 = v6;
 	state_pin_overlay(&cc->state); /* the first registration pins the overlay for good */
-	coordmap_mark_dirty(cc, now_ms);
+	coordmap_mark_dirty_urgent(cc, now_ms);
 	/* Registered once: the node key is known now, the join key is not needed again. */
 	if (cc->have_join)
 		joinkey_clear(&cc->join);
@@ -462,8 +462,8 @@ void coordclient_tick(struct device *dev, uint64_t now_ms)
 		if (cc->phase == COORD_READY && now_ms >= cc->endpoint_check_ms)
 			coordclient_report_endpoints(dev, cc, now_ms);
 	}
-	if (cc->state_dirty && now_ms - cc->state_dirty_since_ms >= COORD_STATE_SAVE_DELAY_MS)
-		coordmap_save(dev, cc);
+	if (now_ms >= coordmap_save_due_ms(cc))
+		coordmap_save(dev, cc, now_ms);
 }
 
 uint64_t coordclient_next_deadline(const struct device *dev)
@@ -488,8 +488,7 @@ uint64_t coordclient_next_deadline(const struct device *dev)
 		EARLIER(cc->endpoint_check_ms);
 		break;
 	}
-	if (cc->state_dirty)
-		EARLIER(cc->state_dirty_since_ms + COORD_STATE_SAVE_DELAY_MS);
+	EARLIER(coordmap_save_due_ms(cc));
 #undef EARLIER
 	return next;
 }
@@ -573,7 +572,7 @@ void coordclient_close(struct device *dev)
 	if (!cc)
 		return;
 	if (cc->state_dirty)
-		coordmap_save(dev, cc);
+		coordmap_save(dev, cc, clock_monotonic_ms());
 	if (cc->fd >= 0)
 		close(cc->fd);
 	control_channel_clear(&cc->ch);

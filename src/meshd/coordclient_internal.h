@@ -25,6 +25,12 @@ enum {
 	COORD_KEEPALIVE_MS = 25000,         /* well inside the server's 75 s idle limit and NAT timeouts */
 	COORD_DEAD_AFTER_MS = 75000,        /* three keepalives unanswered: reconnect */
 	COORD_STATE_SAVE_DELAY_MS = 1000,   /* batch a burst of map changes into one write */
+	/* Map changes (peers' endpoints, peers coming and going) are written at most this often:
+	 * a save of a large map takes tens of ms of the packet loop (format, write, fsync), and a
+	 * node that floods the coordinator with endpoint changes makes every node's map churn. A
+	 * restart within it loses only endpoint news the coordinator resends anyway; our own
+	 * registration (addresses, pinned overlay) is written after COORD_STATE_SAVE_DELAY_MS. */
+	COORD_STATE_SAVE_MIN_INTERVAL_MS = 30000,
 	/* Re-learn the reflexive address (NAT mappings change): under conntrack's 30 s for an
 	 * unreplied UDP flow, so the mapping the coordinator saw stays the one peers are told. */
 	COORD_STUN_INTERVAL_MS = 25000,
@@ -79,6 +85,9 @@ struct coordclient {
 
 	uint32_t over_max_warned_generation; /* the map that was told it exceeds max_peers */
 	bool state_dirty;
+	bool state_urgent;          /* our registration changed: save without the interval */
+	bool state_saved_once;      /* state_saved_ms is set */
+	uint64_t state_saved_ms;
 	uint64_t state_dirty_since_ms;
 
 	struct sockaddr_storage coord_addr; /* resolved once (see resolve_coordinator) */
@@ -118,9 +127,15 @@ void coordclient_send_stun(struct device *dev, struct coordclient *cc, uint64_t 
 /* coordmap.c: the peer map and the state file. */
 struct peer;
 void coordmap_mark_dirty(struct coordclient *cc, uint64_t now_ms);
+/* Same for our own registration: written without waiting for the save interval. */
+void coordmap_mark_dirty_urgent(struct coordclient *cc, uint64_t now_ms);
+/* When the next save is due (UINT64_MAX: nothing to save): COORD_STATE_SAVE_DELAY_MS after the
+ * first change, and for map changes no sooner than COORD_STATE_SAVE_MIN_INTERVAL_MS after the
+ * last save. */
+uint64_t coordmap_save_due_ms(const struct coordclient *cc);
 /* The state's copy of the peers is needed only while a file is read or written. */
 void coordmap_drop_saved(struct coordclient *cc);
-void coordmap_save(struct device *dev, struct coordclient *cc);
+void coordmap_save(struct device *dev, struct coordclient *cc, uint64_t now_ms);
 /* A peer record from the map (or a delta, or the saved state): added or updated. */
 void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *cp, uint64_t now_ms);
 void coordmap_remove_peer(struct device *dev, struct coordclient *cc, struct peer *p, uint64_t now_ms);

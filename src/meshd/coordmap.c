@@ -28,6 +28,22 @@ void coordmap_mark_dirty(struct coordclient *cc, uint64_t now_ms)
 	cc->state_dirty = true;
 }
 
+void coordmap_mark_dirty_urgent(struct coordclient *cc, uint64_t now_ms)
+{
+	coordmap_mark_dirty(cc, now_ms);
+	cc->state_urgent = true;
+}
+
+uint64_t coordmap_save_due_ms(const struct coordclient *cc)
+{
+	if (!cc->state_dirty)
+		return UINT64_MAX;
+	uint64_t due = cc->state_dirty_since_ms + COORD_STATE_SAVE_DELAY_MS;
+	if (!cc->state_urgent && cc->state_saved_once && cc->state_saved_ms + COORD_STATE_SAVE_MIN_INTERVAL_MS > due)
+		due = cc->state_saved_ms + COORD_STATE_SAVE_MIN_INTERVAL_MS;
+	return due;
+}
+
 /* The peers' records live in the peers (record_of() rebuilds one); the state's copy is only
  * needed while a file is read or written, so it does not double every peer's cost. */
 void coordmap_drop_saved(struct coordclient *cc)
@@ -96,7 +112,7 @@ static bool record_keep(struct peer *p, const struct control_peer *cp)
 	return true;
 }
 
-void coordmap_save(struct device *dev, struct coordclient *cc)
+void coordmap_save(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 {
 	char err[512];
 	struct control_peer record;
@@ -113,6 +129,9 @@ void coordmap_save(struct device *dev, struct coordclient *cc)
 		log_warn("cannot save the coordinator state: %s", err);
 	coordmap_drop_saved(cc);
 	cc->state_dirty = false;
+	cc->state_urgent = false;
+	cc->state_saved_once = true;
+	cc->state_saved_ms = now_ms;
 }
 
 /* ---------------------------------------------------------------- peers from the map */
