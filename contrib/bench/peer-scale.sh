@@ -5,8 +5,9 @@
 #     keeps across restarts) with N peers, each announcing one TEST-NET-3 endpoint; no
 #     coordinator answers, so the map stays as saved. Sampled once RSS is steady: at least
 #     SETTLE seconds after start, then until two samples a second apart agree within
-#     STEADY_KIB (every peer has been sent an initiation and probed by then; a slow start
-#     with a large map would otherwise be caught half way), at most MAX_WAIT_S longer.
+#     STEADY_KIB (every peer has been probed, and the first 64 sent an initiation, as
+#     meshd starts handshakes ahead of traffic with no more, by then; a slow start with a
+#     large map would otherwise be caught half way), at most MAX_WAIT_S longer.
 #     Needs root and TUN; skipped (with a note) without them;
 #   - from tests/tools/peerbench (an offline device in one process, no root): RSS per
 #     peer, the time to refuse a stranger's data message (random receiver index), a route

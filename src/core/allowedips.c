@@ -1,6 +1,7 @@
-/* Allowed IPs as a path-compressed binary trie (see allowedips.h).
+/* Allowed IPs as host-route hash tables over a path-compressed binary trie (see
+ * allowedips.h). A /32 or /128 lives in its family's table and nowhere else.
  *
- * Invariants, for every node n with parent p:
+ * Trie invariants, for every node n with parent p:
  *   - n->key has no bits set beyond n->bits;
  *   - p->bits < n->bits, the first p->bits bits of n->key are p's, and n sits in
  *     p->child[bit(n->key, p->bits)];
@@ -8,12 +9,14 @@
  * Removal restores the last one by splicing out ownerless nodes with fewer children. */
 #include "allowedips.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum {
 	ALLOWEDIPS_BITS4 = 32,
 	ALLOWEDIPS_BITS6 = 128,
+	HOSTS_MIN_SLOTS = 16, /* the first allocation: a few static peers fit without growing */
 };
 
 struct allowedips_node {
@@ -83,9 +86,190 @@ static struct allowedips_node *node_new(struct allowedips *t, const uint8_t *key
 	return n;
 }
 
+/* ---------------------------------------------------------------- host routes */
+
+/* A slot: the owner pointer, then the address (4 or 16 bytes), unaligned (12 or 24 bytes):
+ * read and written through memcpy. */
+static size_t slot_size(size_t len)
+{
+	return sizeof(void *) + len;
+}
+
+static uint8_t *slot_at(const struct allowedips_hosts *h, size_t i, size_t len)
+{
+	return h->slots + i * slot_size(len);
+}
+
+static void *slot_owner(const uint8_t *slot)
+{
+	void *owner;
+	memcpy(&owner, slot, sizeof(owner));
+	return owner;
+}
+
+static void slot_set(uint8_t *slot, void *owner, const uint8_t *addr, size_t len)
+{
+	memcpy(slot, &owner, sizeof(owner));
+	memcpy(slot + sizeof(owner), addr, len);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	/* splitmix64's finalizer: every input bit moves every output bit */
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+static size_t host_home(const struct allowedips *t, const struct allowedips_hosts *h, const uint8_t *addr,
+			size_t len)
+{
+	uint64_t w[2] = { 0, 0 };
+	memcpy(w, addr, len);
+	uint64_t x = mix64(t->seed ^ w[0]);
+	if (len > sizeof(w[0]))
+		x = mix64(x ^ w[1]);
+	return (size_t)x & h->mask;
+}
+
+/* The slot holding addr, or the free slot ending its probe run; NULL with no table yet. */
+static uint8_t *host_probe(const struct allowedips *t, const struct allowedips_hosts *h, const uint8_t *addr,
+			   size_t len)
+{
+	if (!h->slots)
+		return NULL;
+	for (size_t i = host_home(t, h, addr, len);; i = (i + 1) & h->mask) {
+		uint8_t *slot = slot_at(h, i, len);
+		if (!slot_owner(slot) || memcmp(slot + sizeof(void *), addr, len) == 0)
+			return slot;
+	}
+}
+
+static bool host_resize(const struct allowedips *t, struct allowedips_hosts *h, size_t slots, size_t len)
+{
+	struct allowedips_hosts old = *h;
+	uint8_t *fresh = calloc(slots, slot_size(len));
+	if (!fresh)
+		return false;
+	h->slots = fresh;
+	h->mask = slots - 1;
+	for (size_t i = 0; old.slots && i <= old.mask; i++) {
+		const uint8_t *from = slot_at(&old, i, len);
+		void *owner = slot_owner(from);
+		if (owner)
+			slot_set(host_probe(t, h, from + sizeof(void *), len), owner, from + sizeof(void *), len);
+	}
+	free(old.slots);
+	return true;
+}
+
+static bool host_insert(struct allowedips *t, struct allowedips_hosts *h, const uint8_t *addr, size_t len,
+			void *owner)
+{
+	uint8_t *slot = host_probe(t, h, addr, len);
+	if (slot && slot_owner(slot)) { /* the same address: it changes owner */
+		slot_set(slot, owner, addr, len);
+		return true;
+	}
+	/* Doubled when more than 3/4 full: a miss (an address only a shorter prefix holds)
+	 * then probes a few slots on average, and 10,000 peers fit in 16,384 slots. */
+	if (!h->slots || (h->count + 1) * 4 > (h->mask + 1) * 3) {
+		if (!host_resize(t, h, h->slots ? (h->mask + 1) * 2 : HOSTS_MIN_SLOTS, len))
+			return false;
+		slot = host_probe(t, h, addr, len);
+	}
+	slot_set(slot, owner, addr, len);
+	h->count++;
+	return true;
+}
+
+/* Is slot i outside the probe run from home to hole (cyclically)? Then an entry at i whose
+ * home is `home` may move into the hole (Knuth's algorithm R). */
+static bool may_fill(size_t hole, size_t i, size_t home, size_t mask)
+{
+	return ((i - home) & mask) >= ((i - hole) & mask);
+}
+
+/* Empties slot `hole` by backward shift: the entries after it whose run passes it move up,
+ * so only slots from `hole` on (cyclically, up to the run's end) change. No shrinking here
+ * (host_remove_by_owner walks the table meanwhile): host_maybe_shrink does that. */
+static void host_delete_at(const struct allowedips *t, struct allowedips_hosts *h, size_t hole, size_t len)
+{
+	for (size_t i = (hole + 1) & h->mask; slot_owner(slot_at(h, i, len)); i = (i + 1) & h->mask) {
+		uint8_t *slot = slot_at(h, i, len);
+		if (may_fill(hole, i, host_home(t, h, slot + sizeof(void *), len), h->mask)) {
+			memcpy(slot_at(h, hole, len), slot, slot_size(len));
+			hole = i;
+		}
+	}
+	memset(slot_at(h, hole, len), 0, slot_size(len));
+	h->count--;
+}
+
+/* Halved below an eighth full (a quarter of the growth threshold: no see-saw). */
+static void host_maybe_shrink(const struct allowedips *t, struct allowedips_hosts *h, size_t len)
+{
+	if (h->count == 0) {
+		free(h->slots);
+		h->slots = NULL;
+		h->mask = 0;
+		return;
+	}
+	size_t slots = h->mask + 1;
+	while (slots > HOSTS_MIN_SLOTS && h->count * 8 < slots)
+		slots /= 2;
+	if (slots != h->mask + 1)
+		host_resize(t, h, slots, len); /* out of memory: stays larger, still correct */
+}
+
+static bool host_remove(struct allowedips *t, struct allowedips_hosts *h, const uint8_t *addr, size_t len,
+			const void *owner)
+{
+	uint8_t *slot = host_probe(t, h, addr, len);
+	if (!slot || !slot_owner(slot) || slot_owner(slot) != owner)
+		return false;
+	host_delete_at(t, h, (size_t)(slot - h->slots) / slot_size(len), len);
+	host_maybe_shrink(t, h, len);
+	return true;
+}
+
+static void host_remove_by_owner(struct allowedips *t, struct allowedips_hosts *h, size_t len, const void *owner)
+{
+	if (!h->slots)
+		return;
+	/* A deletion at i moves only entries from after i (cyclically) into slots from i on,
+	 * so slot i is looked at again and nothing not yet seen lands behind the walk (an entry
+	 * that wraps around to the front was seen there already and is not owner's). */
+	for (size_t i = 0; i <= h->mask;) {
+		if (slot_owner(slot_at(h, i, len)) == owner)
+			host_delete_at(t, h, i, len);
+		else
+			i++;
+	}
+	host_maybe_shrink(t, h, len);
+}
+
+static void *host_lookup(const struct allowedips *t, const struct allowedips_hosts *h, const uint8_t *addr,
+			 size_t len)
+{
+	const uint8_t *slot = host_probe(t, h, addr, len);
+	return slot ? slot_owner(slot) : NULL;
+}
+
+/* The host table of a family the trie roots accept. */
+static struct allowedips_hosts *hosts_of(struct allowedips *t, int family)
+{
+	return family == AF_INET ? &t->hosts4 : &t->hosts6;
+}
+
+/* ---------------------------------------------------------------- the table */
+
 void allowedips_init(struct allowedips *t)
 {
 	memset(t, 0, sizeof(*t));
+	randombytes_buf(&t->seed, sizeof(t->seed));
 }
 
 static void free_tree(struct allowedips_node *n)
@@ -112,6 +296,8 @@ void allowedips_free(struct allowedips *t)
 {
 	free_tree(t->root4);
 	free_tree(t->root6);
+	free(t->hosts4.slots);
+	free(t->hosts6.slots);
 	allowedips_init(t);
 }
 
@@ -121,6 +307,8 @@ bool allowedips_insert(struct allowedips *t, const struct ip_prefix *prefix, voi
 	struct allowedips_node **root = root_of(t, prefix->family, &width);
 	if (!root || prefix->bits > width || !owner)
 		return false;
+	if (prefix->bits == width)
+		return host_insert(t, hosts_of(t, prefix->family), prefix->addr, width / 8, owner);
 	unsigned int bits = prefix->bits;
 	uint8_t key[IP_ADDR_MAX_LEN] = { 0 };
 	memcpy(key, prefix->addr, width / 8);
@@ -206,6 +394,8 @@ bool allowedips_remove(struct allowedips *t, const struct ip_prefix *prefix, con
 	struct allowedips_node **root = root_of(t, prefix->family, &width);
 	if (!root || prefix->bits > width)
 		return false;
+	if (prefix->bits == width)
+		return host_remove(t, hosts_of(t, prefix->family), prefix->addr, width / 8, owner);
 	uint8_t key[IP_ADDR_MAX_LEN] = { 0 };
 	memcpy(key, prefix->addr, width / 8);
 	mask_key(key, prefix->bits, width);
@@ -253,28 +443,30 @@ void allowedips_remove_by_owner(struct allowedips *t, const void *owner)
 			compact(t, roots[r], n);
 		}
 	}
+	host_remove_by_owner(t, &t->hosts4, 4, owner);
+	host_remove_by_owner(t, &t->hosts6, 16, owner);
 }
 
 void *allowedips_lookup(const struct allowedips *t, int family, const uint8_t *addr)
 {
 	const struct allowedips_node *node;
-	unsigned int width;
-	void *best = NULL;
+	void *best;
 
 	if (family == AF_INET) {
+		if ((best = host_lookup(t, &t->hosts4, addr, 4)) != NULL)
+			return best;
 		node = t->root4;
-		width = ALLOWEDIPS_BITS4;
 	} else if (family == AF_INET6) {
+		if ((best = host_lookup(t, &t->hosts6, addr, 16)) != NULL)
+			return best;
 		node = t->root6;
-		width = ALLOWEDIPS_BITS6;
 	} else {
 		return NULL;
 	}
+	/* No host route: the trie holds only prefixes shorter than the width. */
 	while (node && common_bits(node->key, addr, node->bits) == node->bits) {
 		if (node->owner)
 			best = node->owner;
-		if (node->bits == width)
-			break;
 		node = node->child[bit_at(addr, node->bits)];
 	}
 	return best;

@@ -39,15 +39,15 @@ enum timer_action {
 };
 
 /* Deadlines in monotonic ms; 0 means the timer is not armed. */
-struct peer_timers {
+struct peer_timers { /* every peer holds one: the deadlines first, so nothing pads */
 	uint64_t retransmit_handshake_at;
-	unsigned int handshake_attempts;
 	uint64_t send_keepalive_at;
-	bool another_keepalive_needed; /* data arrived while the keepalive timer was already armed */
 	uint64_t new_handshake_at;
 	uint64_t zero_keys_at;
 	uint64_t persistent_keepalive_at;
+	unsigned int handshake_attempts;
 	unsigned int persistent_keepalive_ms; /* 0 = off */
+	bool another_keepalive_needed; /* data arrived while the keepalive timer was already armed */
 };
 
 void timers_init(struct peer_timers *t, unsigned int persistent_keepalive_ms);

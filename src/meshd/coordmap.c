@@ -191,8 +191,9 @@ void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struc
 			log_error("peer %s: out of memory for its record", cp->name);
 			return;
 		}
-		/* Its addresses may have changed (re-registered while we were away). */
-		memcpy(p->name, conf.name, sizeof(p->name));
+		/* Its name and addresses may have changed (re-registered while we were away). */
+		if (!peer_set_name(p, conf.name))
+			log_error("peer %s: out of memory for its new name; keeping the old one", cp->name);
 		if (!peer_set_allowed_ips(dev, p, conf.allowed_ips, conf.n_allowed_ips))
 			log_error("peer %s: out of memory for its new addresses; keeping the old ones", cp->name);
 	}

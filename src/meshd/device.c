@@ -93,8 +93,8 @@ struct peer *device_peer_add(struct device *dev, const struct config_peer *cp)
 	struct peer *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	peer_init(p, cp);
-	if (!key_table_add(&dev->keys, p)) {
+	if (!peer_init(p, cp) || !key_table_add(&dev->keys, p)) {
+		peer_free(p);
 		free(p);
 		return NULL;
 	}

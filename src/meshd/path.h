@@ -55,33 +55,35 @@ enum path_kind {
 	PATH_RELAY,  /* through the coordinator */
 };
 
+/* Every peer holds one or more: fields ordered so that none pads (72 bytes). */
 struct path_candidate {
 	union sockaddr_inet addr; /* in the data socket's family */
-	/* Reached through the peer's punch socket (a birthday punch's winner, punch.h), not
-	 * the data socket: the same address through another socket is another path. */
-	bool via_punch;
-	bool from_map;                /* announced by the coordinator, else learned */
-	bool ping_outstanding;
-	uint8_t ping_txid[DISCO_TXID_LEN];
+	uint32_t rtt_ms;
 	uint64_t ping_sent_ms;
 	uint64_t confirmed_ms; /* last pong or authenticated packet from it; 0: never */
 	uint64_t learned_ms;   /* learned candidates: when last seen (oldest is replaced) */
-	uint32_t rtt_ms;
+	uint8_t ping_txid[DISCO_TXID_LEN];
+	bool ping_outstanding;
+	bool from_map;         /* announced by the coordinator, else learned */
+	/* Reached through the peer's punch socket (a birthday punch's winner, punch.h), not
+	 * the data socket: the same address through another socket is another path. */
+	bool via_punch;
 };
 
 struct peer_path {
 	/* Grown as candidates come (at most PATH_MAX_CANDIDATES): an idle peer with one
 	 * announced address holds one, not the whole table. */
 	struct path_candidate *cand;
-	size_t n, cap;
 	uint64_t want_since_ms; /* probing for a direct path since; 0: not probing */
 	uint64_t last_round_ms;
 	uint64_t last_heartbeat_ms;
 	uint64_t last_active_ms;
 	uint64_t last_cmm_answered_ms;
 	enum path_kind reported; /* the last path logged, to log changes once */
-	int reported_best;
+	uint8_t n, cap;          /* at most PATH_MAX_CANDIDATES */
+	int8_t reported_best;    /* a candidate index, or -1 */
 };
+_Static_assert(PATH_MAX_CANDIDATES <= INT8_MAX, "candidate counts and indices fit in a byte");
 
 /* An empty path: no candidates, nothing in use. */
 void path_init(struct peer_path *pp);

@@ -11,19 +11,42 @@
 #include "meshd/peertable.h"
 #include "meshd/timerq.h"
 
-void peer_init(struct peer *p, const struct config_peer *cp)
+/* No preshared key: what Noise's IKpsk2 mixes in then. */
+static const uint8_t no_psk[WIRE_KEY_LEN];
+
+bool peer_init(struct peer *p, const struct config_peer *cp)
 {
 	memset(p, 0, sizeof(*p));
-	memcpy(p->name, cp->name, sizeof(p->name));
 	memcpy(p->public_key, cp->public_key, WIRE_KEY_LEN);
-	if (cp->has_psk)
-		memcpy(p->psk, cp->psk, WIRE_KEY_LEN);
 	timers_init(&p->timers, cp->persistent_keepalive_s * 1000u);
 	path_init(&p->path);
 	p->punch_fd = -1;
 	stage_queue_init(&p->staged);
 	p->due_ms = UINT64_MAX;
 	p->timer_pos = TIMERQ_NOT_QUEUED;
+	/* A key of zeros is no key: Noise mixes in the same bytes either way. */
+	if (cp->has_psk && sodium_memcmp(cp->psk, no_psk, WIRE_KEY_LEN) != 0) {
+		p->psk = malloc(WIRE_KEY_LEN);
+		if (!p->psk)
+			return false;
+		memcpy(p->psk, cp->psk, WIRE_KEY_LEN);
+	}
+	return peer_set_name(p, cp->name);
+}
+
+bool peer_set_name(struct peer *p, const char *name)
+{
+	char *copy = strndup(name, CONFIG_NAME_MAX - 1);
+	if (!copy)
+		return false;
+	free(p->name);
+	p->name = copy;
+	return true;
+}
+
+const uint8_t *peer_psk(const struct peer *p)
+{
+	return p->psk ? p->psk : no_psk;
 }
 
 struct handshake *peer_handshake_start(struct peer *p)
@@ -84,8 +107,14 @@ void peer_free(struct peer *p)
 	free(p->coord_endpoints);
 	p->coord_endpoints = NULL;
 	p->n_coord_endpoints = 0;
-	sodium_memzero(p->psk, sizeof(p->psk));
+	if (p->psk) {
+		sodium_memzero(p->psk, WIRE_KEY_LEN);
+		free(p->psk);
+		p->psk = NULL;
+	}
 	sodium_memzero(p->disco_key, sizeof(p->disco_key));
+	free(p->name);
+	p->name = NULL;
 	free(p->allowed_ips);
 	p->allowed_ips = NULL;
 	p->n_allowed_ips = 0;

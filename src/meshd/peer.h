@@ -25,36 +25,40 @@ enum {
 
 struct device;
 
+/* A large map holds one per peer, so the fields are ordered to leave no padding, and what
+ * most peers lack (a preshared key, a handshake, sessions) is a pointer. */
 struct peer {
-	char name[CONFIG_NAME_MAX];
+	char *name; /* heap */
 	uint8_t public_key[WIRE_KEY_LEN];
-	uint8_t psk[WIRE_KEY_LEN];
-	/* What it owns (heap array; also in the device's allowed-IPs trie: change it only
+	/* The preshared key (heap, wiped before it is freed), or NULL for none (all zero, as
+	 * Noise's IKpsk2 then mixes in): peer_psk gives the key either way. */
+	uint8_t *psk;
+	/* What it owns (heap array; also in the device's allowed-IPs table: change it only
 	 * through peer_set_allowed_ips). */
 	struct ip_prefix *allowed_ips;
 	size_t n_allowed_ips;
 
 	/* Static peers: the configured endpoint, moved by authenticated packets (roaming).
 	 * Coordinator peers: the last direct path in use (the path below decides). */
-	bool has_endpoint;
 	union sockaddr_inet endpoint; /* in the family of the device's socket */
+	bool has_endpoint;
+	bool disco_key_ready;
+	bool from_coordinator; /* removed when the coordinator's map no longer has it */
+	bool coord_online;     /* as the coordinator's record says (see coord_endpoints) */
 	/* Coordinator peers: candidate addresses, which of them work, and when to probe. */
 	struct peer_path path;
 	uint8_t disco_key[crypto_box_BEFORENMBYTES]; /* crypto_box key between our node keys */
-	bool disco_key_ready;
 	struct punch_attempt *punch; /* a birthday punch in progress (punch.h), or NULL */
+	/* These two outlive an attempt (the retry pause, the winning socket that stays). */
 	uint64_t punch_last_ms;      /* when the last one started */
 	int punch_fd;                /* the punch's winning socket, or -1 */
+	uint32_t map_generation; /* the coordinator session whose map last listed it */
 	uint64_t rx_bytes, tx_bytes; /* inner packet bytes, for status */
 	int64_t last_handshake_unix;  /* wall-clock seconds of the last completed handshake (as
 				       * responder: when data confirmed it, as WireGuard); 0 never */
-	bool from_coordinator; /* removed when the coordinator's map no longer has it */
-	uint32_t map_generation; /* the coordinator session whose map last listed it */
 	/* What the coordinator's record says beyond name, key and addresses (which the fields
 	 * above hold): coordmap.c rebuilds the record from these for the state file. */
 	struct control_endpoint *coord_endpoints; /* heap, n_coord_endpoints long */
-	uint8_t n_coord_endpoints;
-	bool coord_online;
 
 	/* Our initiation in flight, or NULL (an idle peer holds none): heap, since it is needed
 	 * only between sending an initiation and its response, retry or give-up. It holds
@@ -66,6 +70,9 @@ struct peer {
 	uint64_t last_initiation_sent_ms;
 	uint8_t latest_timestamp[WIRE_TIMESTAMP_LEN]; /* newest accepted initiation timestamp */
 	bool no_response_warned;
+	uint8_t n_coord_endpoints;
+	uint8_t n_indices; /* of indices[] below */
+	bool timer_touched; /* of the timer heap fields below */
 
 	/* next / current / previous and how they rotate: core/session_set.h. Heap from the first
 	 * session a handshake made until the keys are wiped (peer_wipe_keys); NULL before and
@@ -78,19 +85,23 @@ struct peer {
 	/* Our receiver indices handed out for this peer (its sessions' and initiation's, and
 	 * perhaps dead ones until the next purge): the device's index table maps them here. */
 	uint32_t indices[PEER_INDICES_MAX];
-	uint8_t n_indices;
 	/* The device's timer heap (timerq.h): the earliest deadline of any of its timers. */
 	uint64_t due_ms;
 	long timer_pos;
-	bool timer_touched;
 
 	struct log_ratelimit log_limit;
 };
 
 /* A peer as configured, without its allowed IPs: device_peer_add enters it in the device's
- * tables and gives it those (peer_set_allowed_ips). */
-void peer_init(struct peer *p, const struct config_peer *cp);
+ * tables and gives it those (peer_set_allowed_ips). False when out of memory: peer_free
+ * then frees what it took. */
+bool peer_init(struct peer *p, const struct config_peer *cp);
 void peer_free(struct peer *p);
+/* Renames p (a copy is kept); false when out of memory: p keeps its name. */
+bool peer_set_name(struct peer *p, const char *name);
+
+/* The key Noise mixes in for p: its preshared key, or all zero without one. */
+const uint8_t *peer_psk(const struct peer *p);
 /* Wipes sessions and handshake state and frees them (keys expired or peer gave up). */
 void peer_wipe_keys(struct peer *p);
 

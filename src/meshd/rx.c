@@ -170,7 +170,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 	}
 	struct session s;
 	uint8_t *slot = device_outbox_slot(dev);
-	bool responded = handshake_create_response(&hs, &dev->identity, p->psk, peer_new_local_index(dev, p), NULL,
+	bool responded = handshake_create_response(&hs, &dev->identity, peer_psk(p), peer_new_local_index(dev, p), NULL,
 						   now_ms, slot, &s);
 	handshake_clear(&hs);
 	if (!responded) {
@@ -203,7 +203,7 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 		p = peer_by_handshake_index(dev, wire_get_u32(msg + WIRE_RESP_OFF_RECEIVER));
 	struct session s;
 	/* (peer_by_handshake_index found an initiation in flight: p->handshake is there.) */
-	if (!p || !handshake_consume_response(p->handshake, &dev->identity, p->psk, msg, len, now_ms, &s)) {
+	if (!p || !handshake_consume_response(p->handshake, &dev->identity, peer_psk(p), msg, len, now_ms, &s)) {
 		dev->counters.rx_handshake_invalid++;
 		rx_log_limited(dev, now_ms, "handshake response from %s did not authenticate (no matching "
 			       "initiation, wrong public key or pre-shared key)",

@@ -189,7 +189,7 @@ static void render_peer(const struct device *dev, const struct peer *p, uint64_t
 		char key[KEY_BASE64_LEN + 1];
 		key_to_base64(key, p->public_key);
 		ipc_text_printf(t, "%s{\"name\": ", first ? "" : ", ");
-		ipc_text_json_string(t, p->name, strnlen(p->name, sizeof(p->name)));
+		ipc_text_json_string(t, p->name, strlen(p->name));
 		ipc_text_printf(t, ", \"public_key\": \"%s\", \"source\": \"%s\", \"addresses\": ", key,
 				p->from_coordinator ? "coordinator" : "static");
 		prefixes(t, true, p->allowed_ips, p->n_allowed_ips);

@@ -1,7 +1,9 @@
-/* Allowed IPs (src/core/allowedips.c): the trie against a naive list that scans every prefix
- * (as WireGuard's selftest does with its "horrible" allowedips), on many random prefixes,
- * lookups and removals; then hand cases: /0, /32, /128, nested and overlapping prefixes,
- * a prefix moving to another owner, and removal leaving nothing behind. */
+/* Allowed IPs (src/core/allowedips.c): the trie and host tables against a naive list that
+ * scans every prefix (as WireGuard's selftest does with its "horrible" allowedips), on many
+ * random prefixes, lookups and removals; then hand cases: /0, /32, /128, nested and
+ * overlapping prefixes, a prefix moving to another owner, host routes inside other owners'
+ * prefixes, and removal leaving nothing behind; then a large map of host routes (the host
+ * tables growing, shrinking and shifting entries on removal). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -216,6 +218,7 @@ static void random_round(uint64_t seed, size_t n_prefixes, bool v6_too)
 	assert_int_equal(t.n_nodes, 0);
 	assert_null(t.root4);
 	assert_null(t.root6);
+	assert_int_equal(t.hosts4.count + t.hosts6.count, 0);
 	allowedips_free(&t);
 }
 
@@ -328,6 +331,162 @@ static void test_hand_cases(void **state)
 	assert_null(look(&t, "100.64.0.7"));
 	assert_null(look(&t, "fd7a:115c:a1e0::2"));
 	assert_int_equal(t.n_nodes, 0);
+	assert_int_equal(t.hosts4.count + t.hosts6.count, 0);
+	allowedips_free(&t);
+}
+
+/* Host routes (the hash tables) mixed with prefixes (the trie) of other owners. */
+static void test_hosts_and_prefixes(void **state)
+{
+	(void)state;
+	struct allowedips t;
+	int a, b, c;
+	allowedips_init(&t);
+
+	/* the same address as b's /32 and inside a's /24: the /32 wins, its neighbours are a's */
+	struct ip_prefix net = P("100.64.5.0/24"), host = P("100.64.5.9/32"), host2 = P("100.64.5.10/32");
+	assert_true(allowedips_insert(&t, &net, &a));
+	assert_true(allowedips_insert(&t, &host, &b));
+	assert_true(allowedips_insert(&t, &host2, &c));
+	assert_ptr_equal(look(&t, "100.64.5.9"), &b);
+	assert_ptr_equal(look(&t, "100.64.5.10"), &c);
+	assert_ptr_equal(look(&t, "100.64.5.8"), &a);
+	assert_null(look(&t, "100.64.6.9"));
+	/* and the other way round: the /24 added after the /32 changes nothing for it */
+	struct ip_prefix h6 = P("fd7a:115c:a1e0::9/128"), n6 = P("fd7a:115c:a1e0::/64");
+	assert_true(allowedips_insert(&t, &h6, &b));
+	assert_true(allowedips_insert(&t, &n6, &a));
+	assert_ptr_equal(look(&t, "fd7a:115c:a1e0::9"), &b);
+	assert_ptr_equal(look(&t, "fd7a:115c:a1e0::8"), &a);
+	/* an IPv4 host route says nothing about the IPv6 address with the same first bytes */
+	uint8_t v6[16] = { 100, 64, 5, 9 };
+	assert_null(allowedips_lookup(&t, AF_INET6, v6));
+
+	/* the /32's owner goes: its address falls back to the /24, the other host stays */
+	assert_false(allowedips_remove(&t, &host, &a)); /* not a's: the /24 is, the /32 is not */
+	allowedips_remove_by_owner(&t, &b);
+	assert_ptr_equal(look(&t, "100.64.5.9"), &a);
+	assert_ptr_equal(look(&t, "fd7a:115c:a1e0::9"), &a);
+	assert_ptr_equal(look(&t, "100.64.5.10"), &c);
+	/* the prefix's owner goes: the hosts stay */
+	assert_true(allowedips_insert(&t, &host, &b));
+	allowedips_remove_by_owner(&t, &a);
+	assert_ptr_equal(look(&t, "100.64.5.9"), &b);
+	assert_ptr_equal(look(&t, "100.64.5.10"), &c);
+	assert_null(look(&t, "100.64.5.8"));
+	assert_int_equal(t.n_nodes, 0); /* no prefix left in the trie */
+
+	/* re-adding: a host route moves between owners, and comes back after removal */
+	assert_true(allowedips_insert(&t, &host, &c));
+	assert_ptr_equal(look(&t, "100.64.5.9"), &c);
+	assert_false(allowedips_remove(&t, &host, &b));
+	assert_true(allowedips_remove(&t, &host, &c));
+	assert_null(look(&t, "100.64.5.9"));
+	assert_true(allowedips_insert(&t, &host, &b));
+	assert_true(allowedips_insert(&t, &net, &a));
+	assert_ptr_equal(look(&t, "100.64.5.9"), &b);
+	assert_ptr_equal(look(&t, "100.64.5.11"), &a);
+
+	allowedips_remove_by_owner(&t, &a);
+	allowedips_remove_by_owner(&t, &b);
+	allowedips_remove_by_owner(&t, &c);
+	assert_int_equal(t.n_nodes, 0);
+	assert_int_equal(t.hosts4.count + t.hosts6.count, 0);
+	assert_null(look(&t, "100.64.5.10"));
+	allowedips_free(&t);
+}
+
+enum {
+	MANY_HOSTS = 20000, /* a large mesh's /32s and /128s: the tables grow past 16,384 slots */
+};
+
+static void host_of(unsigned int i, bool v6, struct ip_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (v6) {
+		*p = P("fd7a:115c:a1e0::/128");
+		p->addr[12] = (uint8_t)(i >> 24);
+		p->addr[13] = (uint8_t)(i >> 16);
+		p->addr[14] = (uint8_t)(i >> 8);
+		p->addr[15] = (uint8_t)i;
+	} else {
+		*p = P("100.64.0.0/32");
+		p->addr[1] = (uint8_t)(64 + ((i >> 16) & 0x3f));
+		p->addr[2] = (uint8_t)(i >> 8);
+		p->addr[3] = (uint8_t)i;
+	}
+}
+
+/* Whose is host i now (NULL: removed), with the /10 and /48 of `outer` under them all. */
+static void check_many(const struct allowedips *t, void *const *want, void *outer)
+{
+	for (unsigned int i = 0; i < MANY_HOSTS; i++)
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct ip_prefix p;
+			host_of(i, v6, &p);
+			void *got = allowedips_lookup(t, p.family, p.addr);
+			if (got != (want[i] ? want[i] : outer))
+				fail_msg("host %u (v6 %d): %p, want %p", i, v6, got, want[i] ? want[i] : outer);
+		}
+}
+
+static void test_many_hosts(void **state)
+{
+	(void)state;
+	static void *want[MANY_HOSTS];
+	struct allowedips t;
+	int outer;
+	struct ip_prefix p10 = P("100.64.0.0/10"), p48 = P("fd7a:115c:a1e0::/48");
+	allowedips_init(&t);
+	assert_true(allowedips_insert(&t, &p10, &outer));
+	assert_true(allowedips_insert(&t, &p48, &outer));
+	for (unsigned int i = 0; i < MANY_HOSTS; i++) {
+		struct ip_prefix p;
+		want[i] = &owners[i % OWNERS];
+		for (int v6 = 0; v6 < 2; v6++) {
+			host_of(i, v6, &p);
+			assert_true(allowedips_insert(&t, &p, want[i]));
+		}
+	}
+	assert_int_equal(t.hosts4.count, MANY_HOSTS);
+	assert_int_equal(t.hosts6.count, MANY_HOSTS);
+	assert_true(t.hosts4.count * 4 <= (t.hosts4.mask + 1) * 3); /* at most 3/4 full */
+	assert_int_equal(t.n_nodes, 2); /* the /10, the /48 and nothing else in the tries */
+	check_many(&t, want, &outer);
+
+	/* every third by prefix (moving entries back into the holes), then half the owners */
+	for (unsigned int i = 0; i < MANY_HOSTS; i += 3) {
+		struct ip_prefix p;
+		for (int v6 = 0; v6 < 2; v6++) {
+			host_of(i, v6, &p);
+			assert_true(allowedips_remove(&t, &p, want[i]));
+		}
+		want[i] = NULL;
+	}
+	check_many(&t, want, &outer);
+	for (int k = 0; k < OWNERS; k += 2) {
+		allowedips_remove_by_owner(&t, &owners[k]);
+		for (unsigned int i = 0; i < MANY_HOSTS; i++)
+			if (want[i] == &owners[k])
+				want[i] = NULL;
+	}
+	check_many(&t, want, &outer);
+
+	/* the rest go too: the tables shrink back, and re-adding works from there */
+	for (int k = 1; k < OWNERS; k += 2)
+		allowedips_remove_by_owner(&t, &owners[k]);
+	assert_int_equal(t.hosts4.count + t.hosts6.count, 0);
+	assert_null(t.hosts4.slots);
+	for (unsigned int i = 0; i < MANY_HOSTS; i++)
+		want[i] = NULL;
+	check_many(&t, want, &outer);
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct ip_prefix again;
+		host_of(7, v6, &again);
+		assert_true(allowedips_insert(&t, &again, &owners[1]));
+	}
+	want[7] = &owners[1];
+	check_many(&t, want, &outer);
 	allowedips_free(&t);
 }
 
@@ -354,6 +513,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_against_list),
 		cmocka_unit_test(test_hand_cases),
+		cmocka_unit_test(test_hosts_and_prefixes),
+		cmocka_unit_test(test_many_hosts),
 		cmocka_unit_test(test_free_nonempty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

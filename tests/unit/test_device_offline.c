@@ -7,8 +7,9 @@
  * (a changed constant must break a test here): a new handshake at 120 s under traffic,
  * keys refused for sending and receiving at 180 s, keys wiped after 540 s of silence,
  * a new handshake after 2^60 messages, and cryptokey routing (a packet whose inner source
- * is not the sender's address is counted once as rx_data_bad_source and never written), and
- * WireGuard's cookie exchange under load. */
+ * is not the sender's address is counted once as rx_data_bad_source and never written),
+ * WireGuard's cookie exchange under load, and preshared keys (the same on both sides
+ * connects, different ones do not, one of zeros is none). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,7 +62,7 @@ static void underlay_addr(struct device *dev, const char *ip, struct sockaddr_st
 }
 
 static void node_open(struct node *n, uint8_t key_byte, const char *overlay, uint8_t peer_key_byte,
-		      const char *peer_overlay_32)
+		      const char *peer_overlay_32, const uint8_t *psk)
 {
 	struct config cfg;
 	struct config_peer cp;
@@ -82,6 +83,10 @@ static void node_open(struct node *n, uint8_t key_byte, const char *overlay, uin
 	memset(peer_priv, peer_key_byte, sizeof(peer_priv));
 	key_public_from_private(cp.public_key, peer_priv);
 	strcpy(cp.name, "other");
+	if (psk) {
+		cp.has_psk = true;
+		memcpy(cp.psk, psk, WIRE_KEY_LEN);
+	}
 	cp.n_allowed_ips = 1;
 	assert_true(ip_prefix_parse(peer_overlay_32, &cp.allowed_ips[0]));
 	cfg.peers = &cp;
@@ -100,11 +105,12 @@ static void node_open(struct node *n, uint8_t key_byte, const char *overlay, uin
 	n->dev.tun_fd = fds[1]; /* device_close closes it */
 }
 
-static void pair_open(struct pair *pr)
+/* psk_a, psk_b: each side's preshared key for the other, or NULL for none. */
+static void pair_open_psk(struct pair *pr, const uint8_t *psk_a, const uint8_t *psk_b)
 {
 	memset(pr, 0, sizeof(*pr));
-	node_open(&pr->a, 0x11, "100.64.0.1", 0x22, "100.64.0.2/32");
-	node_open(&pr->b, 0x22, "100.64.0.2", 0x11, "100.64.0.1/32");
+	node_open(&pr->a, 0x11, "100.64.0.1", 0x22, "100.64.0.2/32", psk_a);
+	node_open(&pr->b, 0x22, "100.64.0.2", 0x11, "100.64.0.1/32", psk_b);
 	underlay_addr(&pr->a.dev, "192.0.2.1", &pr->a.addr);
 	underlay_addr(&pr->b.dev, "192.0.2.2", &pr->b.addr);
 	/* Static endpoints, as `endpoint:` in each config would give. */
@@ -112,6 +118,11 @@ static void pair_open(struct pair *pr)
 	pr->a.dev.peers[0]->has_endpoint = true;
 	sockaddr_inet_set(&pr->b.dev.peers[0]->endpoint, &pr->a.addr);
 	pr->b.dev.peers[0]->has_endpoint = true;
+}
+
+static void pair_open(struct pair *pr)
+{
+	pair_open_psk(pr, NULL, NULL);
 }
 
 static void pair_close(struct pair *pr)
@@ -549,6 +560,39 @@ static void test_handshake_rate_per_source(void **state)
 	pair_close(&pr);
 }
 
+/* The preshared key is mixed into the handshake: the same key on both sides connects,
+ * different keys (or a key on one side only) never complete one, and a key of zeros is the
+ * same as none (the peer then holds no copy). */
+static void test_preshared_keys(void **state)
+{
+	(void)state;
+	uint8_t k1[WIRE_KEY_LEN], k2[WIRE_KEY_LEN], zero[WIRE_KEY_LEN] = { 0 };
+	memset(k1, 0x5a, sizeof(k1));
+	memset(k2, 0xa5, sizeof(k2));
+	struct pair pr;
+
+	pair_open_psk(&pr, k1, k1);
+	assert_non_null(pr.a.dev.peers[0]->psk);
+	connect_at_t0(&pr);
+	assert_no_drops(&pr.a.dev);
+	pair_close(&pr);
+
+	const uint8_t *mismatched[][2] = { { k1, k2 }, { k1, NULL }, { NULL, k2 } };
+	for (size_t i = 0; i < sizeof(mismatched) / sizeof(mismatched[0]); i++) {
+		pair_open_psk(&pr, mismatched[i][0], mismatched[i][1]);
+		tx_send_initiation(&pr.a.dev, pr.a.dev.peers[0], T0, false);
+		settle(&pr, T0);
+		assert_int_equal(pr.a.dev.counters.handshakes_completed, 0);
+		assert_int_equal(ping(&pr, 1, T0), 0);
+		pair_close(&pr);
+	}
+
+	pair_open_psk(&pr, zero, NULL);
+	assert_null(pr.a.dev.peers[0]->psk);
+	connect_at_t0(&pr);
+	pair_close(&pr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +603,7 @@ int main(void)
 		cmocka_unit_test(test_spoofed_inner_source_dropped),
 		cmocka_unit_test(test_cookie_under_load),
 		cmocka_unit_test(test_handshake_rate_per_source),
+		cmocka_unit_test(test_preshared_keys),
 	};
 	if (sodium_init() < 0)
 		return 1;
