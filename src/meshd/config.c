@@ -25,7 +25,7 @@ static const char config_default_interface[] = "mesh0";
 
 enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
-	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_N
+	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_USER, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -40,6 +40,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_CONTROL_GROUP] = "control_group",
 	[ROOT_COOKIE_THRESHOLD] = "cookie_threshold",
 	[ROOT_MAX_PEERS] = "max_peers",
+	[ROOT_USER] = "user",
 };
 
 /* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
@@ -547,6 +548,18 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 		case ROOT_COOKIE_THRESHOLD:
 			if (!yamlread_uint(r, root_keys[idx], 0, CONFIG_MAX_COOKIE_THRESHOLD, &cfg->cookie_threshold))
 				return false;
+			break;
+		case ROOT_USER:
+			if (!yamlread_scalar(r, root_keys[idx]))
+				return false;
+			/* User names follow the same rule as group names (useradd's). */
+			if (!group_name_valid(yamlread_value(r), yamlread_len(r))) {
+				yamlread_fail(r, r->ev.start_mark,
+					"'user': '%s' is not a user name (1 to %d letters, digits, '.', '_', '-')",
+					yamlread_quote(yamlread_value(r), yamlread_len(r), q), CONFIG_GROUP_MAX - 1);
+				return false;
+			}
+			memcpy(cfg->user, yamlread_value(r), yamlread_len(r) + 1);
 			break;
 		case ROOT_MAX_PEERS:
 			if (!yamlread_uint(r, root_keys[idx], 1, CONFIG_MAX_MAX_PEERS, &cfg->max_peers))

@@ -74,6 +74,8 @@ struct config {
 	char control_socket[CONFIG_SOCKET_PATH_MAX];
 	/* A group whose members may use the control socket (mode 0660); "" = root only (0600). */
 	char control_group[CONFIG_GROUP_MAX];
+	/* Run as this user once everything needing root is open (privdrop.h); empty: stay. */
+	char user[CONFIG_GROUP_MAX];
 };
 
 /* The control socket of an interface when the config does not name one. False if too long. */

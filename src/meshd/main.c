@@ -16,6 +16,7 @@
 #include "meshd/coordclient.h"
 #include "meshd/ctl.h"
 #include "meshd/device.h"
+#include "meshd/privdrop.h"
 
 enum {
 	EXIT_USAGE = 2,              /* bad command line, as most Unix tools */
@@ -262,6 +263,12 @@ static int cmd_up(int argc, char **argv)
 	if (!ctl_attach(&ctl, &dev)) {
 		snprintf(err, sizeof(err), "cannot watch the control socket: %s", strerror(errno));
 		goto out;
+	}
+	/* Everything that needs root is open: from here on, the configured user (privdrop.h). */
+	if (cfg.user[0]) {
+		if (!privdrop_to_user(cfg.user, cfg.state_dir, err, sizeof(err)))
+			goto out;
+		log_info("running as user %s, keeping only CAP_NET_ADMIN", cfg.user);
 	}
 	err[0] = '\0';
 	if (device_run(&dev) == 0)

@@ -1,0 +1,76 @@
+#!/bin/bash
+# Privilege drop (issue 8): a node configured with `user: nobody` opens what needs root, then
+# runs as that user with CAP_NET_ADMIN alone (permitted, effective and bounding set) and
+# no_new_privs; the tunnel works; and at SIGTERM it still removes its interface (rtnetlink:
+# the one capability it kept) and exits 0. A config naming an unknown user is refused.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+lib_require_root
+lib_require_tun
+lib_require_cmd ip iproute2
+lib_require_cmd ping iputils-ping
+lib_find_meshd
+lib_mktemp
+lib_trap_cleanup
+
+NS_A=pdA-$$
+NS_B=pdB-$$
+T=$LIB_TMPDIR
+IFACE=mesh0
+PORT=51820
+DROP_USER=nobody
+CAP_NET_ADMIN_ONLY=0000000000001000 # bit 12
+
+id "$DROP_USER" >/dev/null 2>&1 || lib_die "user $DROP_USER missing (Debian has it)"
+drop_uid=$(id -u "$DROP_USER")
+
+lib_ns_create "$NS_A"
+lib_ns_create "$NS_B"
+lib_veth "$NS_A" vethA 192.0.2.1/24 "$NS_B" vethB 192.0.2.2/24
+lib_genkey "$T" a
+lib_genkey "$T" b
+lib_write_config "$T/a.yaml" "$IFACE" "$T/a.key" "$PORT" 100.64.0.1/10 b "$(cat "$T/b.pub")" 192.0.2.2:$PORT 100.64.0.2/32
+echo "user: $DROP_USER" >>"$T/a.yaml"
+lib_write_config "$T/b.yaml" "$IFACE" "$T/b.key" "$PORT" 100.64.0.2/10 a "$(cat "$T/a.pub")" 192.0.2.1:$PORT 100.64.0.1/32
+lib_meshd_start PID_A "$NS_A" "$T/a.yaml" "$T/a.log" info
+lib_meshd_start PID_B "$NS_B" "$T/b.yaml" "$T/b.log" info
+lib_meshd_wait_up "$PID_A" "$NS_A" "$IFACE" && lib_meshd_wait_up "$PID_B" "$NS_B" "$IFACE" &&
+	lib_wait_for 10 grep -q "running as user $DROP_USER" "$T/a.log"
+
+status_field() { awk -v f="$1:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$PID_A/status"; }
+uids=$(status_field Uid)
+lib_check "A runs as $DROP_USER (uid $drop_uid): real, effective, saved, fs uids '$uids'" \
+	test "$uids" = "$drop_uid $drop_uid $drop_uid $drop_uid"
+groups=$(status_field Groups)
+lib_check "A has no supplementary groups ('$groups')" test -z "$groups"
+for f in CapPrm CapEff CapBnd; do
+	v=$(status_field "$f")
+	lib_check "A's $f is CAP_NET_ADMIN alone ($v)" test "$v" = "$CAP_NET_ADMIN_ONLY"
+done
+lib_check "A's inheritable and ambient sets are empty" \
+	test "$(status_field CapInh)" = 0000000000000000 -a "$(status_field CapAmb)" = 0000000000000000
+lib_check "A has no_new_privs" test "$(status_field NoNewPrivs)" = 1
+lib_check "the tunnel works: A pings B" lib_wait_for 10 lib_ping "$NS_A" 100.64.0.2
+lib_check "and B pings A" lib_wait_for 10 lib_ping "$NS_B" 100.64.0.1
+lib_stop_pid "$PID_A"
+rc=$?
+lib_check "A exits 0 on SIGTERM (exit $rc)" test "$rc" -eq 0
+lib_check "A's interface is gone (removed by rtnetlink with the capability it kept)" lib_link_absent "$NS_A" "$IFACE"
+
+# An unknown user: refused at start with one line naming it.
+sed "s/^user: .*/user: no-such-meshd-user/" "$T/a.yaml" >"$T/a-bad.yaml"
+lib_meshd_start PID_BAD "$NS_A" "$T/a-bad.yaml" "$T/a-bad.log" info
+rc=
+if lib_wait_exit rc "$PID_BAD" 10 && [ "$rc" -eq 1 ] && grep -q "user 'no-such-meshd-user': no such user" "$T/a-bad.log"; then
+	lib_ok "an unknown user is refused: '$(grep -m 1 "no such user" "$T/a-bad.log" | sed 's/.*user /user /' | cut -c1-90)'"
+else
+	lib_not_ok "an unknown user is refused with exit 1 and a clear line (exit ${rc:-none})"
+	tail -n 5 "$T/a-bad.log" | sed 's/^/# /'
+fi
+lib_check "and leaves no interface behind" lib_link_absent "$NS_A" "$IFACE"
+
+[ "$LIB_FAILED" -eq 0 ] || tail -n 20 "$T/a.log" | sed 's/^/# a.log: /'
+lib_summary
