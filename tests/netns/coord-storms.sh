@@ -14,7 +14,8 @@
 #    second and answers one KEEPALIVE per frame; a frame of more records closes the session.
 # 2. Replayed-hello storm: one hello, captured from a node whose REGISTER was refused (so its
 #    key stays unknown and every replay would cost a full handshake), sent on as many fresh
-#    connections as fakenode can open in STORM_S seconds. Per-source limits refuse it cheaply.
+#    connections as fakenode can open in STORM_S seconds (each closed once answered).
+#    Per-source limits refuse most of them before any Diffie-Hellman.
 # 3. Bad registry rows (written by hand with python3's sqlite3 while meshcoord runs): a port 0
 #    endpoint and a name the protocol cannot carry. The sessions of the other nodes survive
 #    and a fresh node still gets its map.
@@ -51,10 +52,13 @@ STORM_S=10
 # A fresh registration is one round trip plus two X25519 handshakes: 2 s is generous even on
 # a loaded CI machine, and far less than a stalled coordinator would take.
 FRESH_MAX_MS=2000
-# meshcoord's CPU seconds over one STORM_S storm. Unbounded, the ENDPOINTS storm costs a
-# commit and a push per record and the hello storm ~6 X25519 per connection (a core or
-# more); bounded, what is left is reading, decrypting and refusing.
+# meshcoord's CPU seconds over one STORM_S storm. The ENDPOINTS storm is still read and
+# decrypted at the rate the sender manages (~3-4.5 s here; unbounded it also cost a commit
+# and a push per record: 340,000 of them, 5-6.5 s, the sender held back by TCP), so its bound
+# is a sanity one and the applied-changes count is the sharp check. The hello storm costs
+# ~6 X25519 per connection unbounded (5.3 s for 15,000 here), ~0.3 s bounded.
 CPU_MAX_S=6
+REPLAY_CPU_MAX_S=2
 # Records per storm frame: SERVER_MAX_RECORDS_PER_FRAME, the most a frame may hold.
 RECORDS_CAP=32
 
@@ -99,9 +103,9 @@ fresh_registration() {
 	printf '%s\n' "$out" | grep -q '^registered=1 '
 }
 
-# storm_check NAME C0 C1 T0 T1: CPU and fresh-registration verdicts for one storm.
+# storm_check NAME FRESH_RC TICKS MAX_S: CPU and fresh-registration verdicts for one storm.
 storm_check() {
-	local name=$1 fresh_ok=$2 ticks=$3 cpu
+	local name=$1 fresh_ok=$2 ticks=$3 max=$4 cpu
 	cpu=$(awk -v t="$ticks" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
 	lib_log "$name: meshcoord CPU ${cpu} s over the storm, fresh node registered in ${FRESH_MS} ms"
 	if [ "$fresh_ok" -eq 0 ] && [ "$FRESH_MS" -le "$FRESH_MAX_MS" ]; then
@@ -109,14 +113,19 @@ storm_check() {
 	else
 		lib_not_ok "$name: a fresh node registers during the storm (${FRESH_MS} ms, ok=$fresh_ok, at most $FRESH_MAX_MS)"
 	fi
-	if awk -v c="$cpu" -v m="$CPU_MAX_S" 'BEGIN { exit !(c <= m) }'; then
-		lib_ok "$name: meshcoord CPU over ${STORM_S} s stays bounded (${cpu} s, at most $CPU_MAX_S)"
+	if awk -v c="$cpu" -v m="$max" 'BEGIN { exit !(c <= m) }'; then
+		lib_ok "$name: meshcoord CPU over ${STORM_S} s stays bounded (${cpu} s, at most $max)"
 	else
-		lib_not_ok "$name: meshcoord CPU over ${STORM_S} s stays bounded (${cpu} s, at most $CPU_MAX_S)"
+		lib_not_ok "$name: meshcoord CPU over ${STORM_S} s stays bounded (${cpu} s, at most $max)"
 	fi
 }
 
-delta() { echo $(($(lib_counter "$2" "$3") - $(lib_counter "$1" "$3"))); }
+delta() { # BEFORE AFTER NAME (a counter an older meshcoord lacks counts as 0)
+	local a b
+	a=$(lib_counter "$2" "$3")
+	b=$(lib_counter "$1" "$3")
+	echo $((${a:-0} - ${b:-0}))
+}
 
 # ------------------------------------------------------------------ 1. ENDPOINTS storm
 # Two peers that hear every change the storm makes (pushes are what the bound saves).
@@ -138,7 +147,7 @@ lib_wait_exit _rc "$STORM_PID" $((STORM_S + 25))
 lib_untrack_pid "$STORM_PID"
 k1=$(cpu_ticks)
 c1=$(counters)
-storm_check "ENDPOINTS storm" "$fresh_rc" $((k1 - k0))
+storm_check "ENDPOINTS storm" "$fresh_rc" $((k1 - k0)) "$CPU_MAX_S"
 frames=$(sed -n 's/.*storm_frames=\([0-9]*\).*/\1/p' "$T/storm1.out")
 records=$(sed -n 's/.*storm_records=\([0-9]*\).*/\1/p' "$T/storm1.out")
 applied=$(delta "$c0" "$c1" endpoint_updates)
@@ -174,7 +183,7 @@ else
 fi
 c0=$(counters)
 k0=$(cpu_ticks)
-att --raw "$T/hello.bin" --count 15000 --max-pending 512 --raw-wait 2 --timeout "$STORM_S" >"$T/storm2.out" 2>&1 &
+att --raw "$T/hello.bin" --raw-hangup --count 15000 --max-pending 512 --raw-wait 2 --timeout "$STORM_S" >"$T/storm2.out" 2>&1 &
 STORM_PID=$!
 lib_track_pid "$STORM_PID"
 sleep 3
@@ -184,7 +193,7 @@ lib_wait_exit _rc "$STORM_PID" $((STORM_S + 15))
 lib_untrack_pid "$STORM_PID"
 k1=$(cpu_ticks)
 c1=$(counters)
-storm_check "replayed-hello storm" "$fresh_rc" $((k1 - k0))
+storm_check "replayed-hello storm" "$fresh_rc" $((k1 - k0)) "$REPLAY_CPU_MAX_S"
 accepted=$(delta "$c0" "$c1" conns_accepted)
 limited=$(delta "$c0" "$c1" hello_rate_limited)
 refused_src=$(delta "$c0" "$c1" conns_refused_source)

@@ -93,6 +93,8 @@ static void usage(FILE *out)
 		"                         connections and report how the coordinator ended them\n"
 		"  --half-open            do not register: open --count connections that send nothing\n"
 		"  --raw-wait SECONDS     how long a raw connection waits to be closed (default %d)\n"
+		"  --raw-hangup           a raw connection closes as soon as anything comes back (a\n"
+		"                         flood: the next connection starts at once)\n"
 		"  --endpoint-storm SECONDS  once its map is complete, node 0 sends frames packed with\n"
 		"                         ENDPOINTS records (each a new port) as fast as it can\n"
 		"  --storm-records N      records per storm frame (default 32)\n"
@@ -193,7 +195,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_JOIN = 256, OPT_JOIN_FILE, OPT_CONNECT, OPT_COUNT, OPT_HOLD, OPT_RATE, OPT_PENDING, OPT_TIMEOUT,
 		OPT_MEASURE, OPT_BAD_KEY, OPT_PRINT, OPT_DUMP, OPT_RAW, OPT_HALF_OPEN, OPT_RAW_WAIT, OPT_HOSTNAME,
-		OPT_QUIET, OPT_SECRET, OPT_FORGE, OPT_HELP, OPT_STORM, OPT_STORM_RECORDS, OPT_STORM_KEEPALIVE,
+		OPT_QUIET, OPT_SECRET, OPT_FORGE, OPT_HELP, OPT_STORM, OPT_STORM_RECORDS, OPT_STORM_KEEPALIVE, OPT_RAW_HANGUP,
 	};
 	static const struct option longopts[] = {
 		{ "join", required_argument, NULL, OPT_JOIN },
@@ -219,6 +221,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 		{ "endpoint-storm", required_argument, NULL, OPT_STORM },
 		{ "storm-records", required_argument, NULL, OPT_STORM_RECORDS },
 		{ "storm-keepalive", no_argument, NULL, OPT_STORM_KEEPALIVE },
+		{ "raw-hangup", no_argument, NULL, OPT_RAW_HANGUP },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -277,6 +280,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 				return false;
 			break;
 		case OPT_STORM_KEEPALIVE: o->storm_keepalive = true; break;
+		case OPT_RAW_HANGUP: o->raw_hangup = true; break;
 		case OPT_SECRET:
 			if (strcmp(optarg, "key") == 0) {
 				o->secret = SECRET_KEY;

@@ -101,6 +101,7 @@ struct options {
 	long storm_s;       /* --endpoint-storm: seconds node 0 floods once its map is complete */
 	long storm_records; /* records per storm frame */
 	bool storm_keepalive; /* every other storm record a KEEPALIVE */
+	bool raw_hangup;      /* --raw: close as soon as the coordinator answers */
 	bool measure_propagation;
 	bool bad_key;
 	bool print_registered;

@@ -443,6 +443,10 @@ static void node_readable(struct run *r, struct node *nd)
 		if (r->opt.raw_file || r->opt.half_open) {
 			nd->rx_bytes += (uint32_t)got;
 			nd->carry_len = 0;
+			if (r->opt.raw_hangup) { /* the answer is in: on to the next connection */
+				fakenode_close(r, nd);
+				return;
+			}
 			continue;
 		}
 		have += (size_t)got;
