@@ -19,6 +19,9 @@
 # 3. Bad registry rows (written by hand with python3's sqlite3 while meshcoord runs): a port 0
 #    endpoint and a name the protocol cannot carry. The sessions of the other nodes survive
 #    and a fresh node still gets its map.
+# 4. STUN reflection: STUN_FLOOD Binding requests from one source at once (as a forged flood
+#    "from" a victim would come): answered at most SERVER_STUN_SRC_BURST plus the per-second
+#    rate, the rest counted (stun_rate_limited).
 # During each storm a fresh node from the other namespace must register within FRESH_MAX_MS,
 # and meshcoord's CPU time over the storm (utime + stime) must stay under CPU_MAX_S; the
 # figures are printed either way. Needs root and iproute2 (exit 77 = SKIP otherwise).
@@ -37,6 +40,7 @@ lib_find_fakenode
 
 lib_mktemp
 lib_trap_cleanup
+lib_find_udpinject
 
 NS_COORD=cstC-$$
 NS_ATT=cstA-$$
@@ -231,6 +235,22 @@ closed=$(sed -n 's/.*closed_after_registration=\([0-9]*\).*/\1/p' "$T/keep.out")
 lib_check "the other nodes' sessions survive the bad rows (closed after registration: ${closed:-?} of 3, at most 1)" \
 	test "${closed:-3}" -le 1
 lib_log "registry: $(grep -c 'skipping it' "$T/coord.log") 'skipping' line(s), $(grep -c 'nobody may dial; ignoring' "$T/coord.log") 'nobody may dial' line(s)"
+
+# ------------------------------------------------------------------ 4. STUN reflection
+STUN_FLOOD=2000
+# The burst (100) plus 50 a second over the flood and the counter read (a few seconds).
+STUN_ANSWERS_MAX=400
+txid=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+c0=$(counters)
+ip netns exec "$NS_ATT" "$UDPINJECT" --to "$COORD_IP:$STUN_PORT" --count "$STUN_FLOOD" --quiet \
+	--hex "000100002112a442$txid" >"$T/stun.out" 2>&1
+sleep 0.5
+c1=$(counters)
+answered=$(delta "$c0" "$c1" stun_requests)
+limited=$(delta "$c0" "$c1" stun_rate_limited)
+lib_log "STUN flood: $STUN_FLOOD requests from one source, $answered answered, $limited not (stun_rate_limited)"
+lib_check "STUN flood: at most $STUN_ANSWERS_MAX of $STUN_FLOOD answered ($answered), the rest counted ($limited)" \
+	test "$answered" -ge 1 -a "$answered" -le "$STUN_ANSWERS_MAX" -a $((answered + limited)) -eq "$STUN_FLOOD"
 
 c=$(counters)
 lib_log "final counters:$(printf '%s' "$c" | sed 's/.*counters://')"
