@@ -2,6 +2,7 @@
 #include "coord/admin.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -28,11 +29,16 @@ static const char authkey_help[] =
 	"Join keys let new nodes register: 'meshd up --join KEY' is all a node needs.\n"
 	"\n"
 	"Actions:\n"
-	"  create [--reusable] [--expires DURATION]\n"
+	"  create [--reusable [--max-uses N]] [--expires DURATION] [--per-minute N]\n"
 	"        print a new join key on stdout. One-time unless --reusable; never expires\n"
-	"        unless --expires, given as a number and one unit: 30m, 24h, 7d, 3600s\n"
+	"        unless --expires, given as a number and one unit: 30m, 24h, 7d, 3600s.\n"
+	"        --max-uses N: a reusable key admits at most N nodes in all (default: no limit).\n"
+	"        --per-minute N: at most N nodes join with it per minute (default "
+	DB_AUTHKEY_PER_MINUTE_DEFAULT_TEXT "; 0: no limit);\n"
+	"        a node over the limit is told to retry later\n"
 	"  list  show every key: ID, TYPE, CREATED, EXPIRES, STATUS (valid, expired,\n"
-	"        revoked, used) and USES (nodes that joined with it)\n"
+	"        revoked, used), USES (nodes that joined with it), then MAX (max uses, - for\n"
+	"        none) and PER-MIN (per-minute limit, - for none)\n"
 	"  revoke ID\n"
 	"        refuse the key from now on; nodes that already joined with it stay\n"
 	"        (remove them with 'meshcoord nodes remove NAME')\n"
@@ -59,10 +65,12 @@ struct admin_args {
 	bool help;
 	bool reusable;
 	const char *expires;
+	const char *max_uses;
+	const char *per_minute;
 	const char *config;
 };
 
-enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES };
+enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE };
 
 static const struct {
 	const char *long_name;
@@ -73,6 +81,8 @@ static const struct {
 	[OPT_CONFIG] = { "config", 'c', true },
 	[OPT_REUSABLE] = { "reusable", 0, false },
 	[OPT_EXPIRES] = { "expires", 0, true },
+	[OPT_MAX_USES] = { "max-uses", 0, true },
+	[OPT_PER_MINUTE] = { "per-minute", 0, true },
 };
 
 /* One parser for every subcommand, so admin_wants_help and admin_config_path read the
@@ -142,6 +152,12 @@ static bool args_parse(int argc, char **argv, struct admin_args *a, char *err, s
 				return false;
 			}
 			a->expires = value;
+			break;
+		case OPT_MAX_USES:
+			a->max_uses = value;
+			break;
+		case OPT_PER_MINUTE:
+			a->per_minute = value;
 			break;
 		}
 	}
@@ -235,6 +251,19 @@ static int finish_output(const char *cmd)
 
 /* ------------------------------------------------------------------ authkey */
 
+/* A whole number in [min, ADMIN_LIMIT_MAX], nothing else. */
+static bool limit_parse(const char *s, int64_t min, int64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < min || v > ADMIN_LIMIT_MAX)
+		return false;
+	*out = v;
+	return true;
+}
+
 static int authkey_create(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32],
 			  const struct admin_args *a)
 {
@@ -242,6 +271,7 @@ static int authkey_create(struct db *db, const struct coord_config *cfg, const u
 	char text[JOINKEY_MAX_LEN + 1];
 	char when[ISO_TIME_LEN];
 	int64_t now = (int64_t)time(NULL), expires = 0, ttl = 0, id = 0;
+	int64_t max_uses = 0, per_minute = DB_AUTHKEY_PER_MINUTE_DEFAULT;
 	int rc = ADMIN_EXIT_FAIL;
 
 	if (a->n_positional != 1) {
@@ -257,6 +287,16 @@ static int authkey_create(struct db *db, const struct coord_config *cfg, const u
 			return ADMIN_EXIT_USAGE;
 		}
 		expires = now + ttl;
+	}
+	if (a->max_uses && (!limit_parse(a->max_uses, 1, &max_uses) || !a->reusable)) {
+		fprintf(stderr, "meshcoord authkey create: --max-uses takes a number from 1 to %d, with --reusable "
+				"(a one-time key admits one node)\n", ADMIN_LIMIT_MAX);
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a->per_minute && !limit_parse(a->per_minute, 0, &per_minute)) {
+		fprintf(stderr, "meshcoord authkey create: --per-minute takes a number from 0 (no limit) to %d\n",
+			ADMIN_LIMIT_MAX);
+		return ADMIN_EXIT_USAGE;
 	}
 	if (cfg->public_host[0] == '\0' || cfg->public_port == 0) {
 		fprintf(stderr, "meshcoord authkey create: the config has no public_host: join keys carry it\n");
@@ -274,7 +314,7 @@ static int authkey_create(struct db *db, const struct coord_config *cfg, const u
 			cfg->public_host);
 		goto out;
 	}
-	if (!db_authkey_create(db, a->reusable, expires, now, k.secret, &id)) {
+	if (!db_authkey_create_limited(db, a->reusable, expires, now, max_uses, per_minute, k.secret, &id)) {
 		fprintf(stderr, "meshcoord authkey create: could not store the key (see the error above)\n");
 		goto out;
 	}
@@ -308,6 +348,8 @@ static const char *authkey_status(const struct db_authkey *k, int64_t now)
 		return "revoked";
 	if (!k->reusable && k->uses > 0)
 		return "used";
+	if (k->reusable && k->max_uses > 0 && k->uses >= k->max_uses)
+		return "used-up";
 	if (k->expires != 0 && now >= k->expires)
 		return "expired";
 	return "valid";
@@ -316,11 +358,15 @@ static const char *authkey_status(const struct db_authkey *k, int64_t now)
 static void authkey_print(const struct db_authkey *k, void *ctx)
 {
 	const int64_t *now = ctx;
-	char created[ISO_TIME_LEN], expires[ISO_TIME_LEN];
+	char created[ISO_TIME_LEN], expires[ISO_TIME_LEN], max[24] = "-", per_min[24] = "-";
 
-	printf("%-6" PRId64 " %-9s %-20s %-20s %-8s %" PRId64 "\n", k->id, k->reusable ? "reusable" : "one-time",
-	       time_iso(k->created, created), k->expires ? time_iso(k->expires, expires) : "never",
-	       authkey_status(k, *now), k->uses);
+	if (k->max_uses > 0)
+		snprintf(max, sizeof(max), "%" PRId64, k->max_uses);
+	if (k->per_minute > 0)
+		snprintf(per_min, sizeof(per_min), "%" PRId64, k->per_minute);
+	printf("%-6" PRId64 " %-9s %-20s %-20s %-8s %-6" PRId64 " %-6s %s\n", k->id,
+	       k->reusable ? "reusable" : "one-time", time_iso(k->created, created),
+	       k->expires ? time_iso(k->expires, expires) : "never", authkey_status(k, *now), k->uses, max, per_min);
 }
 
 static int authkey_list(struct db *db, const struct admin_args *a)
@@ -331,7 +377,8 @@ static int authkey_list(struct db *db, const struct admin_args *a)
 		fprintf(stderr, "meshcoord authkey list: takes no arguments ('%s'); see --help\n", a->positional[1]);
 		return ADMIN_EXIT_USAGE;
 	}
-	printf("%-6s %-9s %-20s %-20s %-8s %s\n", "ID", "TYPE", "CREATED", "EXPIRES", "STATUS", "USES");
+	printf("%-6s %-9s %-20s %-20s %-8s %-6s %-6s %s\n", "ID", "TYPE", "CREATED", "EXPIRES", "STATUS", "USES", "MAX",
+	       "PER-MIN");
 	if (!db_authkey_list(db, authkey_print, &now)) {
 		fprintf(stderr, "meshcoord authkey list: could not read the keys (see the error above)\n");
 		return ADMIN_EXIT_FAIL;

@@ -25,6 +25,8 @@ enum {
 	/* --expires is bounded so that the arithmetic cannot overflow and a typo ("100000d")
 	 * is caught; a key that should never expire is made without --expires. */
 	ADMIN_EXPIRES_MAX_S = 3650 * 86400,
+	/* --max-uses and --per-minute: far above any real network, low enough to catch a typo. */
+	ADMIN_LIMIT_MAX = 1000000,
 };
 
 int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32], int argc,

@@ -182,8 +182,20 @@ void conn_refuse(struct coord_server *s, struct conn *c, enum control_error_code
 	conn_queue_msg(s, c, &m);
 }
 
+void conn_release_source(struct coord_server *s, struct conn *c)
+{
+	if (!c->src_held)
+		return;
+	c->src_held = false;
+	/* held > 0 keeps the entry from being reused, so it is still there */
+	struct srclimit_entry *e = srclimit_find(&s->src_conns, &c->addr.sa);
+	if (e && e->held > 0)
+		e->held--;
+}
+
 void conn_free(struct coord_server *s, struct conn *c)
 {
+	conn_release_source(s, c);
 	if (c->src.fd >= 0)
 		close(c->src.fd); /* also leaves the epoll set */
 	free(c->partial);
@@ -251,12 +263,15 @@ static size_t conn_produce(struct coord_server *s, struct conn *c, uint8_t *out,
 		       control_record_append(plain, sizeof(plain), &plain_len, &m))
 			nodemap_news_sent(s, c);
 		if (plain_len == 0) {
-			if (more) {
-				/* any valid message fits an empty frame: this one is not valid */
-				log_error("internal error: cannot encode control message type %d", (int)m.type);
-				conn_kill(s, c);
-			}
-			break;
+			if (!more)
+				break;
+			/* Any valid message fits an empty frame: this one is not valid (a record the
+			 * registry should not have held). Skipped, so one bad record cannot close
+			 * every session that reaches it. */
+			SERVER_COUNT_LOG(s, msgs_unencodable, "internal error: cannot encode control message type %d; skipped",
+					 (int)m.type);
+			nodemap_news_sent(s, c);
+			continue;
 		}
 		if (!control_seal(&c->ch, plain, plain_len, out + used, cap - used, &len)) {
 			conn_kill(s, c); /* only a worn-out nonce can */
@@ -352,13 +367,42 @@ void conn_flush_and_reap(struct coord_server *s)
 
 /* ---------------------------------------------------------------- input */
 
+/* A frame of more records than SERVER_MAX_RECORDS_PER_FRAME: refused whole, before any of
+ * it is acted on; logged once per node (and rate-limited across nodes). */
+static bool conn_records_within_cap(struct coord_server *s, struct conn *c, const uint8_t *plain, size_t len)
+{
+	const uint8_t *msg;
+	size_t msg_len, off = 0, n = 0;
+	char a[ADDR_STR_MAX];
+
+	while (control_record_next(plain, len, &off, &msg, &msg_len) > 0)
+		if (++n > SERVER_MAX_RECORDS_PER_FRAME)
+			break;
+	if (n <= SERVER_MAX_RECORDS_PER_FRAME)
+		return true; /* a malformed frame is the caller's to refuse */
+	if (c->node && c->node->logged_records) {
+		s->counters.frames_over_records++;
+	} else {
+		if (c->node)
+			c->node->logged_records = true;
+		SERVER_COUNT_LOG(s, frames_over_records, "%s: node %s sent a frame of more than %d records, closing",
+				 conn_addr(c, a, sizeof(a)), c->node ? c->node->rec.name : "(unregistered)",
+				 SERVER_MAX_RECORDS_PER_FRAME);
+	}
+	conn_refuse(s, c, CONTROL_ERR_BAD_MESSAGE, "too many records in one frame");
+	return false;
+}
+
 /* Every message of one decrypted frame, in order, until one ends the session. */
 static void conn_records(struct coord_server *s, struct conn *c, const uint8_t *plain, size_t len, uint64_t now_ms)
 {
+	struct frame_state fs = { .keepalive_answered = false };
 	const uint8_t *msg;
 	size_t msg_len, off = 0;
 	int got;
 
+	if (!conn_records_within_cap(s, c, plain, len))
+		return;
 	while (!c->dead && c->state != CONN_CLOSING &&
 	       (got = control_record_next(plain, len, &off, &msg, &msg_len)) != 0) {
 		if (got < 0) {
@@ -368,7 +412,7 @@ static void conn_records(struct coord_server *s, struct conn *c, const uint8_t *
 			conn_refuse(s, c, CONTROL_ERR_BAD_MESSAGE, "malformed frame");
 			return;
 		}
-		dispatch_message(s, c, msg, msg_len, now_ms);
+		dispatch_message(s, c, msg, msg_len, now_ms, &fs);
 	}
 }
 

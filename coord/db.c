@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,8 +29,14 @@
 #include "core/log.h"
 #include "coord/db_internal.h"
 
+#define DB_STR_(x) #x
+#define DB_STR(x) DB_STR_(x)
+/* The column default in SQL text; must equal DB_AUTHKEY_PER_MINUTE_DEFAULT (asserted below). */
+#define DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL 1000
+_Static_assert(DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL == DB_AUTHKEY_PER_MINUTE_DEFAULT, "one default");
+
 enum {
-	SCHEMA_VERSION = 1,   /* PRAGMA user_version of the schema below */
+	SCHEMA_VERSION = 2,   /* PRAGMA user_version: schema_v1, then the migrations to v2 */
 	DB_FILE_MODE = 0600,  /* SQLite gives the -wal and -shm files the database file's mode */
 };
 
@@ -69,6 +77,15 @@ static const char schema_v1[] =
 	"  base TEXT PRIMARY KEY,"
 	"  next INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* Version 2: limits on reusable join keys (max_uses, per_minute) and the counter of the
+ * current minute's registrations (minute_start, in Unix minutes, and minute_uses). */
+static const char schema_v2_migration[] =
+	"ALTER TABLE authkeys ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE authkeys ADD COLUMN per_minute INTEGER NOT NULL DEFAULT "
+	DB_STR(DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL) ";"
+	"ALTER TABLE authkeys ADD COLUMN minute_start INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE authkeys ADD COLUMN minute_uses INTEGER NOT NULL DEFAULT 0;";
+
 /* The SQL of every statement in enum stmt_id, prepared once at open. */
 static const char *const stmt_sql[STMT_COUNT] = {
 	/* IMMEDIATE takes the write lock up front: a read-then-write transaction started as
@@ -100,12 +117,17 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_IPV4_GAP] = "SELECT n.ipv4 + 1 FROM nodes AS n WHERE n.ipv4 >= ?1 AND n.ipv4 < ?2 "
 			  "AND NOT EXISTS (SELECT 1 FROM nodes AS m WHERE m.ipv4 = n.ipv4 + 1) "
 			  "ORDER BY n.ipv4 LIMIT 1",
-	[STMT_AUTHKEY_BY_HASH] = "SELECT id, reusable, expires, revoked, uses FROM authkeys WHERE secret_hash = ?1",
-	[STMT_AUTHKEY_USE] = "UPDATE authkeys SET uses = uses + 1 WHERE id = ?1",
-	[STMT_AUTHKEY_INSERT] = "INSERT INTO authkeys (secret_hash, reusable, created, expires) "
-				"VALUES (?1, ?2, ?3, ?4)",
+	[STMT_AUTHKEY_BY_HASH] = "SELECT id, reusable, expires, revoked, uses, max_uses, per_minute, minute_start, "
+				 "minute_uses FROM authkeys WHERE secret_hash = ?1",
+	/* SET reads the row as it was: the minute's count restarts when the minute moved on. */
+	[STMT_AUTHKEY_USE] = "UPDATE authkeys SET uses = uses + 1, "
+			     "minute_uses = CASE WHEN minute_start = ?2 THEN minute_uses + 1 ELSE 1 END, "
+			     "minute_start = ?2 WHERE id = ?1",
+	[STMT_AUTHKEY_INSERT] = "INSERT INTO authkeys (secret_hash, reusable, created, expires, max_uses, per_minute) "
+				"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[STMT_AUTHKEY_REVOKE] = "UPDATE authkeys SET revoked = 1 WHERE id = ?1",
-	[STMT_AUTHKEY_LIST] = "SELECT id, reusable, created, expires, revoked, uses FROM authkeys ORDER BY id",
+	[STMT_AUTHKEY_LIST] = "SELECT id, reusable, created, expires, revoked, uses, max_uses, per_minute "
+			      "FROM authkeys ORDER BY id",
 };
 
 /* ------------------------------------------------------------------ running statements */
@@ -217,7 +239,7 @@ static bool schema_create(sqlite3 *sql, int64_t now)
 	sqlite3_finalize(s);
 	if (!ok)
 		return false;
-	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", 1);
 	return sqlite3_exec(sql, pragma, NULL, NULL, NULL) == SQLITE_OK;
 }
 
@@ -233,6 +255,14 @@ static bool schema_ensure(sqlite3 *sql, char *err, size_t err_len)
 		goto sql_error_rollback;
 	if (version == 0) {
 		if (!schema_create(sql, (int64_t)time(NULL)))
+			goto sql_error_rollback;
+		version = 1;
+	}
+	if (version == 1) {
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
+		if (sqlite3_exec(sql, schema_v2_migration, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(sql, pragma, NULL, NULL, NULL) != SQLITE_OK)
 			goto sql_error_rollback;
 	} else if (version != SCHEMA_VERSION) {
 		sqlite3_exec(sql, "ROLLBACK", NULL, NULL, NULL);
@@ -295,6 +325,55 @@ static bool network_load(struct db *db, char *err, size_t err_len)
 	return ok;
 }
 
+/* A regular file, mode DB_FILE_MODE: a wider mode (an old install, a copy) is narrowed,
+ * with one line saying so. */
+static bool file_mode_fix(int fd, const char *path, char *err, size_t err_len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_len, "%s: not a regular file", path);
+		return false;
+	}
+	if ((st.st_mode & 07777) == DB_FILE_MODE)
+		return true;
+	if (fchmod(fd, DB_FILE_MODE) < 0) {
+		snprintf(err, err_len, "%s: cannot set its mode to %04o: %s", path, DB_FILE_MODE, strerror(errno));
+		return false;
+	}
+	log_warn("registry: %s had mode %04o; set to %04o (it holds join key hashes and node keys)", path,
+		 (unsigned int)(st.st_mode & 07777), DB_FILE_MODE);
+	return true;
+}
+
+/* The -wal or -shm file next to the database, if it exists: not a link, mode fixed. */
+static bool sidecar_mode_fix(const char *path, const char *suffix, char *err, size_t err_len)
+{
+	char side[PATH_MAX];
+	int fd;
+	bool ok;
+
+	if ((size_t)snprintf(side, sizeof(side), "%s%s", path, suffix) >= sizeof(side)) {
+		snprintf(err, err_len, "%s: path too long", path);
+		return false;
+	}
+	fd = open(side, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return true;
+		snprintf(err, err_len, "%s: %s", side,
+			 errno == ELOOP ? "is a symbolic link; refusing to follow it" : strerror(errno));
+		return false;
+	}
+	ok = file_mode_fix(fd, side, err, err_len);
+	close(fd);
+	return ok;
+}
+
 struct db *db_open(const char *path, char *err, size_t err_len)
 {
 	struct db *db;
@@ -305,13 +384,23 @@ struct db *db_open(const char *path, char *err, size_t err_len)
 		snprintf(err, err_len, "%s: libsodium failed to initialize", path);
 		return NULL;
 	}
-	/* Created here rather than by SQLite so that it is 0600 from the first byte. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, DB_FILE_MODE);
+	/* Created here rather than by SQLite so that it is 0600 from the first byte; never
+	 * through a symbolic link (someone who can write the directory could point it at a
+	 * file of their choosing for us to write as root). */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, DB_FILE_MODE);
 	if (fd < 0) {
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		snprintf(err, err_len, "%s: %s", path,
+			 errno == ELOOP ? "is a symbolic link; refusing to follow it (give the real path)"
+					: strerror(errno));
+		return NULL;
+	}
+	if (!file_mode_fix(fd, path, err, err_len)) {
+		close(fd);
 		return NULL;
 	}
 	close(fd);
+	if (!sidecar_mode_fix(path, "-wal", err, err_len) || !sidecar_mode_fix(path, "-shm", err, err_len))
+		return NULL;
 
 	db = calloc(1, sizeof(*db));
 	if (!db) {
@@ -319,7 +408,8 @@ struct db *db_open(const char *path, char *err, size_t err_len)
 		return NULL;
 	}
 	/* NOMUTEX: each connection is used by one thread (the server's loop or an admin command). */
-	if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+			    NULL) != SQLITE_OK) {
 		snprintf(why, sizeof(why), "%s", db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
 		goto fail;
 	}

@@ -18,7 +18,14 @@ enum {
 	DB_OVERLAY_IPV4_BITS = 10,  /* 100.64.0.0/10, the CGNAT range (RFC 6598) */
 	DB_OVERLAY_IPV6_BITS = 48,  /* one ULA /48 per network (RFC 4193) */
 	DB_BUSY_TIMEOUT_MS = 5000,  /* an admin command and the server may write at once */
+	/* Registrations per reusable key per minute unless the key says otherwise: a rollout of
+	 * 10,000 nodes with one key takes ten minutes, and a leaked key adds at most this many
+	 * nodes a minute until it is revoked. 0 on a key: no limit. */
+	DB_AUTHKEY_PER_MINUTE_DEFAULT = 1000, /* and DB_AUTHKEY_PER_MINUTE_DEFAULT_TEXT below */
+	DB_AUTHKEY_MINUTE_S = 60,
 };
+
+#define DB_AUTHKEY_PER_MINUTE_DEFAULT_TEXT "1000"
 
 struct db;
 
@@ -41,6 +48,8 @@ struct db_authkey {
 	int64_t expires;  /* 0 = never */
 	bool revoked;
 	int64_t uses;     /* registrations made with it */
+	int64_t max_uses; /* reusable: registrations allowed in all, 0 = unlimited */
+	int64_t per_minute; /* registrations allowed per minute, 0 = unlimited */
 };
 
 enum db_register_result {
@@ -49,12 +58,16 @@ enum db_register_result {
 	DB_REGISTER_KEY_EXPIRED,
 	DB_REGISTER_KEY_REVOKED,
 	DB_REGISTER_KEY_USED,         /* a one-time key already consumed */
+	DB_REGISTER_KEY_USED_UP,      /* a reusable key's max_uses reached */
+	DB_REGISTER_KEY_BUSY,         /* the key's per-minute limit reached: try again later */
 	DB_REGISTER_NODE_REMOVED,     /* this node key was removed: refused from now on */
 	DB_REGISTER_NEED_KEY,         /* unknown node and no secret */
 	DB_REGISTER_ERROR,            /* SQLite failed; see the log */
 };
 
-/* Opens (creating if needed) the database; err gets one line on failure. */
+/* Opens (creating if needed) the database; err gets one line on failure. The file is opened
+ * without following a symbolic link, and its mode (and that of its -wal and -shm files) is
+ * set to 0600 if it was anything else. */
 struct db *db_open(const char *path, char *err, size_t err_len);
 void db_close(struct db *db);
 
@@ -64,6 +77,10 @@ void db_network_ipv6_prefix(struct db *db, uint8_t prefix[16]);
 /* Creates a join key; secret_out gets the secret to embed in the join string. */
 bool db_authkey_create(struct db *db, bool reusable, int64_t expires, int64_t now,
 		       uint8_t secret_out[JOINKEY_SECRET_LEN], int64_t *id_out);
+/* The same with limits: max_uses (reusable keys; 0 = unlimited) and registrations per
+ * minute (0 = unlimited; db_authkey_create uses DB_AUTHKEY_PER_MINUTE_DEFAULT). */
+bool db_authkey_create_limited(struct db *db, bool reusable, int64_t expires, int64_t now, int64_t max_uses,
+			       int64_t per_minute, uint8_t secret_out[JOINKEY_SECRET_LEN], int64_t *id_out);
 bool db_authkey_revoke(struct db *db, int64_t id); /* false if no such key */
 /* Calls fn for each key, oldest first. */
 bool db_authkey_list(struct db *db, void (*fn)(const struct db_authkey *k, void *ctx), void *ctx);
@@ -81,6 +98,9 @@ bool db_node_set_endpoints(struct db *db, const uint8_t node_key[WIRE_KEY_LEN],
 bool db_node_touch(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], int64_t now); /* last seen */
 /* Removes a node by name; its key is remembered as removed. False if no such node. */
 bool db_node_remove(struct db *db, const char *name);
+/* Calls fn for each valid node row. A row that cannot be served (bad key, name, addresses)
+ * is skipped and logged once per opened db; endpoints that nobody may dial are dropped from
+ * the record. False only if the registry cannot be read. */
 bool db_nodes_list(struct db *db, void (*fn)(const struct db_node *n, void *ctx), void *ctx);
 
 /* True when another connection (an admin command) committed since the last call. */

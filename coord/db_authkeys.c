@@ -11,6 +11,13 @@
 bool db_authkey_create(struct db *db, bool reusable, int64_t expires, int64_t now,
 		       uint8_t secret_out[JOINKEY_SECRET_LEN], int64_t *id_out)
 {
+	return db_authkey_create_limited(db, reusable, expires, now, 0, DB_AUTHKEY_PER_MINUTE_DEFAULT, secret_out,
+					 id_out);
+}
+
+bool db_authkey_create_limited(struct db *db, bool reusable, int64_t expires, int64_t now, int64_t max_uses,
+			       int64_t per_minute, uint8_t secret_out[JOINKEY_SECRET_LEN], int64_t *id_out)
+{
 	sqlite3_stmt *s = db->stmt[STMT_AUTHKEY_INSERT];
 	uint8_t secret[JOINKEY_SECRET_LEN];
 	uint8_t hash[JOINKEY_HASH_LEN];
@@ -21,7 +28,9 @@ bool db_authkey_create(struct db *db, bool reusable, int64_t expires, int64_t no
 	if (!db_bind_ok(db, sqlite3_bind_blob(s, 1, hash, sizeof(hash), SQLITE_TRANSIENT), "binding") ||
 	    !db_bind_ok(db, sqlite3_bind_int(s, 2, reusable ? 1 : 0), "binding") ||
 	    !db_bind_ok(db, sqlite3_bind_int64(s, 3, now), "binding") ||
-	    !db_bind_ok(db, sqlite3_bind_int64(s, 4, expires), "binding"))
+	    !db_bind_ok(db, sqlite3_bind_int64(s, 4, expires), "binding") ||
+	    !db_bind_ok(db, sqlite3_bind_int64(s, 5, max_uses < 0 ? 0 : max_uses), "binding") ||
+	    !db_bind_ok(db, sqlite3_bind_int64(s, 6, per_minute < 0 ? 0 : per_minute), "binding"))
 		goto out;
 	/* A single INSERT in autocommit mode is its own transaction. */
 	if (db_step(db, s, "creating a join key") != SQLITE_DONE)
@@ -60,6 +69,8 @@ bool db_authkey_list(struct db *db, void (*fn)(const struct db_authkey *k, void 
 			.expires = sqlite3_column_int64(s, 3),
 			.revoked = sqlite3_column_int(s, 4) != 0,
 			.uses = sqlite3_column_int64(s, 5),
+			.max_uses = sqlite3_column_int64(s, 6),
+			.per_minute = sqlite3_column_int64(s, 7),
 		};
 		fn(&k, ctx);
 	}
@@ -68,11 +79,12 @@ bool db_authkey_list(struct db *db, void (*fn)(const struct db_authkey *k, void 
 }
 
 /* Inside the registration transaction, atomically with the node row it admits. */
-bool db_authkey_count_use(struct db *db, int64_t id)
+bool db_authkey_count_use(struct db *db, int64_t id, int64_t now)
 {
 	sqlite3_stmt *use = db->stmt[STMT_AUTHKEY_USE];
 
-	if (!db_bind_ok(db, sqlite3_bind_int64(use, 1, id), "binding")) {
+	if (!db_bind_ok(db, sqlite3_bind_int64(use, 1, id), "binding") ||
+	    !db_bind_ok(db, sqlite3_bind_int64(use, 2, now / DB_AUTHKEY_MINUTE_S), "binding")) {
 		db_stmt_done(use);
 		return false;
 	}
@@ -100,6 +112,10 @@ enum db_register_result db_authkey_check(struct db *db, const uint8_t *secret, s
 		int64_t expires = sqlite3_column_int64(s, 2);
 		bool revoked = sqlite3_column_int(s, 3) != 0;
 		int64_t uses = sqlite3_column_int64(s, 4);
+		int64_t max_uses = sqlite3_column_int64(s, 5);
+		int64_t per_minute = sqlite3_column_int64(s, 6);
+		int64_t minute_start = sqlite3_column_int64(s, 7);
+		int64_t minute_uses = sqlite3_column_int64(s, 8);
 
 		*id_out = sqlite3_column_int64(s, 0);
 		/* Revoked first (an administrator's explicit word), then used (someone else
@@ -110,6 +126,11 @@ enum db_register_result db_authkey_check(struct db *db, const uint8_t *secret, s
 			res = DB_REGISTER_KEY_USED;
 		else if (expires != 0 && now >= expires)
 			res = DB_REGISTER_KEY_EXPIRED;
+		else if (reusable && max_uses > 0 && uses >= max_uses)
+			res = DB_REGISTER_KEY_USED_UP;
+		/* A fixed window per Unix minute: at most twice per_minute in any 60 s. */
+		else if (per_minute > 0 && minute_start == now / DB_AUTHKEY_MINUTE_S && minute_uses >= per_minute)
+			res = DB_REGISTER_KEY_BUSY;
 		else
 			res = DB_REGISTER_OK;
 	}

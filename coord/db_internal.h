@@ -55,8 +55,15 @@ enum stmt_id {
 	STMT_COUNT
 };
 
+enum {
+	DB_BAD_ROWS_REMEMBERED = 64, /* bad rows logged once each; beyond, one line says so */
+};
+
 struct db {
 	sqlite3 *sql;
+	int64_t bad_rows[DB_BAD_ROWS_REMEMBERED]; /* ids of malformed rows already logged */
+	size_t n_bad_rows;
+	bool bad_rows_overflow_logged;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	uint8_t ipv6_prefix[16];
 	int64_t data_version;
@@ -81,7 +88,7 @@ int db_node_lookup(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], struct d
  * key's id whenever the key exists. */
 enum db_register_result db_authkey_check(struct db *db, const uint8_t *secret, size_t secret_len, int64_t now,
 					 int64_t *id_out);
-/* One more registration made with key id, inside the registration transaction. */
-bool db_authkey_count_use(struct db *db, int64_t id);
+/* One more registration made with key id at now, inside the registration transaction. */
+bool db_authkey_count_use(struct db *db, int64_t id, int64_t now);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/endpoint_check.h"
 #include "core/log.h"
 #include "coord/db_internal.h"
 
@@ -80,9 +81,43 @@ void db_ipv4_to_bytes(uint32_t v, uint8_t out[4])
 	out[3] = (uint8_t)v;
 }
 
-/* Reads a row of NODE_COLUMNS. */
-static bool node_from_row(sqlite3_stmt *s, struct db_node *out)
+/* True the first time row id is reported in this db's life: a bad row is logged once, not
+ * on every listing (the server lists after every admin commit). */
+static bool bad_row_first_report(struct db *db, int64_t id)
 {
+	for (size_t i = 0; i < db->n_bad_rows; i++)
+		if (db->bad_rows[i] == id)
+			return false;
+	if (db->n_bad_rows == DB_BAD_ROWS_REMEMBERED) {
+		if (db->bad_rows_overflow_logged)
+			return false;
+		db->bad_rows_overflow_logged = true;
+		log_error("registry: more than %d malformed node rows; not logging each any more",
+			  DB_BAD_ROWS_REMEMBERED);
+		return false;
+	}
+	db->bad_rows[db->n_bad_rows++] = id;
+	return true;
+}
+
+/* Drops the endpoints nobody may dial (port 0, loopback, ...): stored by an older meshcoord
+ * or by hand, they would make the PEER record unencodable (port 0) or turn peers into a
+ * reflector. */
+static size_t endpoints_keep_dialable(struct control_endpoint *eps, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (control_endpoint_is_dialable(&eps[i]))
+			eps[kept++] = eps[i];
+	memset(eps + kept, 0, (n - kept) * sizeof(eps[0]));
+	return kept;
+}
+
+/* Reads a row of NODE_COLUMNS; false (logged once per row) for one that cannot be served. */
+static bool node_from_row(struct db *db, sqlite3_stmt *s, struct db_node *out)
+{
+	const char *why = "malformed fields (key or addresses)";
 	const unsigned char *name;
 	int64_t ipv4;
 	size_t name_len;
@@ -93,10 +128,14 @@ static bool node_from_row(sqlite3_stmt *s, struct db_node *out)
 		goto corrupt;
 	name = sqlite3_column_text(s, 2);
 	name_len = (size_t)sqlite3_column_bytes(s, 2);
+	why = "a name the control protocol cannot carry";
 	if (!name || name_len == 0 || name_len > CONTROL_NAME_MAX)
 		goto corrupt;
 	memcpy(out->name, name, name_len);
 	out->name[name_len] = '\0';
+	if (!control_name_valid(out->name))
+		goto corrupt;
+	why = "malformed fields (key or addresses)";
 	ipv4 = sqlite3_column_int64(s, 3);
 	if (ipv4 < IPV4_FIRST || ipv4 > IPV4_LAST)
 		goto corrupt;
@@ -111,14 +150,22 @@ static bool node_from_row(sqlite3_stmt *s, struct db_node *out)
 		/* Endpoints are soft state the node reports again on every connection: a bad
 		 * record costs the node its candidates until then, not its registration. */
 		if (blob_len > 0 && !endpoints_decode(blob, blob_len, out->endpoints, &out->n_endpoints)) {
-			log_warn("registry: node '%s' has malformed endpoints; ignoring them", out->name);
+			if (bad_row_first_report(db, out->id))
+				log_warn("registry: node '%s' has malformed endpoints; ignoring them", out->name);
 			memset(out->endpoints, 0, sizeof(out->endpoints));
 			out->n_endpoints = 0;
 		}
+		size_t n = out->n_endpoints;
+		out->n_endpoints = endpoints_keep_dialable(out->endpoints, n);
+		if (out->n_endpoints != n && bad_row_first_report(db, out->id))
+			log_warn("registry: node '%s' has %zu stored endpoint(s) nobody may dial; ignoring them",
+				 out->name, n - out->n_endpoints);
 	}
 	return true;
 corrupt:
-	log_error("registry: node row %" PRId64 " is malformed", out->id);
+	if (bad_row_first_report(db, out->id))
+		log_error("registry: node row %" PRId64 " has %s; skipping it (the rest of the network is served)",
+			  out->id, why);
 	return false;
 }
 
@@ -131,7 +178,7 @@ int db_node_lookup(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], struct d
 		goto out;
 	rc = db_step(db, s, "looking up a node");
 	if (rc == SQLITE_ROW)
-		ret = node_from_row(s, out) ? 1 : -1;
+		ret = node_from_row(db, s, out) ? 1 : -1;
 	else if (rc == SQLITE_DONE)
 		ret = 0;
 out:
@@ -240,16 +287,13 @@ bool db_nodes_list(struct db *db, void (*fn)(const struct db_node *n, void *ctx)
 {
 	sqlite3_stmt *s = db->stmt[STMT_NODES_LIST];
 	struct db_node node;
-	bool ok = true;
 	int rc;
 
 	while ((rc = db_step(db, s, "listing nodes")) == SQLITE_ROW) {
-		/* One bad row is logged and skipped; the rest of the network still gets served. */
-		if (node_from_row(s, &node))
+		/* One bad row is logged (once) and skipped; the rest of the network is served. */
+		if (node_from_row(db, s, &node))
 			fn(&node, ctx);
-		else
-			ok = false;
 	}
 	db_stmt_done(s);
-	return ok && rc == SQLITE_DONE;
+	return rc == SQLITE_DONE;
 }

@@ -230,7 +230,7 @@ static bool node_create(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], con
 	     db_bind_ok(db, sqlite3_bind_int64(ins, 7, authkey_id), "binding") &&
 	     db_step(db, ins, "inserting a node") == SQLITE_DONE;
 	db_stmt_done(ins);
-	return ok && db_authkey_count_use(db, authkey_id);
+	return ok && db_authkey_count_use(db, authkey_id, now);
 }
 
 enum db_register_result db_register_node(struct db *db, const uint8_t node_key[WIRE_KEY_LEN],

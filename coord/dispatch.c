@@ -1,10 +1,128 @@
 /* What a node connection says, and what the coordinator does about it: the Noise hello
  * (frame 1), then REGISTER, and on a registered session ENDPOINTS, KEEPALIVE and RELAY. Anything
  * else is counted and, where it means the node and we disagree, refused. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "coord/server_internal.h"
+#include "core/endpoint_check.h"
 #include "core/keys.h"
+
+/* ---------------------------------------------------------------- endpoints */
+
+/* Keeps the dialable candidates of in[0..n), at most SERVER_MAX_ENDPOINTS_PER_NODE of them
+ * (the first ones and the last: meshd lists its reflexive address last). */
+static size_t endpoints_filter(struct coord_server *s, const struct conn *c, const struct control_endpoint *in,
+			       size_t n, struct control_endpoint out[CONTROL_MAX_ENDPOINTS])
+{
+	char a[ADDR_STR_MAX];
+	size_t kept = 0, refused = 0;
+
+	for (size_t i = 0; i < n && i < CONTROL_MAX_ENDPOINTS; i++) {
+		if (!control_endpoint_is_dialable(&in[i])) {
+			refused++;
+			continue;
+		}
+		if (kept == SERVER_MAX_ENDPOINTS_PER_NODE) {
+			out[kept - 1] = in[i]; /* the last one wins the last place */
+			s->counters.endpoints_over_cap++;
+			continue;
+		}
+		out[kept++] = in[i];
+	}
+	if (refused > 0) {
+		s->counters.endpoints_refused += refused - 1;
+		SERVER_COUNT_LOG(s, endpoints_refused,
+				 "%s: node %s reported %zu candidate endpoint(s) nobody may dial (loopback, "
+				 "link-local, multicast, broadcast, unspecified or port 0); dropped",
+				 conn_addr(c, a, sizeof(a)), c->node ? c->node->rec.name : "(registering)", refused);
+	}
+	return kept;
+}
+
+/* Stores and pushes e's endpoints, unless they are what every peer has already. */
+static void endpoints_apply(struct coord_server *s, struct node_entry *e, const struct control_endpoint *list,
+			    size_t n, uint64_t now_ms)
+{
+	e->eps_applied_ms = now_ms;
+	if (server_endpoints_equal(e->rec.endpoints, e->rec.n_endpoints, list, n))
+		return; /* nothing changed: spare the database and every peer */
+	if (!db_node_set_endpoints(s->db, e->rec.node_key, list, n))
+		SERVER_COUNT_LOG(s, db_errors, "registry: cannot store endpoints of %s", e->rec.name);
+	memmove(e->rec.endpoints, list, n * sizeof(e->rec.endpoints[0]));
+	memset(e->rec.endpoints + n, 0, (CONTROL_MAX_ENDPOINTS - n) * sizeof(e->rec.endpoints[0]));
+	e->rec.n_endpoints = n;
+	s->counters.endpoint_updates++;
+	nodemap_changed(s, e, true);
+}
+
+void dispatch_endpoints_forget(struct coord_server *s, struct node_entry *e)
+{
+	if (!e->pending_eps)
+		return;
+	for (struct node_entry **pp = &s->eps_due; *pp; pp = &(*pp)->eps_next) {
+		if (*pp == e) {
+			*pp = e->eps_next;
+			break;
+		}
+	}
+	e->eps_next = NULL;
+	free(e->pending_eps);
+	e->pending_eps = NULL;
+	e->n_pending_eps = 0;
+}
+
+void dispatch_endpoints_due(struct coord_server *s, uint64_t now_ms)
+{
+	struct node_entry **pp = &s->eps_due;
+
+	while (*pp) {
+		struct node_entry *e = *pp;
+		if (now_ms - e->eps_applied_ms < SERVER_ENDPOINT_INTERVAL_MS) {
+			pp = &e->eps_next;
+			continue;
+		}
+		*pp = e->eps_next;
+		e->eps_next = NULL;
+		struct control_endpoint *list = e->pending_eps;
+		size_t n = e->n_pending_eps;
+		e->pending_eps = NULL;
+		e->n_pending_eps = 0;
+		if (e->session) /* offline since: its next REGISTER says where it is */
+			endpoints_apply(s, e, list, n, now_ms);
+		free(list);
+	}
+}
+
+/* At most one update per node per SERVER_ENDPOINT_INTERVAL_MS is applied; one that comes
+ * sooner is held back (replacing any held before it) and applied by the tick. */
+static void handle_endpoints(struct coord_server *s, struct conn *c, const struct control_message *m, uint64_t now_ms)
+{
+	struct node_entry *e = c->node;
+	struct control_endpoint eps[CONTROL_MAX_ENDPOINTS];
+
+	if (!e)
+		return;
+	size_t n = endpoints_filter(s, c, m->u.endpoints.list, m->u.endpoints.n, eps);
+	if (!e->pending_eps && now_ms - e->eps_applied_ms >= SERVER_ENDPOINT_INTERVAL_MS) {
+		endpoints_apply(s, e, eps, n, now_ms);
+		return;
+	}
+	s->counters.endpoint_coalesced++;
+	if (!e->pending_eps) {
+		e->pending_eps = malloc(sizeof(eps));
+		if (!e->pending_eps) {
+			endpoints_apply(s, e, eps, n, now_ms); /* no memory to wait with */
+			return;
+		}
+		e->eps_next = s->eps_due;
+		s->eps_due = e;
+	}
+	memcpy(e->pending_eps, eps, n * sizeof(eps[0]));
+	e->n_pending_eps = n;
+}
+
+/* ---------------------------------------------------------------- registration */
 
 static const char *register_error_text(enum db_register_result r, enum control_error_code *code)
 {
@@ -21,6 +139,13 @@ static const char *register_error_text(enum db_register_result r, enum control_e
 	case DB_REGISTER_KEY_USED:
 		*code = CONTROL_ERR_JOIN_KEY_USED;
 		return "join key already used (it was a one-time key); create a new one with 'meshcoord authkey create'";
+	case DB_REGISTER_KEY_USED_UP:
+		*code = CONTROL_ERR_JOIN_KEY_USED; /* as final as a used one-time key */
+		return "join key used up (it allows a limited number of nodes); create a new one with 'meshcoord authkey create'";
+	case DB_REGISTER_KEY_BUSY:
+		/* Not final: meshd retries on any code it does not know to be final. */
+		*code = CONTROL_ERR_INTERNAL;
+		return "join key is over its limit of registrations per minute; retrying later";
 	case DB_REGISTER_NODE_REMOVED:
 		*code = CONTROL_ERR_NODE_REMOVED;
 		return "this node was removed from the network by an administrator";
@@ -90,12 +215,14 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 		return;
 	}
 	int64_t now = server_unix_now();
-	if (!server_endpoints_equal(rec.endpoints, rec.n_endpoints, reg->endpoints, reg->n_endpoints) &&
-	    !db_node_set_endpoints(s->db, rec.node_key, reg->endpoints, reg->n_endpoints))
+	struct control_endpoint eps[CONTROL_MAX_ENDPOINTS];
+	size_t n_eps = endpoints_filter(s, c, reg->endpoints, reg->n_endpoints, eps);
+	if (!server_endpoints_equal(rec.endpoints, rec.n_endpoints, eps, n_eps) &&
+	    !db_node_set_endpoints(s->db, rec.node_key, eps, n_eps))
 		SERVER_COUNT_LOG(s, db_errors, "registry: cannot store endpoints of %s", rec.name);
 	memset(rec.endpoints, 0, sizeof(rec.endpoints));
-	memcpy(rec.endpoints, reg->endpoints, reg->n_endpoints * sizeof(rec.endpoints[0]));
-	rec.n_endpoints = reg->n_endpoints;
+	memcpy(rec.endpoints, eps, n_eps * sizeof(rec.endpoints[0]));
+	rec.n_endpoints = n_eps;
 
 	bool created;
 	struct node_entry *e = register_entry(s, c, &rec, &created);
@@ -106,6 +233,9 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	}
 	s->counters.registrations++;
 	e->session = c;
+	dispatch_endpoints_forget(s, e); /* what REGISTER says is newer than anything held back */
+	e->eps_applied_ms = now_ms;
+	conn_release_source(s, c); /* authenticated: no longer a stranger's slot */
 	if (rec.last_seen == now)
 		e->last_touch_ms = now_ms; /* a new record says "seen now" already */
 	else
@@ -140,24 +270,8 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	nodemap_changed(s, e, !created);
 }
 
-static void handle_endpoints(struct coord_server *s, struct conn *c, const struct control_message *m)
-{
-	struct node_entry *e = c->node;
-	if (!e)
-		return;
-	size_t n = m->u.endpoints.n;
-	if (server_endpoints_equal(e->rec.endpoints, e->rec.n_endpoints, m->u.endpoints.list, n))
-		return; /* nothing changed: spare the database and every peer */
-	if (!db_node_set_endpoints(s->db, e->rec.node_key, m->u.endpoints.list, n))
-		SERVER_COUNT_LOG(s, db_errors, "registry: cannot store endpoints of %s", e->rec.name);
-	memset(e->rec.endpoints, 0, sizeof(e->rec.endpoints));
-	memcpy(e->rec.endpoints, m->u.endpoints.list, n * sizeof(e->rec.endpoints[0]));
-	e->rec.n_endpoints = n;
-	s->counters.endpoint_updates++;
-	nodemap_changed(s, e, true);
-}
-
-void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms)
+void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms,
+		      struct frame_state *fs)
 {
 	char a[ADDR_STR_MAX];
 	struct control_message m;
@@ -188,13 +302,18 @@ void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg
 	switch (m.type) {
 	case CONTROL_MSG_KEEPALIVE: {
 		struct control_message reply = { .type = CONTROL_MSG_KEEPALIVE };
+		if (fs->keepalive_answered) {
+			s->counters.keepalives_coalesced++; /* one answer says all a frame can ask */
+			break;
+		}
+		fs->keepalive_answered = true;
 		conn_queue_msg(s, c, &reply);
 		if (c->node && now_ms - c->node->last_touch_ms >= SERVER_TOUCH_INTERVAL_MS)
 			nodemap_touch(s, c->node, now_ms);
 		break;
 	}
 	case CONTROL_MSG_ENDPOINTS:
-		handle_endpoints(s, c, &m);
+		handle_endpoints(s, c, &m, now_ms);
 		break;
 	case CONTROL_MSG_RELAY:
 		relay_on_control(s, c, &m.u.relay);
@@ -209,6 +328,23 @@ out:
 	sodium_memzero(&m, sizeof(m)); /* a REGISTER holds the join secret */
 }
 
+/* TAI64N seconds (core/handshake.c: label 2^62 + 10 is the Unix epoch) as Unix seconds. */
+static int64_t tai64n_unix_seconds(const uint8_t ts[WIRE_TIMESTAMP_LEN])
+{
+	uint64_t label = 0;
+
+	for (int i = 0; i < 8; i++)
+		label = label << 8 | ts[i];
+	uint64_t epoch = (UINT64_C(1) << 62) + 10;
+	if (label < epoch)
+		return 0; /* before 1970: as stale as it gets */
+	label -= epoch;
+	return label > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)label;
+}
+
+/* Strategy: the cheapest refusal first. The source's hello bucket (no crypto), then reading
+ * the hello (two X25519), then its age and, for a known node, its timestamp against the last
+ * accepted one; only a hello that passes all of them is answered (three X25519 more). */
 void dispatch_hello(struct coord_server *s, struct conn *c, const uint8_t *body, size_t len)
 {
 	char a[ADDR_STR_MAX];
@@ -216,10 +352,27 @@ void dispatch_hello(struct coord_server *s, struct conn *c, const uint8_t *body,
 	size_t welcome_len;
 	uint8_t ts[WIRE_TIMESTAMP_LEN];
 
-	if (!control_server_accept(&c->ch, s->coord_private, body, len, ts, NULL, welcome, sizeof(welcome),
-				   &welcome_len)) {
+	struct srclimit_entry *src = srclimit_find(&s->src_conns, &c->addr.sa);
+	if (src && !srclimit_take(&s->src_conns, src, s->now_ms)) {
+		SERVER_COUNT_LOG(s, hello_rate_limited, "%s: more than %d hellos a second from this address, closing",
+				 conn_addr(c, a, sizeof(a)), SERVER_SRC_HELLO_RATE);
+		conn_kill(s, c);
+		return;
+	}
+	if (!control_server_read_hello(&c->ch, &s->coord_key, body, len, ts)) {
 		SERVER_COUNT_LOG(s, hello_invalid, "%s: not a valid hello for this coordinator (%zu bytes), closing",
 				 conn_addr(c, a, sizeof(a)), len);
+		conn_kill(s, c);
+		return;
+	}
+	int64_t now = server_unix_now(), sent = tai64n_unix_seconds(ts);
+	if (sent < now - SERVER_HELLO_MAX_AGE_S) {
+		char keyb64[KEY_BASE64_LEN + 1];
+		key_to_base64(keyb64, c->ch.remote_static);
+		SERVER_COUNT_LOG(s, hello_stale,
+				 "%s: hello from node key %s is %lld s old (more than %d s): replayed, or the "
+				 "node's clock is behind; closing",
+				 conn_addr(c, a, sizeof(a)), keyb64, (long long)(now - sent), SERVER_HELLO_MAX_AGE_S);
 		conn_kill(s, c);
 		return;
 	}
@@ -229,6 +382,11 @@ void dispatch_hello(struct coord_server *s, struct conn *c, const uint8_t *body,
 		key_to_base64(keyb64, c->ch.remote_static);
 		SERVER_COUNT_LOG(s, hello_replayed, "%s: replayed or stale hello for node %s (%s), closing",
 				 conn_addr(c, a, sizeof(a)), e->rec.name, keyb64);
+		conn_kill(s, c);
+		return;
+	}
+	if (!control_server_write_welcome(&c->ch, NULL, welcome, sizeof(welcome), &welcome_len)) {
+		log_error("internal error: cannot answer a hello from %s", conn_addr(c, a, sizeof(a)));
 		conn_kill(s, c);
 		return;
 	}

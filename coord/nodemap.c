@@ -106,6 +106,7 @@ void nodemap_free(struct node_table *t)
 	while (e) {
 		struct node_entry *next = e->next;
 		sodium_memzero(e->relay_token, sizeof(e->relay_token)); /* a live session's */
+		free(e->pending_eps);
 		free(e);
 		e = next;
 	}
@@ -356,6 +357,7 @@ static void node_remove(struct coord_server *s, struct node_entry *e)
 			    "this node was removed from the network by an administrator");
 	}
 	relay_session_end(s, e); /* its traffic is never forwarded again */
+	dispatch_endpoints_forget(s, e);
 	node_hash_remove(&s->nodes, e);
 	e->removed = true;
 	nodemap_changed(s, e, true);

@@ -60,6 +60,16 @@ static void on_accept(struct coord_server *s, uint64_t now_ms)
 			close(fd);
 			continue;
 		}
+		/* Before anything is allocated for it: one source holds a bounded share of slots. */
+		struct srclimit_entry *src = srclimit_get(&s->src_conns, &addr.sa, now_ms);
+		if (!src || src->held >= SERVER_SRC_HELD_MAX) {
+			SERVER_COUNT_LOG(s, conns_refused_source,
+					 "%s: refused, %s", sockaddr_format(&addr.sa, a, sizeof(a)),
+					 src ? "too many unregistered connections from this address"
+					     : "too many addresses handshaking at once");
+			close(fd);
+			continue;
+		}
 		struct conn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -83,6 +93,8 @@ static void on_accept(struct coord_server *s, uint64_t now_ms)
 		}
 		s->n_conns++;
 		s->counters.conns_accepted++;
+		src->held++;
+		c->src_held = true;
 		conn_list_append(&s->short_list, c);
 	}
 }
@@ -111,6 +123,7 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 		;
 	if (db_changed(s->db))
 		nodemap_reload(s);
+	dispatch_endpoints_due(s, now_ms);
 
 	for (struct conn *c = s->short_list.head; c && c->deadline_ms <= now_ms; c = c->next) {
 		if (c->dead)
@@ -265,6 +278,13 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 	s->epoll_fd = -1;
 	s->db = db;
 	memcpy(s->coord_private, coord_private, WIRE_KEY_LEN);
+	if (!control_server_key_init(&s->coord_key, coord_private) ||
+	    !srclimit_init(&s->src_conns, SERVER_SRC_TABLE_ENTRIES, SERVER_SRC_HELLO_RATE, SERVER_SRC_HELLO_BURST) ||
+	    !srclimit_init(&s->src_stun, SERVER_STUN_TABLE_ENTRIES, SERVER_STUN_SRC_RATE, SERVER_STUN_SRC_BURST)) {
+		snprintf(err, err_len, "cannot set up the coordinator's key or rate limits");
+		goto fail;
+	}
+	ratelimit_init(&s->stun_overflow, SERVER_STUN_OVERFLOW_BURST, clock_monotonic_ms());
 	randombytes_buf(s->nodes.hash_key, sizeof(s->nodes.hash_key));
 	addrmap_init(&s->relay_addrs);
 	s->relay_rate = cfg->relay_rate_limit;
@@ -404,6 +424,9 @@ void coord_server_close(struct coord_server *s)
 		close(s->epoll_fd);
 	nodemap_free(&s->nodes);
 	relay_free(s);
+	srclimit_free(&s->src_conns);
+	srclimit_free(&s->src_stun);
+	control_server_key_clear(&s->coord_key);
 	sodium_memzero(s->coord_private, sizeof(s->coord_private));
 	sodium_memzero(s->scratch, sizeof(s->scratch));
 	free(s);

@@ -25,6 +25,7 @@
 #include "coord/admin.h"
 #include "coord/ratelimit.h"
 #include "coord/server.h"
+#include "coord/srclimit.h"
 #include "core/clock.h"
 #include "core/control.h"
 #include "core/log.h"
@@ -95,6 +96,46 @@ enum {
 	SERVER_RELAY_QUEUE_MAX = SERVER_WRITE_QUEUE_MAX / 2,
 	SERVER_INITIAL_TABLE_SLOTS = 64,
 	ADDR_STR_MAX = 64,
+
+	/* Bounds on what one registered node can make us do (issue 8, finding 2). */
+	/* meshd seals each message it sends as a frame of its own; 32 records leave room for a
+	 * sender that packs small relayed packets, and cap what one 4 KiB frame can ask for. */
+	SERVER_MAX_RECORDS_PER_FRAME = 32,
+	/* A node's endpoint changes cost a commit and a push to every session: applied at most
+	 * once per node per interval, later ones coalesced (the latest wins), so a roaming node's
+	 * new address still reaches its peers within about a second. */
+	SERVER_ENDPOINT_INTERVAL_MS = 1000,
+	/* Candidates kept per node: its interfaces plus the reflexive one (meshd lists it last,
+	 * and it is kept); more only lengthens every peer's probe list. */
+	SERVER_MAX_ENDPOINTS_PER_NODE = 8,
+
+	/* Bounds on what a stranger can make us do before it is authenticated (finding 3). */
+	/* Sources tracked at once (~48 bytes each): far more than the addresses that handshake
+	 * within a few seconds, even while 10,000 nodes reconnect. */
+	SERVER_SRC_TABLE_ENTRIES = 16384,
+	/* Connections one source may hold open before registering (each holds a slot up to
+	 * SERVER_HANDSHAKE_TIMEOUT_MS): a NAT hiding many nodes that reconnect together still
+	 * gets dozens through at once. */
+	SERVER_SRC_HELD_MAX = 64,
+	/* Hellos one source may have us read: ~5 X25519 each, so 100 a second cost one source
+	 * a few percent of a core at most, and a NAT hiding a thousand nodes that reconnect
+	 * after a coordinator restart gets them all in within ten seconds. */
+	SERVER_SRC_HELLO_RATE = 100,
+	SERVER_SRC_HELLO_BURST = 200,
+	/* A hello whose timestamp is older than this is refused after reading it (two X25519)
+	 * and before answering it (three more): a captured hello stops working after ten
+	 * minutes. Nodes' clocks must be within this of ours (behind; ahead is fine). */
+	SERVER_HELLO_MAX_AGE_S = 600,
+	/* STUN answers are 3-4x the request and the source may be spoofed: per source address
+	 * at most this many a second (meshd asks every ~25 s and on address changes; a NAT with
+	 * a few hundred nodes behind it stays under it), so a victim gets at most ~5 KB/s. */
+	SERVER_STUN_SRC_RATE = 50,
+	SERVER_STUN_SRC_BURST = 100,
+	SERVER_STUN_TABLE_ENTRIES = 16384,
+	/* Sources the STUN table has no room for (a flood from spoofed random addresses) share
+	 * one bucket: the answers to all of them together stay under this rate. */
+	SERVER_STUN_OVERFLOW_RATE = 1000,
+	SERVER_STUN_OVERFLOW_BURST = 1000,
 };
 
 _Static_assert(SERVER_SEND_BATCH + SERVER_PARTIAL_CAP < SERVER_WRITE_QUEUE_MAX,
@@ -116,6 +157,10 @@ _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLIN
 	X(accept_errors)        /* accept4 failed (descriptor limit, memory) */                \
 	X(hello_invalid)        /* first frame not a valid hello to our key: garbage, other key */ \
 	X(hello_replayed)       /* hello timestamp not newer than that node's last accepted */ \
+	X(hello_stale)          /* hello timestamp older than SERVER_HELLO_MAX_AGE_S */        \
+	X(hello_rate_limited)   /* over SERVER_SRC_HELLO_RATE for its source: closed unread */ \
+	X(conns_refused_source) /* its source holds SERVER_SRC_HELD_MAX unregistered, or the  \
+				 * source table is full of busy sources: closed at once */     \
 	X(frames_bad_length)    /* frame length 0 or above CONTROL_MAX_FRAME */                \
 	X(frames_forged)        /* transport frame failed authentication */                    \
 	X(records_malformed)    /* frame of no record, a zero-length one or one past its end */ \
@@ -132,11 +177,19 @@ _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLIN
 	X(sessions_replaced)    /* older session of a node closed by its newer one */          \
 	X(nodes_removed)        /* removals seen in the registry and pushed */                 \
 	X(endpoint_updates)     /* ENDPOINTS messages applied */                               \
+	X(endpoint_coalesced)   /* ENDPOINTS held back (SERVER_ENDPOINT_INTERVAL_MS) or        \
+				 * replaced by a later one before being applied */            \
+	X(endpoints_refused)    /* candidates dropped: not dialable (core/endpoint_check.h) */ \
+	X(endpoints_over_cap)   /* candidates dropped: beyond SERVER_MAX_ENDPOINTS_PER_NODE */  \
+	X(frames_over_records)  /* frame of more than SERVER_MAX_RECORDS_PER_FRAME: closed */  \
+	X(keepalives_coalesced) /* KEEPALIVEs after the first in a frame: not answered */      \
 	X(peer_msgs_sent)       /* PEER and PEER_REMOVE messages sent (maps and deltas) */     \
 	X(db_errors)            /* registry writes or reads that failed */                     \
+	X(msgs_unencodable)     /* map records we could not encode (bad stored data): skipped */ \
 	X(stun_requests)        /* Binding requests answered */                                \
 	X(stun_dropped)         /* datagrams on the STUN port that were not Binding requests */ \
 	X(stun_alt_requests)    /* of stun_requests, those on the alternate port */            \
+	X(stun_rate_limited)    /* Binding requests not answered: over the source's rate */    \
 	X(relay_binds)          /* BINDs accepted (source address bound, ACK sent) */          \
 	X(relay_malformed)      /* BIND or DATA of the wrong size or header */                 \
 	X(relay_bind_unknown)   /* BIND for a node that is unknown or has no live session */   \
@@ -208,6 +261,7 @@ struct conn {
 	bool want_out;    /* EPOLLOUT currently requested */
 	bool shut_wr;     /* CLOSING: our side already shut down */
 	bool map_done;    /* ACTIVE: NETMAP_END sent */
+	bool src_held;    /* counted in its source's srclimit entry (until registered) */
 	/* On the short list (HELLO, REGISTER, CLOSING; sorted by deadline) or the active list
 	 * (ACTIVE; least recently heard first). */
 	struct conn *prev, *next;
@@ -243,6 +297,13 @@ struct node_entry {
 	uint8_t last_hello[WIRE_TIMESTAMP_LEN];
 	bool has_hello;
 	bool seen; /* reload: still in the registry */
+	bool logged_records; /* "too many records" was logged for this node (once per node) */
+	/* Endpoint updates held back by SERVER_ENDPOINT_INTERVAL_MS (the latest wins), on the
+	 * server's eps_due list while pending_eps is set. */
+	struct control_endpoint *pending_eps;
+	size_t n_pending_eps;
+	uint64_t eps_applied_ms;
+	struct node_entry *eps_next;
 	/* The relay (relay.c), while session is set: the token of this session, the last
 	 * accepted BIND counter, the bound UDP source (if any) and the sender's bucket. */
 	uint8_t relay_token[RELAY_TOKEN_LEN];
@@ -280,6 +341,11 @@ struct coord_server {
 	bool stop;
 	struct db *db;
 	uint8_t coord_private[WIRE_KEY_LEN];
+	struct control_server_key coord_key; /* the responder's state before any hello */
+	struct srclimit src_conns;           /* per source: unregistered connections, hellos */
+	struct srclimit src_stun;            /* per source: STUN answers */
+	struct ratelimit stun_overflow;      /* STUN answers to sources src_stun has no room for */
+	struct node_entry *eps_due;          /* nodes with endpoint updates held back */
 	struct node_table nodes;
 	struct conn_list short_list, active_list;
 	size_t n_conns;
@@ -339,8 +405,19 @@ void conn_free(struct coord_server *s, struct conn *c);
 
 /* Frame 1: the Noise hello. */
 void dispatch_hello(struct coord_server *s, struct conn *c, const uint8_t *body, size_t len);
+/* What one frame has asked for so far: a frame gets one KEEPALIVE answer however many it holds. */
+struct frame_state {
+	bool keepalive_answered;
+};
 /* One message of a decrypted frame. */
-void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms);
+void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms,
+		      struct frame_state *fs);
+/* Applies the endpoint updates held back whose interval has passed (the tick). */
+void dispatch_endpoints_due(struct coord_server *s, uint64_t now_ms);
+/* e is going away (removed) or its pending update is void: off the due list, freed. */
+void dispatch_endpoints_forget(struct coord_server *s, struct node_entry *e);
+/* c no longer counts against its source's limit of unregistered connections. */
+void conn_release_source(struct coord_server *s, struct conn *c);
 
 /* ---------------------------------------------------------------- nodemap.c */
 

@@ -3,7 +3,9 @@
  * (a second destination, so a node can tell whether its NAT mapping depends on it). The
  * main socket also carries relay frames (core/relay.h: their first byte is 0x81 or 0x83,
  * never a STUN message's), which go to relay.c; the alternate port answers STUN only.
- * STUN itself is stateless, so a flood costs only the time to drop it. */
+ * STUN itself is stateless, so a flood costs only the time to drop it. An answer is 3-4x
+ * the request and UDP sources can be forged, so answers are limited per source address
+ * (coord/srclimit.h): a forged flood "from" a victim gets it a trickle, not an amplifier. */
 #include <errno.h>
 #include <sys/socket.h>
 
@@ -14,6 +16,17 @@
 static bool is_relay_frame(const uint8_t *buf, size_t len)
 {
 	return len > 0 && (buf[WIRE_OFF_TYPE] == MSG_RELAY_BIND || buf[WIRE_OFF_TYPE] == MSG_RELAY_DATA);
+}
+
+/* One answer more for this source? Sources the table has no room for (a flood from forged
+ * random addresses) share the overflow bucket. */
+static bool stun_answer_allowed(struct coord_server *s, const struct sockaddr *from)
+{
+	struct srclimit_entry *e = srclimit_get(&s->src_stun, from, s->now_ms);
+
+	if (e)
+		return srclimit_take(&s->src_stun, e, s->now_ms);
+	return ratelimit_take(&s->stun_overflow, SERVER_STUN_OVERFLOW_RATE, SERVER_STUN_OVERFLOW_BURST, s->now_ms, 1);
 }
 
 /* One datagram of a batch. */
@@ -36,6 +49,11 @@ static void on_datagram(struct coord_server *s, struct source *src, uint8_t *in,
 	if (truncated || !stun_parse_request(in, n, &req)) {
 		SERVER_COUNT_LOG(s, stun_dropped, "stun: dropped a %zu-byte datagram from %s: not a Binding request", n,
 				 sockaddr_format(&from->sa, a, sizeof(a)));
+		return;
+	}
+	if (!stun_answer_allowed(s, &from->sa)) {
+		SERVER_COUNT_LOG(s, stun_rate_limited, "stun: more than %d requests a second from %s; not answering",
+				 SERVER_STUN_SRC_RATE, sockaddr_format(&from->sa, a, sizeof(a)));
 		return;
 	}
 	size_t len = stun_build_response(&req, &from->sa, out, sizeof(out));

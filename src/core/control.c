@@ -168,6 +168,12 @@ static bool name_ok(const uint8_t *s, size_t len)
 	return true;
 }
 
+bool control_name_valid(const char *s)
+{
+	size_t len = s ? strnlen(s, CONTROL_NAME_MAX + 1) : 0;
+	return len <= CONTROL_NAME_MAX && name_ok((const uint8_t *)s, len);
+}
+
 static bool text_ok(const uint8_t *s, size_t len)
 {
 	if (len > CONTROL_MESSAGE_TEXT_MAX)

@@ -149,6 +149,10 @@ enum control_decode_result {
 	CONTROL_DECODE_MALFORMED = -1, /* a known type that does not parse: drop the connection */
 };
 
+/* True when s (NUL-terminated) is a name the codec carries: 1..CONTROL_NAME_MAX of
+ * [A-Za-z0-9._-]. For stores that must not hand the encoder a name it refuses. */
+bool control_name_valid(const char *s);
+
 /* Encodes one message; returns its length, or 0 if it does not fit in cap or is invalid. */
 size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap);
 enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out);
@@ -189,6 +193,24 @@ bool control_client_finish(struct control_channel *ch, const uint8_t *body, size
 bool control_server_accept(struct control_channel *ch, const uint8_t coord_private[WIRE_KEY_LEN],
 			   const uint8_t *body, size_t len, uint8_t timestamp_out[WIRE_TIMESTAMP_LEN],
 			   const uint8_t *ephemeral_private, uint8_t *out, size_t cap, size_t *out_len);
+
+/* The coordinator's side in two steps, so that it can judge a hello (its timestamp, the
+ * node it names) after the two Diffie-Hellman operations of reading it and before the three
+ * of answering it. The responder's initial state (its key pair and the hashed protocol name,
+ * prologue and "<- s") is the same for every hello: control_server_key_init computes it once
+ * at start, not once per connection. */
+struct control_server_key {
+	struct noise_handshake initial;
+};
+bool control_server_key_init(struct control_server_key *k, const uint8_t coord_private[WIRE_KEY_LEN]);
+void control_server_key_clear(struct control_server_key *k);
+/* Consumes frame 1's body: on success ch->remote_static is the node's key, timestamp_out
+ * its hello timestamp, and ch waits for control_server_write_welcome. */
+bool control_server_read_hello(struct control_channel *ch, const struct control_server_key *k, const uint8_t *body,
+			       size_t len, uint8_t timestamp_out[WIRE_TIMESTAMP_LEN]);
+/* Writes frame 2 (with header) into out and establishes the channel. */
+bool control_server_write_welcome(struct control_channel *ch, const uint8_t *ephemeral_private, uint8_t *out,
+				  size_t cap, size_t *out_len);
 
 /* Encrypts plain into one frame (header included). len <= CONTROL_MAX_PLAIN. */
 bool control_seal(struct control_channel *ch, const uint8_t *plain, size_t len, uint8_t *out, size_t cap,

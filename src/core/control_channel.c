@@ -156,31 +156,68 @@ out:
 	return ok;
 }
 
-bool control_server_accept(struct control_channel *ch, const uint8_t coord_private[WIRE_KEY_LEN],
-			   const uint8_t *body, size_t len, uint8_t timestamp_out[WIRE_TIMESTAMP_LEN],
-			   const uint8_t *ephemeral_private, uint8_t *out, size_t cap, size_t *out_len)
+bool control_server_key_init(struct control_server_key *k, const uint8_t coord_private[WIRE_KEY_LEN])
+{
+	memset(k, 0, sizeof(*k));
+	return noise_start(&k->initial, NOISE_RESPONDER, coord_private, NULL);
+}
+
+void control_server_key_clear(struct control_server_key *k)
+{
+	noise_handshake_clear(&k->initial);
+	sodium_memzero(k, sizeof(*k));
+}
+
+bool control_server_read_hello(struct control_channel *ch, const struct control_server_key *k, const uint8_t *body,
+			       size_t len, uint8_t timestamp_out[WIRE_TIMESTAMP_LEN])
 {
 	struct control_channel next;
 	uint8_t timestamp[WIRE_TIMESTAMP_LEN];
-	size_t timestamp_len, noise_len;
+	size_t timestamp_len;
 	bool ok = false;
 
 	memset(&next, 0, sizeof(next));
 	memset(timestamp, 0, sizeof(timestamp));
 	/* everything that costs no Diffie-Hellman first: a stray client is turned away cheaply */
-	if (!body || len != CONTROL_HELLO_LEN || !out || cap < WELCOME_FRAME_LEN)
+	if (!body || len != CONTROL_HELLO_LEN || k->initial.role != NOISE_RESPONDER ||
+	    k->initial.step != NOISE_STEP_MESSAGE1)
 		goto out;
 	if (get_be32(body + HELLO_OFF_MAGIC) != CONTROL_MAGIC || body[HELLO_OFF_VERSION] != CONTROL_PROTOCOL_VERSION)
 		goto out;
 
-	if (!noise_start(&next.hs, NOISE_RESPONDER, coord_private, NULL))
-		goto out;
+	/* Initialize() was done once, in control_server_key_init: a copy costs nothing */
+	next.hs = k->initial;
 	/* e, es, s, ss, {t} */
 	if (!noise_read_message1(&next.hs, body + HELLO_OFF_NOISE, HELLO_NOISE_LEN, timestamp, sizeof(timestamp),
 				 &timestamp_len) || timestamp_len != WIRE_TIMESTAMP_LEN)
 		goto out;
 	memcpy(next.remote_static, next.hs.rs, WIRE_KEY_LEN);
+	ok = true;
+out:
+	if (ok) {
+		*ch = next;
+		memcpy(timestamp_out, timestamp, WIRE_TIMESTAMP_LEN);
+	} else {
+		control_channel_clear(ch);
+		memset(timestamp_out, 0, WIRE_TIMESTAMP_LEN);
+	}
+	sodium_memzero(&next, sizeof(next));
+	sodium_memzero(timestamp, sizeof(timestamp));
+	return ok;
+}
 
+bool control_server_write_welcome(struct control_channel *ch, const uint8_t *ephemeral_private, uint8_t *out,
+				  size_t cap, size_t *out_len)
+{
+	struct control_channel next;
+	size_t noise_len;
+	bool ok = false;
+
+	memset(&next, 0, sizeof(next));
+	if (ch->established || ch->hs.role != NOISE_RESPONDER || ch->hs.step != NOISE_STEP_MESSAGE2 || !out ||
+	    cap < WELCOME_FRAME_LEN)
+		goto out;
+	next = *ch;
 	put_be16(out, CONTROL_WELCOME_LEN);
 	/* e, ee, se, {} */
 	if (!noise_write_message2(&next.hs, ephemeral_private, NULL, 0, out + CONTROL_FRAME_HEADER_LEN,
@@ -193,15 +230,31 @@ bool control_server_accept(struct control_channel *ch, const uint8_t coord_priva
 out:
 	if (ok) {
 		*ch = next;
-		memcpy(timestamp_out, timestamp, WIRE_TIMESTAMP_LEN);
 	} else {
+		control_channel_clear(ch);
+		if (out)
+			sodium_memzero(out, cap < WELCOME_FRAME_LEN ? cap : WELCOME_FRAME_LEN);
+	}
+	sodium_memzero(&next, sizeof(next));
+	return ok;
+}
+
+bool control_server_accept(struct control_channel *ch, const uint8_t coord_private[WIRE_KEY_LEN],
+			   const uint8_t *body, size_t len, uint8_t timestamp_out[WIRE_TIMESTAMP_LEN],
+			   const uint8_t *ephemeral_private, uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct control_server_key k;
+	bool ok = control_server_key_init(&k, coord_private) &&
+		  control_server_read_hello(ch, &k, body, len, timestamp_out) &&
+		  control_server_write_welcome(ch, ephemeral_private, out, cap, out_len);
+
+	if (!ok) {
 		control_channel_clear(ch);
 		memset(timestamp_out, 0, WIRE_TIMESTAMP_LEN);
 		if (out)
 			sodium_memzero(out, cap < WELCOME_FRAME_LEN ? cap : WELCOME_FRAME_LEN);
 	}
-	sodium_memzero(&next, sizeof(next));
-	sodium_memzero(timestamp, sizeof(timestamp));
+	control_server_key_clear(&k);
 	return ok;
 }
 

@@ -93,6 +93,12 @@ static void usage(FILE *out)
 		"                         connections and report how the coordinator ended them\n"
 		"  --half-open            do not register: open --count connections that send nothing\n"
 		"  --raw-wait SECONDS     how long a raw connection waits to be closed (default %d)\n"
+		"  --raw-hangup           a raw connection closes as soon as anything comes back (a\n"
+		"                         flood: the next connection starts at once)\n"
+		"  --endpoint-storm SECONDS  once its map is complete, node 0 sends frames packed with\n"
+		"                         ENDPOINTS records (each a new port) as fast as it can\n"
+		"  --storm-records N      records per storm frame (default 32)\n"
+		"  --storm-keepalive      every other storm record a KEEPALIVE\n"
 		"  --connect HOST:PORT    connect here instead of the join key's address (IPv4 literal)\n"
 		"  --timeout SECONDS      bound on the whole run (default %d, at most %d)\n"
 		"  --quiet                no progress lines\n"
@@ -189,7 +195,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_JOIN = 256, OPT_JOIN_FILE, OPT_CONNECT, OPT_COUNT, OPT_HOLD, OPT_RATE, OPT_PENDING, OPT_TIMEOUT,
 		OPT_MEASURE, OPT_BAD_KEY, OPT_PRINT, OPT_DUMP, OPT_RAW, OPT_HALF_OPEN, OPT_RAW_WAIT, OPT_HOSTNAME,
-		OPT_QUIET, OPT_SECRET, OPT_FORGE, OPT_HELP,
+		OPT_QUIET, OPT_SECRET, OPT_FORGE, OPT_HELP, OPT_STORM, OPT_STORM_RECORDS, OPT_STORM_KEEPALIVE, OPT_RAW_HANGUP,
 	};
 	static const struct option longopts[] = {
 		{ "join", required_argument, NULL, OPT_JOIN },
@@ -212,6 +218,10 @@ static bool parse_options(int argc, char **argv, struct options *o)
 		{ "secret", required_argument, NULL, OPT_SECRET },
 		{ "forge", no_argument, NULL, OPT_FORGE },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "endpoint-storm", required_argument, NULL, OPT_STORM },
+		{ "storm-records", required_argument, NULL, OPT_STORM_RECORDS },
+		{ "storm-keepalive", no_argument, NULL, OPT_STORM_KEEPALIVE },
+		{ "raw-hangup", no_argument, NULL, OPT_RAW_HANGUP },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -222,6 +232,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 	o->timeout_s = FAKENODE_DEFAULT_TIMEOUT_S;
 	o->raw_wait_s = FAKENODE_DEFAULT_RAW_WAIT_S;
 	o->hostname_prefix = "fake";
+	o->storm_records = 32;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JOIN: o->join = optarg; break;
@@ -260,6 +271,16 @@ static bool parse_options(int argc, char **argv, struct options *o)
 		case OPT_HOSTNAME: o->hostname_prefix = optarg; break;
 		case OPT_QUIET: o->quiet = true; break;
 		case OPT_FORGE: o->forge = true; break;
+		case OPT_STORM:
+			if (!parse_long("--endpoint-storm", optarg, 1, FAKENODE_MAX_TIMEOUT_S, &o->storm_s))
+				return false;
+			break;
+		case OPT_STORM_RECORDS:
+			if (!parse_long("--storm-records", optarg, 1, CONTROL_MAX_PLAIN, &o->storm_records))
+				return false;
+			break;
+		case OPT_STORM_KEEPALIVE: o->storm_keepalive = true; break;
+		case OPT_RAW_HANGUP: o->raw_hangup = true; break;
 		case OPT_SECRET:
 			if (strcmp(optarg, "key") == 0) {
 				o->secret = SECRET_KEY;
@@ -376,11 +397,11 @@ static int run_nodes(struct run *r)
 					fprintf(stderr, "fakenode: all done; holding %zu sessions for %ld s\n", r->ready,
 						r->opt.hold_s);
 			}
-			if (now >= hold_end)
+			if (now >= hold_end && (r->opt.storm_s == 0 || r->storm_done))
 				break;
 		}
 
-		int timeout = 100;
+		int timeout = fakenode_storm(r, now) ? 0 : 100;
 		int n = epoll_wait(r->epfd, evs, FAKENODE_EPOLL_BATCH, timeout);
 
 		if (n < 0 && errno != EINTR) {
@@ -433,6 +454,9 @@ static int run_nodes(struct run *r)
 	       " foreign_peers=%zu elapsed_ms=%" PRIu64 "\n",
 	       r->registered, r->failed, reg_per_sec, netmap_ms, prop_ms, conv_ms, all_netmaps_ms, r->prop_seen,
 	       r->closed_after_registration, r->peer_msgs, r->foreign_peers, fakenode_now_ms() - r->t_start_ms);
+	if (r->opt.storm_s)
+		printf("storm_frames=%" PRIu64 " storm_records=%" PRIu64 " storm_closed=%d\n", r->storm_frames,
+		       r->storm_records_sent, r->nodes[0].failed || r->closed_after_registration > 0);
 	if (r->fail_counts[FAIL_ERROR_MESSAGE]) {
 		/* "refused_codes=4:2,6:1": which ERROR codes came back, how often */
 		const char *sep = "";

@@ -98,6 +98,10 @@ struct options {
 	long max_pending;
 	long timeout_s;
 	long raw_wait_s;
+	long storm_s;       /* --endpoint-storm: seconds node 0 floods once its map is complete */
+	long storm_records; /* records per storm frame */
+	bool storm_keepalive; /* every other storm record a KEEPALIVE */
+	bool raw_hangup;      /* --raw: close as soon as the coordinator answers */
 	bool measure_propagation;
 	bool bad_key;
 	bool print_registered;
@@ -170,6 +174,14 @@ struct run {
 	char last_error_text[CONTROL_MESSAGE_TEXT_MAX + 1];
 	struct control_endpoint prop_endpoint;
 	bool prop_sent;
+	/* --endpoint-storm: node 0's frames, sealed one at a time; [storm_off, storm_len) is
+	 * the part of the current frame the socket has not taken yet. */
+	uint8_t storm_buf[CONTROL_FRAME_HEADER_LEN + CONTROL_MAX_FRAME];
+	size_t storm_off, storm_len;
+	uint64_t storm_end_ms;
+	uint64_t storm_frames, storm_records_sent;
+	bool storm_started, storm_done;
+	uint16_t storm_port;
 	uint64_t netmap_max_ms;
 	uint8_t *rbuf;
 	FILE *registered_out;
@@ -195,5 +207,8 @@ void fakenode_fail(struct run *r, struct node *nd, enum fail_reason why);
 void fakenode_send_keepalives(struct run *r, uint64_t now);
 /* Node 0 announces a new endpoint; every other live node must hear of it. */
 void fakenode_propagation_start(struct run *r);
+/* --endpoint-storm: node 0 sends frames packed with ENDPOINTS records (alternating two
+ * lists) as fast as its socket takes them. True while the storm is on (poll, do not sleep). */
+bool fakenode_storm(struct run *r, uint64_t now);
 
 #endif

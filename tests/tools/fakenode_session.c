@@ -443,6 +443,10 @@ static void node_readable(struct run *r, struct node *nd)
 		if (r->opt.raw_file || r->opt.half_open) {
 			nd->rx_bytes += (uint32_t)got;
 			nd->carry_len = 0;
+			if (r->opt.raw_hangup) { /* the answer is in: on to the next connection */
+				fakenode_close(r, nd);
+				return;
+			}
 			continue;
 		}
 		have += (size_t)got;
@@ -572,3 +576,81 @@ void fakenode_propagation_start(struct run *r)
 	}
 }
 
+
+/* One storm frame: records alternate between two endpoint lists (every one a change), with a
+ * KEEPALIVE between them under --storm-keepalive, up to --storm-records or a full frame. */
+static bool storm_seal(struct run *r, struct node *nd)
+{
+	uint8_t plain[CONTROL_MAX_PLAIN];
+	size_t used = 0;
+	long n = 0;
+
+	while (n < r->opt.storm_records) {
+		struct control_message m;
+
+		memset(&m, 0, sizeof(m));
+		if (r->opt.storm_keepalive && n % 2 == 1) {
+			m.type = CONTROL_MSG_KEEPALIVE;
+		} else {
+			m.type = CONTROL_MSG_ENDPOINTS;
+			m.u.endpoints.list[0].family = 4;
+			memcpy(m.u.endpoints.list[0].addr, (const uint8_t[]){ 198, 51, 100, 77 }, 4);
+			/* every ENDPOINTS a change from the one before, and from the one a second ago */
+			r->storm_port = (uint16_t)(r->storm_port % 10000 + 1);
+			m.u.endpoints.list[0].port = (uint16_t)(20000 + r->storm_port);
+			m.u.endpoints.n = 1;
+		}
+		if (!control_record_append(plain, sizeof(plain), &used, &m))
+			break;
+		n++;
+	}
+	bool ok = n > 0 && control_seal(&nd->ch, plain, used, r->storm_buf, sizeof(r->storm_buf), &r->storm_len);
+	r->storm_off = 0;
+	if (ok) {
+		r->storm_frames++;
+		r->storm_records_sent += (uint64_t)n;
+	}
+	return ok;
+}
+
+bool fakenode_storm(struct run *r, uint64_t now)
+{
+	struct node *nd = &r->nodes[0];
+
+	if (r->opt.storm_s == 0 || r->storm_done)
+		return false;
+	if (!r->storm_started) {
+		if (nd->state != NODE_READY || nd->wlen > 0)
+			return false;
+		r->storm_started = true;
+		r->storm_end_ms = now + (uint64_t)r->opt.storm_s * 1000;
+	}
+	if (nd->state != NODE_READY || (now >= r->storm_end_ms && r->storm_off == r->storm_len)) {
+		r->storm_done = true;
+		return false;
+	}
+	/* A bounded burst per loop turn, so the node still reads what the coordinator says. */
+	for (int i = 0; i < 64; i++) {
+		if (r->storm_off == r->storm_len) {
+			if (now >= r->storm_end_ms)
+				break;
+			if (!storm_seal(r, nd)) {
+				fakenode_fail(r, nd, FAIL_SEND);
+				r->storm_done = true;
+				return false;
+			}
+		}
+		ssize_t w = send(nd->fd, r->storm_buf + r->storm_off, r->storm_len - r->storm_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		if (w <= 0) {
+			fakenode_fail(r, nd, FAIL_SEND);
+			r->storm_done = true;
+			return false;
+		}
+		r->storm_off += (size_t)w;
+	}
+	nd->t_last_tx_ms = now; /* no keepalive of its own may cut into a storm frame */
+	return true;
+}
