@@ -137,7 +137,8 @@ uint64_t coordmap_save_due_ms(const struct coordclient *cc);
 void coordmap_drop_saved(struct coordclient *cc);
 void coordmap_save(struct device *dev, struct coordclient *cc, uint64_t now_ms);
 /* A peer record from the map (or a delta, or the saved state): added or updated. */
-void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *cp, uint64_t now_ms);
+void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *announced,
+			 uint64_t now_ms);
 void coordmap_remove_peer(struct device *dev, struct coordclient *cc, struct peer *p, uint64_t now_ms);
 /* After a full map: coordinator peers it did not list are gone. */
 void coordmap_sweep(struct device *dev, struct coordclient *cc, uint64_t now_ms);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/control.h"
+#include "core/endpoint_check.h"
 #include "core/log.h"
 #include "meshd/device.h"
 #include "meshd/path.h"
@@ -136,8 +137,32 @@ void coordmap_save(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- peers from the map */
 
-void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *cp, uint64_t now_ms)
+/* A copy of cp without the candidates nobody may dial (core/endpoint_check.h): a malicious
+ * node, or a compromised coordinator, could otherwise make every node send handshakes and
+ * probes to loopback, link-local or broadcast addresses, or to port 0. */
+static void drop_undialable(struct device *dev, const struct control_peer *cp, struct control_peer *clean)
 {
+	*clean = *cp;
+	clean->n_endpoints = 0;
+	for (size_t i = 0; i < cp->n_endpoints; i++) {
+		if (control_endpoint_is_dialable(&cp->endpoints[i]))
+			clean->endpoints[clean->n_endpoints++] = cp->endpoints[i];
+		else
+			dev->counters.map_endpoints_refused++;
+	}
+	if (clean->n_endpoints < cp->n_endpoints)
+		log_debug("peer %s: %zu of its %zu candidate endpoints are not dialable (loopback, link-local, "
+			  "multicast, broadcast or port 0); ignored",
+			  cp->name, cp->n_endpoints - clean->n_endpoints, cp->n_endpoints);
+}
+
+void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struct control_peer *announced,
+			 uint64_t now_ms)
+{
+	struct control_peer clean;
+	drop_undialable(dev, announced, &clean);
+	const struct control_peer *cp = &clean;
+
 	if (sodium_memcmp(cp->node_key, dev->identity.public_key, WIRE_KEY_LEN) == 0)
 		return; /* ourselves */
 
@@ -150,7 +175,7 @@ void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struc
 	}
 	struct config_peer conf;
 	memset(&conf, 0, sizeof(conf));
-	snprintf(conf.name, sizeof(conf.name), "%s", cp->name);
+	snprintf(conf.name, sizeof(conf.name), "%.*s", (int)sizeof(conf.name) - 1, cp->name);
 	memcpy(conf.public_key, cp->node_key, WIRE_KEY_LEN);
 	conf.allowed_ips[0] = (struct ip_prefix){ .family = AF_INET, .bits = 32 };
 	memcpy(conf.allowed_ips[0].addr, cp->ipv4, 4);

@@ -67,6 +67,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(rx_handshake_ratelimited) /* under load, mac2 valid, but its source is over its rate */ \
 	X(rx_handshake_shed)     /* under load, no mac2, and this second's cookie replies spent */ \
 	X(map_peers_over_max)    /* coordinator peers ignored: the map is larger than max_peers */ \
+	X(map_endpoints_refused) /* candidate endpoints from the map nobody may dial (loopback...) */ \
 	X(rx_data_unknown_index) /* data for a session we do not have */                    \
 	X(rx_data_auth_failed)   /* data failed AEAD, or its session expired */             \
 	X(rx_data_replayed)      /* data counter already seen or too old */                 \
