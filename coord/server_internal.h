@@ -23,9 +23,9 @@
 
 #include "coord/addrmap.h"
 #include "coord/admin.h"
-#include "coord/ratelimit.h"
+#include "core/ratelimit.h"
 #include "coord/server.h"
-#include "coord/srclimit.h"
+#include "core/srclimit.h"
 #include "core/clock.h"
 #include "core/control.h"
 #include "core/log.h"

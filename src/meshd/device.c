@@ -169,7 +169,11 @@ static bool device_init_common(struct device *dev, const struct config *cfg, con
 	}
 	cookie_checker_init(&dev->cookies, dev->identity.public_key, cfg->cookie_threshold);
 	dev->max_peers = cfg->max_peers ? cfg->max_peers : CONFIG_DEFAULT_MAX_PEERS;
-	source_limit_init(&dev->handshake_limit);
+	if (!srclimit_init(&dev->handshake_limit, DEVICE_HANDSHAKE_SOURCES, DEVICE_HANDSHAKES_PER_SOURCE_PER_S,
+			   DEVICE_HANDSHAKE_BURST_PER_SOURCE)) {
+		snprintf(err, err_len, "out of memory for the handshake rate table");
+		return false;
+	}
 	dev->mtu = cfg->mtu;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->interface);
 	if (!alloc_buffers(dev)) {
@@ -335,7 +339,7 @@ void device_close(struct device *dev)
 	free(dev->outbox.buffers);
 	handshake_identity_clear(&dev->identity);
 	cookie_checker_clear(&dev->cookies);
-	source_limit_free(&dev->handshake_limit);
+	srclimit_free(&dev->handshake_limit);
 	device_reset(dev);
 }
 

@@ -21,7 +21,7 @@
 
 #include "core/allowedips.h"
 #include "core/cookie.h"
-#include "core/source_limit.h"
+#include "core/srclimit.h"
 #include "core/gro.h"
 #include "core/handshake.h"
 #include "core/log.h"
@@ -35,6 +35,12 @@
 
 enum {
 	DEVICE_BATCH = 64, /* packets per recvmmsg/sendmmsg/TUN-read round: amortizes syscalls */
+	/* Under load, handshake messages with a valid cookie per source address (IPv4 address or
+	 * IPv6 /64): WireGuard's ratelimiter, 20 a second in bursts of 5, ample for real peers
+	 * (one handshake per 2 minutes each); the cookie proved the sender owns its address. */
+	DEVICE_HANDSHAKES_PER_SOURCE_PER_S = 20,
+	DEVICE_HANDSHAKE_BURST_PER_SOURCE = 5,
+	DEVICE_HANDSHAKE_SOURCES = 4096, /* sources tracked at once (~150 KiB, touched as used) */
 	/* Peers handshaken ahead of traffic (device_initiate_ahead). Enough for a home mesh to be
 	 * ready before its first packet; beyond it handshakes start with traffic, as in WireGuard:
 	 * an unanswered initiation is retried every 5 s for 90 s, so initiating ahead to a whole
@@ -133,7 +139,7 @@ struct udp_inbox {
 struct device {
 	struct handshake_identity identity;
 	struct cookie_checker cookies; /* under load: cookie replies instead of handshakes */
-	struct source_limit handshake_limit; /* under load: handshakes per proven source address */
+	struct srclimit handshake_limit; /* under load: handshakes per proven source address */
 	char ifname[IFNAMSIZ];
 	int ifindex;
 	unsigned int mtu;

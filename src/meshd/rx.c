@@ -93,7 +93,8 @@ static bool admitted_under_load(struct device *dev, const uint8_t *msg, size_t l
 		return true;
 	if (cookie_checker_mac2_ok(&dev->cookies, msg, len, source, source_len, now_ms)) {
 		/* The cookie proves the sender owns its address: now bound what that address costs. */
-		if (source_limit_take(&dev->handshake_limit, (const struct sockaddr *)from, now_ms))
+		struct srclimit_entry *e = srclimit_get(&dev->handshake_limit, (const struct sockaddr *)from, now_ms);
+		if (e && srclimit_take(&dev->handshake_limit, e, now_ms))
 			return true;
 		dev->counters.rx_handshake_ratelimited++;
 		return false;

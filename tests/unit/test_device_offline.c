@@ -535,7 +535,7 @@ static void test_cookie_under_load(void **state)
 }
 
 /* Under load, a sender that proved its address with a cookie still gets only its share:
- * 5 handshake messages at once, then 20 a second (core/source_limit.h); the rest are dropped
+ * 5 handshake messages at once, then 20 a second (DEVICE_HANDSHAKES_PER_SOURCE_PER_S, core/srclimit.h); the rest are dropped
  * before any Diffie-Hellman, and counted. */
 static void test_handshake_rate_per_source(void **state)
 {

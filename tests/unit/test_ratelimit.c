@@ -5,7 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "coord/ratelimit.h"
+#include "core/ratelimit.h"
 
 static void test_burst_then_rate(void **state)
 {

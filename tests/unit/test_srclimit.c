@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "coord/srclimit.h"
+#include "core/srclimit.h"
 
 static struct sockaddr_in v4(uint32_t host_order)
 {

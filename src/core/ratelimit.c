@@ -1,5 +1,5 @@
 /* Token bucket (ratelimit.h). */
-#include "coord/ratelimit.h"
+#include "core/ratelimit.h"
 
 void ratelimit_init(struct ratelimit *b, uint32_t burst, uint64_t now_ms)
 {

@@ -1,7 +1,7 @@
 /* A token bucket in bytes, for the relay's per-node limit. Pure: the caller passes the time
  * in, so unit tests drive it with an injected clock (tests/unit/test_ratelimit.c). */
-#ifndef MESHCOORD_RATELIMIT_H
-#define MESHCOORD_RATELIMIT_H
+#ifndef MESHD_RATELIMIT_H
+#define MESHD_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stddef.h>

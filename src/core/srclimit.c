@@ -1,5 +1,5 @@
 /* Per-source limits for strangers (srclimit.h). */
-#include "coord/srclimit.h"
+#include "core/srclimit.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>

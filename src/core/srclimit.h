@@ -12,8 +12,8 @@
  * When every entry of the set is busy the new source gets no entry (srclimit_get returns
  * NULL) and the caller refuses it or charges a shared overflow bucket: an active source is
  * never evicted, so a flood from many addresses cannot reset a victim's bucket. */
-#ifndef MESHCOORD_SRCLIMIT_H
-#define MESHCOORD_SRCLIMIT_H
+#ifndef MESHD_SRCLIMIT_H
+#define MESHD_SRCLIMIT_H
 
 #include <sodium.h>
 #include <stdbool.h>
@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "coord/ratelimit.h"
+#include "core/ratelimit.h"
 
 enum {
 	SRCLIMIT_KEY_LEN = 9, /* family tag + IPv4 address or IPv6 /64 */
