@@ -79,9 +79,14 @@ bool socket_open(struct device *dev, uint16_t port, char *err, size_t err_len)
 	if (getsockname(dev->udp_fd, (struct sockaddr *)&bound, &bound_len) == 0)
 		dev->listen_port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
 								      : ((struct sockaddr_in6 *)&bound)->sin6_port);
-	/* Best effort: the kernel caps these at net.core.{r,w}mem_max. */
-	setsockopt(dev->udp_fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	setsockopt(dev->udp_fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+	/* The FORCE variants pass net.core.{r,w}mem_max (CAP_NET_ADMIN, which meshd has when it
+	 * opens the socket): a default 208 KiB receive buffer holds a few ms of a flood or a
+	 * burst, and what overflows it is lost, tunnel packets included. Without the capability,
+	 * the plain options give what the sysctls allow. */
+	if (setsockopt(dev->udp_fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)) != 0)
+		setsockopt(dev->udp_fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+	if (setsockopt(dev->udp_fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof(bufsize)) != 0)
+		setsockopt(dev->udp_fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
 	udpoffload_probe(dev->udp_fd, &dev->udp_gso, &dev->udp_gro);
 	log_info("UDP offloads: GSO %s, GRO %s", dev->udp_gso ? "on" : "off (kernel refused)",
 		 dev->udp_gro ? "on" : "off (kernel refused)");
