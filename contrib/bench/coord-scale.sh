@@ -97,7 +97,9 @@ for N in $SIZES; do
 	mkdir -p "$dir"
 	lib_coord_write_config "$dir/coord.yaml" "127.0.0.1:$CONTROL_PORT" "127.0.0.1:$STUN_PORT" \
 		"127.0.0.1:$CONTROL_PORT" "$dir/state"
-	key=$(lib_coord_authkey "$dir/coord.yaml" --reusable)
+	# No per-minute cap on the key and a loopback source per node: the coordinator's per-key
+	# and per-source limits are for strangers, not for what this measures.
+	key=$(lib_coord_authkey "$dir/coord.yaml" --reusable --per-minute 0)
 	[ -n "$key" ] || lib_die "meshcoord authkey create failed"
 	# warn: a registration is an info line; 10,000 of them would time the log, not the server
 	cpid=
@@ -108,7 +110,7 @@ for N in $SIZES; do
 	cpu0=$(cpu_ticks "$cpid")
 	lib_log "N=$N: meshcoord PID $cpid, RSS ${rss0} KiB before any node; starting fakenode"
 
-	"$FAKENODE" --join "$key" --count "$N" --measure-propagation --hold "$HOLD_S" --timeout "$TIMEOUT_S" \
+	"$FAKENODE" --join "$key" --count "$N" --spread-sources --measure-propagation --hold "$HOLD_S" --timeout "$TIMEOUT_S" \
 		>"$dir/fakenode.out" 2>"$dir/fakenode.err" &
 	fpid=$!
 	lib_track_pid "$fpid"

@@ -100,6 +100,8 @@ static void usage(FILE *out)
 		"  --storm-records N      records per storm frame (default 32)\n"
 		"  --storm-keepalive      every other storm record a KEEPALIVE\n"
 		"  --connect HOST:PORT    connect here instead of the join key's address (IPv4 literal)\n"
+		"  --spread-sources       to a 127.x target: node i connects from its own loopback source\n"
+		"                         address (127.1.0.1 on), so per-source limits see many hosts\n"
 		"  --timeout SECONDS      bound on the whole run (default %d, at most %d)\n"
 		"  --quiet                no progress lines\n"
 		"Targets: 127.0.0.0/8, 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 only.\n"
@@ -195,7 +197,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_JOIN = 256, OPT_JOIN_FILE, OPT_CONNECT, OPT_COUNT, OPT_HOLD, OPT_RATE, OPT_PENDING, OPT_TIMEOUT,
 		OPT_MEASURE, OPT_BAD_KEY, OPT_PRINT, OPT_DUMP, OPT_RAW, OPT_HALF_OPEN, OPT_RAW_WAIT, OPT_HOSTNAME,
-		OPT_QUIET, OPT_SECRET, OPT_FORGE, OPT_HELP, OPT_STORM, OPT_STORM_RECORDS, OPT_STORM_KEEPALIVE, OPT_RAW_HANGUP,
+		OPT_QUIET, OPT_SECRET, OPT_FORGE, OPT_HELP, OPT_STORM, OPT_STORM_RECORDS, OPT_STORM_KEEPALIVE, OPT_RAW_HANGUP, OPT_SPREAD,
 	};
 	static const struct option longopts[] = {
 		{ "join", required_argument, NULL, OPT_JOIN },
@@ -222,6 +224,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 		{ "storm-records", required_argument, NULL, OPT_STORM_RECORDS },
 		{ "storm-keepalive", no_argument, NULL, OPT_STORM_KEEPALIVE },
 		{ "raw-hangup", no_argument, NULL, OPT_RAW_HANGUP },
+		{ "spread-sources", no_argument, NULL, OPT_SPREAD },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -281,6 +284,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_STORM_KEEPALIVE: o->storm_keepalive = true; break;
 		case OPT_RAW_HANGUP: o->raw_hangup = true; break;
+		case OPT_SPREAD: o->spread_sources = true; break;
 		case OPT_SECRET:
 			if (strcmp(optarg, "key") == 0) {
 				o->secret = SECRET_KEY;

@@ -102,6 +102,7 @@ struct options {
 	long storm_records; /* records per storm frame */
 	bool storm_keepalive; /* every other storm record a KEEPALIVE */
 	bool raw_hangup;      /* --raw: close as soon as the coordinator answers */
+	bool spread_sources;  /* each node from its own 127.x source (coordinator benchmarks) */
 	bool measure_propagation;
 	bool bad_key;
 	bool print_registered;

@@ -501,6 +501,19 @@ void fakenode_start(struct run *r, struct node *nd, const uint8_t *raw, size_t r
 	}
 	/* small frames, latency measured: no Nagle delay */
 	setsockopt(nd->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Many nodes from one machine look like one host to meshcoord's per-source limits; on
+	 * loopback, each can have an address of its own (all of 127/8 is ours). */
+	const struct sockaddr_in *to4 = (const struct sockaddr_in *)&r->target;
+	if (r->opt.spread_sources && r->target.ss_family == AF_INET && (ntohl(to4->sin_addr.s_addr) >> 24) == 127) {
+		uint32_t i = (uint32_t)(nd - r->nodes);
+		struct sockaddr_in from = { .sin_family = AF_INET,
+					    .sin_addr.s_addr = htonl(0x7f010001u + i) }; /* 127.1.0.1 + i */
+		if (bind(nd->fd, (const struct sockaddr *)&from, sizeof(from)) != 0) {
+			fprintf(stderr, "fakenode: bind to a loopback source: %s\n", strerror(errno));
+			fakenode_fail(r, nd, FAIL_CONNECT);
+			return;
+		}
+	}
 	if (raw_len && !node_queue(nd, raw, raw_len)) {
 		fakenode_fail(r, nd, FAIL_SEND);
 		return;
