@@ -174,6 +174,11 @@ static bool device_init_common(struct device *dev, const struct config *cfg, con
 		snprintf(err, err_len, "out of memory for the handshake rate table");
 		return false;
 	}
+	if (!srclimit_init(&dev->probe_limit, DEVICE_PROBE_DESTINATIONS, DEVICE_PROBES_PER_DESTINATION_PER_S,
+			   DEVICE_PROBE_BURST_PER_DESTINATION)) {
+		snprintf(err, err_len, "out of memory for the probe rate table");
+		return false;
+	}
 	dev->mtu = cfg->mtu;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->interface);
 	if (!alloc_buffers(dev)) {
@@ -340,6 +345,7 @@ void device_close(struct device *dev)
 	handshake_identity_clear(&dev->identity);
 	cookie_checker_clear(&dev->cookies);
 	srclimit_free(&dev->handshake_limit);
+	srclimit_free(&dev->probe_limit);
 	device_reset(dev);
 }
 

@@ -41,6 +41,14 @@ enum {
 	DEVICE_HANDSHAKES_PER_SOURCE_PER_S = 20,
 	DEVICE_HANDSHAKE_BURST_PER_SOURCE = 5,
 	DEVICE_HANDSHAKE_SOURCES = 4096, /* sources tracked at once (~150 KiB, touched as used) */
+	/* Probes (disco pings, copies of an initiation) to candidate endpoints that have not
+	 * answered yet, per destination address (IPv4 address or IPv6 /64): a node announcing a
+	 * victim's address, or many nodes announcing one, get at most this much sent there by
+	 * each node (~10 KB/s). A hundred nodes behind one NAT address still get probed every
+	 * couple of seconds each. */
+	DEVICE_PROBES_PER_DESTINATION_PER_S = 100,
+	DEVICE_PROBE_BURST_PER_DESTINATION = 100,
+	DEVICE_PROBE_DESTINATIONS = 4096,
 	/* Peers handshaken ahead of traffic (device_initiate_ahead). Enough for a home mesh to be
 	 * ready before its first packet; beyond it handshakes start with traffic, as in WireGuard:
 	 * an unanswered initiation is retried every 5 s for 90 s, so initiating ahead to a whole
@@ -74,6 +82,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(rx_handshake_shed)     /* under load, no mac2, and this second's cookie replies spent */ \
 	X(map_peers_over_max)    /* coordinator peers ignored: the map is larger than max_peers */ \
 	X(map_endpoints_refused) /* candidate endpoints from the map nobody may dial (loopback...) */ \
+	X(tx_probes_limited)     /* probes not sent: their destination is over its rate */ \
 	X(rx_data_unknown_index) /* data for a session we do not have */                    \
 	X(rx_data_auth_failed)   /* data failed AEAD, or its session expired */             \
 	X(rx_data_replayed)      /* data counter already seen or too old */                 \
@@ -140,6 +149,7 @@ struct device {
 	struct handshake_identity identity;
 	struct cookie_checker cookies; /* under load: cookie replies instead of handshakes */
 	struct srclimit handshake_limit; /* under load: handshakes per proven source address */
+	struct srclimit probe_limit;     /* probes per destination not yet known to answer */
 	char ifname[IFNAMSIZ];
 	int ifindex;
 	unsigned int mtu;

@@ -48,6 +48,9 @@ static size_t seal_into_slot(struct device *dev, struct peer *p, const struct di
 
 static void send_ping(struct device *dev, struct peer *p, size_t i, uint64_t now_ms)
 {
+	struct sockaddr_storage to = sockaddr_inet_get(&p->path.cand[i].addr);
+	if (!tx_probe_allowed(dev, &to, now_ms))
+		return;
 	struct disco_message m = { .kind = DISCO_PING };
 	randombytes_buf(m.txid, sizeof(m.txid));
 	size_t len = seal_into_slot(dev, p, &m);

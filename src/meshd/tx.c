@@ -26,6 +26,15 @@ bool tx_has_path(const struct device *dev, const struct peer *p, uint64_t now_ms
 	return p->has_endpoint;
 }
 
+bool tx_probe_allowed(struct device *dev, const struct sockaddr_storage *to, uint64_t now_ms)
+{
+	struct srclimit_entry *e = srclimit_get(&dev->probe_limit, (const struct sockaddr *)to, now_ms);
+	if (e && srclimit_take(&dev->probe_limit, e, now_ms))
+		return true;
+	dev->counters.tx_probes_limited++;
+	return false;
+}
+
 void tx_to_candidate(struct device *dev, struct peer *p, size_t i, size_t len)
 {
 	const struct path_candidate *c = &p->path.cand[i];
@@ -98,6 +107,9 @@ static void send_initiation_copies(struct device *dev, struct peer *p, const uin
 		return;
 	for (size_t i = 0; i < p->path.n; i++) {
 		if ((int)i == best)
+			continue;
+		struct sockaddr_storage to = sockaddr_inet_get(&p->path.cand[i].addr);
+		if (!tx_probe_allowed(dev, &to, now_ms))
 			continue;
 		memcpy(device_outbox_slot(dev), msg, WIRE_INITIATION_LEN);
 		tx_to_candidate(dev, p, i, WIRE_INITIATION_LEN);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct device;
 struct peer;
@@ -28,5 +29,9 @@ void tx_flush_staged(struct device *dev, struct peer *p, uint64_t now_ms, bool k
 void tx_send_keepalive(struct device *dev, struct peer *p, uint64_t now_ms);
 /* Starts a handshake unless one went out less than TIMER_REKEY_TIMEOUT_MS ago (retries bypass). */
 void tx_send_initiation(struct device *dev, struct peer *p, uint64_t now_ms, bool is_retry);
+
+/* A probe (disco ping, initiation copy) to a candidate not yet known to answer may go to
+ * `to` now: false (counted) when that destination is over DEVICE_PROBES_PER_DESTINATION_PER_S. */
+bool tx_probe_allowed(struct device *dev, const struct sockaddr_storage *to, uint64_t now_ms);
 
 #endif
