@@ -155,6 +155,7 @@ printf '   %-8s %-16s %s\n' VPS "$NATLAB_COORD_IP" "public address, runs meshcoo
 printf '   %-8s %-16s %s\n' home "${NATLAB_HOST_IP[home]}" "behind ${NATLAB_WAN_IP[home]}: a cone NAT (keeps its port for every destination)"
 printf '   %-8s %-16s %s\n' laptop "${NATLAB_HOST_IP[laptop]}" "behind ${NATLAB_WAN_IP[laptop]}: a symmetric NAT (a new port for every destination)"
 printf '   %-8s %-16s %s\n' phone "${NATLAB_HOST_IP[phone]}" "behind ${NATLAB_WAN_IP[phone]}: a network that drops all UDP (TCP only)"
+echo "   (namespaces $NATLAB_ID-*: 'ip netns list' shows them while the demo runs)"
 
 say "the coordinator on the VPS"
 CONF=$T/coord.yaml
