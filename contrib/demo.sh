@@ -334,7 +334,7 @@ why() {
 			echo "$cone's NAT keeps its port for every destination (netcheck: ${NAT[$cone]}), $sym's picks a"
 			echo "new port per destination (netcheck: ${NAT[$sym]}), so $cone cannot know which port to"
 			echo "send to. Birthday punch: $sym opened 256 ports toward $cone, and $cone probed"
-			echo "$sym's NAT's ports until one answered${detail:+ ($detail)}."
+			echo "the ports of $sym's NAT until one answered${detail:+ ($detail)}."
 		else
 			echo "both NATs drop unsolicited packets: both sides sent to each other's public address"
 			echo "at once (the coordinator told each the other's), so each NAT let the other's in."
