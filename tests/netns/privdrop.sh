@@ -3,6 +3,9 @@
 # runs as that user with CAP_NET_ADMIN alone (permitted, effective and bounding set) and
 # no_new_privs; the tunnel works; and at SIGTERM it still removes its interface (rtnetlink:
 # the one capability it kept) and exits 0. A config naming an unknown user is refused.
+# meshcoord needs no privilege at all (its ports are above 1024): started as nobody with no
+# capabilities (setpriv, as contrib/systemd/meshcoord.service's DynamicUser does), it serves
+# a node that joins.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +43,8 @@ lib_meshd_start PID_B "$NS_B" "$T/b.yaml" "$T/b.log" info
 lib_meshd_wait_up "$PID_A" "$NS_A" "$IFACE" && lib_meshd_wait_up "$PID_B" "$NS_B" "$IFACE" &&
 	lib_wait_for 10 grep -q "running as user $DROP_USER" "$T/a.log"
 
-status_field() { awk -v f="$1:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$PID_A/status"; }
+status_field_of() { awk -v f="$2:" '$1 == f { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
+status_field() { status_field_of "$PID_A" "$1"; }
 uids=$(status_field Uid)
 lib_check "A runs as $DROP_USER (uid $drop_uid): real, effective, saved, fs uids '$uids'" \
 	test "$uids" = "$drop_uid $drop_uid $drop_uid $drop_uid"
@@ -71,6 +75,37 @@ else
 	tail -n 5 "$T/a-bad.log" | sed 's/^/# /'
 fi
 lib_check "and leaves no interface behind" lib_link_absent "$NS_A" "$IFACE"
+
+# ---------------------------------------------------------------- meshcoord as nobody
+lib_require_cmd setpriv util-linux
+lib_find_meshcoord
+drop_gid=$(id -g "$DROP_USER")
+# Its config and state in a directory of its own that nobody owns; the temp dir above only
+# lets it through (o+x), as /etc and /var/lib would.
+chmod o+x "$T"
+mkdir -p "$T/coord" && CONF=$T/coord/coord.yaml
+lib_coord_write_config "$CONF" "192.0.2.2:51821" "192.0.2.2:3478" "192.0.2.2:51821" "$T/coord/state"
+KEY=$(lib_coord_authkey "$CONF") # as root, as an operator would (creates key and registry)
+chown -R "$drop_uid:$drop_gid" "$T/coord"
+ip netns exec "$NS_B" setpriv --reuid "$drop_uid" --regid "$drop_gid" --clear-groups --inh-caps=-all \
+	--bounding-set=-all --no-new-privs env -u JOURNAL_STREAM "$MESHCOORD" serve -c "$CONF" </dev/null >>"$T/coord.log" 2>&1 &
+COORD_PID=$!
+lib_track_pid "$COORD_PID"
+if lib_coord_wait_up "$COORD_PID" "$NS_B" 51821; then
+	lib_check "meshcoord runs as $DROP_USER ($(status_field_of "$COORD_PID" Uid))" \
+		test "$(status_field_of "$COORD_PID" Uid)" = "$drop_uid $drop_uid $drop_uid $drop_uid"
+	lib_check "with no capabilities at all (CapEff $(status_field_of "$COORD_PID" CapEff))" \
+		test "$(status_field_of "$COORD_PID" CapEff)" = 0000000000000000
+	mkdir -p "$T/j" && chmod 700 "$T/j"
+	printf 'interface: mesh1\nlisten_port: 0\nstate_dir: %s\ncontrol_socket: %s\n' "$T/j" "$T/j.sock" >"$T/j.yaml"
+	lib_meshd_start_args PID_J "$NS_A" j "$T/j.yaml" "$T/j.log" info --join "$KEY"
+	lib_check "a node joins it (registered within 10 s)" lib_wait_for 10 grep -q "registered with coordinator" "$T/j.log"
+	lib_stop_pid "$PID_J"
+else
+	lib_not_ok "meshcoord starts as $DROP_USER with no capabilities"
+	tail -n 10 "$T/coord.log" | sed 's/^/# /'
+fi
+lib_stop_pid "$COORD_PID"
 
 [ "$LIB_FAILED" -eq 0 ] || tail -n 20 "$T/a.log" | sed 's/^/# a.log: /'
 lib_summary
