@@ -55,14 +55,14 @@ T=$LIB_TMPDIR
 STORM_S=10
 # A fresh registration is one round trip plus two X25519 handshakes: 2 s is generous even on
 # a loaded CI machine, and far less than a stalled coordinator would take.
-FRESH_MAX_MS=2000
+FRESH_MAX_MS=$((2000 * LIB_TIME_BOUNDS_SCALE)) # 2 s; sanitized daemons (CI) get the scale
 # meshcoord's CPU seconds over one STORM_S storm. The ENDPOINTS storm is still read and
 # decrypted at the rate the sender manages (~3-4.5 s here; unbounded it also cost a commit
 # and a push per record: 340,000 of them, 5-6.5 s, the sender held back by TCP), so its bound
 # is a sanity one and the applied-changes count is the sharp check. The hello storm costs
 # ~6 X25519 per connection unbounded (5.3 s for 15,000 here), ~0.3 s bounded.
-CPU_MAX_S=6
-REPLAY_CPU_MAX_S=2
+CPU_MAX_S=$((6 * LIB_TIME_BOUNDS_SCALE))
+REPLAY_CPU_MAX_S=$((2 * LIB_TIME_BOUNDS_SCALE))
 # Records per storm frame: SERVER_MAX_RECORDS_PER_FRAME, the most a frame may hold.
 RECORDS_CAP=32
 
