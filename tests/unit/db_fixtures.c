@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "db_fixtures.h"
 
 char tmpdir[TEST_DIR_MAX];
@@ -61,4 +63,22 @@ enum db_register_result reg(struct db *db, const uint8_t key[WIRE_KEY_LEN], cons
 	struct db_node scratch;
 	return db_register_node(db, key, secret, secret ? JOINKEY_SECRET_LEN : 0, hostname, now,
 				out ? out : &scratch);
+}
+void raw_sql(const char *sql)
+{
+	sqlite3 *h = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(dbpath, &h), SQLITE_OK);
+	sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
+	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(h);
+}
+
+void collect_key(const struct db_authkey *k, void *ctx)
+{
+	struct key_list *l = ctx;
+	if (l->n < sizeof(l->keys) / sizeof(l->keys[0]))
+		l->keys[l->n++] = *k;
 }

@@ -1,10 +1,11 @@
-/* Shared by the coordinator database tests (test_db.c, the registry; test_admin.c, the admin
- * subcommands): a fresh directory per test with the registry file in it, and the few calls
+/* Shared by the coordinator database tests (test_db.c and test_db_limits.c, the registry;
+ * test_admin.c, the admin subcommands): a fresh directory per test with the registry file in it, and the few calls
  * both programs make to open it, mint join keys and register nodes. */
 #ifndef MESHD_TEST_DB_FIXTURES_H
 #define MESHD_TEST_DB_FIXTURES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "coord/db.h"
@@ -34,5 +35,15 @@ void make_key(struct db *db, bool reusable, int64_t expires, uint8_t secret[JOIN
 /* db_register_node with the full secret length (none when secret is NULL); out may be NULL. */
 enum db_register_result reg(struct db *db, const uint8_t key[WIRE_KEY_LEN], const uint8_t *secret,
 			    const char *hostname, int64_t now, struct db_node *out);
+
+/* Runs one SQL statement on the file directly, as a second program would. */
+void raw_sql(const char *sql);
+
+/* The join keys db_authkey_list reports, collected by collect_key (ctx: a struct key_list). */
+struct key_list {
+	struct db_authkey keys[16];
+	size_t n;
+};
+void collect_key(const struct db_authkey *k, void *ctx);
 
 #endif

@@ -42,31 +42,6 @@ static uint32_t ipv4_value(const uint8_t a[4])
 	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 }
 
-/* Runs one SQL statement on the file directly, as a second program would. */
-static void raw_sql(const char *sql)
-{
-	sqlite3 *h = NULL;
-	char *msg = NULL;
-
-	assert_int_equal(sqlite3_open(dbpath, &h), SQLITE_OK);
-	sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("%s: %s", sql, msg);
-	sqlite3_close(h);
-}
-
-struct key_list {
-	struct db_authkey keys[16];
-	size_t n;
-};
-
-static void collect_key(const struct db_authkey *k, void *ctx)
-{
-	struct key_list *l = ctx;
-	if (l->n < sizeof(l->keys) / sizeof(l->keys[0]))
-		l->keys[l->n++] = *k;
-}
-
 static struct db_authkey key_by_id(struct db *db, int64_t id)
 {
 	struct key_list l = { .n = 0 };

@@ -18,30 +18,6 @@
 #include "core/joinkey.h"
 #include "db_fixtures.h"
 
-static void raw_sql(const char *sql)
-{
-	sqlite3 *h = NULL;
-	char *msg = NULL;
-
-	assert_int_equal(sqlite3_open(dbpath, &h), SQLITE_OK);
-	sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("%s: %s", sql, msg);
-	sqlite3_close(h);
-}
-
-struct key_list {
-	struct db_authkey keys[8];
-	size_t n;
-};
-
-static void collect_key(const struct db_authkey *k, void *ctx)
-{
-	struct key_list *l = ctx;
-	if (l->n < 8)
-		l->keys[l->n++] = *k;
-}
-
 static enum db_register_result reg_new(struct db *db, const uint8_t secret[JOINKEY_SECRET_LEN], int64_t now)
 {
 	uint8_t key[WIRE_KEY_LEN];
