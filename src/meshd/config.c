@@ -107,6 +107,22 @@ static bool group_name_valid(const char *s, size_t len)
 	return true;
 }
 
+/* Reads key's value as an account name (user or group: useradd's rule) into out
+ * (CONFIG_GROUP_MAX bytes); `what` names it in the error ("group", "user"). */
+static bool read_account_name(struct yamlread *r, const char *key, const char *what, char out[CONFIG_GROUP_MAX])
+{
+	char q[YAMLREAD_QUOTE_BUF];
+	if (!yamlread_scalar(r, key))
+		return false;
+	if (!group_name_valid(yamlread_value(r), yamlread_len(r))) {
+		yamlread_fail(r, r->ev.start_mark, "'%s': '%s' is not a %s name (1 to %d letters, digits, '.', '_', '-')",
+			      key, yamlread_quote(yamlread_value(r), yamlread_len(r), q), what, CONFIG_GROUP_MAX - 1);
+		return false;
+	}
+	memcpy(out, yamlread_value(r), yamlread_len(r) + 1);
+	return true;
+}
+
 bool config_default_control_socket(const char *ifname, char *out, size_t out_len)
 {
 	int n = snprintf(out, out_len, "%s/%s.sock", config_control_socket_dir, ifname);
@@ -535,31 +551,16 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			memcpy(cfg->control_socket, yamlread_value(r), yamlread_len(r) + 1);
 			break;
 		case ROOT_CONTROL_GROUP:
-			if (!yamlread_scalar(r, root_keys[idx]))
+			if (!read_account_name(r, root_keys[idx], "group", cfg->control_group))
 				return false;
-			if (!group_name_valid(yamlread_value(r), yamlread_len(r))) {
-				yamlread_fail(r, r->ev.start_mark,
-					"'control_group': '%s' is not a group name (1 to %d letters, digits, '.', '_', '-')",
-					yamlread_quote(yamlread_value(r), yamlread_len(r), q), CONFIG_GROUP_MAX - 1);
-				return false;
-			}
-			memcpy(cfg->control_group, yamlread_value(r), yamlread_len(r) + 1);
 			break;
 		case ROOT_COOKIE_THRESHOLD:
 			if (!yamlread_uint(r, root_keys[idx], 0, CONFIG_MAX_COOKIE_THRESHOLD, &cfg->cookie_threshold))
 				return false;
 			break;
 		case ROOT_USER:
-			if (!yamlread_scalar(r, root_keys[idx]))
+			if (!read_account_name(r, root_keys[idx], "user", cfg->user))
 				return false;
-			/* User names follow the same rule as group names (useradd's). */
-			if (!group_name_valid(yamlread_value(r), yamlread_len(r))) {
-				yamlread_fail(r, r->ev.start_mark,
-					"'user': '%s' is not a user name (1 to %d letters, digits, '.', '_', '-')",
-					yamlread_quote(yamlread_value(r), yamlread_len(r), q), CONFIG_GROUP_MAX - 1);
-				return false;
-			}
-			memcpy(cfg->user, yamlread_value(r), yamlread_len(r) + 1);
 			break;
 		case ROOT_MAX_PEERS:
 			if (!yamlread_uint(r, root_keys[idx], 1, CONFIG_MAX_MAX_PEERS, &cfg->max_peers))
