@@ -23,8 +23,9 @@
 #    "from" a victim would come): answered at most SERVER_STUN_SRC_BURST plus the per-second
 #    rate, the rest counted (stun_rate_limited).
 # During each storm a fresh node from the other namespace must register within FRESH_MAX_MS,
-# and meshcoord's CPU time over the storm (utime + stime) must stay under CPU_MAX_S; the
-# figures are printed either way. Needs root and iproute2 (exit 77 = SKIP otherwise).
+# and meshcoord's CPU time over the storm (utime + stime) must stay bounded: per frame sent
+# for the ENDPOINTS storm (FRAME_CPU_MAX_US), in all for the hello storm (REPLAY_CPU_MAX_S);
+# the figures are printed either way. Needs root and iproute2 (exit 77 = SKIP otherwise).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,12 +57,12 @@ STORM_S=10
 # A fresh registration is one round trip plus two X25519 handshakes: 2 s is generous even on
 # a loaded CI machine, and far less than a stalled coordinator would take.
 FRESH_MAX_MS=$((2000 * LIB_TIME_BOUNDS_SCALE)) # 2 s; sanitized daemons (CI) get the scale
-# meshcoord's CPU seconds over one STORM_S storm. The ENDPOINTS storm is still read and
-# decrypted at the rate the sender manages (~3-4.5 s here; unbounded it also cost a commit
-# and a push per record: 340,000 of them, 5-6.5 s, the sender held back by TCP), so its bound
-# is a sanity one and the applied-changes count is the sharp check. The hello storm costs
-# ~6 X25519 per connection unbounded (5.3 s for 15,000 here), ~0.3 s bounded.
-CPU_MAX_S=$((6 * LIB_TIME_BOUNDS_SCALE))
+# meshcoord's CPU over a STORM_S storm. The ENDPOINTS storm is read and decrypted at whatever
+# rate the sender manages, so its bound is per frame: ~4-8 us bounded, ~200 us unbounded (a
+# commit and a push per record, 32 records a frame); the applied-changes count is the sharper
+# check. The hello storm costs ~6 X25519 per connection unbounded (5.3 s for 15,000 here),
+# ~0.3 s bounded.
+FRAME_CPU_MAX_US=$((30 * LIB_TIME_BOUNDS_SCALE))
 REPLAY_CPU_MAX_S=$((2 * LIB_TIME_BOUNDS_SCALE))
 # Records per storm frame: SERVER_MAX_RECORDS_PER_FRAME, the most a frame may hold.
 RECORDS_CAP=32
@@ -117,6 +118,7 @@ storm_check() {
 	else
 		lib_not_ok "$name: a fresh node registers during the storm (${FRESH_MS} ms, ok=$fresh_ok, at most $FRESH_MAX_MS)"
 	fi
+	[ "$max" = per-frame ] && return 0 # the caller checks CPU per frame sent
 	if awk -v c="$cpu" -v m="$max" 'BEGIN { exit !(c <= m) }'; then
 		lib_ok "$name: meshcoord CPU over ${STORM_S} s stays bounded (${cpu} s, at most $max)"
 	else
@@ -151,8 +153,16 @@ lib_wait_exit _rc "$STORM_PID" $((STORM_S + 25))
 lib_untrack_pid "$STORM_PID"
 k1=$(cpu_ticks)
 c1=$(counters)
-storm_check "ENDPOINTS storm" "$fresh_rc" $((k1 - k0)) "$CPU_MAX_S"
+storm_check "ENDPOINTS storm" "$fresh_rc" $((k1 - k0)) per-frame
 frames=$(sed -n 's/.*storm_frames=\([0-9]*\).*/\1/p' "$T/storm1.out")
+# meshcoord must read and decrypt whatever the sender manages to push, so its CPU over the
+# storm follows the sender's speed (3.8 s for 672,000 frames on a busy machine, 8.7 s for
+# 1,160,000 on a quiet one): the bound is per frame. Unbounded, each of a frame's 32 records
+# was a commit and a push (~200 us a frame); bounded ~4-8 us.
+us_per_frame=$(awk -v t=$((k1 - k0)) -v hz="$HZ" -v f="${frames:-0}" 'BEGIN { if (f > 0) printf "%.1f", t / hz * 1e6 / f; else print "inf" }')
+lib_check "ENDPOINTS storm: meshcoord CPU per frame stays bounded (${us_per_frame} us, at most $FRAME_CPU_MAX_US)" \
+	awk -v u="$us_per_frame" -v m="$FRAME_CPU_MAX_US" 'BEGIN { exit !(u != "inf" && u <= m) }'
+
 records=$(sed -n 's/.*storm_records=\([0-9]*\).*/\1/p' "$T/storm1.out")
 applied=$(delta "$c0" "$c1" endpoint_updates)
 coalesced=$(delta "$c0" "$c1" endpoint_coalesced)
