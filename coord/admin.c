@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/ipc.h"
 #include "core/joinkey.h"
+#include "core/keys.h"
 
 enum {
 	ADMIN_EXIT_FAIL = 1,
@@ -49,8 +51,11 @@ static const char nodes_help[] =
 	"Usage: meshcoord nodes ACTION [-c FILE]\n"
 	"\n"
 	"Actions:\n"
-	"  list  show every node: NAME, IPV4, IPV6, ONLINE, LAST SEEN, ENDPOINTS\n"
-	"        (online: seen by the coordinator within the last 60 seconds)\n"
+	"  list [--json]\n"
+	"        show every node: NAME, IPV4, IPV6, ONLINE, LAST SEEN, ENDPOINTS\n"
+	"        (online: seen by the coordinator within the last 60 seconds). --json prints\n"
+	"        {\"nodes\": [...]}, each with name, public_key, ipv4, ipv6, online, created_unix,\n"
+	"        last_seen_unix (null: never) and endpoints (a list of \"addr:port\")\n"
 	"  remove NAME\n"
 	"        delete the node; its key is refused from now on and its peers drop it.\n"
 	"        Its name and addresses are not given to another node.\n"
@@ -63,6 +68,7 @@ struct admin_args {
 	const char *positional[ADMIN_POSITIONAL_MAX];
 	size_t n_positional;
 	bool help;
+	bool json;
 	bool reusable;
 	const char *expires;
 	const char *max_uses;
@@ -70,7 +76,7 @@ struct admin_args {
 	const char *config;
 };
 
-enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE };
+enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE, OPT_JSON };
 
 static const struct {
 	const char *long_name;
@@ -83,6 +89,7 @@ static const struct {
 	[OPT_EXPIRES] = { "expires", 0, true },
 	[OPT_MAX_USES] = { "max-uses", 0, true },
 	[OPT_PER_MINUTE] = { "per-minute", 0, true },
+	[OPT_JSON] = { "json", 0, false },
 };
 
 /* One parser for every subcommand, so admin_wants_help and admin_config_path read the
@@ -158,6 +165,9 @@ static bool args_parse(int argc, char **argv, struct admin_args *a, char *err, s
 			break;
 		case OPT_PER_MINUTE:
 			a->per_minute = value;
+			break;
+		case OPT_JSON:
+			a->json = true;
 			break;
 		}
 	}
@@ -450,6 +460,10 @@ int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t c
 		fputs(authkey_help, stderr);
 		return ADMIN_EXIT_USAGE;
 	}
+	if (a.json) {
+		fprintf(stderr, "meshcoord authkey: --json is an option of 'meshcoord nodes list'\n");
+		return ADMIN_EXIT_USAGE;
+	}
 	for (size_t i = 0; i < sizeof(authkey_actions) / sizeof(authkey_actions[0]); i++) {
 		if (strcmp(a.positional[0], authkey_actions[i].name) != 0)
 			continue;
@@ -521,6 +535,65 @@ static void node_row(const struct db_node *n, void *ctx)
 	       ipv6, online ? "yes" : "no", n->last_seen ? time_iso(n->last_seen, seen) : "never", endpoints);
 }
 
+struct nodes_json {
+	int64_t now;
+	struct ipc_text out;
+	size_t n;
+};
+
+/* One node as a JSON object; the names and addresses the registry holds are plain ASCII, and
+ * ipc_text_json_string keeps the output valid whatever they hold. */
+static void node_json(const struct db_node *n, void *ctx)
+{
+	struct nodes_json *j = ctx;
+	char ipv4[INET_ADDRSTRLEN], ipv6[INET6_ADDRSTRLEN], key[KEY_BASE64_LEN + 1];
+	bool online = n->last_seen != 0 && j->now - n->last_seen <= ADMIN_ONLINE_WINDOW_S;
+
+	inet_ntop(AF_INET, n->ipv4, ipv4, sizeof(ipv4));
+	inet_ntop(AF_INET6, n->ipv6, ipv6, sizeof(ipv6));
+	key_to_base64(key, n->node_key);
+	ipc_text_printf(&j->out, "%s\n  {\"name\": ", j->n++ ? "," : "");
+	ipc_text_json_string(&j->out, n->name, strlen(n->name));
+	ipc_text_printf(&j->out, ", \"public_key\": \"%s\", \"ipv4\": \"%s\", \"ipv6\": \"%s\", \"online\": %s, "
+			"\"created_unix\": %" PRId64 ", \"last_seen_unix\": ",
+			key, ipv4, ipv6, online ? "true" : "false", n->created);
+	if (n->last_seen)
+		ipc_text_printf(&j->out, "%" PRId64, n->last_seen);
+	else
+		ipc_text_printf(&j->out, "null");
+	ipc_text_printf(&j->out, ", \"endpoints\": [");
+	for (size_t i = 0; i < n->n_endpoints; i++) {
+		const struct control_endpoint *e = &n->endpoints[i];
+		char addr[INET6_ADDRSTRLEN];
+		if (!inet_ntop(e->family == 6 ? AF_INET6 : AF_INET, e->addr, addr, sizeof(addr)))
+			continue;
+		ipc_text_printf(&j->out, e->family == 6 ? "%s\"[%s]:%u\"" : "%s\"%s:%u\"", i ? ", " : "", addr, e->port);
+	}
+	ipc_text_printf(&j->out, "]}");
+}
+
+static int nodes_list_json(struct db *db)
+{
+	struct nodes_json j = { .now = (int64_t)time(NULL) };
+
+	ipc_text_init(&j.out);
+	ipc_text_printf(&j.out, "{\"nodes\": [");
+	if (!db_nodes_list(db, node_json, &j)) {
+		ipc_text_free(&j.out);
+		fprintf(stderr, "meshcoord nodes list: could not read the nodes (see the error above)\n");
+		return ADMIN_EXIT_FAIL;
+	}
+	ipc_text_printf(&j.out, "%s]}\n", j.n ? "\n" : "");
+	if (j.out.failed) {
+		ipc_text_free(&j.out);
+		fprintf(stderr, "meshcoord nodes list: out of memory\n");
+		return ADMIN_EXIT_FAIL;
+	}
+	fwrite(j.out.buf, 1, j.out.len, stdout);
+	ipc_text_free(&j.out);
+	return finish_output("nodes list");
+}
+
 static int nodes_list(struct db *db, const struct admin_args *a)
 {
 	struct nodes_table t = { .now = (int64_t)time(NULL), .name_width = 4, .ipv6_width = 4 };
@@ -529,6 +602,8 @@ static int nodes_list(struct db *db, const struct admin_args *a)
 		fprintf(stderr, "meshcoord nodes list: takes no arguments ('%s'); see --help\n", a->positional[1]);
 		return ADMIN_EXIT_USAGE;
 	}
+	if (a->json)
+		return nodes_list_json(db);
 	if (!db_nodes_list(db, node_row, &t))
 		goto fail;
 	printf("%-*s %-*s %-*s %-6s %-20s %s\n", t.name_width, "NAME", COLUMN_IPV4_WIDTH, "IPV4", t.ipv6_width, "IPV6",
@@ -618,6 +693,10 @@ int admin_nodes(struct db *db, int argc, char **argv)
 	for (size_t i = 0; i < sizeof(nodes_actions) / sizeof(nodes_actions[0]); i++) {
 		if (strcmp(a.positional[0], nodes_actions[i].name) != 0)
 			continue;
+		if (a.json && nodes_actions[i].run != nodes_list) {
+			fprintf(stderr, "meshcoord nodes %s: --json is an option of 'list'\n", a.positional[0]);
+			return ADMIN_EXIT_USAGE;
+		}
 		if (!db) {
 			fprintf(stderr, "meshcoord nodes: no database\n");
 			return ADMIN_EXIT_FAIL;

@@ -134,6 +134,7 @@ bool conn_queue_msg(struct coord_server *s, struct conn *c, const struct control
 		conn_kill(s, c);
 		return false;
 	}
+	s->counters.control_frames_sent++;
 	return conn_queue_raw(s, c, frame, len);
 }
 
@@ -278,6 +279,7 @@ static size_t conn_produce(struct coord_server *s, struct conn *c, uint8_t *out,
 			break;
 		}
 		used += len;
+		s->counters.control_frames_sent++;
 	}
 	return used;
 }
@@ -448,6 +450,7 @@ static size_t conn_process(struct coord_server *s, struct conn *c, const uint8_t
 			conn_kill(s, c);
 			break;
 		}
+		s->counters.control_frames_received++;
 		if (c->state == CONN_ACTIVE) {
 			/* Heard from it: to the back of the idle-deadline line. */
 			c->deadline_ms = now_ms;

@@ -31,6 +31,8 @@ enum root_key {
 	ROOT_RELAY_RATE_LIMIT,
 	ROOT_RELAY_BURST,
 	ROOT_RELAY_BIND_FRESH,
+	ROOT_METRICS_LISTEN,
+	ROOT_LOG_LEVEL,
 	ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
@@ -42,6 +44,8 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_RELAY_RATE_LIMIT] = "relay_rate_limit",
 	[ROOT_RELAY_BURST] = "relay_burst",
 	[ROOT_RELAY_BIND_FRESH] = "relay_bind_fresh",
+	[ROOT_METRICS_LISTEN] = "metrics_listen",
+	[ROOT_LOG_LEVEL] = "log_level",
 };
 
 static void coordconf_set_defaults(struct coord_config *cfg)
@@ -56,6 +60,7 @@ static void coordconf_set_defaults(struct coord_config *cfg)
 	cfg->relay_rate_limit = COORDCONF_DEFAULT_RELAY_RATE;
 	cfg->relay_burst = COORDCONF_DEFAULT_RELAY_RATE; /* one second at the rate */
 	cfg->relay_bind_fresh_s = COORDCONF_DEFAULT_RELAY_BIND_FRESH_S;
+	cfg->log_level = LOG_LEVEL_INFO;
 	memcpy(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR, sizeof(COORDCONF_DEFAULT_STATE_DIR));
 }
 
@@ -113,6 +118,54 @@ static bool get_listen_alt(struct yamlread *r, struct coord_config *cfg)
 		return true;
 	}
 	return parse_listen(r, key, "0.0.0.0:3479", cfg->stun_alt_host, &cfg->stun_alt_port);
+}
+
+/* The metrics page: "off" (or empty), a bare port (on COORDCONF_DEFAULT_METRICS_HOST), or an
+ * address and port written out: any other address than loopback must be, so that opening
+ * the counters to a network is never an accident of a default. */
+static bool get_metrics_listen(struct yamlread *r, struct coord_config *cfg)
+{
+	const char *key = root_keys[ROOT_METRICS_LISTEN];
+	const char *v;
+	char q[YAMLREAD_QUOTE_BUF];
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	v = yamlread_value(r);
+	if (yamlread_len(r) == 0 || yamlread_is_null(r) || strcmp(v, "off") == 0) {
+		cfg->metrics_host[0] = '\0';
+		cfg->metrics_port = 0;
+		return true;
+	}
+	if (strspn(v, "0123456789") == yamlread_len(r)) {
+		char *end;
+		unsigned long port = strtoul(v, &end, 10);
+		if (yamlread_len(r) > 5 || port == 0 || port > UINT16_MAX) {
+			yamlread_fail(r, r->ev.start_mark, "'%s': port '%s' is not from 1 to 65535", key,
+				      yamlread_quote(v, yamlread_len(r), q));
+			return false;
+		}
+		memcpy(cfg->metrics_host, COORDCONF_DEFAULT_METRICS_HOST, sizeof(COORDCONF_DEFAULT_METRICS_HOST));
+		cfg->metrics_port = (uint16_t)port;
+		return true;
+	}
+	return parse_listen(r, key, "127.0.0.1:9464", cfg->metrics_host, &cfg->metrics_port);
+}
+
+static bool get_log_level(struct yamlread *r, struct coord_config *cfg)
+{
+	const char *key = root_keys[ROOT_LOG_LEVEL];
+	char q[YAMLREAD_QUOTE_BUF];
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	if (!log_level_parse(yamlread_value(r), &cfg->log_level)) {
+		yamlread_fail(r, r->ev.start_mark, "'%s': '%s' is not one of error, warn, info, debug", key,
+			      yamlread_quote(yamlread_value(r), yamlread_len(r), q));
+		return false;
+	}
+	cfg->has_log_level = true;
+	return true;
 }
 
 /* After parsing: what was left unset follows what was set. */
@@ -232,6 +285,14 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 			break;
 		case ROOT_STATE_DIR:
 			if (!get_state_dir(r, cfg))
+				return false;
+			break;
+		case ROOT_METRICS_LISTEN:
+			if (!get_metrics_listen(r, cfg))
+				return false;
+			break;
+		case ROOT_LOG_LEVEL:
+			if (!get_log_level(r, cfg))
 				return false;
 			break;
 		case ROOT_N:

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/ipaddr.h"
+#include "core/log.h"
 
 enum {
 	COORDCONF_PATH_MAX = 4096,
@@ -26,6 +27,8 @@ enum {
 
 #define COORDCONF_DEFAULT_PATH "/etc/meshcoord/coord.yaml"
 #define COORDCONF_DEFAULT_STATE_DIR "/var/lib/meshcoord"
+/* What a bare metrics_listen port binds to: only this host can scrape. */
+#define COORDCONF_DEFAULT_METRICS_HOST "127.0.0.1"
 
 struct coord_config {
 	/* Control listener (TCP), default 0.0.0.0:CONTROL_DEFAULT_PORT ("[::]:51821" for IPv6). */
@@ -51,6 +54,13 @@ struct coord_config {
 	uint16_t public_port;
 	/* Holds coord.key (0600) and registry.db. */
 	char state_dir[COORDCONF_PATH_MAX];
+	/* The Prometheus metrics page (HTTP GET /metrics); port 0: off (the default). A bare
+	 * port means 127.0.0.1; another address only when written out. */
+	char metrics_host[ENDPOINT_HOST_MAX];
+	uint16_t metrics_port;
+	/* log_level: given in the file (has_log_level), else the command line's. */
+	bool has_log_level;
+	enum log_level log_level;
 };
 
 /* Parses YAML from memory (no file system access: the fuzz target may call it). */

@@ -208,9 +208,11 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 		if (r == DB_REGISTER_ERROR)
 			SERVER_COUNT_LOG(s, db_errors, "registry: cannot register node %s from %s", keyb64,
 					 conn_addr(c, a, sizeof(a)));
-		else
+		else {
+			s->refused_by[r]++;
 			SERVER_COUNT_LOG(s, registrations_refused, "%s: node %s refused: %s",
 					 conn_addr(c, a, sizeof(a)), keyb64, text);
+		}
 		conn_refuse(s, c, code, text);
 		return;
 	}

@@ -33,7 +33,12 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  serve                             run in the foreground until SIGTERM/SIGINT;\n"
-	"                                    SIGUSR1 logs the counters\n"
+	"                                    SIGUSR1 logs the counters; SIGHUP reads the config\n"
+	"                                    again (log_level and the relay limits change at\n"
+	"                                    once; a changed listener or state_dir is logged as\n"
+	"                                    needing a restart; a broken file changes nothing).\n"
+	"                                    With metrics_listen in the config it serves\n"
+	"                                    Prometheus metrics at http://ADDRESS/metrics\n"
 	"  pubkey                            print the coordinator's public key (base64)\n"
 	"  authkey create [--reusable] [--expires DURATION]\n"
 	"                                    print a new join key for 'meshd up --join KEY';\n"
@@ -41,7 +46,7 @@ static const char usage_text[] =
 	"                                    h or d (\"30m\", \"7d\"), default: never expires\n"
 	"  authkey list                      list join keys (id, kind, created, expires, uses, state)\n"
 	"  authkey revoke ID                 revoke a join key\n"
-	"  nodes list                        list nodes: name, addresses, online, last seen, endpoints\n"
+	"  nodes list [--json]               list nodes: name, addresses, online, last seen, endpoints\n"
 	"  nodes remove NAME                 remove a node: it is disconnected, its peers drop it\n"
 	"                                    within a second, and its key is refused from then on\n"
 	"  --help, -h                        show this help\n"
@@ -49,7 +54,8 @@ static const char usage_text[] =
 	"\n"
 	"Options (every command):\n"
 	"  -c, --config FILE                 configuration (default " COORDCONF_DEFAULT_PATH ")\n"
-	"  --log-level LEVEL                 error, warn, info (default) or debug\n"
+	"  --log-level LEVEL                 error, warn, info (default) or debug; wins over\n"
+	"                                    log_level in the config\n"
 	"\n"
 	"The coordinator key (coord.key, mode 0600) and the registry (registry.db) live in the\n"
 	"config's state_dir. The key is created on first use by serve, pubkey or authkey, so the\n"
@@ -59,11 +65,12 @@ static const char usage_text[] =
 struct global_options {
 	const char *config_path;
 	enum log_level level;
+	bool level_given; /* --log-level: it wins over the file's log_level */
 };
 
 /* Takes --log-level out of argv (every subcommand accepts it, the admin parser does not know
  * it), leaving the rest in order. Returns the new argc, or -1 after printing an error. */
-static int take_log_level(int argc, char **argv, const char *command, enum log_level *level)
+static int take_log_level(int argc, char **argv, const char *command, enum log_level *level, bool *given)
 {
 	int out = 0;
 	for (int i = 0; i < argc; i++) {
@@ -86,6 +93,7 @@ static int take_log_level(int argc, char **argv, const char *command, enum log_l
 			argv[out++] = argv[i];
 			continue;
 		}
+		*given = true;
 		if (!log_level_parse(value, level)) {
 			fprintf(stderr, "meshcoord %s: unknown log level '%s' (use error, warn, info or debug)\n", command,
 				value);
@@ -217,6 +225,8 @@ static int cmd_serve(int argc, char **argv, struct global_options *g)
 		log_error("%s", err);
 		return EXIT_FAILURE;
 	}
+	if (cfg.has_log_level && !g->level_given)
+		log_set_level(cfg.log_level);
 	struct db *db = open_db(&cfg, err, sizeof(err));
 	if (!db) {
 		log_error("%s", err);
@@ -226,6 +236,8 @@ static int cmd_serve(int argc, char **argv, struct global_options *g)
 	int rc = EXIT_FAILURE;
 	struct coord_server *s = coord_server_open(&cfg, db, key, err, sizeof(err));
 	sodium_memzero(key, sizeof(key)); /* the server keeps its own copy */
+	if (s)
+		coord_server_set_config(s, g->config_path, &cfg, g->level_given);
 	if (!s)
 		log_error("%s", err);
 	else if (coord_server_run(s) == 0)
@@ -342,7 +354,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct global_options g = { .config_path = COORDCONF_DEFAULT_PATH, .level = LOG_LEVEL_INFO };
-	int sub_argc = take_log_level(argc - 1, argv + 1, cmd->name, &g.level);
+	int sub_argc = take_log_level(argc - 1, argv + 1, cmd->name, &g.level, &g.level_given);
 	if (sub_argc < 0)
 		return EXIT_USAGE;
 	log_init("meshcoord", g.level);

@@ -266,6 +266,8 @@ void nodemap_news_sent(struct coord_server *s, struct conn *c)
 	c->cursor = e->next;
 	c->sent_version = e->version;
 	s->counters.peer_msgs_sent++;
+	if (c->map_done)
+		s->counters.peer_deltas_sent++;
 	if (e->removed)
 		tomb_passed(s, e); /* may free e; the cursor is already past it */
 }

@@ -224,6 +224,8 @@ static void on_data(struct coord_server *s, uint8_t *buf, size_t len, const unio
 				 sockaddr_format(&from->sa, a, sizeof(a)));
 		return;
 	}
+	s->counters.relay_rx_udp_frames++;
+	s->counters.relay_rx_bytes += payload_len;
 	forward(s, src, key, buf, payload_len);
 }
 
@@ -266,6 +268,8 @@ void relay_on_control(struct coord_server *s, struct conn *c, const struct contr
 	 * over TCP from now on, instead of until relay_bind_fresh runs out. */
 	if (src->relay_bound && s->now_ms - src->relay_bound_ms > SERVER_NODE_BIND_INTERVAL_MS + SERVER_TICK_MS)
 		src->relay_bound_ms = s->now_ms - s->relay_bind_fresh_ms;
+	s->counters.relay_rx_tcp_frames++;
+	s->counters.relay_rx_bytes += m->payload_len;
 	/* The same DATA frame a UDP sender would have sent, so both paths forward alike. */
 	memcpy(s->relay_frame + RELAY_DATA_OFF_KEY, m->node_key, WIRE_KEY_LEN);
 	memcpy(s->relay_frame + RELAY_DATA_OFF_PAYLOAD, m->payload, m->payload_len);

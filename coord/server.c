@@ -105,6 +105,8 @@ static void on_signal(struct coord_server *s)
 	while (read(s->signal.fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
 			coord_server_log_counters(s);
+		} else if (si.ssi_signo == SIGHUP) {
+			coord_server_reload(s);
 		} else {
 			log_info("signal %u received, shutting down", si.ssi_signo);
 			s->stop = true;
@@ -124,6 +126,7 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 	if (db_changed(s->db))
 		nodemap_reload(s);
 	dispatch_endpoints_due(s, now_ms);
+	metrics_http_tick(s, now_ms);
 
 	for (struct conn *c = s->short_list.head; c && c->deadline_ms <= now_ms; c = c->next) {
 		if (c->dead)
@@ -151,8 +154,8 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- setup */
 
-/* Binds a numeric address ("0.0.0.0", "::", "fe80::1%eth0"; brackets allowed). */
-static int open_socket(const char *host_in, uint16_t port, int type, const char *what, char *err, size_t err_len)
+int server_open_socket(const char *host_in, uint16_t port, int type, const char *what, int backlog, char *err,
+		       size_t err_len)
 {
 	char host[ENDPOINT_HOST_MAX];
 	size_t hl = strlen(host_in);
@@ -190,7 +193,7 @@ static int open_socket(const char *host_in, uint16_t port, int type, const char 
 		return -1;
 	}
 	freeaddrinfo(ai);
-	if (type == SOCK_STREAM && listen(fd, SERVER_LISTEN_BACKLOG) < 0) {
+	if (type == SOCK_STREAM && listen(fd, backlog) < 0) {
 		snprintf(err, err_len, "cannot listen on the %s socket: %s", what, strerror(errno));
 		close(fd);
 		return -1;
@@ -244,7 +247,8 @@ static bool open_stun_alt(struct coord_server *s, const struct coord_config *cfg
 {
 	if (cfg->stun_alt_port == 0)
 		return true;
-	s->stun_alt.fd = open_socket(cfg->stun_alt_host, cfg->stun_alt_port, SOCK_DGRAM, "alternate STUN", err, err_len);
+	s->stun_alt.fd = server_open_socket(cfg->stun_alt_host, cfg->stun_alt_port, SOCK_DGRAM, "alternate STUN", 0, err,
+					    err_len);
 	if (s->stun_alt.fd >= 0) {
 		s->stun_alt_port = bound_port(s->stun_alt.fd);
 		return true;
@@ -299,10 +303,10 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 		goto fail;
 	}
 
-	s->listener.fd = open_socket(cfg->listen_host, cfg->listen_port, SOCK_STREAM, "control", err, err_len);
+	s->listener.fd = server_open_socket(cfg->listen_host, cfg->listen_port, SOCK_STREAM, "control", SERVER_LISTEN_BACKLOG, err, err_len);
 	if (s->listener.fd < 0)
 		goto fail;
-	s->stun.fd = open_socket(cfg->stun_host, cfg->stun_port, SOCK_DGRAM, "STUN", err, err_len);
+	s->stun.fd = server_open_socket(cfg->stun_host, cfg->stun_port, SOCK_DGRAM, "STUN", 0, err, err_len);
 	if (s->stun.fd < 0)
 		goto fail;
 	stun_socket_buffers(s->stun.fd);
@@ -315,6 +319,7 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (s->signal.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
 		snprintf(err, err_len, "cannot set up signal handling: %s", strerror(errno));
@@ -332,6 +337,8 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 		snprintf(err, err_len, "cannot set up the event loop: %s", strerror(errno));
 		goto fail;
 	}
+	if (!metrics_http_open(s, cfg, err, err_len))
+		goto fail;
 	return s;
 fail:
 	coord_server_close(s);
@@ -387,6 +394,10 @@ int coord_server_run(struct coord_server *s)
 			case SOURCE_TIMER:
 				on_tick(s, now_ms);
 				break;
+			case SOURCE_METRICS:
+			case SOURCE_METRICS_CONN:
+				metrics_http_on_event(s, src, events[i].events, now_ms);
+				break;
 			case SOURCE_CONN: {
 				struct conn *c = (struct conn *)src;
 				if (c->dead)
@@ -422,6 +433,7 @@ void coord_server_close(struct coord_server *s)
 			close(srcs[i]->fd);
 	if (s->epoll_fd >= 0)
 		close(s->epoll_fd);
+	metrics_http_close(s);
 	nodemap_free(&s->nodes);
 	relay_free(s);
 	srclimit_free(&s->src_conns);
@@ -434,10 +446,10 @@ void coord_server_close(struct coord_server *s)
 
 void coord_server_log_counters(const struct coord_server *s)
 {
-	char line[4096];
+	char line[LOG_LINE_MAX];
 	size_t used = 0;
 
-#define SERVER_COUNTER_PRINT(name)                                                                     \
+#define SERVER_COUNTER_PRINT(name, help)                                                               \
 	if (used < sizeof(line))                                                                       \
 		used += (size_t)snprintf(line + used, sizeof(line) - used, " %s=%" PRIu64, #name,      \
 					 s->counters.name);

@@ -7,6 +7,7 @@
 #ifndef MESHCOORD_SERVER_H
 #define MESHCOORD_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,16 +17,21 @@
 
 struct coord_server;
 
-/* Binds the sockets, loads the node table and blocks SIGTERM, SIGINT and SIGUSR1 (they are
+/* Binds the sockets, loads the node table and blocks SIGTERM, SIGINT, SIGUSR1 and SIGHUP (they are
  * read through a signalfd). db stays owned by the caller and must outlive the server.
  * NULL on failure, with one line in err. */
 struct coord_server *coord_server_open(const struct coord_config *cfg, struct db *db,
 				       const uint8_t coord_private[WIRE_KEY_LEN], char *err, size_t err_len);
 /* Serves until SIGTERM or SIGINT: 0 on a clean stop, -1 if the event loop itself failed.
- * SIGUSR1 logs the counters. */
+ * SIGUSR1 logs the counters; SIGHUP reads the configuration again (coord_server_set_config). */
 int coord_server_run(struct coord_server *s);
 /* Closes every connection and socket and wipes the key. NULL is allowed. */
 void coord_server_close(struct coord_server *s);
+
+/* Where SIGHUP reads the configuration again, and what was read at start (cfg, copied). With
+ * log_level_from_cmdline, a log_level in the file is ignored. Without this, SIGHUP only logs. */
+void coord_server_set_config(struct coord_server *s, const char *path, const struct coord_config *cfg,
+			     bool log_level_from_cmdline);
 
 /* Logs every counter on one line: "counters: name=value ...". */
 void coord_server_log_counters(const struct coord_server *s);

@@ -28,6 +28,7 @@
 #include "core/srclimit.h"
 #include "core/clock.h"
 #include "core/control.h"
+#include "core/ipc.h"
 #include "core/log.h"
 #include "core/relay.h"
 
@@ -152,68 +153,75 @@ _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLIN
  * also has its own log limiter, so a flood of one kind cannot hide the first lines of the
  * next. */
 #define SERVER_COUNTERS(X)                                                                     \
-	X(conns_accepted)       /* TCP connections accepted */                                 \
-	X(conns_refused_limit)  /* closed at once: SERVER_MAX_CONNECTIONS reached */           \
-	X(accept_errors)        /* accept4 failed (descriptor limit, memory) */                \
-	X(hello_invalid)        /* first frame not a valid hello to our key: garbage, other key */ \
-	X(hello_replayed)       /* hello timestamp not newer than that node's last accepted */ \
-	X(hello_stale)          /* hello timestamp older than SERVER_HELLO_MAX_AGE_S */        \
-	X(hello_rate_limited)   /* over SERVER_SRC_HELLO_RATE for its source: closed unread */ \
-	X(conns_refused_source) /* its source holds SERVER_SRC_HELD_MAX unregistered, or the  \
-				 * source table is full of busy sources: closed at once */     \
-	X(frames_bad_length)    /* frame length 0 or above CONTROL_MAX_FRAME */                \
-	X(frames_forged)        /* transport frame failed authentication */                    \
-	X(records_malformed)    /* frame of no record, a zero-length one or one past its end */ \
-	X(msgs_malformed)       /* known message type that does not parse */                   \
-	X(msgs_unknown)         /* unknown message type, skipped */                            \
-	X(msgs_unexpected)      /* valid message out of place (e.g. PEER from a node) */       \
-	X(handshake_timeouts)   /* no hello + REGISTER within SERVER_HANDSHAKE_TIMEOUT_MS */   \
-	X(closed_unregistered)  /* closed by the other side before registering */             \
-	X(idle_timeouts)        /* registered session silent for SERVER_IDLE_TIMEOUT_MS */     \
-	X(slow_readers)         /* queue above SERVER_WRITE_QUEUE_MAX (not reading): closed */ \
-	X(registrations)        /* REGISTER accepted (new or returning node) */                \
-	X(nodes_created)        /* of which new nodes */                                       \
-	X(registrations_refused) /* REGISTER refused: join key or removed node */              \
-	X(sessions_replaced)    /* older session of a node closed by its newer one */          \
-	X(nodes_removed)        /* removals seen in the registry and pushed */                 \
-	X(endpoint_updates)     /* ENDPOINTS messages applied */                               \
-	X(endpoint_coalesced)   /* ENDPOINTS held back (SERVER_ENDPOINT_INTERVAL_MS) or        \
-				 * replaced by a later one before being applied */            \
-	X(endpoints_refused)    /* candidates dropped: not dialable (core/endpoint_check.h) */ \
-	X(endpoints_over_cap)   /* candidates dropped: beyond SERVER_MAX_ENDPOINTS_PER_NODE */  \
-	X(frames_over_records)  /* frame of more than SERVER_MAX_RECORDS_PER_FRAME: closed */  \
-	X(keepalives_coalesced) /* KEEPALIVEs after the first in a frame: not answered */      \
-	X(peer_msgs_sent)       /* PEER and PEER_REMOVE messages sent (maps and deltas) */     \
-	X(db_errors)            /* registry writes or reads that failed */                     \
-	X(msgs_unencodable)     /* map records we could not encode (bad stored data): skipped */ \
-	X(stun_requests)        /* Binding requests answered */                                \
-	X(stun_dropped)         /* datagrams on the STUN port that were not Binding requests */ \
-	X(stun_alt_requests)    /* of stun_requests, those on the alternate port */            \
-	X(stun_rate_limited)    /* Binding requests not answered: over the source's rate */    \
-	X(relay_binds)          /* BINDs accepted (source address bound, ACK sent) */          \
-	X(relay_malformed)      /* BIND or DATA of the wrong size or header */                 \
-	X(relay_bind_unknown)   /* BIND for a node that is unknown or has no live session */   \
-	X(relay_bind_bad_mac)   /* BIND whose mac fails under that node's token */             \
-	X(relay_bind_replayed)  /* BIND counter not above the last accepted: nothing bound */  \
-	X(relay_unbound_source) /* DATA from a source bound to no live session: dropped */     \
-	X(relay_dest_unknown)   /* DATA or RELAY for a key not registered (or removed) */      \
-	X(relay_dest_offline)   /* DATA or RELAY for a registered node with no session */      \
-	X(relay_rate_limited)   /* over the sender's relay_rate_limit: dropped */              \
-	X(relay_queue_full)     /* destination's TCP queue above SERVER_RELAY_QUEUE_MAX */     \
-	X(relay_send_errors)    /* sendto() to a bound address failed (buffer full, ICMP) */   \
-	X(relay_udp_frames)     /* frames forwarded to a UDP binding */                        \
-	X(relay_tcp_frames)     /* frames forwarded over a TCP session */                      \
-	X(relay_bytes)          /* payload bytes forwarded, either way */
+	X(conns_accepted, "TCP connections accepted") \
+	X(conns_refused_limit, "closed at once: SERVER_MAX_CONNECTIONS reached") \
+	X(accept_errors, "accept4 failed (descriptor limit, memory)") \
+	X(hello_invalid, "first frame not a valid hello to our key: garbage, other key") \
+	X(hello_replayed, "hello timestamp not newer than that node's last accepted") \
+	X(hello_stale, "hello timestamp older than SERVER_HELLO_MAX_AGE_S") \
+	X(hello_rate_limited, "over SERVER_SRC_HELLO_RATE for its source: closed unread") \
+	X(conns_refused_source, "its source holds SERVER_SRC_HELD_MAX unregistered, or the source table is full of busy sources: closed at once") \
+	X(frames_bad_length, "frame length 0 or above CONTROL_MAX_FRAME") \
+	X(frames_forged, "transport frame failed authentication") \
+	X(records_malformed, "frame of no record, a zero-length one or one past its end") \
+	X(msgs_malformed, "known message type that does not parse") \
+	X(msgs_unknown, "unknown message type, skipped") \
+	X(msgs_unexpected, "valid message out of place (e.g. PEER from a node)") \
+	X(handshake_timeouts, "no hello + REGISTER within SERVER_HANDSHAKE_TIMEOUT_MS") \
+	X(closed_unregistered, "closed by the other side before registering") \
+	X(idle_timeouts, "registered session silent for SERVER_IDLE_TIMEOUT_MS") \
+	X(slow_readers, "queue above SERVER_WRITE_QUEUE_MAX (not reading): closed") \
+	X(registrations, "REGISTER accepted (new or returning node)") \
+	X(nodes_created, "of which new nodes") \
+	X(registrations_refused, "REGISTER refused: join key or removed node") \
+	X(sessions_replaced, "older session of a node closed by its newer one") \
+	X(nodes_removed, "removals seen in the registry and pushed") \
+	X(endpoint_updates, "ENDPOINTS messages applied") \
+	X(endpoint_coalesced, "ENDPOINTS held back (SERVER_ENDPOINT_INTERVAL_MS) or replaced by a later one before being applied") \
+	X(endpoints_refused, "candidates dropped: not dialable (core/endpoint_check.h)") \
+	X(endpoints_over_cap, "candidates dropped: beyond SERVER_MAX_ENDPOINTS_PER_NODE") \
+	X(frames_over_records, "frame of more than SERVER_MAX_RECORDS_PER_FRAME: closed") \
+	X(keepalives_coalesced, "KEEPALIVEs after the first in a frame: not answered") \
+	X(peer_msgs_sent, "PEER and PEER_REMOVE messages sent (maps and deltas)") \
+	X(peer_deltas_sent, "of peer_msgs_sent, those sent after the session's full map (changes)") \
+	X(control_frames_received, "authenticated control frames received from nodes") \
+	X(control_frames_sent, "control frames sealed and queued to nodes") \
+	X(db_errors, "registry writes or reads that failed") \
+	X(msgs_unencodable, "map records we could not encode (bad stored data): skipped") \
+	X(stun_requests, "Binding requests answered") \
+	X(stun_dropped, "datagrams on the STUN port that were not Binding requests") \
+	X(stun_alt_requests, "of stun_requests, those on the alternate port") \
+	X(stun_rate_limited, "Binding requests not answered: over the source's rate") \
+	X(relay_binds, "BINDs accepted (source address bound, ACK sent)") \
+	X(relay_malformed, "BIND or DATA of the wrong size or header") \
+	X(relay_bind_unknown, "BIND for a node that is unknown or has no live session") \
+	X(relay_bind_bad_mac, "BIND whose mac fails under that node's token") \
+	X(relay_bind_replayed, "BIND counter not above the last accepted: nothing bound") \
+	X(relay_unbound_source, "DATA from a source bound to no live session: dropped") \
+	X(relay_dest_unknown, "DATA or RELAY for a key not registered (or removed)") \
+	X(relay_dest_offline, "DATA or RELAY for a registered node with no session") \
+	X(relay_rate_limited, "over the sender's relay_rate_limit: dropped") \
+	X(relay_queue_full, "destination's TCP queue above SERVER_RELAY_QUEUE_MAX") \
+	X(relay_send_errors, "sendto() to a bound address failed (buffer full, ICMP)") \
+	X(relay_udp_frames, "frames forwarded to a UDP binding") \
+	X(relay_tcp_frames, "frames forwarded over a TCP session") \
+	X(relay_bytes, "payload bytes forwarded, either way") \
+	X(relay_rx_udp_frames, "DATA frames received over UDP from a bound node, to forward") \
+	X(relay_rx_tcp_frames, "RELAY messages received over a TCP session, to forward") \
+	X(relay_rx_bytes, "payload bytes received to forward (before the checks that drop some)") \
+	X(metrics_requests, "HTTP requests answered on metrics_listen (any status)") \
+	X(metrics_refused, "metrics connections closed at once: METRICS_MAX_CONNECTIONS open") \
+	X(metrics_timeouts, "metrics connections closed: no full request or answer in METRICS_TIMEOUT_MS")
 
 struct server_counters {
-#define SERVER_COUNTER_FIELD(name) uint64_t name;
+#define SERVER_COUNTER_FIELD(name, help) uint64_t name;
 	SERVER_COUNTERS(SERVER_COUNTER_FIELD)
 #undef SERVER_COUNTER_FIELD
 };
 
 /* One log limiter per counter (most never log; they cost 24 bytes each). */
 struct server_limiters {
-#define SERVER_LIMITER_FIELD(name) struct log_ratelimit name;
+#define SERVER_LIMITER_FIELD(name, help) struct log_ratelimit name;
 	SERVER_COUNTERS(SERVER_LIMITER_FIELD)
 #undef SERVER_LIMITER_FIELD
 };
@@ -231,7 +239,16 @@ struct server_limiters {
 	} while (0)
 
 /* What an epoll event points at: the first member of every source. */
-enum source_kind { SOURCE_LISTENER, SOURCE_STUN, SOURCE_STUN_ALT, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_CONN };
+enum source_kind {
+	SOURCE_LISTENER,
+	SOURCE_STUN,
+	SOURCE_STUN_ALT,
+	SOURCE_SIGNAL,
+	SOURCE_TIMER,
+	SOURCE_CONN,
+	SOURCE_METRICS,      /* the metrics listener (metrics_http.c) */
+	SOURCE_METRICS_CONN, /* one scraper's connection */
+};
 
 struct source {
 	enum source_kind kind;
@@ -357,6 +374,14 @@ struct coord_server {
 	uint8_t batch[SERVER_SEND_BATCH];
 	struct server_counters counters;
 	struct server_limiters limiters;
+	/* REGISTER refusals by the registry's reason (OK and ERROR stay 0: db_errors counts
+	 * the latter), for the metrics page. */
+	uint64_t refused_by[DB_REGISTER_ERROR + 1];
+	struct metrics_http *metrics; /* NULL unless metrics_listen is set */
+	/* SIGHUP reads config_path again (reload.c) and compares with cfg, what runs. */
+	char config_path[COORDCONF_PATH_MAX];
+	struct coord_config cfg;
+	bool log_level_from_cmdline; /* --log-level given: the file's log_level is ignored */
 	/* The relay: bound source address -> node_entry, and what RELAY_INFO tells nodes. */
 	struct addrmap relay_addrs;
 	uint32_t relay_rate, relay_burst;
@@ -379,6 +404,10 @@ struct coord_server {
 };
 
 int64_t server_unix_now(void);
+/* Binds a numeric address ("0.0.0.0", "::", "fe80::1%eth0"; brackets allowed) and, for
+ * SOCK_STREAM, listens with backlog. -1 with one line in err on failure. */
+int server_open_socket(const char *host, uint16_t port, int type, const char *what, int backlog, char *err,
+		       size_t err_len);
 bool server_endpoints_equal(const struct control_endpoint *a, size_t na, const struct control_endpoint *b,
 			    size_t nb);
 
@@ -450,6 +479,23 @@ void nodemap_free(struct node_table *t);
 /* Answers the Binding requests waiting on a STUN socket (src: s->stun or s->stun_alt); on
  * the main one, relay frames go to relay.c. */
 void stunserver_on_readable(struct coord_server *s, struct source *src);
+
+/* ---------------------------------------------------------------- metrics.c, metrics_http.c */
+
+/* The Prometheus text exposition (format 0.0.4) of every counter and gauge, appended to out. */
+void metrics_render(const struct coord_server *s, struct ipc_text *out);
+/* Opens the metrics listener (cfg->metrics_port 0: none) and watches it. */
+bool metrics_http_open(struct coord_server *s, const struct coord_config *cfg, char *err, size_t err_len);
+/* An event on src (SOURCE_METRICS or SOURCE_METRICS_CONN). */
+void metrics_http_on_event(struct coord_server *s, struct source *src, uint32_t events, uint64_t now_ms);
+/* Closes connections past their deadline (the tick). */
+void metrics_http_tick(struct coord_server *s, uint64_t now_ms);
+void metrics_http_close(struct coord_server *s);
+
+/* ---------------------------------------------------------------- reload.c */
+
+/* SIGHUP: reads the configuration again and applies what can change live. */
+void coord_server_reload(struct coord_server *s);
 
 /* ---------------------------------------------------------------- relay.c */
 

@@ -11,9 +11,6 @@
 #include <unistd.h>
 
 enum {
-	/* Longer lines are cut: a log line is for a human, and a bounded stack buffer means
-	 * logging never allocates and never fails half-way. */
-	LOG_LINE_MAX = 1024,
 	LOG_PROGRAM_MAX = 32, /* program names are short ("meshd"); longer ones are cut */
 };
 
@@ -35,7 +32,8 @@ static const struct {
 	[LOG_LEVEL_DEBUG] = { "debug", SYSLOG_PRIO_DEBUG },
 };
 
-/* Set once by log_init before any thread starts, then only read. */
+/* Set by log_init before any thread starts; log_set_level changes the threshold from the
+ * loop's thread (SIGHUP). */
 static char log_program[LOG_PROGRAM_MAX] = "meshd";
 static enum log_level log_threshold = LOG_LEVEL_INFO;
 static bool log_to_journal;
@@ -69,6 +67,22 @@ void log_init(const char *program_name, enum log_level level)
 	if ((unsigned int)level <= LOG_LEVEL_DEBUG)
 		log_threshold = level;
 	log_to_journal = stderr_is_journal();
+}
+
+void log_set_level(enum log_level level)
+{
+	if ((unsigned int)level <= LOG_LEVEL_DEBUG)
+		log_threshold = level;
+}
+
+enum log_level log_get_level(void)
+{
+	return log_threshold;
+}
+
+const char *log_level_name(enum log_level level)
+{
+	return (unsigned int)level <= LOG_LEVEL_DEBUG ? log_levels[level].name : "?";
 }
 
 bool log_level_parse(const char *name, enum log_level *out)
@@ -134,7 +148,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	line[len++] = '\n';
 
 	/* One write: lines from several threads never interleave (stderr pipes to journald
-	 * take writes up to PIPE_BUF atomically, and our lines are shorter). */
+	 * take writes up to PIPE_BUF atomically, and our lines are no longer). */
 	for (;;) {
 		ssize_t w = write(STDERR_FILENO, line, len);
 

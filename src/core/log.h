@@ -9,9 +9,21 @@
 
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
-/* Process-wide settings, set once at start-up from the command line. */
+enum {
+	/* Longer lines are cut with "...": a log line is for a human, and a bounded stack buffer
+	 * means logging never allocates. PIPE_BUF on Linux, so one write(2) of a whole line to
+	 * journald's pipe is atomic; the counter lines (SIGUSR1) need ~1.5 KiB. */
+	LOG_LINE_MAX = 4096,
+};
+
+/* Process-wide settings, set at start-up from the command line. */
 void log_init(const char *program_name, enum log_level level);
+/* The threshold again (SIGHUP's log_level); called from the thread that runs the loop,
+ * between events (threads that only read it see the old or the new value). */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
 bool log_level_parse(const char *name, enum log_level *out);
+const char *log_level_name(enum log_level level);
 bool log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -351,7 +351,7 @@ void device_close(struct device *dev)
 
 void device_log_counters(const struct device *dev)
 {
-	char line[1024];
+	char line[LOG_LINE_MAX];
 	size_t used = 0;
 #define DEVICE_COUNTER_PRINT(name)                                                                   \
 	if (used < sizeof(line))                                                                     \

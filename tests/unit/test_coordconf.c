@@ -40,6 +40,54 @@ static void assert_defaults(const struct coord_config *cfg)
 	assert_string_equal(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR);
 }
 
+/* metrics_listen: off by default, a bare port on loopback, an address only when written out;
+ * log_level. */
+static void test_metrics_and_log_level(void **state)
+{
+	static const struct {
+		const char *yaml;
+		const char *host;
+		uint16_t port;
+		bool has_level;
+		enum log_level level;
+	} cases[] = {
+		{ PUB, "", 0, false, LOG_LEVEL_INFO },
+		{ PUB "metrics_listen: off\n", "", 0, false, LOG_LEVEL_INFO },
+		{ PUB "metrics_listen:\n", "", 0, false, LOG_LEVEL_INFO },
+		{ PUB "metrics_listen: 9464\n", "127.0.0.1", 9464, false, LOG_LEVEL_INFO },
+		{ PUB "metrics_listen: '[::1]:9464'\n", "::1", 9464, false, LOG_LEVEL_INFO },
+		{ PUB "metrics_listen: 192.0.2.10:9100\nlog_level: debug\n", "192.0.2.10", 9100, true, LOG_LEVEL_DEBUG },
+		{ PUB "log_level: error\n", "", 0, true, LOG_LEVEL_ERROR },
+	};
+	static const struct {
+		const char *yaml, *err;
+	} bad[] = {
+		{ PUB "metrics_listen: 0\n", "coord.yaml:2:17: 'metrics_listen': port '0' is not from 1 to 65535" },
+		{ PUB "metrics_listen: 65536\n", "coord.yaml:2:17: 'metrics_listen': port '65536' is not from 1 to 65535" },
+		{ PUB "metrics_listen: localhost:9464\n",
+		  "coord.yaml:2:17: 'metrics_listen': 'localhost:9464' is not an IP address and port (e.g. 127.0.0.1:9464, or [::]:9464 for IPv6 too)" },
+		{ PUB "log_level: loud\n", "coord.yaml:2:12: 'log_level': 'loud' is not one of error, warn, info, debug" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct coord_config cfg;
+		char err[512];
+		if (!parse(&cfg, cases[i].yaml, err, sizeof(err)))
+			fail_msg("%s: %s", cases[i].yaml, err);
+		assert_string_equal(cfg.metrics_host, cases[i].host);
+		assert_int_equal(cfg.metrics_port, cases[i].port);
+		assert_int_equal(cfg.has_log_level, cases[i].has_level);
+		assert_int_equal(cfg.log_level, cases[i].level);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct coord_config cfg;
+		char err[512];
+		assert_false(parse(&cfg, bad[i].yaml, err, sizeof(err)));
+		if (strcmp(err, bad[i].err) != 0)
+			fail_msg("got \"%s\", expected \"%s\"", err, bad[i].err);
+	}
+}
+
 /* The relay's keys and the second STUN port, whose defaults follow stun_listen. */
 static void test_relay_keys(void **state)
 {
@@ -153,9 +201,9 @@ static void test_errors(void **state)
 		{ "a list", "- public_address\n",
 		  "coord.yaml:1:1: the configuration must be a mapping of settings ('key: value' lines), not a list" },
 		{ "unknown key", PUB "listn: 0.0.0.0:51821\n",
-		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh)" },
+		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level)" },
 		{ "meshd key", PUB "listen_port: 51821\n",
-		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh)" },
+		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level)" },
 		{ "duplicate", PUB "state_dir: /a\npublic_address: 203.0.113.11:51821\n",
 		  "coord.yaml:3:1: duplicate key 'public_address' (first given at line 1)" },
 		{ "missing public_address", "listen: 0.0.0.0:51821\n",
@@ -324,7 +372,7 @@ static void test_load(void **state)
 	fclose(f);
 	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
-		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh)", path);
+		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level)", path);
 	assert_string_equal(err, want);
 
 	/* Over the 1 MiB limit. */
@@ -366,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_relay_keys),
+		cmocka_unit_test(test_metrics_and_log_level),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_state_dir_length),
 		cmocka_unit_test(test_paths),

@@ -16,7 +16,7 @@
 #include "core/log.h"
 
 /* Runs fn with stderr redirected to a temporary file and returns what it wrote. */
-static char captured[4096];
+static char captured[2 * LOG_LINE_MAX];
 
 static const char *capture(void (*fn)(void), const char *journal_env_mode)
 {
@@ -153,7 +153,7 @@ static void test_control_chars(void **state)
 
 static void emit_long(void)
 {
-	char big[3000];
+	char big[LOG_LINE_MAX + 2000];
 
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -169,7 +169,7 @@ static void test_truncation(void **state)
 
 	assert_non_null(nl);
 	/* One bounded line ending in "...", then the next line intact. */
-	assert_true((size_t)(nl - out) < 1024);
+	assert_true((size_t)(nl - out) < LOG_LINE_MAX);
 	assert_memory_equal(nl - 3, "...", 3);
 	assert_string_equal(nl + 1, "meshd: info: after\n");
 }

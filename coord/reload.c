@@ -1,0 +1,84 @@
+/* SIGHUP: meshcoord reads its configuration file again. What can change while serving
+ * changes at once (log_level, the relay's limits); a setting that needs a restart (a
+ * listener's address, state_dir) is named in one log line each and left as it runs. A file
+ * that does not parse changes nothing: the parser's error is logged and serving goes on. */
+#include <string.h>
+
+#include "coord/server_internal.h"
+
+void coord_server_set_config(struct coord_server *s, const char *path, const struct coord_config *cfg,
+			     bool log_level_from_cmdline)
+{
+	snprintf(s->config_path, sizeof(s->config_path), "%s", path);
+	s->cfg = *cfg;
+	s->log_level_from_cmdline = log_level_from_cmdline;
+}
+
+static bool listen_differs(const char *ha, uint16_t pa, const char *hb, uint16_t pb)
+{
+	return pa != pb || strcmp(ha, hb) != 0;
+}
+
+static void needs_restart(const char *key)
+{
+	log_warn("SIGHUP: '%s' changed; it takes effect when meshcoord restarts", key);
+}
+
+void coord_server_reload(struct coord_server *s)
+{
+	struct coord_config n;
+	char err[512];
+	struct coord_config *run = &s->cfg;
+
+	if (!s->config_path[0])
+		return;
+	if (!coordconf_load(&n, s->config_path, err, sizeof(err))) {
+		log_error("SIGHUP: %s; the running configuration stays", err);
+		return;
+	}
+	/* Restart needed: these are sockets and files opened once. */
+	if (listen_differs(run->listen_host, run->listen_port, n.listen_host, n.listen_port))
+		needs_restart("listen");
+	if (listen_differs(run->stun_host, run->stun_port, n.stun_host, n.stun_port))
+		needs_restart("stun_listen");
+	if (listen_differs(run->stun_alt_host, run->stun_alt_port, n.stun_alt_host, n.stun_alt_port))
+		needs_restart("stun_listen_alt");
+	if (listen_differs(run->metrics_host, run->metrics_port, n.metrics_host, n.metrics_port))
+		needs_restart("metrics_listen");
+	if (strcmp(run->state_dir, n.state_dir) != 0)
+		needs_restart("state_dir");
+
+	/* Live. */
+	enum log_level level = n.has_log_level ? n.log_level : LOG_LEVEL_INFO;
+	if (n.has_log_level != run->has_log_level || level != log_get_level()) {
+		if (s->log_level_from_cmdline) {
+			log_info("SIGHUP: 'log_level' in the file is ignored: --log-level on the command line wins");
+		} else if (level != log_get_level()) {
+			log_info("SIGHUP: log_level %s -> %s", log_level_name(log_get_level()), log_level_name(level));
+			log_set_level(level);
+		}
+	}
+	run->has_log_level = n.has_log_level;
+	run->log_level = n.log_level;
+	if (n.relay_rate_limit != run->relay_rate_limit || n.relay_burst != run->relay_burst) {
+		log_info("SIGHUP: relay limit per node %u -> %u bytes/s (0: none), burst %u -> %u bytes",
+			 (unsigned int)run->relay_rate_limit, (unsigned int)n.relay_rate_limit,
+			 (unsigned int)run->relay_burst, (unsigned int)n.relay_burst);
+		run->relay_rate_limit = s->relay_rate = n.relay_rate_limit;
+		run->relay_burst = s->relay_burst = n.relay_burst;
+	}
+	if (n.relay_bind_fresh_s != run->relay_bind_fresh_s) {
+		log_info("SIGHUP: relay_bind_fresh %u -> %u s", (unsigned int)run->relay_bind_fresh_s,
+			 (unsigned int)n.relay_bind_fresh_s);
+		run->relay_bind_fresh_s = n.relay_bind_fresh_s;
+		s->relay_bind_fresh_ms = (uint64_t)n.relay_bind_fresh_s * 1000u;
+	}
+	/* Only join keys carry it, and 'meshcoord authkey create' reads the file itself. */
+	if (strcmp(run->public_host, n.public_host) != 0 || run->public_port != n.public_port) {
+		log_info("SIGHUP: public_address is now %s:%u (for join keys created from now on)", n.public_host,
+			 (unsigned int)n.public_port);
+		memcpy(run->public_host, n.public_host, sizeof(run->public_host));
+		run->public_port = n.public_port;
+	}
+	log_info("SIGHUP: configuration %s read again", s->config_path);
+}
