@@ -25,6 +25,13 @@ void timers_init(struct peer_timers *t, unsigned int persistent_keepalive_ms)
 	t->persistent_keepalive_ms = persistent_keepalive_ms;
 }
 
+void timers_set_persistent_keepalive(struct peer_timers *t, unsigned int persistent_keepalive_ms, uint64_t now_ms)
+{
+	t->persistent_keepalive_ms = persistent_keepalive_ms;
+	/* On: the first one an interval from now, as after a send; off: none pending. */
+	t->persistent_keepalive_at = persistent_keepalive_ms ? timers_deadline(now_ms, persistent_keepalive_ms) : 0;
+}
+
 void timers_on_data_sent(struct peer_timers *t, uint64_t now_ms)
 {
 	/* Measured from the first unanswered packet: later ones must not push it back. */

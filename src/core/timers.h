@@ -51,6 +51,8 @@ struct peer_timers { /* every peer holds one: the deadlines first, so nothing pa
 };
 
 void timers_init(struct peer_timers *t, unsigned int persistent_keepalive_ms);
+/* A new persistent keepalive interval (0: off), as SIGHUP's config gives it. */
+void timers_set_persistent_keepalive(struct peer_timers *t, unsigned int persistent_keepalive_ms, uint64_t now_ms);
 
 /* Events, reported by the data path. */
 void timers_on_data_sent(struct peer_timers *t, uint64_t now_ms);       /* a non-empty data message */

@@ -25,7 +25,7 @@ static const char config_default_interface[] = "mesh0";
 
 enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
-	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_USER, ROOT_N
+	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_USER, ROOT_LOG_LEVEL, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -41,6 +41,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_COOKIE_THRESHOLD] = "cookie_threshold",
 	[ROOT_MAX_PEERS] = "max_peers",
 	[ROOT_USER] = "user",
+	[ROOT_LOG_LEVEL] = "log_level",
 };
 
 /* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
@@ -566,6 +567,16 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			if (!yamlread_uint(r, root_keys[idx], 1, CONFIG_MAX_MAX_PEERS, &cfg->max_peers))
 				return false;
 			break;
+		case ROOT_LOG_LEVEL:
+			if (!yamlread_scalar(r, root_keys[idx]))
+				return false;
+			if (!log_level_parse(yamlread_value(r), &cfg->log_level)) {
+				yamlread_fail(r, r->ev.start_mark, "'log_level': '%s' is not one of error, warn, info, debug",
+					      yamlread_quote(yamlread_value(r), yamlread_len(r), q));
+				return false;
+			}
+			cfg->has_log_level = true;
+			break;
 		case ROOT_N:
 			return false;
 		}
@@ -604,6 +615,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->mtu = CONFIG_DEFAULT_MTU;
 	cfg->cookie_threshold = CONFIG_DEFAULT_COOKIE_THRESHOLD;
 	cfg->max_peers = CONFIG_DEFAULT_MAX_PEERS;
+	cfg->log_level = LOG_LEVEL_INFO;
 }
 
 static bool parse_document(struct cfg_parser *p)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/ipaddr.h"
+#include "core/log.h"
 #include "core/wire.h"
 
 enum {
@@ -76,6 +77,9 @@ struct config {
 	char control_group[CONFIG_GROUP_MAX];
 	/* Run as this user once everything needing root is open (privdrop.h); empty: stay. */
 	char user[CONFIG_GROUP_MAX];
+	/* log_level: given in the file (has_log_level), else --log-level's or info. */
+	bool has_log_level;
+	enum log_level log_level;
 };
 
 /* The control socket of an interface when the config does not name one. False if too long. */

@@ -51,8 +51,8 @@ static bool alloc_buffers(struct device *dev)
 	return dev->plain_buffers && socket_alloc_buffers(dev) && stage_pool_init(&dev->stage, dev->plain_slot_size);
 }
 
-static bool resolve_endpoint(struct device *dev, struct peer *p, const struct config_peer *cp, char *err,
-			     size_t err_len)
+bool device_peer_resolve_endpoint(struct device *dev, struct peer *p, const struct config_peer *cp, char *err,
+				  size_t err_len)
 {
 	char port[8];
 	snprintf(port, sizeof(port), "%u", cp->endpoint_port);
@@ -154,7 +154,7 @@ static bool setup_peers(struct device *dev, const struct config *cfg, bool resol
 			snprintf(err, err_len, "out of memory for peer %s", cfg->peers[i].name);
 			return false;
 		}
-		if (resolve && cfg->peers[i].has_endpoint && !resolve_endpoint(dev, p, &cfg->peers[i], err, err_len))
+		if (resolve && cfg->peers[i].has_endpoint && !device_peer_resolve_endpoint(dev, p, &cfg->peers[i], err, err_len))
 			return false;
 	}
 	return true;
@@ -303,6 +303,7 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	dev->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);

@@ -183,6 +183,11 @@ struct device {
 	struct peer *rx_punch_peer;
 	int rx_punch_fd;
 	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
+	/* SIGHUP (reload.h): the file to read again and the configuration running now (main's),
+	 * or NULL without reload_init. */
+	const char *config_path;
+	struct config *running_cfg;
+	bool log_level_from_cmdline;
 	int exit_code;             /* what device_run's caller should exit with */
 
 	struct udp_inbox inbox;
@@ -232,6 +237,9 @@ void device_initiate_ahead(struct device *dev, uint64_t now_ms);
 
 /* Peers can come and go while running (the coordinator's peer map). */
 struct peer *device_peer_add(struct device *dev, const struct config_peer *cp);
+/* Sets a static peer's endpoint from cp's host and port (a name is resolved: blocking). */
+bool device_peer_resolve_endpoint(struct device *dev, struct peer *p, const struct config_peer *cp, char *err,
+				  size_t err_len);
 void device_peer_remove(struct device *dev, struct peer *p);
 /* Watches fd for the given epoll events (0 stops watching; the fd stays open). */
 bool device_watch_fd(struct device *dev, int fd, uint32_t events);

@@ -20,6 +20,7 @@
 #include "meshd/peer.h"
 #include "meshd/probe.h"
 #include "meshd/punch.h"
+#include "meshd/reload.h"
 #include "meshd/relayclient.h"
 #include "meshd/rx.h"
 #include "meshd/socket.h"
@@ -162,6 +163,8 @@ static void handle_signals(struct device *dev)
 	while (read(dev->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
 			device_log_counters(dev);
+		} else if (si.ssi_signo == SIGHUP) {
+			reload_config(dev, clock_monotonic_ms());
 		} else {
 			log_info("signal %u received, shutting down", si.ssi_signo);
 			dev->stop_requested = true;

@@ -17,6 +17,7 @@
 #include "meshd/ctl.h"
 #include "meshd/device.h"
 #include "meshd/privdrop.h"
+#include "meshd/reload.h"
 
 enum {
 	EXIT_USAGE = 2,              /* bad command line, as most Unix tools */
@@ -33,7 +34,13 @@ static const char usage_text[] =
 	"Commands:\n"
 	"  up -c FILE [--join KEY] [--log-level LEVEL]\n"
 	"                                  run the node in the foreground until SIGTERM/SIGINT;\n"
-	"                                  SIGUSR1 logs the packet counters. --join registers\n"
+	"                                  SIGUSR1 logs the packet counters; SIGHUP reads the\n"
+	"                                  config again: log_level, cookie_threshold, max_peers\n"
+	"                                  and static peers (added, removed, endpoint,\n"
+	"                                  allowed_ips, persistent_keepalive) change at once,\n"
+	"                                  other changed keys are logged as needing a restart,\n"
+	"                                  and a file with a mistake changes nothing. --log-level\n"
+	"                                  wins over log_level in the config. --join registers\n"
 	"                                  with the coordinator named in KEY (from 'meshcoord\n"
 	"                                  authkey create'); needs state_dir in the config and is\n"
 	"                                  only needed the first time. The key is wiped from the\n"
@@ -194,7 +201,7 @@ static int cmd_up(int argc, char **argv)
 	 * to every local user for the daemon's whole life. */
 	char join_arg[JOINKEY_MAX_LEN + 1];
 	size_t join_arg_len = 0;
-	bool join_given = false;
+	bool join_given = false, level_given = false;
 	enum log_level level = LOG_LEVEL_INFO;
 	int opt;
 
@@ -210,6 +217,7 @@ static int cmd_up(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 'l':
+			level_given = true;
 			if (!log_level_parse(optarg, &level)) {
 				fprintf(stderr, "meshd up: unknown log level '%s' (use error, warn, info or debug)\n", optarg);
 				return EXIT_USAGE;
@@ -235,6 +243,8 @@ static int cmd_up(int argc, char **argv)
 		sodium_memzero(join_arg, sizeof(join_arg));
 		return EXIT_FAILURE;
 	}
+	if (cfg.has_log_level && !level_given)
+		log_set_level(cfg.log_level);
 	struct joinkey join;
 	bool have_join = false;
 	uint8_t private_key[WIRE_KEY_LEN];
@@ -270,6 +280,7 @@ static int cmd_up(int argc, char **argv)
 			goto out;
 		log_info("running as user %s, keeping only CAP_NET_ADMIN", cfg.user);
 	}
+	reload_init(&dev, config_path, &cfg, level_given);
 	err[0] = '\0';
 	if (device_run(&dev) == 0)
 		rc = dev.exit_code;

@@ -156,8 +156,16 @@ static void render_node(const struct device *dev, uint64_t now_ms, bool json, st
 		ipc_text_printf(t, ", \"addresses\": ");
 		prefixes(t, true, addrs, n_addrs);
 		ipc_text_printf(t, ", \"public_key\": \"%s\", \"listen_port\": %u, \"coordinator\": \"%s\", "
-				   "\"relay\": \"%s\"}, \"peers\": [",
+				   "\"relay\": \"%s\"}, \"counters\": {",
 				key, dev->listen_port, coordinator_word(dev), relay_word(dev, now_ms));
+		/* Every device counter (device.h), as SIGUSR1 logs them. */
+		const char *sep = "";
+#define STATUS_COUNTER_JSON(name)                                                           \
+		ipc_text_printf(t, "%s\"" #name "\": %" PRIu64, sep, dev->counters.name); \
+		sep = ", ";
+		DEVICE_COUNTERS(STATUS_COUNTER_JSON)
+#undef STATUS_COUNTER_JSON
+		ipc_text_printf(t, "}, \"peers\": [");
 		return;
 	}
 	ipc_text_printf(t, "node %s on %s, ", name, dev->ifname);

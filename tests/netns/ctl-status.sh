@@ -8,7 +8,8 @@
 #   └────────────────────────────────────┘      └────────────────────────────────────┘
 #
 # Checks: the socket is 0600; `meshd status --json` shows peer b on "direct 192.0.2.2:51820"
-# with a recent handshake and rx/tx bytes that grow after a ping; the plain table says the
+# with a recent handshake and rx/tx bytes that grow after a ping, and every counter SIGUSR1
+# logs under "counters"; the plain table says the
 # same; `meshd ping` answers (for a static peer: a clear refusal) and names an unknown peer;
 # a second `meshd up` on the same interface fails with one clear line; a CLI of another
 # protocol version is refused with the daemon's version; no daemon gives the one-line hint;
@@ -88,6 +89,14 @@ cli status --json -s "$SOCK_A" >"$T/s2.json"
 grew() { [ "$(jget "$T/s2.json" "b[\"$1\"]")" -ge $(($(jget "$T/s1.json" "b[\"$1\"]") + PINGS * 84)) ]; }
 lib_check "status: rx_bytes grew by at least $PINGS pings" grew rx_bytes
 lib_check "status: tx_bytes grew by at least $PINGS pings" grew tx_bytes
+# Every counter SIGUSR1 logs is in status --json, with the same name.
+CTR=$(lib_meshd_counters "$PID_A" "$T/a.log")
+names=$(printf '%s\n' "$CTR" | tr ' ' '\n' | sed -n 's/^\([a-z_]*\)=[0-9]*$/\1/p' | sort | tr '\n' ' ')
+jnames=$(jget "$T/s2.json" '" ".join(sorted(d["counters"])) + " "')
+lib_check "status --json carries every device counter ($(echo "$names" | wc -w) of them)" \
+	test -n "$names" -a "$names" = "$jnames"
+lib_check "status --json counters: handshakes completed, datagrams sent and received" \
+	test "$(jget "$T/s2.json" 'str(min(d["counters"]["handshakes_completed"], d["counters"]["tx_datagrams"], d["counters"]["rx_datagrams"]) > 0)')" = True
 
 cli status -s "$SOCK_A" >"$T/table.txt"
 lib_check "plain status shows the same path in its table" grep -q "^b .*direct $UNDERLAY_B:$PORT" "$T/table.txt"

@@ -44,7 +44,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -168,7 +168,7 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user)" },
+		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -255,6 +255,28 @@ static void test_full_config(void **state)
 	assert_null(cfg.peers);
 	assert_int_equal(cfg.n_peers, 0);
 	config_free(&cfg); /* twice is harmless */
+}
+
+/* log_level: absent (info, not given), each level, and a refusal that names the levels. */
+static void test_log_level(void **state)
+{
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	assert_true(parse(&cfg, BASE, err, sizeof(err)));
+	assert_false(cfg.has_log_level);
+	assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
+	config_free(&cfg);
+	assert_true(parse(&cfg, BASE "log_level: debug\n", err, sizeof(err)));
+	assert_true(cfg.has_log_level);
+	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
+	config_free(&cfg);
+	assert_true(parse(&cfg, BASE "log_level: error\n", err, sizeof(err)));
+	assert_int_equal(cfg.log_level, LOG_LEVEL_ERROR);
+	config_free(&cfg);
+	assert_false(parse(&cfg, BASE "log_level: verbose\n", err, sizeof(err)));
+	assert_string_equal(err, "node.yaml:3:12: 'log_level': 'verbose' is not one of error, warn, info, debug");
 }
 
 static void test_defaults(void **state)
@@ -489,7 +511,7 @@ static void test_load(void **state)
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
-		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user)",
+		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)",
 		 path);
 	assert_string_equal(err, want);
 
@@ -627,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_address_forms),
 		cmocka_unit_test(test_number_forms),
 		cmocka_unit_test(test_explicit_length),
