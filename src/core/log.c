@@ -159,6 +159,17 @@ out:
 	errno = saved_errno;
 }
 
+unsigned int log_ratelimit_expire(struct log_ratelimit *rl, uint64_t now_ms)
+{
+	unsigned int n = rl->suppressed;
+
+	if (n == 0 || (now_ms >= rl->window_start_ms && now_ms - rl->window_start_ms < LOG_RATELIMIT_INTERVAL_MS))
+		return 0;
+	rl->suppressed = 0;
+	rl->printed = 0; /* the next line opens a new window */
+	return n;
+}
+
 bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms, unsigned int *suppressed_out)
 {
 	/* A fresh limiter opens its first window at the first call. A clock that went

@@ -46,5 +46,8 @@ struct log_ratelimit {
 /* Returns true if a line may be printed now; *suppressed_out gets how many were dropped
  * since the last printed line (so the caller can say so). */
 bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms, unsigned int *suppressed_out);
+/* A window that has ended with lines suppressed in it: returns how many (and forgets them),
+ * so a flood that stops is still summed up; 0 otherwise. Call it now and then (a timer). */
+unsigned int log_ratelimit_expire(struct log_ratelimit *rl, uint64_t now_ms);
 
 #endif

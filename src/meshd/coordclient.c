@@ -49,11 +49,19 @@ static void disconnect(struct device *dev, struct coordclient *cc, uint64_t now_
 		close(cc->fd);
 	}
 	/* why == NULL: a deliberate close that the caller has already explained. */
-	if (why && cc->phase == COORD_READY)
+	if (why && cc->phase == COORD_READY) {
 		log_warn("coordinator connection lost (%s); tunnels keep working, reconnecting", why);
-	else if (why)
-		log_warn("cannot reach the coordinator %s:%u (%s); retrying in %" PRIu64 " s", cc->state.coord_host,
-			 cc->state.coord_port, why, cc->backoff_ms / 1000);
+		cc->lost_ms = now_ms;
+		cc->failed_attempts = 0;
+	} else if (why && cc->failed_attempts++ == 0) {
+		log_warn("cannot reach the coordinator %s:%u (%s); retrying in %" PRIu64 " s, then at most every %d s "
+			 "(further failures are logged at debug level until it answers)",
+			 cc->state.coord_host, cc->state.coord_port, why, cc->backoff_ms / 1000,
+			 COORD_BACKOFF_MAX_MS / 1000);
+	} else if (why) {
+		log_debug("cannot reach the coordinator %s:%u (%s, attempt %u); retrying in %" PRIu64 " s",
+			  cc->state.coord_host, cc->state.coord_port, why, cc->failed_attempts, cc->backoff_ms / 1000);
+	}
 	cc->fd = -1;
 	cc->watched = 0;
 	cc->phase = COORD_IDLE;
@@ -182,8 +190,18 @@ static bool apply_registered(struct device *dev, struct coordclient *cc, const s
 	bool changed = !cc->state.registered || memcmp(&v4, &cc->state.ipv4, sizeof(v4)) != 0 ||
 		       memcmp(&v6, &cc->state.ipv6, sizeof(v6)) != 0;
 	char a[IP_PREFIX_STR_MAX], b[IP_PREFIX_STR_MAX], err[256];
-	log_info("registered with coordinator %s:%u as %s (%s, %s)", cc->state.coord_host, cc->state.coord_port,
-		 r->name, ip_prefix_format(&v4, a, sizeof(a)), ip_prefix_format(&v6, b, sizeof(b)));
+	if (cc->lost_ms)
+		log_info("coordinator connection restored after %" PRIu64 " s (%u failed attempts): "
+			 "registered with coordinator %s:%u as %s (%s, %s)",
+			 (now_ms - cc->lost_ms) / 1000, cc->failed_attempts, cc->state.coord_host,
+			 cc->state.coord_port, r->name, ip_prefix_format(&v4, a, sizeof(a)),
+			 ip_prefix_format(&v6, b, sizeof(b)));
+	else
+		log_info("registered with coordinator %s:%u as %s (%s, %s)%s", cc->state.coord_host, cc->state.coord_port,
+			 r->name, ip_prefix_format(&v4, a, sizeof(a)), ip_prefix_format(&v6, b, sizeof(b)),
+			 cc->failed_attempts ? " after failed attempts" : "");
+	cc->lost_ms = 0;
+	cc->failed_attempts = 0;
 	if (changed) {
 		if (cc->state.registered)
 			log_warn("the coordinator assigned new addresses; the old ones stay until meshd restarts");
@@ -558,6 +576,12 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 	uint64_t now_ms = clock_monotonic_ms();
 	for (size_t i = 0; i < cc->state.n_peers; i++)
 		coordmap_apply_peer(dev, cc, &cc->state.peers[i], now_ms);
+	if (cc->state.registered) {
+		char a[IP_PREFIX_STR_MAX];
+		log_info("restored from %s/%s: this node is %s (%s) with %zu peers from the last map; tunnels work "
+			 "before the coordinator answers", cc->state_dir, STATE_FILE_NAME, cc->state.name,
+			 ip_prefix_format(&cc->state.ipv4, a, sizeof(a)), cc->state.n_peers);
+	}
 	coordmap_drop_saved(cc);
 	cc->state_dirty = false;
 	cc->next_connect_ms = now_ms;

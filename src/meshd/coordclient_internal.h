@@ -79,6 +79,10 @@ struct coordclient {
 
 	uint64_t next_connect_ms;
 	uint64_t backoff_ms;
+	/* For the log: when the registered session was lost (0: it was not), and how many tries
+	 * since failed (the first failure is a warning, the rest debug, until it is back). */
+	uint64_t lost_ms;
+	unsigned int failed_attempts;
 	uint64_t phase_deadline_ms;
 	uint64_t last_rx_ms, last_tx_ms;
 	uint32_t map_generation;

@@ -350,6 +350,26 @@ void device_close(struct device *dev)
 	device_reset(dev);
 }
 
+const char *device_log_kind_what(enum device_log_kind kind)
+{
+	static const char *const what[DEVICE_LOG_KIND_N] = {
+#define DEVICE_LOG_KIND_WHAT(name, text) [DEVICE_LOG_##name] = text,
+		DEVICE_LOG_KINDS(DEVICE_LOG_KIND_WHAT)
+#undef DEVICE_LOG_KIND_WHAT
+	};
+	return (unsigned int)kind < DEVICE_LOG_KIND_N ? what[kind] : "messages";
+}
+
+void device_log_suppressed(struct device *dev, uint64_t now_ms)
+{
+	for (unsigned int k = 0; k < DEVICE_LOG_KIND_N; k++) {
+		unsigned int n = log_ratelimit_expire(&dev->log_limits[k], now_ms);
+		if (n)
+			log_warn("(%u more %s in %d s were not logged)", n, device_log_kind_what((enum device_log_kind)k),
+				 LOG_RATELIMIT_INTERVAL_MS / 1000);
+	}
+}
+
 void device_log_counters(const struct device *dev)
 {
 	char line[LOG_LINE_MAX];

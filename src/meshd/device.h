@@ -111,6 +111,43 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(punch_successes)       /* birthday punches that found a direct path */           \
 	X(punch_probes_sent)     /* easy side: random-port probes sent */
 
+/* Per-packet trouble that is logged: each kind has its own limiter (device_log_limited), so
+ * a flood of one kind cannot hide the first lines of another, and what a limiter held back
+ * is summed up in one line, naming the kind, when its window ends (device_log_suppressed). */
+#define DEVICE_LOG_KINDS(X)                                                                   \
+	X(handshake_invalid, "handshakes that did not authenticate")                          \
+	X(handshake_unknown_peer, "handshakes from keys that are not our peers")              \
+	X(handshake_replayed, "replayed handshake initiations")                               \
+	X(response_invalid, "handshake responses that did not authenticate")                  \
+	X(cookie_invalid, "cookie replies that did not authenticate")                         \
+	X(data_bad_source, "packets whose inner source the peer does not own")                \
+	X(tun_write, "failed writes to the interface")                                        \
+	X(tun_read, "failed reads from the interface")                                        \
+	X(udp_receive, "failed receives on the UDP socket")
+
+enum device_log_kind {
+#define DEVICE_LOG_KIND_ENUM(name, what) DEVICE_LOG_##name,
+	DEVICE_LOG_KINDS(DEVICE_LOG_KIND_ENUM)
+#undef DEVICE_LOG_KIND_ENUM
+	DEVICE_LOG_KIND_N
+};
+
+/* What kind's lines are about, for the summary ("handshakes that did not authenticate"). */
+const char *device_log_kind_what(enum device_log_kind kind);
+
+/* Logs a warning of `kind` unless its limiter is closed; the first line after a closed
+ * window says how many were held back. */
+#define device_log_limited(dev, kind, now_ms, ...)                                                  \
+	do {                                                                                        \
+		unsigned int suppressed_;                                                           \
+		if (log_ratelimit_allow(&(dev)->log_limits[kind], (now_ms), &suppressed_)) {        \
+			if (suppressed_)                                                            \
+				log_warn("(%u more %s were not logged)", suppressed_,               \
+					 device_log_kind_what(kind));                               \
+			log_warn(__VA_ARGS__);                                                      \
+		}                                                                                   \
+	} while (0)
+
 struct device_counters {
 #define DEVICE_COUNTER_FIELD(name) uint64_t name;
 	DEVICE_COUNTERS(DEVICE_COUNTER_FIELD)
@@ -203,7 +240,7 @@ struct device {
 	unsigned int rx_pending_count;
 
 	struct device_counters counters;
-	struct log_ratelimit rx_log_limit; /* for bad packets from anyone */
+	struct log_ratelimit log_limits[DEVICE_LOG_KIND_N]; /* device_log_limited */
 	bool stop_requested;
 };
 
@@ -229,6 +266,8 @@ void device_run_timers(struct device *dev, uint64_t now_ms);
 void device_peer_touch(struct device *dev, struct peer *p);
 
 void device_log_counters(const struct device *dev);
+/* Logs one summary for each kind whose window ended with lines held back (the timer turn). */
+void device_log_suppressed(struct device *dev, uint64_t now_ms);
 
 /* At start and when a coordinator's map is complete: handshakes with up to
  * DEVICE_INITIATE_AHEAD_MAX peers that have no session, so a restarted node (or a new peer)

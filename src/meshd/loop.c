@@ -130,6 +130,7 @@ void device_run_timers(struct device *dev, uint64_t now_ms)
 	reschedule_touched(dev, now_ms);
 	if (dev->coord)
 		relayclient_tick(dev, now_ms);
+	device_log_suppressed(dev, now_ms);
 }
 
 static int next_timeout_ms(struct device *dev, uint64_t now_ms)

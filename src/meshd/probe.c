@@ -135,7 +135,8 @@ static void log_path_change(struct device *dev, struct peer *p, uint64_t now_ms,
 		log_info("peer %s: path relay (%s)", p->name,
 			 p->path.reported == PATH_DIRECT ? "direct path silent" : "no direct path yet");
 	} else if (p->path.reported != PATH_NONE) {
-		log_info("peer %s: no path (no direct path and no relay)", p->name);
+		log_info("peer %s: no path (%s, and no relay)", p->name,
+			 p->path.reported == PATH_DIRECT ? "direct path silent" : "no direct path");
 	}
 	p->path.reported = kind;
 }

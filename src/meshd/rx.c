@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/ipaddr.h"
 #include "core/keys.h"
 #include "meshd/coordclient.h"
@@ -22,16 +23,6 @@
 #include "meshd/relayclient.h"
 #include "meshd/tun.h"
 #include "meshd/tx.h"
-
-#define rx_log_limited(dev, now_ms, ...)                                                     \
-	do {                                                                                 \
-		unsigned int suppressed_;                                                    \
-		if (log_ratelimit_allow(&(dev)->rx_log_limit, (now_ms), &suppressed_)) {     \
-			log_warn(__VA_ARGS__);                                               \
-			if (suppressed_)                                                     \
-				log_warn("(%u similar messages suppressed)", suppressed_);   \
-		}                                                                            \
-	} while (0)
 
 /* Where a datagram came from, for logs: an address, or the relay (from == NULL). */
 static const char *source_name(const struct sockaddr_storage *from, char *buf, size_t len)
@@ -125,7 +116,7 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		dev->counters.rx_handshake_invalid++;
 		char ours[KEY_BASE64_LEN + 1];
 		key_to_base64(ours, dev->identity.public_key);
-		rx_log_limited(dev, now_ms,
+		device_log_limited(dev, DEVICE_LOG_handshake_invalid, now_ms,
 			       "handshake from %s did not authenticate: it was made for a different public key "
 			       "than ours (%s) or is corrupt; check the key the sender has configured for us",
 			       source_name(from, addr, sizeof(addr)), ours);
@@ -138,7 +129,8 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 		dev->counters.rx_handshake_invalid++;
 		char theirs[KEY_BASE64_LEN + 1];
 		key_to_base64(theirs, hs.remote_static);
-		rx_log_limited(dev, now_ms, "handshake from %s with public key %s: not a configured peer",
+		device_log_limited(dev, DEVICE_LOG_handshake_unknown_peer, now_ms,
+				   "handshake from %s with public key %s: not a configured peer",
 			       source_name(from, addr, sizeof(addr)), theirs);
 		handshake_clear(&hs);
 		return;
@@ -149,7 +141,8 @@ static void handle_initiation(struct device *dev, const uint8_t *msg, size_t len
 	if (age <= 0) {
 		dev->counters.rx_handshake_replayed++;
 		if (age < 0)
-			rx_log_limited(dev, now_ms, "peer %s: replayed handshake initiation from %s dropped", p->name,
+			device_log_limited(dev, DEVICE_LOG_handshake_replayed, now_ms,
+					   "peer %s: replayed handshake initiation from %s dropped", p->name,
 				       source_name(from, addr, sizeof(addr)));
 		handshake_clear(&hs);
 		return;
@@ -206,7 +199,8 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 	/* (peer_by_handshake_index found an initiation in flight: p->handshake is there.) */
 	if (!p || !handshake_consume_response(p->handshake, &dev->identity, peer_psk(p), msg, len, now_ms, &s)) {
 		dev->counters.rx_handshake_invalid++;
-		rx_log_limited(dev, now_ms, "handshake response from %s did not authenticate (no matching "
+		device_log_limited(dev, DEVICE_LOG_response_invalid, now_ms,
+				   "handshake response from %s did not authenticate (no matching "
 			       "initiation, wrong public key or pre-shared key)",
 			       source_name(from, addr, sizeof(addr)));
 		return;
@@ -220,6 +214,9 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 		log_debug("peer %s: out of memory for a session; the handshake is dropped", p->name);
 		return;
 	}
+	/* A peer that had no working session is news (first contact, back after its keys
+	 * were wiped or after failures); a rekey every two minutes is not. */
+	bool was_up = peer_session_usable(p, now_ms);
 	authenticated_from(dev, p, from, now_ms);
 	session_set_install_initiator(sessions, &s);
 	p->last_handshake_unix = (int64_t)time(NULL);
@@ -227,10 +224,12 @@ static void handle_response(struct device *dev, const uint8_t *msg, size_t len, 
 	timers_on_handshake_complete(&p->timers, now_ms);
 	timers_on_session_derived(&p->timers, now_ms);
 	dev->counters.handshakes_completed++;
-	if (p->no_response_warned) {
-		log_info("peer %s: handshake completed", p->name);
-		p->no_response_warned = false;
-	}
+	if (!was_up || p->no_response_warned)
+		log_info("peer %s: handshake completed, session up (we initiated, reply from %s)", p->name,
+			 source_name(from, addr, sizeof(addr)));
+	else
+		log_debug("peer %s: handshake completed (rekey)", p->name);
+	p->no_response_warned = false;
 	/* The responder only starts using the session when it hears from us on it. */
 	tx_flush_staged(dev, p, now_ms, true);
 }
@@ -252,7 +251,8 @@ static void handle_cookie_reply(struct device *dev, const uint8_t *msg, size_t l
 	}
 	if (!p || !p->cookie_jar || !cookie_jar_consume_reply(p->cookie_jar, p->public_key, msg, len, now_ms)) {
 		dev->counters.rx_cookie_invalid++;
-		rx_log_limited(dev, now_ms, "cookie reply from %s did not authenticate (no handshake of ours matches)",
+		device_log_limited(dev, DEVICE_LOG_cookie_invalid, now_ms,
+				   "cookie reply from %s did not authenticate (no handshake of ours matches)",
 			       source_name(from, addr, sizeof(addr)));
 		return;
 	}
@@ -297,7 +297,14 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 	authenticated_from(dev, p, from, now_ms);
 	if (s == &p->sessions->next) {
 		/* the initiator got our response and uses the session: the handshake is complete */
+		bool was_up = session_usable(&p->sessions->current, now_ms);
+		char addr[64];
 		session_set_confirm_next(p->sessions);
+		if (!was_up)
+			log_info("peer %s: handshake completed, session up (it initiated, data from %s)", p->name,
+				 source_name(from, addr, sizeof(addr)));
+		else
+			log_debug("peer %s: handshake completed (rekey)", p->name);
 		p->last_handshake_unix = (int64_t)time(NULL);
 		tx_flush_staged(dev, p, now_ms, false);
 	}
@@ -315,7 +322,8 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 	}
 	if (peer_by_address(dev, info.family, info.src) != p) {
 		dev->counters.rx_data_bad_source++;
-		rx_log_limited(dev, now_ms, "peer %s: dropped a packet whose inner source is not one of its addresses",
+		device_log_limited(dev, DEVICE_LOG_data_bad_source, now_ms,
+				   "peer %s: dropped a packet whose inner source is not one of its addresses",
 			       p->name);
 		return;
 	}
@@ -327,7 +335,8 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 		return;
 	}
 	if (dev->tun_fd >= 0 && write(dev->tun_fd, plain, info.total_len) < 0 && errno != EAGAIN)
-		log_warn("writing to %s failed: %s", dev->ifname, strerror(errno));
+		device_log_limited(dev, DEVICE_LOG_tun_write, now_ms, "writing to %s failed: %s", dev->ifname,
+				   strerror(errno));
 }
 
 void rx_flush_tun(struct device *dev)
@@ -352,7 +361,8 @@ void rx_flush_tun(struct device *dev)
 		if (o->n_members > 1)
 			dev->counters.rx_coalesced += o->n_members;
 		if (dev->tun_fd >= 0 && writev(dev->tun_fd, iov, (int)n_iov) < 0 && errno != EAGAIN)
-			log_warn("writing to %s failed: %s", dev->ifname, strerror(errno));
+			device_log_limited(dev, DEVICE_LOG_tun_write, clock_monotonic_ms(), "writing to %s failed: %s",
+					   dev->ifname, strerror(errno));
 	}
 	dev->rx_pending_count = 0;
 }

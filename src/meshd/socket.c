@@ -228,7 +228,8 @@ bool socket_receive_batch(struct device *dev, uint64_t now_ms)
 	int n = recvmmsg(dev->udp_fd, dev->inbox.msgs, DEVICE_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
-			log_warn("receiving on the UDP socket failed: %s", strerror(errno));
+			device_log_limited(dev, DEVICE_LOG_udp_receive, now_ms, "receiving on the UDP socket failed: %s",
+					   strerror(errno));
 		return false;
 	}
 	for (int i = 0; i < n; i++) {

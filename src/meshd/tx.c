@@ -246,7 +246,8 @@ bool tx_from_tun(struct device *dev, uint64_t now_ms)
 		ssize_t n = read(dev->tun_fd, pkt, vnet ? DEVICE_TUN_READ_MAX : dev->plain_slot_size);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				log_warn("reading from %s failed: %s", dev->ifname, strerror(errno));
+				device_log_limited(dev, DEVICE_LOG_tun_read, now_ms, "reading from %s failed: %s",
+						   dev->ifname, strerror(errno));
 			return false;
 		}
 		if (vnet) {

@@ -225,6 +225,24 @@ static void test_ratelimit(void **state)
 	assert_true(log_ratelimit_allow(&rl, 200000, NULL));
 }
 
+/* A flood that stops is summed up once its window ends, and only then; the next line after
+ * that opens a new window and reports nothing twice. */
+static void test_ratelimit_expire(void **state)
+{
+	struct log_ratelimit rl = { 0 };
+	unsigned int suppressed;
+
+	(void)state;
+	assert_int_equal(log_ratelimit_expire(&rl, 0), 0);
+	for (int i = 0; i < LOG_RATELIMIT_BURST + 7; i++)
+		log_ratelimit_allow(&rl, 1000, &suppressed);
+	assert_int_equal(log_ratelimit_expire(&rl, 1000 + LOG_RATELIMIT_INTERVAL_MS - 1), 0);
+	assert_int_equal(log_ratelimit_expire(&rl, 1000 + LOG_RATELIMIT_INTERVAL_MS), 7);
+	assert_int_equal(log_ratelimit_expire(&rl, 1000 + 2 * LOG_RATELIMIT_INTERVAL_MS), 0);
+	assert_true(log_ratelimit_allow(&rl, 1000 + LOG_RATELIMIT_INTERVAL_MS + 1, &suppressed));
+	assert_int_equal(suppressed, 0);
+}
+
 static void test_ratelimit_zero_time(void **state)
 {
 	struct log_ratelimit rl = { 0 };
@@ -251,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_errno_preserved),
 		cmocka_unit_test(test_ratelimit),
+		cmocka_unit_test(test_ratelimit_expire),
 		cmocka_unit_test(test_ratelimit_zero_time),
 	};
 
