@@ -127,6 +127,16 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 		nodemap_reload(s);
 	dispatch_endpoints_due(s, now_ms);
 	metrics_http_tick(s, now_ms);
+	/* What a limiter held back is summed up when its window ends, even if no line follows. */
+#define SERVER_LIMITER_EXPIRE(name, help)                                                              \
+	{                                                                                              \
+		unsigned int held_ = log_ratelimit_expire(&s->limiters.name, now_ms);                 \
+		if (held_)                                                                             \
+			log_warn("(%u more %s in %d s were not logged)", held_, #name,                 \
+				 LOG_RATELIMIT_INTERVAL_MS / 1000);                                    \
+	}
+	SERVER_COUNTERS(SERVER_LIMITER_EXPIRE)
+#undef SERVER_LIMITER_EXPIRE
 
 	for (struct conn *c = s->short_list.head; c && c->deadline_ms <= now_ms; c = c->next) {
 		if (c->dead)

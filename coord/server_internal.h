@@ -232,9 +232,9 @@ struct server_limiters {
 		unsigned int suppressed_;                                                      \
 		(s)->counters.name++;                                                          \
 		if (log_ratelimit_allow(&(s)->limiters.name, clock_monotonic_ms(), &suppressed_)) { \
-			log_warn(__VA_ARGS__);                                                 \
 			if (suppressed_)                                                       \
-				log_warn("(%u similar messages suppressed)", suppressed_);     \
+				log_warn("(%u more %s were not logged)", suppressed_, #name);  \
+			log_warn(__VA_ARGS__);                                                 \
 		}                                                                              \
 	} while (0)
 

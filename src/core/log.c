@@ -170,6 +170,11 @@ unsigned int log_ratelimit_expire(struct log_ratelimit *rl, uint64_t now_ms)
 	return n;
 }
 
+uint64_t log_ratelimit_deadline(const struct log_ratelimit *rl)
+{
+	return rl->suppressed ? rl->window_start_ms + LOG_RATELIMIT_INTERVAL_MS : UINT64_MAX;
+}
+
 bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms, unsigned int *suppressed_out)
 {
 	/* A fresh limiter opens its first window at the first call. A clock that went

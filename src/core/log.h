@@ -49,5 +49,7 @@ bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms, unsigned int
 /* A window that has ended with lines suppressed in it: returns how many (and forgets them),
  * so a flood that stops is still summed up; 0 otherwise. Call it now and then (a timer). */
 unsigned int log_ratelimit_expire(struct log_ratelimit *rl, uint64_t now_ms);
+/* When log_ratelimit_expire will have something to sum up: UINT64_MAX if nothing is held. */
+uint64_t log_ratelimit_deadline(const struct log_ratelimit *rl);
 
 #endif

@@ -370,6 +370,17 @@ void device_log_suppressed(struct device *dev, uint64_t now_ms)
 	}
 }
 
+uint64_t device_log_next_deadline(const struct device *dev)
+{
+	uint64_t next = UINT64_MAX;
+	for (unsigned int k = 0; k < DEVICE_LOG_KIND_N; k++) {
+		uint64_t d = log_ratelimit_deadline(&dev->log_limits[k]);
+		if (d < next)
+			next = d;
+	}
+	return next;
+}
+
 void device_log_counters(const struct device *dev)
 {
 	char line[LOG_LINE_MAX];

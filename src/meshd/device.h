@@ -268,6 +268,8 @@ void device_peer_touch(struct device *dev, struct peer *p);
 void device_log_counters(const struct device *dev);
 /* Logs one summary for each kind whose window ended with lines held back (the timer turn). */
 void device_log_suppressed(struct device *dev, uint64_t now_ms);
+/* When device_log_suppressed has a summary to log (the loop wakes for it), or UINT64_MAX. */
+uint64_t device_log_next_deadline(const struct device *dev);
 
 /* At start and when a coordinator's map is complete: handshakes with up to
  * DEVICE_INITIATE_AHEAD_MAX peers that have no session, so a restarted node (or a new peer)

@@ -151,6 +151,9 @@ static int next_timeout_ms(struct device *dev, uint64_t now_ms)
 		if (d < next)
 			next = d;
 	}
+	uint64_t d = device_log_next_deadline(dev); /* a held-back log summary */
+	if (d < next)
+		next = d;
 	if (next == UINT64_MAX)
 		return -1;
 	if (next <= now_ms)

@@ -6,7 +6,8 @@
 #   │  vethA  192.0.2.1/24  ─────────────┼──────┼─────────────  vethB  192.0.2.2/24  │
 #   └────────────────────────────────────┘      └────────────────────────────────────┘
 #
-# Checks: A starts with peer b owning the wrong address (no ping); after SIGHUP with b's
+# Checks: 40 handshakes that do not authenticate are logged 5 times, then summed up in one
+# line naming their kind; A starts with peer b owning the wrong address (no ping); after SIGHUP with b's
 # right allowed_ips, log_level debug, a persistent keepalive and another listen_port, the
 # ping works and each change is logged (listen_port as needing a restart); a file with a
 # mistake logs the parser's error and changes nothing (ping still works, A still runs);
@@ -27,6 +28,7 @@ lib_require_cmd ip iproute2
 lib_require_cmd ping iputils-ping
 lib_require_cmd python3 python3
 lib_find_meshd
+lib_find_udpinject
 
 lib_mktemp
 lib_trap_cleanup
@@ -94,6 +96,17 @@ ping_b() { lib_wait_for "$LIMIT_S" lib_ping "$NS_A" "$OVERLAY_B"; }
 no_ping_b() { ! ip netns exec "$NS_A" ping -n -q -c 2 -i 0.3 -W 1 "$OVERLAY_B" >/dev/null 2>&1; }
 
 lib_check "before SIGHUP: b owns the wrong address, no ping" no_ping_b
+
+# ---------------------------------------------------------------- per-packet logs are limited
+# 40 initiations that do not authenticate: the first LOG_RATELIMIT_BURST (5) are logged, the
+# rest summed up in one line when the 5 s window ends.
+BAD=40
+ip netns exec "$NS_B" "$UDPINJECT" --quiet --to "$UNDERLAY_A:$PORT" --count "$BAD" --interval-ms 1 \
+	--hex "01000000$(od -An -tx1 -N144 /dev/urandom | tr -d ' \n')"
+lib_check "$BAD bad handshakes: the rest summed up in one line within 7 s" \
+	lib_wait_for 7 grep -q "($((BAD - 5)) more handshakes that did not authenticate in 5 s were not logged)" "$T/a.log"
+lib_check "and only 5 of them logged one by one" \
+	test "$(grep -c 'did not authenticate: it was made for a different public key' "$T/a.log")" = 5
 
 # ---------------------------------------------------------------- live changes
 a_config "listen_port: 51999

@@ -234,8 +234,10 @@ static void test_ratelimit_expire(void **state)
 
 	(void)state;
 	assert_int_equal(log_ratelimit_expire(&rl, 0), 0);
+	assert_true(log_ratelimit_deadline(&rl) == UINT64_MAX);
 	for (int i = 0; i < LOG_RATELIMIT_BURST + 7; i++)
 		log_ratelimit_allow(&rl, 1000, &suppressed);
+	assert_true(log_ratelimit_deadline(&rl) == 1000 + LOG_RATELIMIT_INTERVAL_MS);
 	assert_int_equal(log_ratelimit_expire(&rl, 1000 + LOG_RATELIMIT_INTERVAL_MS - 1), 0);
 	assert_int_equal(log_ratelimit_expire(&rl, 1000 + LOG_RATELIMIT_INTERVAL_MS), 7);
 	assert_int_equal(log_ratelimit_expire(&rl, 1000 + 2 * LOG_RATELIMIT_INTERVAL_MS), 0);
