@@ -313,7 +313,8 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 		goto fail;
 	}
 
-	s->listener.fd = server_open_socket(cfg->listen_host, cfg->listen_port, SOCK_STREAM, "control", SERVER_LISTEN_BACKLOG, err, err_len);
+	s->listener.fd = server_open_socket(cfg->listen_host, cfg->listen_port, SOCK_STREAM, "control",
+					    SERVER_LISTEN_BACKLOG, err, err_len);
 	if (s->listener.fd < 0)
 		goto fail;
 	s->stun.fd = server_open_socket(cfg->stun_host, cfg->stun_port, SOCK_DGRAM, "STUN", 0, err, err_len);

@@ -183,7 +183,8 @@ static const char status_help[] =
 	"relayed) and bytes received and sent through the tunnel.\n"
 	"A static peer shows \"direct ENDPOINT\" while a session with it is live.\n"
 	"\n"
-	"  --json            print JSON (the same data) instead of a table\n"
+	"  --json            print JSON instead of a table: the same data, plus \"counters\",\n"
+	"                    every packet counter of the daemon (as SIGUSR1 logs them)\n"
 	"  -s, --socket PATH the daemon's control socket\n"
 	"  -i, --interface IFNAME\n"
 	"                    the daemon of this interface: /run/meshd/IFNAME.sock (default mesh0)\n";
