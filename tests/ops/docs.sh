@@ -45,7 +45,7 @@ options_of() {
 
 check_program() {
 	local prog=$1 bin=$2 page=$top_srcdir/docs/man/$1.8.scd comp=$top_srcdir/contrib/completion/$1
-	local help=$tmp/$prog.help cmds line cmd missing=
+	local help=$tmp/$prog.help cmds line cmd missing=''
 	"$bin" --help >"$help" || { not_ok "$prog --help exits 0"; return; }
 	cmds=$(commands_of <"$help")
 	[ -n "$cmds" ] || { not_ok "$prog --help lists commands"; return; }
@@ -62,7 +62,7 @@ check_program() {
 	else
 		not_ok "$prog: commands missing from docs/man/$prog.8.scd or contrib/completion/$prog:$missing"
 	fi
-	local opts opt missing_page= missing_comp=
+	local opts opt missing_page='' missing_comp=''
 	opts=$(options_of <"$help")
 	for opt in $opts; do
 		in_page "$page" "$opt" || missing_page="$missing_page $opt"
@@ -70,7 +70,7 @@ check_program() {
 			missing_comp="$missing_comp $opt"
 	done
 	if [ -z "$missing_page" ]; then
-		ok "$prog: every option of the help texts is in $prog(8) ($(echo $opts))"
+		ok "$prog: every option of the help texts is in $prog(8) (${opts//$'\n'/ })"
 	else
 		not_ok "$prog: options missing from docs/man/$prog.8.scd (write them in bold, *--opt*):$missing_page"
 	fi
@@ -89,7 +89,7 @@ keys_of() {
 }
 
 check_keys() {
-	local what=$1 bin=$2 page=$3 yaml=$4 keys key missing=
+	local what=$1 bin=$2 page=$3 yaml=$4 keys key missing=''
 	keys=$(keys_of "$bin" "$yaml")
 	if [ -z "$keys" ]; then
 		not_ok "$what: the parser lists the keys it accepts (check-config on an unknown key)"
@@ -99,7 +99,7 @@ check_keys() {
 		grep -qF "*$key:*" "$top_srcdir/docs/man/$page" || missing="$missing $key"
 	done
 	if [ -z "$missing" ]; then
-		ok "$what: every key is described in $page ($(echo $keys))"
+		ok "$what: every key is described in $page (${keys//$'\n'/ })"
 	else
 		not_ok "$what: keys missing from docs/man/$page (write them as *key:* _VALUE_):$missing"
 	fi

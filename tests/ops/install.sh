@@ -19,6 +19,7 @@ not_ok() { failed=$((failed + 1)); echo "not ok $((passed + failed)) - $*"; }
 
 # The configured directories, as make expands them (prefix, sbindir, ...).
 mkvar() {
+	# shellcheck disable=SC2016 # $(...) is make's, not the shell's
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top_builddir" --no-print-directory \
 		-f Makefile -f - print-var VAR="$1" <<<'print-var: ; @echo $($(VAR))' | tail -n 1
 }
@@ -32,7 +33,10 @@ unitdir=$(mkvar systemdsystemunitdir)
 mandir=$(mkvar mandir)
 compdir=$(mkvar bashcompletiondir)
 docdir=$(mkvar docdir)
-[ -n "$sbindir" ] && [ -n "$mandir" ] && [ -n "$docdir" ] || { not_ok "make prints the configured directories"; exit 1; }
+if [ -z "$sbindir" ] || [ -z "$mandir" ] || [ -z "$docdir" ]; then
+	not_ok "make prints the configured directories"
+	exit 1
+fi
 
 expected=("$sbindir/meshd" "$sbindir/meshcoord"
 	"$mandir/man8/meshd.8" "$mandir/man8/meshcoord.8" "$mandir/man5/meshd.yaml.5" "$mandir/man5/meshcoord.yaml.5"
@@ -69,8 +73,11 @@ if [ "$unitdir" != no ]; then
 		else
 			ok "$unit has no template variable left"
 		fi
-		grep -q '^Type=notify$' "$dest$unitdir/$unit" && grep -q '^WatchdogSec=' "$dest$unitdir/$unit" &&
-			ok "$unit: Type=notify with WatchdogSec=" || not_ok "$unit: Type=notify with WatchdogSec="
+		if grep -q '^Type=notify$' "$dest$unitdir/$unit" && grep -q '^WatchdogSec=' "$dest$unitdir/$unit"; then
+			ok "$unit: Type=notify with WatchdogSec="
+		else
+			not_ok "$unit: Type=notify with WatchdogSec="
+		fi
 	done
 fi
 if command -v man >/dev/null 2>&1; then
@@ -91,7 +98,7 @@ left=$(find "$dest" -type f 2>/dev/null)
 if [ -z "$left" ]; then
 	ok "make uninstall removed every file"
 else
-	not_ok "make uninstall left:$(echo $left)"
+	not_ok "make uninstall left: ${left//$'\n'/ }"
 fi
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
