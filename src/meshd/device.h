@@ -185,6 +185,7 @@ struct device {
 	int rx_punch_fd;
 	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
 	int exit_code;             /* what device_run's caller should exit with */
+	bool ready_notified;       /* systemd has its READY=1 (loop.c) */
 
 	struct udp_inbox inbox;
 	struct udp_outbox outbox;
