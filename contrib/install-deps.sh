@@ -9,8 +9,9 @@ set -eu
 prog=${0##*/}
 
 # Building: autogen.sh (autoconf, automake; pkg.m4 comes with pkg-config), configure's
-# pkg-config checks, and git/ca-certificates to fetch the source.
-build_pkgs="build-essential autoconf automake libtool pkg-config
+# pkg-config checks, scdoc for the man pages (docs/man/*.scd), and git/ca-certificates to
+# fetch the source.
+build_pkgs="build-essential autoconf automake libtool pkg-config scdoc
 	libsodium-dev libb2-dev libssl-dev libmnl-dev libyaml-dev libsqlite3-dev git ca-certificates"
 # make check and the network-namespace lab: cmocka for the unit tests, clang for the
 # libFuzzer targets, ip/ping/nft/tcpdump to build and watch the namespaces, sha256sum
@@ -18,7 +19,8 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
 # the 100 MiB transfer in the two-node test, stun-client (the "stun" program) and coturn
 # (turnutils_stunclient, an RFC 5389 client) to check that meshcoord answers ordinary STUN
 # clients, conntrack for the NAT lab's router resets, python3 with python3-nacl for
-# tests/tools/check-golden.sh (the unit tests' golden vectors), wireguard-go and wireguard-tools
+# tests/tools/check-golden.sh (the unit tests' golden vectors) and for the stand-in systemd
+# notify socket of tests/netns/readiness.sh, wireguard-go and wireguard-tools
 # (wg) as the stock WireGuard peer of tests/netns/wg-interop.sh (the benchmarks use them too).
 # CI counts a check skipped for a missing tool as a failure, so every tool a test uses belongs here.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps

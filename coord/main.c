@@ -13,7 +13,9 @@
 #include "coord/db.h"
 #include "coord/server.h"
 #include "core/keys.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 
 enum {
 	EXIT_USAGE = 2, /* bad command line, as most Unix tools (and ADMIN_EXIT_USAGE) */
@@ -40,6 +42,8 @@ static const char usage_text[] =
 	"                                    With metrics_listen in the config it serves\n"
 	"                                    Prometheus metrics at http://ADDRESS/metrics\n"
 	"  pubkey                            print the coordinator's public key (base64)\n"
+	"  check-config                      read the config as serve would and report the first\n"
+	"                                    error, if any (exit 0: valid); touches nothing else\n"
 	"  authkey create [--reusable] [--expires DURATION]\n"
 	"                                    print a new join key for 'meshd up --join KEY';\n"
 	"                                    one-time unless --reusable; DURATION is N then s, m,\n"
@@ -221,8 +225,13 @@ static int cmd_serve(int argc, char **argv, struct global_options *g)
 	struct coord_config cfg;
 	uint8_t key[WIRE_KEY_LEN];
 	char err[ERROR_LINE_MAX];
+	/* systemd's readiness (core/sdnotify.h): READY=1 once the listeners are bound and the
+	 * registry is open, so units ordered after us find the coordinator answering. */
+	sdnotify_init(clock_monotonic_ms());
 	if (!open_config(g->config_path, &cfg, key, err, sizeof(err))) {
 		log_error("%s", err);
+		sdnotify_send("STATUS=%s", err);
+		sdnotify_close();
 		return EXIT_FAILURE;
 	}
 	if (cfg.has_log_level && !g->level_given)
@@ -230,6 +239,8 @@ static int cmd_serve(int argc, char **argv, struct global_options *g)
 	struct db *db = open_db(&cfg, err, sizeof(err));
 	if (!db) {
 		log_error("%s", err);
+		sdnotify_send("STATUS=%s", err);
+		sdnotify_close();
 		sodium_memzero(key, sizeof(key));
 		return EXIT_FAILURE;
 	}
@@ -238,17 +249,43 @@ static int cmd_serve(int argc, char **argv, struct global_options *g)
 	sodium_memzero(key, sizeof(key)); /* the server keeps its own copy */
 	if (s)
 		coord_server_set_config(s, g->config_path, &cfg, g->level_given);
-	if (!s)
+	if (!s) {
 		log_error("%s", err);
-	else if (coord_server_run(s) == 0)
-		rc = EXIT_SUCCESS;
+		sdnotify_send("STATUS=%s", err);
+	} else {
+		sdnotify_send("READY=1\nSTATUS=serving: control on %s, nodes join at %s", cfg.listen_host,
+			      cfg.public_host);
+		if (coord_server_run(s) == 0)
+			rc = EXIT_SUCCESS;
+		sdnotify_send("STOPPING=1\nSTATUS=stopping");
+	}
 	if (s)
 		coord_server_log_counters(s);
 	coord_server_close(s);
 	db_close(db);
 	if (rc == EXIT_SUCCESS)
 		log_info("stopped");
+	sdnotify_close();
 	return rc;
+}
+
+/* The config parser of serve alone (no state directory, key or registry is touched): for
+ * an edit about to be applied and for the tests that keep conf/ from rotting. */
+static int cmd_check_config(int argc, char **argv, struct global_options *g)
+{
+	int r = parse_simple_options(argc, argv, "check-config", g);
+	if (r <= 0)
+		return r == 0 ? EXIT_SUCCESS : EXIT_USAGE;
+
+	struct coord_config cfg;
+	char err[ERROR_LINE_MAX];
+	if (!coordconf_load(&cfg, g->config_path, err, sizeof(err))) {
+		fprintf(stderr, "meshcoord check-config: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	printf("%s: valid (nodes join at %s:%u, state in %s)\n", g->config_path, cfg.public_host,
+	       (unsigned int)cfg.public_port, cfg.state_dir);
+	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 static int cmd_pubkey(int argc, char **argv, struct global_options *g)
@@ -327,6 +364,7 @@ struct command {
 static const struct command commands[] = {
 	{ "serve", cmd_serve },
 	{ "pubkey", cmd_pubkey },
+	{ "check-config", cmd_check_config },
 	{ "authkey", cmd_authkey },
 	{ "nodes", cmd_nodes },
 };

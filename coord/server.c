@@ -21,6 +21,7 @@
 #include "coord/server_internal.h"
 #include "core/ipaddr.h"
 #include "core/keys.h"
+#include "core/sdnotify.h"
 
 int64_t server_unix_now(void)
 {
@@ -123,6 +124,7 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 
 	while (read(s->timer.fd, &expirations, sizeof(expirations)) == (ssize_t)sizeof(expirations))
 		;
+	sdnotify_watchdog_tick(now_ms); /* the tick runs from the loop: a stuck loop misses it */
 	if (db_changed(s->db))
 		nodemap_reload(s);
 	dispatch_endpoints_due(s, now_ms);

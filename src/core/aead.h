@@ -1,10 +1,11 @@
 /* ChaCha20-Poly1305 (RFC 8439, IETF nonce) for data messages, the one cipher every packet
  * goes through. OpenSSL's libcrypto does the work when it can: its assembly (AVX-512 and
  * AVX2) seals 1,420-byte packets about 1.9 times as fast as libsodium 1.0.18 on the machines
- * we measure (tests/tools/aeadbench prints the ratio), and the cipher is ~60 % of meshd's CPU under load.
+ * we measure (tests/tools/aeadbench prints the ratio), and the cipher is ~60 % of meshd's CPU
+ * under load. libcrypto is loaded on the first aead_cipher_new (aead.c says why), not linked.
  * libsodium (same algorithm, same bytes) takes over when libcrypto cannot give a context:
- * out of memory, an OpenSSL built without ChaCha20, or meshd configured --without-libcrypto
- * (for the smallest memory: libcrypto's mapped pages are ~1.5 MB of RSS). Handshakes, cookies and the control
+ * the library missing at run time (logged once), out of memory, an OpenSSL built without
+ * ChaCha20, or meshd configured --without-libcrypto. Handshakes, cookies and the control
  * channel stay on libsodium: they are few and small. */
 #ifndef MESHD_AEAD_H
 #define MESHD_AEAD_H

@@ -1,10 +1,11 @@
 /* TUN offloads, receive side: see gro.h.
  *
- * Strategy: walk the packets in order. Each TCP packet is looked up by its flow (addresses
- * and ports) among the outputs planned so far, newest first; only the newest output of a
- * flow may grow, so order within a flow never changes. A packet joins it when it continues
- * the byte stream exactly and looks like the head in every other way; otherwise it starts
- * a new output (and becomes the flow's newest). */
+ * Strategy: walk the packets in order. Each TCP or UDP packet is looked up by its flow
+ * (protocol, addresses and ports) among the outputs planned so far, newest first; only the
+ * newest output of a flow may grow, so order within a flow never changes. A packet joins it
+ * when it continues the flow exactly (TCP: the next sequence number; UDP: the next datagram,
+ * no longer than the head's) and looks like the head in every other way; otherwise it
+ * starts a new output (and becomes the flow's newest). */
 #include "core/gro.h"
 
 #include <string.h>
@@ -29,66 +30,112 @@ enum {
 	TCP_OFF_DOFF = 12,
 	TCP_OFF_FLAGS = 13,
 	TCP_OFF_WINDOW = 14,
+	UDP_OFF_LEN = 4,
 	IPV4_DF = 0x4000, /* the only fragment bit a coalescable packet may carry */
+	/* Datagrams in one UDP super-packet: the kernel refuses more (UDP_MAX_SEGMENTS, 64
+	 * before Linux 6.9); a receive batch holds no more anyway. */
+	GRO_UDP_MAX_SEGMENTS = 64,
 };
 
-/* What the planner knows of one TCP packet. */
-struct tcp_view {
-	bool is_tcp;
-	bool eligible; /* may head or join a group */
+/* What the planner knows of one TCP or UDP packet. */
+struct l4_view {
+	uint8_t proto;  /* IPPROTO_TCP_NUM, IPPROTO_UDP_NUM, or 0: neither, passes alone */
+	bool eligible;  /* may head or join a group */
 	int family;
-	size_t ip_len, tcp_len, payload_len;
-	uint32_t seq;
-	uint8_t flags;
+	size_t ip_len, l4_len, payload_len; /* l4_len: the TCP or UDP header's */
+	uint32_t seq;   /* TCP only */
+	uint8_t flags;  /* TCP only */
 };
 
 /* Per output, while planning. */
 struct group {
-	struct tcp_view head;
+	struct l4_view head;
 	uint16_t last;         /* newest member */
 	uint32_t next_seq;
 	size_t total_len;
 	bool open;
 };
 
-static void view_tcp(const struct gro_packet *pk, struct tcp_view *v)
+/* The IP header of any packet; false when it is neither a whole TCP nor UDP packet. */
+static bool view_ip(const struct gro_packet *pk, struct l4_view *v)
 {
 	const uint8_t *p = pk->data;
 	memset(v, 0, sizeof(*v));
 	if (pk->len < 1)
-		return;
+		return false;
 	if (p[0] >> 4 == 4) {
-		if (pk->len < 20 || p[IPV4_OFF_PROTO] != IPPROTO_TCP_NUM)
-			return;
+		if (pk->len < 20)
+			return false;
 		v->family = AF_INET;
 		v->ip_len = (size_t)(p[0] & 0x0f) * 4;
-		/* A fragment is not a whole TCP segment. */
+		v->proto = p[IPV4_OFF_PROTO];
+		/* A fragment is not a whole segment or datagram. */
 		if ((get16(p + IPV4_OFF_FRAG) & ~IPV4_DF) != 0)
-			return;
+			return false;
 	} else if (p[0] >> 4 == 6) {
 		/* Extension headers: not worth following, the packet passes as it is. */
-		if (pk->len < IPV6_HDR || p[IPV6_OFF_NEXT] != IPPROTO_TCP_NUM)
-			return;
+		if (pk->len < IPV6_HDR)
+			return false;
 		v->family = AF_INET6;
 		v->ip_len = IPV6_HDR;
+		v->proto = p[IPV6_OFF_NEXT];
 	} else {
-		return;
+		return false;
 	}
-	if (v->ip_len < 20 || pk->len < v->ip_len + TCP_HEADER_MIN_LEN)
+	return v->ip_len >= 20 && v->ip_len <= pk->len &&
+	       (v->proto == IPPROTO_TCP_NUM || v->proto == IPPROTO_UDP_NUM);
+}
+
+/* An IPv4 header that does not check out passes alone: the stack drops it, as it would
+ * have without us (a joined packet's header is gone, its fault with it). */
+static bool ipv4_header_ok(const uint8_t *p, const struct l4_view *v)
+{
+	return v->family != AF_INET || csum_fold(csum_add(0, p, v->ip_len)) == 0xffff;
+}
+
+static void view_tcp(const struct gro_packet *pk, struct l4_view *v)
+{
+	const uint8_t *t = pk->data + v->ip_len;
+	if (pk->len < v->ip_len + TCP_HEADER_MIN_LEN)
 		return;
-	const uint8_t *t = p + v->ip_len;
-	v->tcp_len = (size_t)(t[TCP_OFF_DOFF] >> 4) * 4;
-	if (v->tcp_len < TCP_HEADER_MIN_LEN || pk->len - v->ip_len < v->tcp_len)
+	v->l4_len = (size_t)(t[TCP_OFF_DOFF] >> 4) * 4;
+	if (v->l4_len < TCP_HEADER_MIN_LEN || pk->len - v->ip_len < v->l4_len)
 		return;
-	v->is_tcp = true;
-	v->payload_len = pk->len - v->ip_len - v->tcp_len;
+	v->payload_len = pk->len - v->ip_len - v->l4_len;
 	v->seq = get32(t + TCP_OFF_SEQ);
 	v->flags = t[TCP_OFF_FLAGS];
-	/* Data with ACK, PSH at most: SYN, FIN, RST, URG and ECN signals pass one by one.
-	 * An IPv4 header that does not check out passes too: the stack drops it, as it would
-	 * have without us (a joined packet's header is gone, its fault with it). */
-	v->eligible = v->payload_len > 0 && (v->flags & ~TCP_FLAG_PSH) == TCP_FLAG_ACK &&
-		      (v->family != AF_INET || csum_fold(csum_add(0, p, v->ip_len)) == 0xffff);
+	/* Data with ACK, PSH at most: SYN, FIN, RST, URG and ECN signals pass one by one. */
+	v->eligible = v->payload_len > 0 && (v->flags & ~TCP_FLAG_PSH) == TCP_FLAG_ACK && ipv4_header_ok(pk->data, v);
+}
+
+/* A datagram joins only if its UDP length is exactly what the IP header says (the kernel
+ * rewrites it per segment) and it has a checksum: an IPv4 datagram sent without one (0)
+ * would get one when the kernel splits the group, a change the sender did not ask for. */
+static void view_udp(const struct gro_packet *pk, struct l4_view *v)
+{
+	const uint8_t *u = pk->data + v->ip_len;
+	if (pk->len < v->ip_len + UDP_HEADER_LEN)
+		return;
+	v->l4_len = UDP_HEADER_LEN;
+	v->payload_len = pk->len - v->ip_len - UDP_HEADER_LEN;
+	v->eligible = v->payload_len > 0 && get16(u + UDP_OFF_LEN) == pk->len - v->ip_len &&
+		      get16(u + UDP_CSUM_OFFSET) != 0 && ipv4_header_ok(pk->data, v);
+}
+
+/* Fills v for a packet that may be grouped; v->proto is 0 for one that passes alone (UDP
+ * too unless coalesce_udp). */
+static void view_l4(const struct gro_packet *pk, bool coalesce_udp, struct l4_view *v)
+{
+	if (!view_ip(pk, v) || (v->proto == IPPROTO_UDP_NUM && !coalesce_udp)) {
+		v->proto = 0;
+		return;
+	}
+	if (v->proto == IPPROTO_TCP_NUM)
+		view_tcp(pk, v);
+	else
+		view_udp(pk, v);
+	if (!v->l4_len)
+		v->proto = 0; /* truncated: passes alone, the stack drops it */
 }
 
 static size_t addr_len(int family)
@@ -101,9 +148,9 @@ static const uint8_t *addrs(const uint8_t *p, int family)
 	return p + (family == AF_INET ? IPV4_OFF_SRC : IPV6_OFF_SRC);
 }
 
-static bool same_flow(const uint8_t *a, const struct tcp_view *va, const uint8_t *b, const struct tcp_view *vb)
+static bool same_flow(const uint8_t *a, const struct l4_view *va, const uint8_t *b, const struct l4_view *vb)
 {
-	if (va->family != vb->family)
+	if (va->family != vb->family || va->proto != vb->proto)
 		return false;
 	return memcmp(addrs(a, va->family), addrs(b, vb->family), 2 * addr_len(va->family)) == 0 &&
 	       memcmp(a + va->ip_len, b + vb->ip_len, 4) == 0; /* both ports */
@@ -112,10 +159,10 @@ static bool same_flow(const uint8_t *a, const struct tcp_view *va, const uint8_t
 /* Everything but lengths, IDs, checksums and the sequence number must match the head:
  * for IPv4 TOS, flags, TTL, header length and options; for IPv6 the first word (traffic
  * class, flow label) and hop limit; for TCP the ACK number, header length, flags but PSH,
- * window and every option byte. */
-static bool headers_match(const uint8_t *h, const struct tcp_view *vh, const uint8_t *p, const struct tcp_view *vp)
+ * window and every option byte (UDP has nothing more: ports are the flow). */
+static bool headers_match(const uint8_t *h, const struct l4_view *vh, const uint8_t *p, const struct l4_view *vp)
 {
-	if (vh->ip_len != vp->ip_len || vh->tcp_len != vp->tcp_len)
+	if (vh->ip_len != vp->ip_len || vh->l4_len != vp->l4_len)
 		return false;
 	if (vh->family == AF_INET) {
 		if (h[0] != p[0] || h[IPV4_OFF_TOS] != p[IPV4_OFF_TOS] || h[IPV4_OFF_TTL] != p[IPV4_OFF_TTL] ||
@@ -125,67 +172,77 @@ static bool headers_match(const uint8_t *h, const struct tcp_view *vh, const uin
 	} else if (memcmp(h, p, 4) != 0 || h[IPV6_OFF_HOPS] != p[IPV6_OFF_HOPS]) {
 		return false;
 	}
+	if (vh->proto == IPPROTO_UDP_NUM)
+		return true;
 	const uint8_t *th = h + vh->ip_len, *tp = p + vp->ip_len;
 	return memcmp(th + TCP_OFF_ACK, tp + TCP_OFF_ACK, 4) == 0 && th[TCP_OFF_DOFF] == tp[TCP_OFF_DOFF] &&
 	       (th[TCP_OFF_FLAGS] & ~TCP_FLAG_PSH) == (tp[TCP_OFF_FLAGS] & ~TCP_FLAG_PSH) &&
 	       memcmp(th + TCP_OFF_WINDOW, tp + TCP_OFF_WINDOW, 2) == 0 &&
-	       memcmp(th + TCP_HEADER_MIN_LEN, tp + TCP_HEADER_MIN_LEN, vh->tcp_len - TCP_HEADER_MIN_LEN) == 0;
+	       memcmp(th + TCP_HEADER_MIN_LEN, tp + TCP_HEADER_MIN_LEN, vh->l4_len - TCP_HEADER_MIN_LEN) == 0;
 }
 
 static bool can_join(struct gro_packet *pkts, struct group *g, const struct gro_output *o, const struct gro_packet *pk,
-		     const struct tcp_view *v)
+		     const struct l4_view *v)
 {
 	const uint8_t *h = pkts[o->head].data;
-	if (!g->open || !v->eligible || v->seq != g->next_seq || v->payload_len > g->head.payload_len)
+	if (!g->open || !v->eligible || v->payload_len > g->head.payload_len)
+		return false;
+	if (v->proto == IPPROTO_TCP_NUM ? v->seq != g->next_seq : o->n_members >= GRO_UDP_MAX_SEGMENTS)
 		return false;
 	if (g->total_len + v->payload_len > GSO_MAX_PACKET + (g->head.family == AF_INET6 ? IPV6_HDR : 0))
 		return false;
-	/* No TCP checksum is verified: see gro.h. */
+	/* No TCP or UDP checksum is verified: see gro.h. */
 	return headers_match(h, &g->head, pk->data, v);
 }
 
-/* Rewrites the head of a group of more than one packet into a super-packet's headers. */
+/* Rewrites the head of a group of more than one packet into a super-packet's headers:
+ * IP length, the transport checksum field as the pseudo-header sum for NEEDS_CSUM (over the
+ * whole super-packet's transport length: the kernel adjusts it per segment), UDP's length. */
 static void finish_group(struct gro_packet *pkts, struct gro_output *o, const struct group *g, uint8_t last_flags)
 {
 	uint8_t *h = pkts[o->head].data;
 	uint8_t *t = h + g->head.ip_len;
+	bool udp = g->head.proto == IPPROTO_UDP_NUM;
+	uint32_t l4_len = (uint32_t)(g->total_len - g->head.ip_len);
 	if (g->head.family == AF_INET) {
 		put16(h + IPV4_OFF_TOTAL_LEN, (uint16_t)g->total_len);
 		csum_ipv4_header(h, g->head.ip_len);
 	} else {
 		put16(h + IPV6_OFF_PAYLOAD_LEN, (uint16_t)(g->total_len - IPV6_HDR));
 	}
-	t[TCP_OFF_FLAGS] |= last_flags & TCP_FLAG_PSH;
-	uint32_t l4_len = (uint32_t)(g->total_len - g->head.ip_len);
-	put16(t + TCP_CSUM_OFFSET,
-	      csum_fold(csum_pseudo(addrs(h, g->head.family), addr_len(g->head.family), IPPROTO_TCP_NUM, l4_len)));
+	if (udp)
+		put16(t + UDP_OFF_LEN, (uint16_t)l4_len);
+	else
+		t[TCP_OFF_FLAGS] |= last_flags & TCP_FLAG_PSH;
+	size_t csum_offset = udp ? UDP_CSUM_OFFSET : TCP_CSUM_OFFSET;
+	put16(t + csum_offset,
+	      csum_fold(csum_pseudo(addrs(h, g->head.family), addr_len(g->head.family), g->head.proto, l4_len)));
 	o->hdr = (struct vnet_hdr){
 		.flags = VNET_F_NEEDS_CSUM,
-		.gso_type = g->head.family == AF_INET ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6,
-		.hdr_len = (uint16_t)(g->head.ip_len + g->head.tcp_len),
+		.gso_type = udp ? VNET_GSO_UDP_L4 : g->head.family == AF_INET ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6,
+		.hdr_len = (uint16_t)(g->head.ip_len + g->head.l4_len),
 		.gso_size = (uint16_t)g->head.payload_len,
 		.csum_start = (uint16_t)g->head.ip_len,
-		.csum_offset = TCP_CSUM_OFFSET,
+		.csum_offset = (uint16_t)csum_offset,
 	};
-	o->hdr_skip = g->head.ip_len + g->head.tcp_len;
+	o->hdr_skip = g->head.ip_len + g->head.l4_len;
 	o->total_len = g->total_len;
 }
 
-bool gro_plan_make(struct gro_packet *pkts, size_t n, struct gro_plan *plan)
+bool gro_plan_make(struct gro_packet *pkts, size_t n, bool coalesce_udp, struct gro_plan *plan)
 {
 	struct group groups[GRO_MAX_PACKETS];
 	if (n > GRO_MAX_PACKETS)
 		return false;
 	plan->n_out = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct tcp_view v;
-		view_tcp(&pkts[i], &v);
+		struct l4_view v;
+		view_l4(&pkts[i], coalesce_udp, &v);
 		plan->next[i] = GRO_NO_NEXT;
 
 		struct group *g = NULL;
-		for (size_t k = plan->n_out; v.is_tcp && k-- > 0;) {
-			if (groups[k].head.is_tcp &&
-			    same_flow(pkts[plan->out[k].head].data, &groups[k].head, pkts[i].data, &v)) {
+		for (size_t k = plan->n_out; v.proto && k-- > 0;) {
+			if (same_flow(pkts[plan->out[k].head].data, &groups[k].head, pkts[i].data, &v)) {
 				g = &groups[k];
 				break;
 			}
@@ -197,7 +254,7 @@ bool gro_plan_make(struct gro_packet *pkts, size_t n, struct gro_plan *plan)
 			o->n_members++;
 			g->total_len += v.payload_len;
 			g->next_seq += (uint32_t)v.payload_len;
-			/* A short segment or a push ends the group: nothing may follow either. */
+			/* A short segment or datagram, or a push, ends the group: nothing may follow. */
 			if (v.payload_len < g->head.payload_len || (v.flags & TCP_FLAG_PSH))
 				g->open = false;
 			continue;
@@ -220,7 +277,8 @@ bool gro_plan_make(struct gro_packet *pkts, size_t n, struct gro_plan *plan)
 		struct gro_output *o = &plan->out[k];
 		if (o->n_members > 1) {
 			const uint8_t *lt = pkts[groups[k].last].data + groups[k].head.ip_len;
-			finish_group(pkts, o, &groups[k], lt[TCP_OFF_FLAGS]);
+			bool tcp = groups[k].head.proto == IPPROTO_TCP_NUM;
+			finish_group(pkts, o, &groups[k], tcp ? lt[TCP_OFF_FLAGS] : 0);
 		}
 	}
 	return true;

@@ -89,6 +89,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(rx_data_bad_source)    /* inner source address not owned by the sending peer */   \
 	X(rx_data_malformed)     /* decrypted payload is not a valid IP packet */           \
 	X(rx_coalesced)          /* packets written to TUN inside a super-packet (GRO) */   \
+	X(rx_coalesced_udp)      /* of those, UDP datagrams (a GSO_UDP_L4 super-packet) */  \
 	X(tx_offload_invalid)    /* TUN read whose virtio header does not fit the packet */ \
 	X(tx_segmented)          /* packets split from TUN super-packets (TSO/USO) */       \
 	X(tx_gso_sends)          /* sendmmsg messages that carried several datagrams (GSO) */ \
@@ -226,6 +227,7 @@ struct device {
 	struct config *running_cfg;
 	bool log_level_from_cmdline;
 	int exit_code;             /* what device_run's caller should exit with */
+	bool ready_notified;       /* systemd has its READY=1 (loop.c) */
 
 	struct udp_inbox inbox;
 	struct udp_outbox outbox;

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/keys.h"
+#include "core/sdnotify.h"
 #include "meshd/coordclient.h"
 #include "meshd/ctl.h"
 #include "meshd/device.h"
@@ -151,7 +152,10 @@ static int next_timeout_ms(struct device *dev, uint64_t now_ms)
 		if (d < next)
 			next = d;
 	}
-	uint64_t d = device_log_next_deadline(dev); /* a held-back log summary */
+	uint64_t d = sdnotify_watchdog_deadline();
+	if (d < next)
+		next = d;
+	d = device_log_next_deadline(dev); /* a held-back log summary */
 	if (d < next)
 		next = d;
 	if (next == UINT64_MAX)
@@ -189,6 +193,23 @@ void device_initiate_ahead(struct device *dev, uint64_t now_ms)
 	}
 }
 
+/* systemd's READY=1 (core/sdnotify.h) once the node is usable: its interface is up
+ * (device_open) and, with a coordinator, it has its addresses and a peer map, restored from
+ * state at start or from its first registration. A first join waits for the coordinator. */
+static void notify_ready(struct device *dev)
+{
+	if (dev->ready_notified)
+		return;
+	const char *name = coordclient_node_name(dev);
+	if (dev->coord && !name)
+		return;
+	dev->ready_notified = true;
+	if (name)
+		sdnotify_send("READY=1\nSTATUS=%s up as %s", dev->ifname, name);
+	else
+		sdnotify_send("READY=1\nSTATUS=%s up, static peers: %zu", dev->ifname, dev->n_peers);
+}
+
 int device_run(struct device *dev)
 {
 	uint64_t now_ms = clock_monotonic_ms();
@@ -197,6 +218,9 @@ int device_run(struct device *dev)
 		 dev->n_peers);
 	device_initiate_ahead(dev, now_ms);
 	device_outbox_flush(dev);
+	if (dev->coord && !coordclient_node_name(dev))
+		sdnotify_send("STATUS=%s up, registering with the coordinator", dev->ifname);
+	notify_ready(dev);
 
 	while (!dev->stop_requested) {
 		struct epoll_event events[LOOP_EPOLL_EVENTS];
@@ -231,14 +255,18 @@ int device_run(struct device *dev)
 			rx_flush_tun(dev); /* what the relay or a punch socket delivered */
 			device_outbox_flush(dev);
 		}
-		if (dev->coord)
+		if (dev->coord) {
 			coordclient_tick(dev, now_ms);
+			notify_ready(dev);
+		}
+		sdnotify_watchdog_tick(now_ms);
 		device_run_timers(dev, now_ms);
 		rx_flush_tun(dev); /* what a birthday punch's socket delivered */
 		device_outbox_flush(dev);
 		if (dev->ctl)
 			ctl_tick(dev, now_ms);
 	}
+	sdnotify_send("STOPPING=1\nSTATUS=stopping");
 	return 0;
 }
 

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/joinkey.h"
 #include "core/keys.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "meshd/config.h"
 #include "meshd/cli.h"
 #include "meshd/coordclient.h"
@@ -53,6 +55,8 @@ static const char usage_text[] =
 	"                                  disco-ping a coordinator peer; says which path answered\n"
 	"  netcheck [--json] [-s SOCKET | -i IFNAME]\n"
 	"                                  UDP, reflexive address, NAT type, coordinator latency\n"
+	"  check-config -c FILE            read FILE as 'up' would and report the first error, if\n"
+	"                                  any (exit 0: valid); opens nothing else\n"
 	"  genkey                          print a new private key (base64) to stdout\n"
 	"  pubkey                          read a private key on stdin, print its public key\n"
 	"  --help, -h                      show this help\n"
@@ -235,6 +239,9 @@ static int cmd_up(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_init("meshd", level);
+	/* Before anything can fail (systemd shows the STATUS= of a failed start) and before the
+	 * privilege drop (the notify socket may be root's only). */
+	sdnotify_init(clock_monotonic_ms());
 
 	struct config cfg;
 	char err[ERROR_LINE_MAX] = "";
@@ -285,8 +292,10 @@ static int cmd_up(int argc, char **argv)
 	if (device_run(&dev) == 0)
 		rc = dev.exit_code;
 out:
-	if (rc == EXIT_FAILURE && err[0])
+	if (rc == EXIT_FAILURE && err[0]) {
 		log_error("%s", err);
+		sdnotify_send("STATUS=%s", err);
+	}
 	sodium_memzero(private_key, sizeof(private_key));
 	sodium_memzero(join_arg, sizeof(join_arg));
 	joinkey_clear(&join);
@@ -296,7 +305,48 @@ out:
 	config_free(&cfg);
 	if (rc == EXIT_SUCCESS)
 		log_info("stopped");
+	sdnotify_close();
 	return rc;
+}
+
+/* The config parser of 'up' alone: for an edit about to be applied (a restart, a reload)
+ * and for the tests that keep conf/ from rotting. */
+static int cmd_check_config(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_SUCCESS;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (!config_path || optind != argc) {
+		fprintf(stderr, "meshd check-config: needs -c FILE and nothing else (see meshd --help)\n");
+		return EXIT_USAGE;
+	}
+	struct config cfg;
+	char err[ERROR_LINE_MAX];
+	if (!config_load(&cfg, config_path, err, sizeof(err))) {
+		fprintf(stderr, "meshd check-config: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	printf("%s: valid (interface %s, static peers: %zu%s)\n", config_path, cfg.interface, cfg.n_peers,
+	       cfg.state_dir[0] ? ", state_dir for a coordinator" : "");
+	config_free(&cfg);
+	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 struct command {
@@ -309,6 +359,7 @@ static const struct command commands[] = {
 	{ "status", cli_status },
 	{ "ping", cli_ping },
 	{ "netcheck", cli_netcheck },
+	{ "check-config", cmd_check_config },
 	{ "genkey", cmd_genkey },
 	{ "pubkey", cmd_pubkey },
 };

@@ -347,7 +347,7 @@ void rx_flush_tun(struct device *dev)
 
 	if (dev->rx_pending_count == 0)
 		return;
-	gro_plan_make(dev->rx_pending, dev->rx_pending_count, &plan); /* count <= DEVICE_BATCH: cannot fail */
+	gro_plan_make(dev->rx_pending, dev->rx_pending_count, dev->tun_features & TUN_FEATURE_USO, &plan); /* count <= DEVICE_BATCH: cannot fail */
 	for (size_t k = 0; k < plan.n_out; k++) {
 		const struct gro_output *o = &plan.out[k];
 		const struct gro_packet *head = &dev->rx_pending[o->head];
@@ -358,8 +358,11 @@ void rx_flush_tun(struct device *dev)
 		for (uint16_t i = plan.next[o->head]; i != GRO_NO_NEXT; i = plan.next[i])
 			iov[n_iov++] = (struct iovec){ dev->rx_pending[i].data + o->hdr_skip,
 						       dev->rx_pending[i].len - o->hdr_skip };
-		if (o->n_members > 1)
+		if (o->n_members > 1) {
 			dev->counters.rx_coalesced += o->n_members;
+			if (o->hdr.gso_type == VNET_GSO_UDP_L4)
+				dev->counters.rx_coalesced_udp += o->n_members;
+		}
 		if (dev->tun_fd >= 0 && writev(dev->tun_fd, iov, (int)n_iov) < 0 && errno != EAGAIN)
 			device_log_limited(dev, DEVICE_LOG_tun_write, clock_monotonic_ms(), "writing to %s failed: %s",
 					   dev->ifname, strerror(errno));

@@ -3,6 +3,7 @@
  * split; every segment must fit its announced size, and the segments (peer-controlled
  * data on the receive side) are then planned for coalescing, whose writes must stay
  * inside the packets and add up to what the plan claims. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,11 +19,11 @@ enum {
 
 static uint8_t segs[GRO_MAX_PACKETS][FUZZ_SEG_ROOM];
 
-static void check_gro(struct gro_packet *pk, size_t n)
+static void check_gro(struct gro_packet *pk, size_t n, bool coalesce_udp)
 {
 	struct gro_plan plan;
 	size_t seen = 0;
-	if (!gro_plan_make(pk, n, &plan))
+	if (!gro_plan_make(pk, n, coalesce_udp, &plan))
 		abort();
 	for (size_t k = 0; k < plan.n_out; k++) {
 		const struct gro_output *o = &plan.out[k];
@@ -44,7 +45,7 @@ static void check_gro(struct gro_packet *pk, size_t n)
 
 /* The raw input as received packets too (decrypted data is the peer's to choose): cut
  * into pieces whose lengths the input's own bytes pick. */
-static void check_gro_raw(const uint8_t *data, size_t size)
+static void check_gro_raw(const uint8_t *data, size_t size, bool coalesce_udp)
 {
 	static uint8_t copy[FUZZ_PACKET_MAX];
 	struct gro_packet pk[GRO_MAX_PACKETS];
@@ -56,7 +57,7 @@ static void check_gro_raw(const uint8_t *data, size_t size)
 		pk[n++] = (struct gro_packet){ copy + off, len };
 		off += len;
 	}
-	check_gro(pk, n);
+	check_gro(pk, n, coalesce_udp);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > FUZZ_PACKET_MAX)
 		return 0;
-	check_gro_raw(data, size);
+	check_gro_raw(data, size, false);
+	check_gro_raw(data, size, true);
 	if (!vnet_hdr_decode(data, size, &h))
 		return 0;
 	if (!gso_plan_make(&h, data + VNET_HDR_LEN, size - VNET_HDR_LEN, &plan))
@@ -85,6 +87,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pk[n].len = len;
 		n++;
 	}
-	check_gro(pk, n);
+	check_gro(pk, n, true); /* USO segments: UDP may group again */
 	return 0;
 }

@@ -4,7 +4,7 @@
 # no_new_privs; the tunnel works; and at SIGTERM it still removes its interface (rtnetlink:
 # the one capability it kept) and exits 0. A config naming an unknown user is refused.
 # meshcoord needs no privilege at all (its ports are above 1024): started as nobody with no
-# capabilities (setpriv, as contrib/systemd/meshcoord.service's DynamicUser does), it serves
+# capabilities (setpriv, as contrib/systemd/meshcoord.service.in's DynamicUser does), it serves
 # a node that joins.
 set -u
 

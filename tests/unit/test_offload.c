@@ -395,7 +395,7 @@ static void test_coalesce_roundtrip(void **state)
 		for (size_t i = 0; i < n; i++)
 			load(i, i);
 		struct gro_plan plan;
-		assert_true(gro_plan_make(pk, n, &plan));
+		assert_true(gro_plan_make(pk, n, false, &plan));
 		assert_int_equal(plan.n_out, 1);
 		assert_int_equal(plan.out[0].hdr.gso_size, 1200);
 		check_roundtrip(&plan, 0, 0, n);
@@ -418,7 +418,7 @@ static void test_coalesce_mixed_flows(void **state)
 	for (size_t i = 0; i < 7; i++)
 		load(i, order[i]);
 	struct gro_plan plan;
-	assert_true(gro_plan_make(pk, 7, &plan));
+	assert_true(gro_plan_make(pk, 7, false, &plan));
 	assert_int_equal(plan.n_out, 2);
 	assert_int_equal(plan.out[0].head, 0);
 	check_roundtrip(&plan, 0, 0, 4);
@@ -436,7 +436,7 @@ static void test_coalesce_refusals(void **state)
 	const size_t order[] = { 0, 1, 3, 4, 5, 2 };
 	for (size_t i = 0; i < 6; i++)
 		load(i, order[i]);
-	assert_true(gro_plan_make(pk, 6, &plan));
+	assert_true(gro_plan_make(pk, 6, false, &plan));
 	assert_int_equal(plan.n_out, 3);
 	check_roundtrip(&plan, 0, 0, 2);
 	check_roundtrip(&plan, 1, 3, 3);
@@ -450,7 +450,7 @@ static void test_coalesce_refusals(void **state)
 		load(i, i);
 	rx[2][40 + 11] ^= 1;      /* ACK number of segment 2 */
 	rx[4][40 + 20 + 7] ^= 1; /* payload of segment 4: checksum now wrong */
-	assert_true(gro_plan_make(pk, 6, &plan));
+	assert_true(gro_plan_make(pk, 6, false, &plan));
 	/* [0 1] [2] [3 4 5]: 2 differs from 1 and 3 in the ACK number. */
 	assert_int_equal(plan.n_out, 3);
 	check_roundtrip(&plan, 0, 0, 2);
@@ -470,7 +470,7 @@ static void test_coalesce_refusals(void **state)
 		ph[39] = 6;
 		wr16(rx[i] + 40 + 16, (uint16_t)~ref_sum(ph, 40, rx[i] + 40, seg_len[i] - 40));
 	}
-	assert_true(gro_plan_make(pk, 6, &plan));
+	assert_true(gro_plan_make(pk, 6, false, &plan));
 	/* [0 1+PSH] [2] [3 FIN] [4 5] */
 	assert_int_equal(plan.n_out, 4);
 	assert_int_equal(plan.out[0].n_members, 2);
@@ -490,7 +490,7 @@ static void test_coalesce_bad_ip_checksum(void **state)
 		load(i, i);
 	rx[1][10] ^= 0x10; /* IPv4 header checksum of the middle one */
 	struct gro_plan plan;
-	assert_true(gro_plan_make(pk, 3, &plan));
+	assert_true(gro_plan_make(pk, 3, false, &plan));
 	assert_int_equal(plan.n_out, 3); /* it passes alone, and 2 cannot follow it */
 	for (size_t k = 0; k < 3; k++)
 		assert_int_equal(plan.out[k].hdr.gso_type, VNET_GSO_NONE);
@@ -514,10 +514,86 @@ static void test_coalesce_non_tcp(void **state)
 	size_t n = build(&ack, rx[4], &h, 1000);
 	pk[4] = (struct gro_packet){ rx[4], n };
 	struct gro_plan plan;
-	assert_true(gro_plan_make(pk, 5, &plan));
+	assert_true(gro_plan_make(pk, 5, false, &plan));
 	assert_int_equal(plan.n_out, 4); /* udp, udp, [tcp tcp], ack */
 	check_roundtrip(&plan, 2, 0, 2);
-	assert_false(gro_plan_make(pk, GRO_MAX_PACKETS + 1, &plan));
+	assert_false(gro_plan_make(pk, GRO_MAX_PACKETS + 1, false, &plan));
+}
+
+/* With USO on the TUN, datagrams of one flow group: equal sizes, the last may be shorter. */
+static void test_coalesce_udp(void **state)
+{
+	(void)state;
+	const struct spec specs[] = {
+		{ .family = AF_INET, .udp = true, .payload = 5 * 1200 + 300, .sport = 50 },
+		{ .family = AF_INET6, .udp = true, .payload = 8 * 1200, .sport = 51 },
+		{ .family = AF_INET, .ip_opts = 8, .udp = true, .payload = 3 * 1000, .sport = 52 },
+	};
+	for (size_t k = 0; k < sizeof(specs) / sizeof(specs[0]); k++) {
+		size_t gso = specs[k].ip_opts ? 1000 : 1200;
+		size_t n = split_and_check(&specs[k], gso);
+		for (size_t i = 0; i < n; i++)
+			load(i, i);
+		struct gro_plan plan;
+		assert_true(gro_plan_make(pk, n, true, &plan));
+		assert_int_equal(plan.n_out, 1);
+		assert_int_equal(plan.out[0].hdr.gso_type, VNET_GSO_UDP_L4);
+		assert_int_equal(plan.out[0].hdr.gso_size, gso);
+		assert_int_equal(plan.out[0].hdr.csum_offset, 6);
+		check_roundtrip(&plan, 0, 0, n);
+	}
+}
+
+static void test_coalesce_udp_refusals(void **state)
+{
+	(void)state;
+	struct spec u = { .family = AF_INET, .udp = true, .payload = 6 * 1000, .sport = 60 };
+	struct gro_plan plan;
+	assert_int_equal(split_and_check(&u, 1000), 6);
+
+	/* A zero (absent) IPv4 UDP checksum, and a UDP length that is not the IP header's,
+	 * pass alone: [0 1] [2] [3] [4 5]. */
+	for (size_t i = 0; i < 6; i++)
+		load(i, i);
+	rx[2][20 + 6] = rx[2][20 + 7] = 0;
+	rx[3][20 + 5] ^= 1;
+	assert_true(gro_plan_make(pk, 6, true, &plan));
+	assert_int_equal(plan.n_out, 4);
+	check_roundtrip(&plan, 0, 0, 2);
+	assert_int_equal(plan.out[1].n_members, 1);
+	assert_int_equal(plan.out[2].n_members, 1);
+	assert_int_equal(plan.out[1].hdr.gso_type, VNET_GSO_NONE);
+	assert_memory_equal(pk[2].data, rx[2], seg_len[2]); /* untouched */
+	check_roundtrip(&plan, 3, 4, 2);
+
+	/* A short datagram closes the group; a longer one cannot follow a shorter head. */
+	struct spec s = { .family = AF_INET, .udp = true, .payload = 2 * 1000 + 10, .sport = 61 };
+	assert_int_equal(split_and_check(&s, 1000), 3); /* 1000 1000 10 */
+	for (size_t i = 0; i < 3; i++)
+		load(i, i);
+	load(3, 0); /* a fourth datagram after the short one: starts anew */
+	assert_true(gro_plan_make(pk, 4, true, &plan));
+	assert_int_equal(plan.n_out, 2);
+	check_roundtrip(&plan, 0, 0, 3);
+	load(0, 2);
+	load(1, 0);
+	assert_true(gro_plan_make(pk, 2, true, &plan));
+	assert_int_equal(plan.n_out, 2); /* 10 then 1000: no group */
+
+	/* TCP and UDP on the same ports are different flows. */
+	struct spec t = { .family = AF_INET, .payload = 2 * 1000, .flags = TCP_FLAG_ACK, .seq = 7, .sport = 61 };
+	assert_int_equal(split_and_check(&s, 1000), 3);
+	load(0, 0);
+	load(2, 1);
+	assert_int_equal(split_and_check(&t, 1000), 2);
+	load(1, 0);
+	load(3, 1);
+	assert_true(gro_plan_make(pk, 4, true, &plan));
+	assert_int_equal(plan.n_out, 2);
+	assert_int_equal(plan.out[0].n_members, 2);
+	assert_int_equal(plan.out[0].hdr.gso_type, VNET_GSO_UDP_L4);
+	assert_int_equal(plan.out[1].n_members, 2);
+	assert_int_equal(plan.out[1].hdr.gso_type, VNET_GSO_TCPV4);
 }
 
 /* ---------------------------------------------------------------- UDP GSO grouping */
@@ -573,6 +649,8 @@ int main(void)
 		cmocka_unit_test(test_coalesce_refusals),
 		cmocka_unit_test(test_coalesce_bad_ip_checksum),
 		cmocka_unit_test(test_coalesce_non_tcp),
+		cmocka_unit_test(test_coalesce_udp),
+		cmocka_unit_test(test_coalesce_udp_refusals),
 		cmocka_unit_test(test_udp_gso_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
