@@ -103,7 +103,17 @@ size_t probe_ping_all(struct device *dev, struct peer *p, uint64_t now_ms)
 static enum path_kind path_now(const struct device *dev, const struct peer *p, uint64_t now_ms, int *best)
 {
 	*best = path_best(&p->path, now_ms);
-	return *best >= 0 ? PATH_DIRECT : relayclient_available(dev, now_ms) ? PATH_RELAY : PATH_NONE;
+	if (*best >= 0)
+		return PATH_DIRECT;
+	if (relayclient_available(dev, now_ms))
+		return PATH_RELAY;
+	/* No relay (the coordinator is down): tx_to_peer keeps sending to the last direct path,
+	 * so that is still the path; an idle peer's unconfirmed candidate is no change to log. */
+	if (p->path.reported == PATH_DIRECT && p->path.reported_best >= 0 && p->has_endpoint) {
+		*best = p->path.reported_best;
+		return PATH_DIRECT;
+	}
+	return PATH_NONE;
 }
 
 bool probe_report_pending(const struct device *dev, const struct peer *p, uint64_t now_ms)

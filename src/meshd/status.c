@@ -28,7 +28,11 @@ enum status_path status_peer_path(const struct device *dev, const struct peer *p
 	*direct = path_best(&p->path, now_ms);
 	if (*direct >= 0)
 		return STATUS_PATH_DIRECT;
-	return relayclient_available(dev, now_ms) ? STATUS_PATH_RELAY : STATUS_PATH_NONE;
+	if (relayclient_available(dev, now_ms))
+		return STATUS_PATH_RELAY;
+	/* No relay (the coordinator is down): traffic goes to the last direct path (tx_to_peer),
+	 * as to a static peer's endpoint; path_addr shows it. */
+	return p->has_endpoint && peer_session_usable(p, now_ms) ? STATUS_PATH_DIRECT : STATUS_PATH_NONE;
 }
 
 void status_peer_address(const struct peer *p, char *buf, size_t len)

@@ -390,6 +390,7 @@ syn_pid=$!
 lib_track_pid "$syn_pid"
 lib_wait_for 5 grep -q 'listening on' "$T/tcpdump-syn.err"
 t_down=$(date +%s%N)
+nopath_before=$(grep -c 'no path' "$T/n2.log")
 lib_stop_pid "$COORD_PID"
 COORD_PID=
 outage_ping() { # FROM TO OUT
@@ -474,6 +475,12 @@ else
 	lib_not_ok "(g) n2's reconnect attempts back off $BACKOFF_GAPS_S s (+ up to ${BACKOFF_JITTER_MS} ms): gaps${BACKOFF_SEEN} ms"
 	sed 's/^/#   syn: /' "$T/syn-n2.txt" | head -n 10
 fi
+# All through the outage (~40 s, pings, n1's restart, idle keepalives) traffic went to the
+# last direct path, there being no relay to fall back to: that stays the path, without a
+# flap to "no path" each time the idle path's trust runs out between keepalives.
+nopath=$(($(grep -c 'no path' "$T/n2.log") - nopath_before))
+lib_check "(g) coordinator down: n2 never logs 'no path' while its direct path works ($nopath lines)" \
+	test "$nopath" -eq 0
 
 # ------------------------------------------------------------------ (h) kill -9 during registrations
 if coord_start; then
