@@ -29,6 +29,13 @@ enum {
 	DNS_POINTER_HOPS_MAX = 16,
 };
 
+/* Where every node answers DNS for the mesh, on its own TUN: 100.100.100.100, inside the
+ * overlay 100.64.0.0/10 (Tailscale's choice too, so it is familiar) and never handed to a
+ * node (coord/db_register.c skips it). The IPv6 one is the overlay's /48 with these four
+ * bytes at the end, as a node's IPv6 address carries its IPv4 one, so it is never a node's
+ * either. */
+#define DNS_MESH_SERVICE_IPV4 UINT32_C(0x64646464)
+
 enum dns_type {
 	DNS_TYPE_A = 1,
 	DNS_TYPE_NS = 2,
