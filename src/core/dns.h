@@ -45,7 +45,7 @@ enum dns_type {
 	DNS_TYPE_ANY = 255,
 };
 
-enum { DNS_CLASS_IN = 1 };
+enum { DNS_CLASS_IN = 1, DNS_CLASS_ANY = 255 };
 
 enum dns_rcode {
 	DNS_RCODE_NOERROR = 0,
