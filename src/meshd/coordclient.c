@@ -148,7 +148,7 @@ static void apply_dns(struct device *dev, struct coordclient *cc, const struct c
 		log_info("mesh DNS domain is %s", m->domain);
 	snprintf(cc->state.dns_domain, sizeof(cc->state.dns_domain), "%s", m->domain);
 	coordmap_mark_dirty_urgent(cc, now_ms);
-	dnsd_domain_changed(dev);
+	dnsd_node_changed(dev);
 }
 
 bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], const uint8_t *payload, size_t len,
@@ -242,6 +242,8 @@ static bool apply_registered(struct device *dev, struct coordclient *cc, const s
 	cc->state.ipv4 = v4;
 	cc->state.ipv6 = v6;
 	state_pin_overlay(&cc->state); /* the first registration pins the overlay for good */
+	if (changed)
+		dnsd_node_changed(dev); /* the IPv6 service address lives in the new /48 */
 	coordmap_mark_dirty_urgent(cc, now_ms);
 	/* Registered once: the node key is known now, the join key is not needed again. */
 	if (cc->have_join)

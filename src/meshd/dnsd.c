@@ -72,10 +72,12 @@ void dnsd_close(struct device *dev)
 	dev->dns = NULL;
 }
 
-void dnsd_domain_changed(struct device *dev)
+void dnsd_node_changed(struct device *dev)
 {
+	uint8_t s6[16];
 	if (dev->dns && dev->dns->resolved)
-		resolved_link_set_domain(dev->dns->resolved, coordclient_dns_domain(dev));
+		resolved_link_update(dev->dns->resolved, dnsd_service_ipv6(dev, s6) ? s6 : NULL,
+				     coordclient_dns_domain(dev));
 }
 
 bool dnsd_service_ipv6(const struct device *dev, uint8_t out[16])

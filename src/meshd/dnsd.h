@@ -123,8 +123,8 @@ void dnsd_reply(struct device *dev, const struct dnsd_client *cl, const uint8_t 
 /* The service addresses: IPv4 always; IPv6 once this node has an overlay /48 (false before). */
 bool dnsd_service_ipv6(const struct device *dev, uint8_t out[16]);
 
-/* The coordinator named a (new) domain: tell systemd-resolved. */
-void dnsd_domain_changed(struct device *dev);
+/* The coordinator named a (new) domain or gave this node its addresses: tell resolved. */
+void dnsd_node_changed(struct device *dev);
 
 void dnsd_log_counters(const struct device *dev);
 

@@ -69,7 +69,7 @@ static int send_call(sd_bus *bus, sd_bus_message *m, bool wait, sd_bus_error *er
 	return r < 0 ? r : 0;
 }
 
-static int set_dns(sd_bus *bus, const struct resolved_args *a, sd_bus_error *err)
+static int set_dns(sd_bus *bus, const struct resolved_args *a, bool wait, sd_bus_error *err)
 {
 	sd_bus_message *m = NULL;
 	int r = new_call(bus, "SetLinkDNS", &m);
@@ -91,7 +91,7 @@ static int set_dns(sd_bus *bus, const struct resolved_args *a, sd_bus_error *err
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
 	if (r >= 0)
-		r = send_call(bus, m, true, err);
+		r = send_call(bus, m, wait, err);
 	sd_bus_message_unref(m);
 	return r;
 }
@@ -144,7 +144,7 @@ struct resolved_link *resolved_link_open(struct device *dev)
 		log_debug("systemd-resolved: no system bus (%s); resolver settings left alone", strerror(-r));
 		goto fail;
 	}
-	r = set_dns(l->bus, &l->args, &err);
+	r = set_dns(l->bus, &l->args, true, &err);
 	if (r < 0) {
 		if (sd_bus_error_has_names(&err, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
 			log_debug("systemd-resolved is not running; resolver settings left alone");
@@ -174,15 +174,22 @@ fail:
 	return NULL;
 }
 
-void resolved_link_set_domain(struct resolved_link *l, const char *domain)
+void resolved_link_update(struct resolved_link *l, const uint8_t *service6, const char *domain)
 {
 	sd_bus_error err = SD_BUS_ERROR_NULL;
-	if (!l || !domain || !dns_domain_valid(domain) || !strcmp(l->args.domain, domain))
+	struct resolved_args n;
+	if (!l || !resolved_args_build(&n, l->args.ifindex, service6, domain))
 		return;
-	snprintf(l->args.domain, sizeof(l->args.domain), "%s", domain);
-	int r = set_domains(l->bus, &l->args, false, &err);
+	bool dns_changed = n.have6 != l->args.have6 || memcmp(n.addr6, l->args.addr6, 16) != 0;
+	bool domain_changed = strcmp(n.domain, l->args.domain) != 0;
+	l->args = n;
+	int r = dns_changed ? set_dns(l->bus, &l->args, false, &err) : 0;
 	if (r < 0)
-		log_warn("systemd-resolved: could not send the routing domain ~%s: %s", domain, why(r, &err));
+		log_warn("systemd-resolved: could not send the interface's DNS servers: %s", why(r, &err));
+	sd_bus_error_free(&err);
+	r = domain_changed ? set_domains(l->bus, &l->args, false, &err) : 0;
+	if (r < 0)
+		log_warn("systemd-resolved: could not send the routing domain ~%s: %s", n.domain, why(r, &err));
 	sd_bus_error_free(&err);
 }
 

@@ -40,8 +40,9 @@ bool resolved_args_build(struct resolved_args *a, int ifindex, const uint8_t *se
 
 /* NULL when resolved is not there (logged at debug) or refused (logged as a warning). */
 struct resolved_link *resolved_link_open(struct device *dev);
-/* A new domain (NULL: none): SetLinkDomains, without waiting. */
-void resolved_link_set_domain(struct resolved_link *l, const char *domain);
+/* The node's addresses or the domain changed (service6 and domain NULL while unknown):
+ * SetLinkDNS and SetLinkDomains for what differs from the last call, without waiting. */
+void resolved_link_update(struct resolved_link *l, const uint8_t *service6, const char *domain);
 /* RevertLink and close. NULL is fine. */
 void resolved_link_close(struct resolved_link *l);
 

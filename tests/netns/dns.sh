@@ -17,8 +17,13 @@
 # the domain is NXDOMAIN and never reaches the upstream; a foreign name is forwarded and
 # answered; c, joining later, is resolvable within 5 s; after dns_domain changes on the
 # coordinator (SIGHUP), b.home.arpa answers within 5 s and the state file keeps the domain.
+# systemd-resolved: a's meshd talks to a stand-in (tests/tools/fake-resolved.py) on a private
+# dbus-daemon (DBUS_SYSTEM_BUS_ADDRESS), which logs the calls: the link's DNS servers (both
+# service addresses), ~mesh.internal as a routing domain, not the default route, the new
+# domain after the change, and RevertLink when meshd stops.
 #
-# Needs root, /dev/net/tun, iproute2, dig, python3 (exit 77 = SKIP). KEEP_TMPDIR=1 keeps logs.
+# Needs root, /dev/net/tun, iproute2, dig, python3, dbus-daemon and python3's dbus and gi
+# modules (exit 77 = SKIP). KEEP_TMPDIR=1 keeps the logs.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +36,13 @@ lib_require_cmd ip iproute2
 lib_require_cmd dig bind9-dnsutils
 lib_require_cmd python3 python3
 lib_require_cmd unshare util-linux
+lib_require_cmd dbus-daemon dbus-daemon
+# python3 with dbus and gi: Debian's own (a pyenv or venv python3 first on PATH lacks them)
+PY_DBUS=
+for py in python3 /usr/bin/python3; do
+	command -v "$py" >/dev/null 2>&1 && "$py" -c 'import dbus, gi' 2>/dev/null && { PY_DBUS=$py; break; }
+done
+[ -n "$PY_DBUS" ] || lib_skip "python3 cannot import dbus and gi: install the Debian packages python3-dbus python3-gi"
 lib_find_meshd
 lib_find_meshcoord
 
@@ -87,6 +99,30 @@ ip netns exec "$NS_COORD" python3 "$top_srcdir/tests/tools/updns.py" "$UPSTREAM_
 	</dev/null >>"$T/upstream.err" 2>&1 &
 lib_track_pid $!
 
+# A private system bus with the resolved stand-in on it.
+cat >"$T/bus.conf" <<-EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$T/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+EOF
+dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile </dev/null >>"$T/bus.log" 2>&1 &
+lib_track_pid $!
+lib_wait_for 5 test -S "$T/bus" || lib_die "dbus-daemon did not start: $(tail -n 3 "$T/bus.log")"
+DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/bus "$PY_DBUS" "$top_srcdir/tests/tools/fake-resolved.py" "$T/resolved.log" \
+	</dev/null >>"$T/resolved.err" 2>&1 &
+lib_track_pid $!
+lib_wait_for 5 grep -q '^ready$' "$T/resolved.log" 2>/dev/null ||
+	lib_die "the resolved stand-in did not start: $(tail -n 3 "$T/resolved.err")"
+
 CONF=$T/coord.yaml
 lib_coord_write_config "$CONF" "0.0.0.0:$CONTROL_PORT" "0.0.0.0:$STUN_PORT" "$COORD_IP:$CONTROL_PORT" "$T/coord-state"
 COORD_PID=
@@ -115,7 +151,11 @@ answers() { # EXPECTED SERVER NAME [TYPE]
 	[ "$(ask "$2" "$3" "${4:-A}")" = "$1" ]
 }
 
+# Only a talks to the stand-in; b and c find no resolved (no bus at that address).
+DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/bus
+export DBUS_SYSTEM_BUS_ADDRESS
 node_start a
+DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/no-bus
 node_start b
 registered a || lib_die "a did not register: $(tail -n 5 "$T/a.log")"
 registered b || lib_die "b did not register: $(tail -n 5 "$T/b.log")"
@@ -155,5 +195,17 @@ lib_check "and b.mesh.internal is an outside name now (forwarded: NXDOMAIN upstr
 lib_check "a logged the new domain" grep -q 'mesh DNS domain is now home.arpa (was mesh.internal)' "$T/a.log"
 lib_check "a's state file keeps it within 5 s" lib_wait_for 5 grep -q '^dns home.arpa$' "$T/a/coordinator.state"
 lib_check "meshd a still runs" lib_pid_alive "${PID[a]}"
+
+IFINDEX_A=$(ip -n "${NS[a]}" -o link show dev "$IFACE" | cut -d: -f1)
+lib_check "resolved: a set its link's DNS to both service addresses" \
+	grep -q -x "SetLinkDNS $IFINDEX_A 2:$SERVICE4 10:$SERVICE6" "$T/resolved.log"
+lib_check "resolved: not as the default route" grep -q -x "SetLinkDefaultRoute $IFINDEX_A false" "$T/resolved.log"
+lib_check "resolved: ~mesh.internal as the routing domain" \
+	grep -q -x "SetLinkDomains $IFINDEX_A mesh.internal:routing" "$T/resolved.log"
+lib_check "resolved: ~home.arpa after the change" \
+	lib_wait_for 3 grep -q -x "SetLinkDomains $IFINDEX_A home.arpa:routing" "$T/resolved.log"
+lib_stop_pid "${PID[a]}"
+lib_check "resolved: RevertLink when a stops" grep -q -x "RevertLink $IFINDEX_A" "$T/resolved.log"
+lib_check "b found no resolved and said nothing about it above debug" bash -c "! grep -qi resolved '$T/b.log'"
 
 lib_summary
