@@ -21,12 +21,30 @@
 #include "meshd/tun.h"
 
 enum {
+	IP_PROTO_ICMP = 1,
+	IP_PROTO_TCP = 6,
 	IP_PROTO_UDP = 17,
+	IP_PROTO_ICMPV6 = 58,
+	UDP_CSUM_OFF = 6,
+	ICMP_HEADER_LEN = 8,       /* type, code, checksum, 4 bytes unused or id and sequence */
+	ICMP_CSUM_OFF = 2,
+	ICMP_QUOTE_MAX = 548,      /* RFC 1812 4.3.2.3: an error fits 576 bytes; enough for v6 too */
+	ICMP_ECHO_REPLY = 0,
+	ICMP_DEST_UNREACH = 3,
+	ICMP_PORT_UNREACH = 3,
+	ICMP_ECHO_REQUEST = 8,
+	ICMPV6_DEST_UNREACH = 1,
+	ICMPV6_PORT_UNREACH = 4,
+	ICMPV6_ECHO_REQUEST = 128,
+	ICMPV6_ECHO_REPLY = 129,
 	IPV4_FRAG_MASK = 0x3fff,   /* fragment offset and MF: a fragment is not a whole query */
 	IPV4_FLAG_DF = 0x4000,
 	REPLY_TTL = 64,            /* hop limit of our answers (they never leave the host) */
 	IPV6_HEADER_BYTES = 40,
 };
+
+static void answer_other(struct device *dev, const uint8_t *pkt, const struct ip_packet_info *info, size_t l4,
+			 uint8_t proto);
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -123,6 +141,7 @@ bool dnsd_intercept(struct device *dev, uint8_t *pkt, const struct ip_packet_inf
 	}
 	if (proto != IP_PROTO_UDP || info->total_len < l4 + UDP_HEADER_LEN || get16(pkt + l4 + 2) != DNS_PORT) {
 		d->counters.not_dns++;
+		answer_other(dev, pkt, info, l4, proto);
 		return true;
 	}
 	d->counters.queries++;
@@ -260,44 +279,95 @@ static void write_tun(struct device *dev, uint8_t *pkt, size_t len)
 				   dev->ifname, strerror(errno));
 }
 
-void dnsd_reply(struct device *dev, const struct dnsd_client *cl, const uint8_t *payload, size_t len)
+/* Writes an IP packet from cl->service to cl->client carrying l4[0..len) of protocol proto
+ * into the TUN. The IP header goes in front of l4, which must have IPV6_HEADER_BYTES of
+ * room before it; the transport checksum at csum_off is computed here (over a
+ * pseudo-header, except for ICMPv4, which has none). */
+static void emit(struct device *dev, const struct dnsd_client *cl, uint8_t proto, uint8_t *l4, size_t len,
+		 size_t csum_off)
 {
-	uint8_t pkt[IPV6_HEADER_BYTES + UDP_HEADER_LEN + DNSD_UPSTREAM_MSG_MAX];
-	size_t alen = cl->family == AF_INET ? 4 : 16;
 	size_t ip = cl->family == AF_INET ? DNSD_IPV4_HEADER_LEN : IPV6_HEADER_BYTES;
-	size_t ulen = UDP_HEADER_LEN + len;
-	const uint8_t *src_dst;
-
-	if (len == 0 || len > DNSD_UPSTREAM_MSG_MAX)
-		return;
-	memset(pkt, 0, ip + UDP_HEADER_LEN);
+	uint8_t *pkt = l4 - ip;
+	memset(pkt, 0, ip);
 	if (cl->family == AF_INET) {
 		pkt[0] = 0x45;
-		put16(pkt + 2, (uint16_t)(ip + ulen));
+		put16(pkt + 2, (uint16_t)(ip + len));
 		put16(pkt + 6, IPV4_FLAG_DF);
 		pkt[8] = REPLY_TTL;
-		pkt[9] = IP_PROTO_UDP;
+		pkt[9] = proto;
 		memcpy(pkt + 12, cl->service, 4);
 		memcpy(pkt + 16, cl->client, 4);
 		csum_ipv4_header(pkt, DNSD_IPV4_HEADER_LEN);
-		src_dst = pkt + 12;
 	} else {
 		pkt[0] = 0x60;
-		put16(pkt + 4, (uint16_t)ulen);
-		pkt[6] = IP_PROTO_UDP;
+		put16(pkt + 4, (uint16_t)len);
+		pkt[6] = proto;
 		pkt[7] = REPLY_TTL;
 		memcpy(pkt + 8, cl->service, 16);
 		memcpy(pkt + 24, cl->client, 16);
-		src_dst = pkt + 8;
 	}
-	uint8_t *udp = pkt + ip;
+	put16(l4 + csum_off, 0);
+	uint64_t sum = csum_add(0, l4, len);
+	if (proto != IP_PROTO_ICMP)
+		sum += csum_pseudo(cl->family == AF_INET ? pkt + 12 : pkt + 8, cl->family == AF_INET ? 4 : 16, proto,
+				   (uint32_t)len);
+	uint16_t c = (uint16_t)~csum_fold(sum);
+	if (c == 0 && proto == IP_PROTO_UDP)
+		c = 0xffff; /* 0 means "no checksum" (IPv4) or is invalid (IPv6) */
+	put16(l4 + csum_off, c);
+	write_tun(dev, pkt, ip + len);
+}
+
+void dnsd_reply(struct device *dev, const struct dnsd_client *cl, const uint8_t *payload, size_t len)
+{
+	uint8_t pkt[IPV6_HEADER_BYTES + UDP_HEADER_LEN + DNSD_UPSTREAM_MSG_MAX];
+	uint8_t *udp = pkt + IPV6_HEADER_BYTES;
+
+	if (len == 0 || len > DNSD_UPSTREAM_MSG_MAX)
+		return;
 	put16(udp, DNS_PORT);
 	put16(udp + 2, cl->port);
-	put16(udp + 4, (uint16_t)ulen);
+	put16(udp + 4, (uint16_t)(UDP_HEADER_LEN + len));
 	memcpy(udp + UDP_HEADER_LEN, payload, len);
-	uint16_t sum = (uint16_t)~csum_fold(csum_add(csum_pseudo(src_dst, alen, IP_PROTO_UDP, (uint32_t)ulen), udp, ulen));
-	put16(udp + 6, sum ? sum : 0xffff); /* 0 means "no checksum" (IPv4) or is invalid (IPv6) */
-	write_tun(dev, pkt, ip + ulen);
+	emit(dev, cl, IP_PROTO_UDP, udp, UDP_HEADER_LEN + len, UDP_CSUM_OFF);
+}
+
+/* Anything else sent to the service address: an echo request is answered (ping
+ * 100.100.100.100 says the node is there), TCP and UDP to other ports get "port
+ * unreachable" (dig +tcp fails at once instead of waiting), the rest is dropped. Never an
+ * ICMP error for an ICMP error. Only the host's own programs reach this (the TUN). */
+static void answer_other(struct device *dev, const uint8_t *pkt, const struct ip_packet_info *info, size_t l4,
+			 uint8_t proto)
+{
+	uint8_t buf[IPV6_HEADER_BYTES + ICMP_HEADER_LEN + ICMP_QUOTE_MAX];
+	uint8_t *icmp = buf + IPV6_HEADER_BYTES;
+	struct dnsd_client cl = { .family = info->family };
+	size_t alen = info->family == AF_INET ? 4 : 16, len;
+	bool v4 = info->family == AF_INET;
+	uint8_t icmp_proto = v4 ? IP_PROTO_ICMP : IP_PROTO_ICMPV6;
+
+	memcpy(cl.client, info->src, alen);
+	memcpy(cl.service, info->dst, alen);
+	if (proto == icmp_proto && info->total_len >= l4 + ICMP_HEADER_LEN &&
+	    pkt[l4] == (v4 ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST) && pkt[l4 + 1] == 0) {
+		len = info->total_len - l4;
+		if (len > ICMP_HEADER_LEN + ICMP_QUOTE_MAX)
+			return; /* a larger ping than any diagnosis needs */
+		memcpy(icmp, pkt + l4, len);
+		icmp[0] = v4 ? ICMP_ECHO_REPLY : ICMPV6_ECHO_REPLY;
+		emit(dev, &cl, icmp_proto, icmp, len, ICMP_CSUM_OFF);
+		return;
+	}
+	if (proto != IP_PROTO_UDP && proto != IP_PROTO_TCP)
+		return;
+	/* RFC 792 / 4443: the type, code, checksum and 4 unused bytes, then as much of the
+	 * packet as fits (at least its IP header and 8 bytes) */
+	len = info->total_len < ICMP_QUOTE_MAX ? info->total_len : ICMP_QUOTE_MAX;
+	memset(icmp, 0, ICMP_HEADER_LEN);
+	icmp[0] = v4 ? ICMP_DEST_UNREACH : ICMPV6_DEST_UNREACH;
+	icmp[1] = v4 ? ICMP_PORT_UNREACH : ICMPV6_PORT_UNREACH;
+	memcpy(icmp + ICMP_HEADER_LEN, pkt, len);
+	emit(dev, &cl, icmp_proto, icmp, ICMP_HEADER_LEN + len, ICMP_CSUM_OFF);
 }
 
 void dnsd_log_counters(const struct device *dev)

@@ -53,7 +53,7 @@ enum {
 	X(answered_local)      /* answered from the map (addresses or no data) */         \
 	X(nxdomain)            /* unknown names inside the mesh's domain */               \
 	X(refused_malformed)   /* FORMERR/NOTIMP answers, or dropped: not a query */      \
-	X(not_dns)             /* packets to the service address that are not UDP to 53 */ \
+	X(not_dns)             /* not UDP to 53: pings answered, TCP/UDP "port unreachable" */ \
 	X(forwarded)           /* queries sent to an upstream resolver */                 \
 	X(forward_full)        /* dropped: DNSD_PENDING_MAX queries already waiting */    \
 	X(forward_no_upstream) /* SERVFAIL: no usable nameserver in resolv.conf */        \

@@ -13,7 +13,8 @@
 # touched) names 192.0.2.53, where a tiny upstream (tests/tools/updns.py) answers
 # www.example.org and NXDOMAIN for the rest, logging what it was asked.
 # Checks, all with dig from a's namespace: b.mesh.internal A and AAAA give b's addresses (also
-# in upper case, and over IPv6 to the IPv6 service address); a's own name; an unknown name in
+# in upper case, over IPv6 to the IPv6 service address, ANY, without EDNS0); a's own name; a
+# query over TCP is refused at once and both service addresses answer ping; an unknown name in
 # the domain is NXDOMAIN and never reaches the upstream; a foreign name is forwarded and
 # answered; c, joining later, is resolvable within 5 s; after dns_domain changes on the
 # coordinator (SIGHUP), b.home.arpa answers within 5 s and the state file keeps the domain.
@@ -140,8 +141,11 @@ registered() { # NODE: registered, with its IPv6 on the interface (sets IP6[NODE
 	IP6[$1]=$(ip -n "${NS[$1]}" -6 -o addr show dev "$IFACE" scope global | awk '{ split($4, a, "/"); print a[1]; exit }')
 }
 ipv4_of() { lib_iface_ipv4 "${NS[$1]}" "$IFACE"; }
-ask() { # SERVER NAME [TYPE]: dig's short answer from a's namespace
-	ip netns exec "${NS[a]}" dig +short +time=2 +tries=2 "@$1" "$2" "${3:-A}" 2>/dev/null
+ask() { # SERVER [DIG_OPTION] NAME [TYPE]: dig's short answer from a's namespace
+	local server=$1 opt=+short
+	shift
+	case $1 in +*) opt=$1; shift ;; esac
+	ip netns exec "${NS[a]}" dig +short "$opt" +time=2 +tries=2 "@$server" "$1" "${2:-A}" 2>/dev/null
 }
 status_of() { # SERVER NAME [TYPE]: the answer's status (NOERROR, NXDOMAIN, ...)
 	ip netns exec "${NS[a]}" dig +time=2 +tries=2 "@$1" "$2" "${3:-A}" 2>/dev/null |
@@ -177,6 +181,13 @@ lib_check "a foreign name is forwarded to the upstream and answered" \
 	answers 192.0.2.99 "$SERVICE4" www.example.org A
 lib_check "a foreign name the upstream does not know is its NXDOMAIN" \
 	test "$(status_of "$SERVICE4" nothing.example.org)" = NXDOMAIN
+# (dig asks ANY over TCP unless told otherwise)
+lib_check "ANY for b gives both its addresses" test "$(ask "$SERVICE4" "+notcp" b.mesh.internal ANY | wc -l)" = 2
+lib_check "without EDNS0 too" test "$(ask "$SERVICE4" +noedns b.mesh.internal A)" = "$IPV4_B"
+lib_check "a query over TCP is refused at once (ICMP port unreachable), not left to time out" \
+	bash -c "! timeout 3 ip netns exec '${NS[a]}' dig +tcp +time=2 +tries=1 @$SERVICE4 b.mesh.internal >/dev/null"
+lib_check "ping $SERVICE4 is answered" lib_ping "${NS[a]}" "$SERVICE4"
+lib_check "ping $SERVICE6 is answered" lib_ping "${NS[a]}" "$SERVICE6"
 lib_check "names in the mesh's domain never reach the upstream (no loop)" \
 	bash -c "! grep -q 'mesh.internal' '$T/upstream.log'"
 
