@@ -16,8 +16,10 @@
 # in upper case, over IPv6 to the IPv6 service address, ANY, without EDNS0); a's own name; a
 # query over TCP is refused at once and both service addresses answer ping; an unknown name in
 # the domain is NXDOMAIN and never reaches the upstream; a foreign name is forwarded and
-# answered; c, joining later, is resolvable within 5 s; after dns_domain changes on the
-# coordinator (SIGHUP), b.home.arpa answers within 5 s and the state file keeps the domain.
+# answered, one the upstream ignores is SERVFAIL after 4 s, and a rewritten resolv.conf is
+# followed within 3 s; c, joining later, is resolvable within 5 s; after dns_domain changes
+# on the coordinator (SIGHUP), b.home.arpa answers within 5 s and the state file keeps the
+# domain: a restarted while the coordinator is down still answers it.
 # systemd-resolved: a's meshd talks to a stand-in (tests/tools/fake-resolved.py) on a private
 # dbus-daemon (DBUS_SYSTEM_BUS_ADDRESS), which logs the calls: the link's DNS servers (both
 # service addresses), ~mesh.internal as a routing domain, not the default route, the new
@@ -53,6 +55,7 @@ NS_HUB=mdH-$$
 NS_COORD=mdC-$$
 COORD_IP=192.0.2.10
 UPSTREAM_IP=192.0.2.53
+UPSTREAM2_IP=192.0.2.54 # the second upstream, named when resolv.conf changes
 CONTROL_PORT=51821
 STUN_PORT=3478
 DATA_PORT=51820
@@ -86,6 +89,7 @@ lib_hub_create "$NS_HUB"
 lib_ns_create "$NS_COORD"
 lib_hub_attach "$NS_HUB" "$NS_COORD" eth0 "$COORD_IP/24"
 ip -n "$NS_COORD" addr add "$UPSTREAM_IP/24" dev eth0
+ip -n "$NS_COORD" addr add "$UPSTREAM2_IP/24" dev eth0
 for n in a b c; do
 	lib_ns_create "${NS[$n]}"
 	lib_hub_attach "$NS_HUB" "${NS[$n]}" eth0 "${UNDERLAY[$n]}/24"
@@ -97,6 +101,9 @@ mkdir -p "$NETNS_ETC" || lib_die "cannot create $NETNS_ETC"
 printf 'nameserver %s\n' "$UPSTREAM_IP" >"$NETNS_ETC/resolv.conf"
 
 ip netns exec "$NS_COORD" python3 "$top_srcdir/tests/tools/updns.py" "$UPSTREAM_IP" "$T/upstream.log" \
+	</dev/null >>"$T/upstream.err" 2>&1 &
+lib_track_pid $!
+ip netns exec "$NS_COORD" python3 "$top_srcdir/tests/tools/updns.py" "$UPSTREAM2_IP" "$T/upstream2.log" 192.0.2.98 \
 	</dev/null >>"$T/upstream.err" 2>&1 &
 lib_track_pid $!
 
@@ -188,8 +195,14 @@ lib_check "a query over TCP is refused at once (ICMP port unreachable), not left
 	bash -c "! timeout 3 ip netns exec '${NS[a]}' dig +tcp +time=2 +tries=1 @$SERVICE4 b.mesh.internal >/dev/null"
 lib_check "ping $SERVICE4 is answered" lib_ping "${NS[a]}" "$SERVICE4"
 lib_check "ping $SERVICE6 is answered" lib_ping "${NS[a]}" "$SERVICE6"
+lib_check "an upstream that does not answer: SERVFAIL after meshd's 4 s" \
+	test "$(ip netns exec "${NS[a]}" dig +time=6 +tries=1 "@$SERVICE4" slow.example.org |
+		sed -n 's/.*status: \([A-Z]*\),.*/\1/p')" = SERVFAIL
+printf 'nameserver %s\n' "$UPSTREAM2_IP" >"$NETNS_ETC/resolv.conf" # in place: the bind mount stays
+lib_check "resolv.conf changed: the new upstream answers within 3 s" \
+	lib_wait_for 3 answers 192.0.2.98 "$SERVICE4" www.example.org A
 lib_check "names in the mesh's domain never reach the upstream (no loop)" \
-	bash -c "! grep -q 'mesh.internal' '$T/upstream.log'"
+	bash -c "! grep -q 'mesh.internal' '$T/upstream.log' '$T/upstream2.log'"
 
 node_start c
 registered c || lib_not_ok "c registered"
@@ -218,5 +231,12 @@ lib_check "resolved: ~home.arpa after the change" \
 lib_stop_pid "${PID[a]}"
 lib_check "resolved: RevertLink when a stops" grep -q -x "RevertLink $IFINDEX_A" "$T/resolved.log"
 lib_check "b found no resolved and said nothing about it above debug" bash -c "! grep -qi resolved '$T/b.log'"
+
+# A node restarted while the coordinator is down answers from its state: peers and domain.
+lib_stop_pid "$COORD_PID"
+lib_meshd_start_args "PID[a]" "${NS[a]}" a "$T/a.yaml" "$T/a2.log" info
+lib_meshd_wait_up "${PID[a]}" "${NS[a]}" "$IFACE" || lib_not_ok "a restarted"
+lib_check "a restarted without its coordinator still answers b.home.arpa" \
+	lib_wait_for 5 answers "$IPV4_B" "$SERVICE4" b.home.arpa A
 
 lib_summary

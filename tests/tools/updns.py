@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""A tiny upstream DNS server for tests/netns/dns.sh: answers www.example.org A with
-192.0.2.99 and everything else NXDOMAIN, and logs each question (lower case) to a file, so
-the test can see what meshd forwarded and what it kept.
+"""A tiny upstream DNS server for tests/netns/dns.sh: answers www.example.org A with ANSWER
+(default 192.0.2.99), never answers slow.example.org (a timeout), and says NXDOMAIN to
+everything else; logs each question (lower case) to a file, so the test can see what meshd
+forwarded and what it kept.
 
-usage: updns.py ADDRESS LOGFILE"""
+usage: updns.py ADDRESS LOGFILE [ANSWER]"""
 import socket
 import struct
 import sys
@@ -11,6 +12,7 @@ import sys
 
 def main():
     addr, logfile = sys.argv[1], sys.argv[2]
+    answer = bytes(int(b) for b in (sys.argv[3] if len(sys.argv) > 3 else "192.0.2.99").split("."))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((addr, 53))
     with open(logfile, "a", buffering=1) as log:
@@ -29,8 +31,10 @@ def main():
                 continue
             name = ".".join(labels)
             log.write("%s %d\n" % (name, qtype))
+            if name == "slow.example.org":
+                continue
             if name == "www.example.org" and qtype == 1:
-                rcode, answers = 0, b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 99])
+                rcode, answers = 0, b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + answer
                 ancount = 1
             else:
                 rcode, answers, ancount = 3, b"", 0
