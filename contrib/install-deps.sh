@@ -12,7 +12,7 @@ prog=${0##*/}
 # pkg-config checks, scdoc for the man pages (docs/man/*.scd), and git/ca-certificates to
 # fetch the source.
 build_pkgs="build-essential autoconf automake libtool pkg-config scdoc
-	libsodium-dev libb2-dev libssl-dev libmnl-dev libyaml-dev libsqlite3-dev git ca-certificates"
+	libsodium-dev libb2-dev libssl-dev libmnl-dev libyaml-dev libsqlite3-dev libsystemd-dev git ca-certificates"
 # make check and the network-namespace lab: cmocka for the unit tests, clang for the
 # libFuzzer targets, ip/ping/nft/tcpdump to build and watch the namespaces, sha256sum
 # (coreutils), unshare/nsenter/setpriv (util-linux), ps/pgrep/sysctl (procps), socat for
@@ -21,11 +21,13 @@ build_pkgs="build-essential autoconf automake libtool pkg-config scdoc
 # clients, conntrack for the NAT lab's router resets, python3 with python3-nacl for
 # tests/tools/check-golden.sh (the unit tests' golden vectors) and for the stand-in systemd
 # notify socket of tests/netns/readiness.sh, wireguard-go and wireguard-tools
-# (wg) as the stock WireGuard peer of tests/netns/wg-interop.sh (the benchmarks use them too).
+# (wg) as the stock WireGuard peer of tests/netns/wg-interop.sh (the benchmarks use them too),
+# dig (bind9-dnsutils) to ask the mesh DNS service in tests/netns/dns.sh, and dbus-daemon,
+# python3-dbus and python3-gi for its stand-in systemd-resolved on a private bus.
 # CI counts a check skipped for a missing tool as a failure, so every tool a test uses belongs here.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps
 	coreutils util-linux socat stun-client coturn conntrack python3 python3-nacl
-	wireguard-go wireguard-tools"
+	wireguard-go wireguard-tools bind9-dnsutils dbus-daemon python3-dbus python3-gi"
 # Benchmarks: the load generator (the userspace VPN we measure against is in test_pkgs). A
 # release that lacks one of these gets a warning, not a failure.
 bench_pkgs="iperf3"

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/control.h"
+#include "core/dns.h"
 #include "core/relay.h"
 #include "core/stun.h"
 #include "core/yamlread.h"
@@ -33,6 +34,7 @@ enum root_key {
 	ROOT_RELAY_BIND_FRESH,
 	ROOT_METRICS_LISTEN,
 	ROOT_LOG_LEVEL,
+	ROOT_DNS_DOMAIN,
 	ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
@@ -46,6 +48,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_RELAY_BIND_FRESH] = "relay_bind_fresh",
 	[ROOT_METRICS_LISTEN] = "metrics_listen",
 	[ROOT_LOG_LEVEL] = "log_level",
+	[ROOT_DNS_DOMAIN] = "dns_domain",
 };
 
 static void coordconf_set_defaults(struct coord_config *cfg)
@@ -62,6 +65,7 @@ static void coordconf_set_defaults(struct coord_config *cfg)
 	cfg->relay_bind_fresh_s = COORDCONF_DEFAULT_RELAY_BIND_FRESH_S;
 	cfg->log_level = LOG_LEVEL_INFO;
 	memcpy(cfg->state_dir, COORDCONF_DEFAULT_STATE_DIR, sizeof(COORDCONF_DEFAULT_STATE_DIR));
+	memcpy(cfg->dns_domain, COORDCONF_DEFAULT_DNS_DOMAIN, sizeof(COORDCONF_DEFAULT_DNS_DOMAIN));
 }
 
 static bool is_ip_literal(const char *host, bool *unspecified)
@@ -165,6 +169,26 @@ static bool get_log_level(struct yamlread *r, struct coord_config *cfg)
 		return false;
 	}
 	cfg->has_log_level = true;
+	return true;
+}
+
+static bool get_dns_domain(struct yamlread *r, struct coord_config *cfg)
+{
+	const char *key = root_keys[ROOT_DNS_DOMAIN];
+	char q[YAMLREAD_QUOTE_BUF];
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	const char *v = yamlread_value(r);
+	size_t len = yamlread_len(r);
+	if (len > CONTROL_DOMAIN_MAX || strlen(v) != len || !dns_domain_valid(v)) {
+		yamlread_fail(r, r->ev.start_mark,
+			      "'%s': '%s' is not a DNS domain in lower case: labels of a-z, 0-9 and '-' joined by "
+			      "dots, at most %d characters, no final dot (e.g. mesh.internal)",
+			      key, yamlread_quote(v, len, q), CONTROL_DOMAIN_MAX);
+		return false;
+	}
+	memcpy(cfg->dns_domain, v, len + 1);
 	return true;
 }
 
@@ -293,6 +317,10 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 			break;
 		case ROOT_LOG_LEVEL:
 			if (!get_log_level(r, cfg))
+				return false;
+			break;
+		case ROOT_DNS_DOMAIN:
+			if (!get_dns_domain(r, cfg))
 				return false;
 			break;
 		case ROOT_N:

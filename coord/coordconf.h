@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/control.h"
 #include "core/ipaddr.h"
 #include "core/log.h"
 
@@ -29,6 +30,9 @@ enum {
 #define COORDCONF_DEFAULT_STATE_DIR "/var/lib/meshcoord"
 /* What a bare metrics_listen port binds to: only this host can scrape. */
 #define COORDCONF_DEFAULT_METRICS_HOST "127.0.0.1"
+/* The mesh's DNS domain: nodes answer <name>.mesh.internal. ".internal" is reserved for
+ * private use (ICANN, 2024), so it never collides with a public name. */
+#define COORDCONF_DEFAULT_DNS_DOMAIN "mesh.internal"
 
 struct coord_config {
 	/* Control listener (TCP), default 0.0.0.0:CONTROL_DEFAULT_PORT ("[::]:51821" for IPv6). */
@@ -58,6 +62,8 @@ struct coord_config {
 	 * port means 127.0.0.1; another address only when written out. */
 	char metrics_host[ENDPOINT_HOST_MAX];
 	uint16_t metrics_port;
+	/* dns_domain: sent to every node (CONTROL_MSG_DNS), which answers <name>.<domain>. */
+	char dns_domain[CONTROL_DOMAIN_MAX + 1];
 	/* log_level: given in the file (has_log_level), else the command line's. */
 	bool has_log_level;
 	enum log_level log_level;

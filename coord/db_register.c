@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dns.h"
 #include "core/log.h"
 #include "coord/db_internal.h"
 
@@ -171,6 +172,15 @@ static int ipv4_lowest_free(struct db *db, int64_t from, int64_t *out)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* ipv4_lowest_free, but never the mesh's DNS address (core/dns.h): nodes answer DNS there. */
+static int ipv4_lowest_usable(struct db *db, int64_t from, int64_t *out)
+{
+	int rc = ipv4_lowest_free(db, from, out);
+	if (rc == 1 && *out == (int64_t)DNS_MESH_SERVICE_IPV4)
+		rc = ipv4_lowest_free(db, *out + 1, out);
+	return rc;
+}
+
 /* Inside the registration transaction. */
 static bool ipv4_allocate(struct db *db, int64_t *out)
 {
@@ -188,9 +198,9 @@ static bool ipv4_allocate(struct db *db, int64_t *out)
 	if (next < IPV4_FIRST)
 		next = IPV4_FIRST;
 
-	rc = ipv4_lowest_free(db, next, out);
+	rc = ipv4_lowest_usable(db, next, out);
 	if (rc == 0) /* past the end: only now do removed nodes' addresses come back */
-		rc = ipv4_lowest_free(db, IPV4_FIRST, out);
+		rc = ipv4_lowest_usable(db, IPV4_FIRST, out);
 	if (rc < 0)
 		return false;
 	if (rc == 0) {

@@ -269,7 +269,20 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	m.u.registered.ipv6_bits = DB_OVERLAY_IPV6_BITS;
 	conn_queue_msg(s, c, &m); /* before any map record: the flush produces those later */
 	relay_session_start(s, e, c); /* RELAY_INFO right behind REGISTERED */
+	dispatch_send_dns(s, c);
 	nodemap_changed(s, e, !created);
+}
+
+void dispatch_send_dns(struct coord_server *s, struct conn *c)
+{
+	struct control_message m;
+
+	if (!s->cfg.dns_domain[0])
+		return; /* a server without a configuration (tests): nodes keep what they have */
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_DNS;
+	memcpy(m.u.dns.domain, s->cfg.dns_domain, sizeof(m.u.dns.domain));
+	conn_queue_msg(s, c, &m);
 }
 
 void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms,

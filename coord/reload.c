@@ -73,6 +73,13 @@ void coord_server_reload(struct coord_server *s)
 		run->relay_bind_fresh_s = n.relay_bind_fresh_s;
 		s->relay_bind_fresh_ms = (uint64_t)n.relay_bind_fresh_s * 1000u;
 	}
+	if (strcmp(run->dns_domain, n.dns_domain) != 0) {
+		log_info("SIGHUP: dns_domain %s -> %s (sent to every node now)", run->dns_domain, n.dns_domain);
+		memcpy(run->dns_domain, n.dns_domain, sizeof(run->dns_domain));
+		for (struct conn *c = s->active_list.head; c; c = c->next)
+			if (!c->dead)
+				dispatch_send_dns(s, c);
+	}
 	/* Only join keys carry it, and 'meshcoord authkey create' reads the file itself. */
 	if (strcmp(run->public_host, n.public_host) != 0 || run->public_port != n.public_port) {
 		log_info("SIGHUP: public_address is now %s:%u (for join keys created from now on)", n.public_host,

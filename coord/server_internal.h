@@ -439,6 +439,9 @@ struct frame_state {
 	bool keepalive_answered;
 };
 /* One message of a decrypted frame. */
+/* Queues CONTROL_MSG_DNS (the configured dns_domain) to c: after REGISTERED, and to every
+ * session when SIGHUP changes it. */
+void dispatch_send_dns(struct coord_server *s, struct conn *c);
 void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms,
 		      struct frame_state *fs);
 /* Applies the endpoint updates held back whose interval has passed (the tick). */

@@ -10,6 +10,7 @@
  *   KEEPALIVE    (empty)
  *   RELAY_INFO   token (32) | stun port (u16, not 0) | alt stun port (u16, 0: none) | rate (u32)
  *   RELAY        node key (32) | payload (the rest of the record, 1..RELAY_MAX_PAYLOAD bytes)
+ *   DNS          domain (a string: 1..CONTROL_DOMAIN_MAX, a valid DNS domain in lower case)
  *
  * A string is a u8 length then that many bytes, no NUL. Names (hostname, name) are 1 to
  * CONTROL_NAME_MAX of [A-Za-z0-9-_.]; error text is printable ASCII. Endpoints are a u8 count
@@ -27,6 +28,8 @@
 #include <string.h>
 
 #include <sodium.h>
+
+#include "dns.h"
 
 enum {
 	ENDPOINT_FAMILY_IPV4 = 4,
@@ -50,8 +53,11 @@ enum {
 	PEER_MAX_LEN = 1 + WIRE_KEY_LEN + (1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + IPV6_ADDR_LEN + 1 + ENDPOINTS_MAX_LEN,
 	RELAY_INFO_LEN = 1 + RELAY_TOKEN_LEN + 2 + 2 + 4,
 	RELAY_MSG_MAX_LEN = 1 + WIRE_KEY_LEN + RELAY_MAX_PAYLOAD,
+	DNS_MSG_MAX_LEN = 1 + 1 + CONTROL_DOMAIN_MAX,
 	RECORD_ROOM = CONTROL_MAX_PLAIN - CONTROL_RECORD_HEADER_LEN,
 };
+_Static_assert(DNS_MSG_MAX_LEN <= RECORD_ROOM, "a DNS message fits an empty frame");
+_Static_assert((int)CONTROL_DOMAIN_MAX == (int)DNS_NAME_TEXT_MAX, "the domain is a DNS name");
 
 _Static_assert(RELAY_INFO_LEN <= RECORD_ROOM && RELAY_MSG_MAX_LEN <= RECORD_ROOM,
 	       "a relay message fits an empty frame as one record");
@@ -182,6 +188,18 @@ static bool text_ok(const uint8_t *s, size_t len)
 		if (s[i] < TEXT_CHAR_MIN || s[i] > TEXT_CHAR_MAX)
 			return false;
 	return true;
+}
+
+/* s[0..len) is not NUL-terminated: copy it out to ask dns_domain_valid. */
+static bool domain_ok(const uint8_t *s, size_t len)
+{
+	char text[CONTROL_DOMAIN_MAX + 1];
+
+	if (len == 0 || len > CONTROL_DOMAIN_MAX || memchr(s, '\0', len))
+		return false;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	return dns_domain_valid(text);
 }
 
 static size_t family_addr_len(uint8_t family)
@@ -325,6 +343,9 @@ size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 		break;
 	case CONTROL_MSG_RELAY:
 		encode_relay(&w, &m->u.relay);
+		break;
+	case CONTROL_MSG_DNS:
+		put_checked_string(&w, m->u.dns.domain, sizeof(m->u.dns.domain), domain_ok);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:
@@ -485,6 +506,9 @@ enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct
 		break;
 	case CONTROL_MSG_RELAY:
 		ok = decode_relay(&r, &out->u.relay);
+		break;
+	case CONTROL_MSG_DNS:
+		ok = get_checked_string(&r, out->u.dns.domain, CONTROL_DOMAIN_MAX, domain_ok);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:

@@ -50,6 +50,7 @@ enum {
 	CONTROL_SECRET_MAX = 64,          /* join key secret bytes */
 	CONTROL_MAX_ENDPOINTS = 16,       /* candidates per node: interfaces + reflexive, with room */
 	CONTROL_MESSAGE_TEXT_MAX = 200,   /* error text shown to the user */
+	CONTROL_DOMAIN_MAX = 253,         /* the mesh's DNS domain: a DNS name, dotted */
 };
 
 enum control_msg_type {
@@ -63,6 +64,8 @@ enum control_msg_type {
 	CONTROL_MSG_KEEPALIVE = 8,   /* either: keeps the connection (and NAT state) alive */
 	CONTROL_MSG_RELAY_INFO = 9,  /* coord, after REGISTERED: STUN/relay ports and relay token */
 	CONTROL_MSG_RELAY = 10,      /* either: a relayed datagram (node key: to / from whom) */
+	/* 11..13 are taken by routes and access rules (issue 10) */
+	CONTROL_MSG_DNS = 14,        /* coord, after REGISTERED and on change: the mesh's DNS domain */
 };
 
 enum control_error_code {
@@ -126,6 +129,11 @@ struct control_relay {
 	size_t payload_len;     /* 1 .. RELAY_MAX_PAYLOAD */
 };
 
+struct control_dns {
+	/* Lower-case dotted labels of [a-z0-9-] (core/dns.h dns_domain_valid), no final dot. */
+	char domain[CONTROL_DOMAIN_MAX + 1];
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -136,6 +144,7 @@ struct control_message {
 		uint8_t remove_key[WIRE_KEY_LEN];
 		struct control_relay_info relay_info;
 		struct control_relay relay;
+		struct control_dns dns;
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

@@ -25,7 +25,8 @@ static const char config_default_interface[] = "mesh0";
 
 enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
-	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_USER, ROOT_LOG_LEVEL, ROOT_N
+	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_USER, ROOT_LOG_LEVEL,
+	ROOT_DNS, ROOT_DNS_RESOLVED, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -42,6 +43,8 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_MAX_PEERS] = "max_peers",
 	[ROOT_USER] = "user",
 	[ROOT_LOG_LEVEL] = "log_level",
+	[ROOT_DNS] = "dns",
+	[ROOT_DNS_RESOLVED] = "dns_resolved",
 };
 
 /* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
@@ -480,6 +483,22 @@ static bool check_prefix_owners(struct cfg_parser *p)
 	return false;
 }
 
+/* A scalar that is one of two words: yes (on) or no (off). */
+static bool read_switch(struct yamlread *r, const char *key, const char *yes, const char *no, bool *out)
+{
+	char q[YAMLREAD_QUOTE_BUF];
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	if (!strcmp(yamlread_value(r), yes) || !strcmp(yamlread_value(r), no)) {
+		*out = !strcmp(yamlread_value(r), yes);
+		return true;
+	}
+	yamlread_fail(r, r->ev.start_mark, "'%s': '%s' is not %s or %s", key,
+		      yamlread_quote(yamlread_value(r), yamlread_len(r), q), yes, no);
+	return false;
+}
+
 static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 {
 	struct yamlread *r = &p->r;
@@ -577,6 +596,14 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			}
 			cfg->has_log_level = true;
 			break;
+		case ROOT_DNS:
+			if (!read_switch(r, root_keys[idx], "on", "off", &cfg->dns))
+				return false;
+			break;
+		case ROOT_DNS_RESOLVED:
+			if (!read_switch(r, root_keys[idx], "auto", "off", &cfg->dns_resolved))
+				return false;
+			break;
 		case ROOT_N:
 			return false;
 		}
@@ -615,6 +642,8 @@ static void config_set_defaults(struct config *cfg)
 	cfg->mtu = CONFIG_DEFAULT_MTU;
 	cfg->cookie_threshold = CONFIG_DEFAULT_COOKIE_THRESHOLD;
 	cfg->max_peers = CONFIG_DEFAULT_MAX_PEERS;
+	cfg->dns = true;
+	cfg->dns_resolved = true;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 

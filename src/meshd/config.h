@@ -80,6 +80,11 @@ struct config {
 	/* log_level: given in the file (has_log_level), else --log-level's or info. */
 	bool has_log_level;
 	enum log_level log_level;
+	/* dns: answer the mesh's names on 100.100.100.100 (with a coordinator); default on. */
+	bool dns;
+	/* dns_resolved: with systemd-resolved on the system bus, point the interface's DNS at
+	 * us for the mesh's domain (auto, the default), or leave resolved alone (off). */
+	bool dns_resolved;
 };
 
 /* The control socket of an interface when the config does not name one. False if too long. */

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/stun.h"
 #include "meshd/device.h"
+#include "meshd/dnsd.h"
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/relayclient.h"
@@ -122,6 +123,34 @@ const char *coordclient_node_name(const struct device *dev)
 	return dev->coord && dev->coord->state.registered ? dev->coord->state.name : NULL;
 }
 
+const char *coordclient_dns_domain(const struct device *dev)
+{
+	return dev->coord && dev->coord->state.dns_domain[0] ? dev->coord->state.dns_domain : NULL;
+}
+
+bool coordclient_self_addresses(const struct device *dev, struct ip_prefix *v4, struct ip_prefix *v6)
+{
+	if (!dev->coord || !dev->coord->state.registered)
+		return false;
+	*v4 = dev->coord->state.ipv4;
+	*v6 = dev->coord->state.ipv6;
+	return true;
+}
+
+/* The coordinator's domain (decoded strictly: a valid lower-case DNS domain). */
+static void apply_dns(struct device *dev, struct coordclient *cc, const struct control_dns *m, uint64_t now_ms)
+{
+	if (!strcmp(cc->state.dns_domain, m->domain))
+		return;
+	if (cc->state.dns_domain[0])
+		log_info("mesh DNS domain is now %s (was %s)", m->domain, cc->state.dns_domain);
+	else
+		log_info("mesh DNS domain is %s", m->domain);
+	snprintf(cc->state.dns_domain, sizeof(cc->state.dns_domain), "%s", m->domain);
+	coordmap_mark_dirty_urgent(cc, now_ms);
+	dnsd_node_changed(dev);
+}
+
 bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], const uint8_t *payload, size_t len,
 			    uint64_t now_ms)
 {
@@ -213,6 +242,8 @@ static bool apply_registered(struct device *dev, struct coordclient *cc, const s
 	cc->state.ipv4 = v4;
 	cc->state.ipv6 = v6;
 	state_pin_overlay(&cc->state); /* the first registration pins the overlay for good */
+	if (changed)
+		dnsd_node_changed(dev); /* the IPv6 service address lives in the new /48 */
 	coordmap_mark_dirty_urgent(cc, now_ms);
 	/* Registered once: the node key is known now, the join key is not needed again. */
 	if (cc->have_join)
@@ -289,6 +320,10 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 	case CONTROL_MSG_RELAY:
 		if (cc->phase == COORD_READY)
 			relayclient_on_tcp(dev, &m.u.relay, now_ms);
+		break;
+	case CONTROL_MSG_DNS:
+		if (cc->phase == COORD_READY)
+			apply_dns(dev, cc, &m.u.dns, now_ms);
 		break;
 	case CONTROL_MSG_PEER:
 		if (cc->phase == COORD_READY)

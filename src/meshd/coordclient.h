@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "core/control.h"
+#include "core/ipaddr.h"
 #include "core/joinkey.h"
 #include "meshd/config.h"
 
@@ -42,6 +43,10 @@ const struct control_endpoint *coordclient_reflexive(const struct device *dev);
 bool coordclient_ready(const struct device *dev);
 /* The name the coordinator gave this node, or NULL (no coordinator, not registered yet). */
 const char *coordclient_node_name(const struct device *dev);
+/* The mesh's DNS domain as the coordinator last named it (kept in the state), or NULL. */
+const char *coordclient_dns_domain(const struct device *dev);
+/* This node's overlay addresses; false if it has none yet. */
+bool coordclient_self_addresses(const struct device *dev, struct ip_prefix *v4, struct ip_prefix *v6);
 /* Sends a datagram for node `to` through the control connection (UDP to the relay does not
  * work). False if not connected or the connection's queue is full: the datagram is dropped. */
 bool coordclient_send_relay(struct device *dev, const uint8_t to[WIRE_KEY_LEN], const uint8_t *payload, size_t len,

@@ -2,6 +2,7 @@
  * epoll (loop.c runs it), configuring addresses and routes, adding and removing peers, and
  * closing it all down. */
 #include "meshd/device.h"
+#include "meshd/dnsd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -317,6 +318,7 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 
 void device_close(struct device *dev)
 {
+	dnsd_close(dev); /* resolved's settings reverted while the interface still exists */
 	coordclient_close(dev);
 	if (dev->netlink_open) {
 		if (dev->ifindex > 0)
@@ -392,4 +394,5 @@ void device_log_counters(const struct device *dev)
 	DEVICE_COUNTERS(DEVICE_COUNTER_PRINT)
 #undef DEVICE_COUNTER_PRINT
 	log_info("counters:%s", line);
+	dnsd_log_counters(dev);
 }

@@ -221,6 +221,7 @@ struct device {
 	struct peer *rx_punch_peer;
 	int rx_punch_fd;
 	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
+	struct dnsd *dns;          /* the mesh's DNS service (dnsd.h), or NULL when off */
 	/* SIGHUP (reload.h): the file to read again and the configuration running now (main's),
 	 * or NULL without reload_init. */
 	const char *config_path;

@@ -18,6 +18,7 @@
 #include "meshd/coordclient.h"
 #include "meshd/ctl.h"
 #include "meshd/device.h"
+#include "meshd/dnsd.h"
 #include "meshd/peer.h"
 #include "meshd/probe.h"
 #include "meshd/punch.h"
@@ -131,6 +132,7 @@ void device_run_timers(struct device *dev, uint64_t now_ms)
 	reschedule_touched(dev, now_ms);
 	if (dev->coord)
 		relayclient_tick(dev, now_ms);
+	dnsfwd_tick(dev, now_ms);
 	device_log_suppressed(dev, now_ms);
 }
 
@@ -153,6 +155,9 @@ static int next_timeout_ms(struct device *dev, uint64_t now_ms)
 			next = d;
 	}
 	uint64_t d = sdnotify_watchdog_deadline();
+	if (d < next)
+		next = d;
+	d = dnsfwd_next_deadline(dev); /* a forwarded DNS query's timeout */
 	if (d < next)
 		next = d;
 	d = device_log_next_deadline(dev); /* a held-back log summary */
@@ -244,6 +249,8 @@ int device_run(struct device *dev)
 				coordclient_on_io(dev, events[i].events, now_ms);
 			} else if (dev->ctl && ctl_owns_fd(dev->ctl, fd)) {
 				ctl_on_io(dev, fd, events[i].events, now_ms);
+			} else if (dnsfwd_owns_fd(dev, fd)) {
+				dnsfwd_on_readable(dev, fd, now_ms); /* an upstream's DNS answer */
 			} else {
 				/* A birthday punch's socket: rare (hard NATs), so a scan is fine. */
 				for (size_t k = 0; k < dev->n_peers; k++)

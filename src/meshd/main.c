@@ -18,6 +18,7 @@
 #include "meshd/coordclient.h"
 #include "meshd/ctl.h"
 #include "meshd/device.h"
+#include "meshd/dnsd.h"
 #include "meshd/privdrop.h"
 #include "meshd/reload.h"
 
@@ -275,7 +276,8 @@ static int cmd_up(int argc, char **argv)
 	/* The control socket first: a second daemon for the same interface stops here, with a
 	 * message that says so, before it could fail on the UDP port or the TUN device. */
 	if (!ctl_open(&ctl, &cfg, err, sizeof(err)) || !device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
-	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, err, sizeof(err)))
+	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, err, sizeof(err)) ||
+	    !dnsd_open(&dev, &cfg, NULL, err, sizeof(err)))
 		goto out;
 	if (!ctl_attach(&ctl, &dev)) {
 		snprintf(err, sizeof(err), "cannot watch the control socket: %s", strerror(errno));

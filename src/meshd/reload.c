@@ -58,6 +58,8 @@ static void keep_restart_settings(struct config *n, const struct config *run)
 	KEEP_STRING(user, "user")
 	KEEP_VALUE(listen_port, "listen_port")
 	KEEP_VALUE(mtu, "mtu")
+	KEEP_VALUE(dns, "dns")                   /* resolved's link settings are made at start */
+	KEEP_VALUE(dns_resolved, "dns_resolved")
 #undef KEEP_STRING
 #undef KEEP_VALUE
 	if (n->n_addresses != run->n_addresses ||

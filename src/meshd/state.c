@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/dns.h"
 #include "core/fileio.h"
 #include "core/keys.h"
 #include "core/yamlread.h"
@@ -164,6 +165,12 @@ static bool parse_line(struct node_state *st, char *line, size_t lineno, bool *s
 		st->pinned = true;
 		return true;
 	}
+	if (!strcmp(tok[0], "dns")) {
+		if (n != 2 || !dns_domain_valid(tok[1]))
+			return fail(err, err_len, lineno, "bad dns line");
+		snprintf(st->dns_domain, sizeof(st->dns_domain), "%s", tok[1]);
+		return true;
+	}
 	if (!strcmp(tok[0], "peer")) {
 		struct control_peer p;
 		memset(&p, 0, sizeof(p));
@@ -290,6 +297,8 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 	if (st->pinned)
 		APPEND("pin %s %s\n", ip_prefix_format(&st->pin_ipv4, a, sizeof(a)),
 		       ip_prefix_format(&st->pin_ipv6, b, sizeof(b)));
+	if (st->dns_domain[0])
+		APPEND("dns %s\n", st->dns_domain);
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const struct control_peer *p = &st->peers[i];
 		char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];

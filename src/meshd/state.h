@@ -8,12 +8,14 @@
  *   self NAME IPV4/BITS IPV6/BITS
  *   pin IPV4NET/BITS IPV6NET/BITS
  *   peer PUBKEY NAME IPV4 IPV6 [ENDPOINT ...]
+ *   dns DOMAIN
  *
  * "pin" is the overlay this node joined (the networks of its first registration): trust
  * pinned at first join. A later registration, or a saved self line, outside it is refused,
  * so a compromised coordinator cannot renumber the node into someone's LAN or the Internet
  * (peers must lie inside the node's own prefix, coordmap.c). A file without a pin line (an
- * older meshd) is pinned to its self line's networks. */
+ * older meshd) is pinned to its self line's networks. "dns" is the mesh's DNS domain
+ * (CONTROL_MSG_DNS), so names resolve while the coordinator is down; none: not known yet. */
 #ifndef MESHD_STATE_H
 #define MESHD_STATE_H
 
@@ -43,6 +45,7 @@ struct node_state {
 	struct ip_prefix ipv6;
 	bool pinned;             /* pin_ipv4/6 hold the overlay of the first registration */
 	struct ip_prefix pin_ipv4, pin_ipv6;
+	char dns_domain[CONTROL_DOMAIN_MAX + 1]; /* "" until the coordinator names one */
 
 	struct control_peer *peers; /* heap array */
 	size_t n_peers;

@@ -12,6 +12,7 @@
 #include "core/gso.h"
 #include "core/ipaddr.h"
 #include "meshd/device.h"
+#include "meshd/dnsd.h"
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/punch.h"
@@ -188,11 +189,15 @@ static bool is_multicast(const struct ip_packet_info *info)
 	return info->dst[0] == 0xff;                  /* ff00::/8 */
 }
 
-/* The peer a packet from the TUN goes to, or NULL (counted) when nobody owns it. */
-static struct peer *route(struct device *dev, const uint8_t *pkt, size_t len, struct ip_packet_info *info)
+/* The peer a packet from the TUN goes to, or NULL (counted) when nobody owns it, or when
+ * it was for the mesh's DNS address and is answered here (dnsd.h). */
+static struct peer *route(struct device *dev, uint8_t *pkt, size_t len, struct ip_packet_info *info,
+			  uint64_t now_ms)
 {
 	if (!ip_packet_parse(pkt, len, info))
 		return NULL; /* the kernel only hands us IP, but stay strict */
+	if (dev->dns && dnsd_intercept(dev, pkt, info, now_ms))
+		return NULL;
 	struct peer *p = peer_by_address(dev, info->family, info->dst);
 	if (!p && !is_multicast(info)) /* multicast: the kernel's own IPv6 neighbour/MLD chatter */
 		dev->counters.tx_no_route++;
@@ -225,7 +230,7 @@ static unsigned int tx_offloaded_read(struct device *dev, size_t n, uint64_t now
 			dev->counters.tx_dropped++; /* larger than our MTU: the kernel would not do that */
 			continue;
 		}
-		if (!p && !(p = route(dev, seg, len, &info)))
+		if (!p && !(p = route(dev, seg, len, &info, now_ms)))
 			return 1;
 		if (!ip_packet_parse(seg, len, &info))
 			continue;
@@ -256,7 +261,7 @@ bool tx_from_tun(struct device *dev, uint64_t now_ms)
 		}
 		done++;
 		struct ip_packet_info info;
-		struct peer *p = route(dev, pkt, (size_t)n, &info);
+		struct peer *p = route(dev, pkt, (size_t)n, &info, now_ms);
 		if (p)
 			tx_send_packet(dev, p, pkt, info.total_len, now_ms);
 	}

@@ -266,6 +266,15 @@ static void write_messages(const char *dir)
 	buf[1 + RELAY_TOKEN_LEN] = 0;
 	buf[1 + RELAY_TOKEN_LEN + 1] = 0;
 	seedfile_write(dir, "msg-relay-info-port-0", buf, len);
+	/* the mesh's DNS domain, and broken: cut, upper case */
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_DNS;
+	snprintf(m.u.dns.domain, sizeof(m.u.dns.domain), "mesh.internal");
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-dns", buf, len);
+	seedfile_write(dir, "msg-dns-truncated", buf, len - 1);
+	buf[2] = 'M';
+	seedfile_write(dir, "msg-dns-upper", buf, len);
 	msg_relay(&m, 148);
 	len = encode(&m, buf, sizeof(buf));
 	seedfile_write(dir, "msg-relay", buf, len);
@@ -323,6 +332,10 @@ static void write_records(const char *dir)
 	/* what a coordinator sends after REGISTERED, then relayed datagrams */
 	used = 0;
 	msg_relay_info(&m);
+	append(plain, &used, &m);
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_DNS;
+	snprintf(m.u.dns.domain, sizeof(m.u.dns.domain), "home.arpa");
 	append(plain, &used, &m);
 	msg_relay(&m, 1);
 	append(plain, &used, &m);

@@ -44,7 +44,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -168,7 +168,7 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)" },
+		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -277,6 +277,30 @@ static void test_log_level(void **state)
 	config_free(&cfg);
 	assert_false(parse(&cfg, BASE "log_level: verbose\n", err, sizeof(err)));
 	assert_string_equal(err, "node.yaml:3:12: 'log_level': 'verbose' is not one of error, warn, info, debug");
+}
+
+/* dns: on (default) or off; dns_resolved: auto (default) or off. */
+static void test_dns_keys(void **state)
+{
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	assert_true(parse(&cfg, BASE, err, sizeof(err)));
+	assert_true(cfg.dns);
+	assert_true(cfg.dns_resolved);
+	config_free(&cfg);
+	assert_true(parse(&cfg, BASE "dns: off\ndns_resolved: off\n", err, sizeof(err)));
+	assert_false(cfg.dns);
+	assert_false(cfg.dns_resolved);
+	config_free(&cfg);
+	assert_true(parse(&cfg, BASE "dns: on\ndns_resolved: auto\n", err, sizeof(err)));
+	assert_true(cfg.dns && cfg.dns_resolved);
+	config_free(&cfg);
+	assert_false(parse(&cfg, BASE "dns: yes\n", err, sizeof(err)));
+	assert_string_equal(err, "node.yaml:3:6: 'dns': 'yes' is not on or off");
+	assert_false(parse(&cfg, BASE "dns_resolved: on\n", err, sizeof(err)));
+	assert_string_equal(err, "node.yaml:3:15: 'dns_resolved': 'on' is not auto or off");
 }
 
 static void test_defaults(void **state)
@@ -511,7 +535,7 @@ static void test_load(void **state)
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
-		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)",
+		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved)",
 		 path);
 	assert_string_equal(err, want);
 
@@ -650,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_log_level),
+		cmocka_unit_test(test_dns_keys),
 		cmocka_unit_test(test_address_forms),
 		cmocka_unit_test(test_number_forms),
 		cmocka_unit_test(test_explicit_length),

@@ -212,6 +212,15 @@ static const struct {
 	{ "near miss: relay of one byte", "0a" "0000000000000000000000000000000000000000000000000000000000000000" "04",
 	  CONTROL_DECODE_OK },
 	{ "netmap_end with a body", "06" "06", CONTROL_DECODE_MALFORMED },
+	{ "dns empty", "0e", CONTROL_DECODE_MALFORMED },
+	{ "dns domain of length 0", "0e" "00", CONTROL_DECODE_MALFORMED },
+	{ "dns domain cut", "0e" "04" "6d6573", CONTROL_DECODE_MALFORMED },
+	{ "dns domain with a trailing byte", "0e" "02" "6d65" "00", CONTROL_DECODE_MALFORMED },
+	{ "dns domain in upper case", "0e" "04" "4d657368", CONTROL_DECODE_MALFORMED },
+	{ "dns domain with an empty label", "0e" "05" "6d652e2e73", CONTROL_DECODE_MALFORMED },
+	{ "dns domain with a final dot", "0e" "03" "6d652e", CONTROL_DECODE_MALFORMED },
+	{ "dns domain with a NUL", "0e" "03" "6d0065", CONTROL_DECODE_MALFORMED },
+	{ "near miss: dns domain 'me.sh'", "0e" "05" "6d652e7368", CONTROL_DECODE_OK },
 
 	{ "type 0", "00", CONTROL_DECODE_UNKNOWN },
 	{ "type 99 with a body", "63" "0102030405", CONTROL_DECODE_UNKNOWN },
@@ -427,6 +436,44 @@ static void test_encode_refuses_invalid(void **state)
 		if (control_encode(&m, buf, sizeof(buf)) != 0)
 			fail_msg("%s was encoded", cases[i].why);
 	}
+}
+
+/* ---------------------------------------------------------------- the DNS domain */
+
+static void test_dns_domain(void **state)
+{
+	struct control_message m, back;
+	uint8_t buf[TEST_BUF_LEN];
+	size_t len;
+	(void)state;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_DNS;
+	snprintf(m.u.dns.domain, sizeof(m.u.dns.domain), "mesh.internal");
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_int_equal(len, 2 + 13);
+	assert_memory_equal(buf, "\x0e\x0dmesh.internal", len);
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_memory_equal(&back, &m, sizeof(m));
+
+	/* the longest: 253 characters (labels of 63, 63, 63, 61) */
+	memset(m.u.dns.domain, 'a', CONTROL_DOMAIN_MAX);
+	m.u.dns.domain[63] = m.u.dns.domain[127] = m.u.dns.domain[191] = '.';
+	m.u.dns.domain[CONTROL_DOMAIN_MAX] = '\0';
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_int_equal(len, 2 + CONTROL_DOMAIN_MAX);
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_string_equal(back.u.dns.domain, m.u.dns.domain);
+
+	/* the encoder refuses what the decoder would */
+	static const char *const bad[] = { "", "Mesh", "a..b", "-a", "a_b", "a." };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(m.u.dns.domain, sizeof(m.u.dns.domain), "%s", bad[i]);
+		if (control_encode(&m, buf, sizeof(buf)) != 0)
+			fail_msg("domain '%s' was encoded", bad[i]);
+	}
+	memset(m.u.dns.domain, 'a', sizeof(m.u.dns.domain)); /* unterminated */
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
 }
 
 /* ---------------------------------------------------------------- relay messages */
@@ -751,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_register_wiped),
 		cmocka_unit_test(test_encode_refuses_invalid),
 		cmocka_unit_test(test_relay_info),
+		cmocka_unit_test(test_dns_domain),
 		cmocka_unit_test(test_relay),
 		cmocka_unit_test(test_relay_largest_record),
 		cmocka_unit_test(test_record_append_next),

@@ -88,6 +88,46 @@ static void test_metrics_and_log_level(void **state)
 	}
 }
 
+/* dns_domain: mesh.internal unless set; a lower-case DNS domain only. */
+static void test_dns_domain(void **state)
+{
+	static const struct {
+		const char *yaml, *want;
+	} cases[] = {
+		{ PUB, "mesh.internal" },
+		{ PUB "dns_domain: home.arpa\n", "home.arpa" },
+		{ PUB "dns_domain: corp\n", "corp" },
+	};
+	static const struct {
+		const char *yaml, *err;
+	} bad[] = {
+		{ PUB "dns_domain: Mesh.Internal\n",
+		  "coord.yaml:2:13: 'dns_domain': 'Mesh.Internal' is not a DNS domain in lower case: labels of a-z, 0-9 and "
+		  "'-' joined by dots, at most 253 characters, no final dot (e.g. mesh.internal)" },
+		{ PUB "dns_domain: mesh.internal.\n",
+		  "coord.yaml:2:13: 'dns_domain': 'mesh.internal.' is not a DNS domain in lower case: labels of a-z, 0-9 and "
+		  "'-' joined by dots, at most 253 characters, no final dot (e.g. mesh.internal)" },
+		{ PUB "dns_domain:\n",
+		  "coord.yaml:2:12: 'dns_domain': '' is not a DNS domain in lower case: labels of a-z, 0-9 and "
+		  "'-' joined by dots, at most 253 characters, no final dot (e.g. mesh.internal)" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct coord_config cfg;
+		char err[512];
+		if (!parse(&cfg, cases[i].yaml, err, sizeof(err)))
+			fail_msg("%s: %s", cases[i].yaml, err);
+		assert_string_equal(cfg.dns_domain, cases[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct coord_config cfg;
+		char err[512];
+		assert_false(parse(&cfg, bad[i].yaml, err, sizeof(err)));
+		if (strcmp(err, bad[i].err) != 0)
+			fail_msg("got \"%s\", expected \"%s\"", err, bad[i].err);
+	}
+}
+
 /* The relay's keys and the second STUN port, whose defaults follow stun_listen. */
 static void test_relay_keys(void **state)
 {
@@ -201,9 +241,9 @@ static void test_errors(void **state)
 		{ "a list", "- public_address\n",
 		  "coord.yaml:1:1: the configuration must be a mapping of settings ('key: value' lines), not a list" },
 		{ "unknown key", PUB "listn: 0.0.0.0:51821\n",
-		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level)" },
+		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain)" },
 		{ "meshd key", PUB "listen_port: 51821\n",
-		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level)" },
+		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain)" },
 		{ "duplicate", PUB "state_dir: /a\npublic_address: 203.0.113.11:51821\n",
 		  "coord.yaml:3:1: duplicate key 'public_address' (first given at line 1)" },
 		{ "missing public_address", "listen: 0.0.0.0:51821\n",
@@ -372,7 +412,7 @@ static void test_load(void **state)
 	fclose(f);
 	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
-		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level)", path);
+		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain)", path);
 	assert_string_equal(err, want);
 
 	/* Over the 1 MiB limit. */
@@ -415,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_relay_keys),
 		cmocka_unit_test(test_metrics_and_log_level),
+		cmocka_unit_test(test_dns_domain),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_state_dir_length),
 		cmocka_unit_test(test_paths),

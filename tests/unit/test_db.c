@@ -22,6 +22,7 @@
 
 #include "coord/db.h"
 #include "core/clock.h"
+#include "core/dns.h"
 #include "core/joinkey.h"
 #include "db_fixtures.h"
 
@@ -436,6 +437,27 @@ static void test_address_wrap(void **state)
 
 }
 
+/* The mesh's DNS address (100.100.100.100) is never a node's, whether the counter reaches it
+ * or the search for a free address after a wrap does. */
+static void test_address_skips_dns(void **state)
+{
+	struct db *db = open_db();
+	uint8_t secret[JOINKEY_SECRET_LEN], key[WIRE_KEY_LEN];
+	struct db_node n;
+	char sql[128];
+	(void)state;
+
+	make_key(db, true, 0, secret, NULL);
+	db_close(db);
+	snprintf(sql, sizeof(sql), "UPDATE network SET next_ipv4 = %lld", (long long)DNS_MESH_SERVICE_IPV4);
+	raw_sql(sql);
+	db = open_db();
+	random_key(key);
+	assert_int_equal(reg(db, key, secret, "a", NOW, &n), DB_REGISTER_OK);
+	assert_int_equal(ipv4_value(n.ipv4), DNS_MESH_SERVICE_IPV4 + 1);
+	db_close(db);
+}
+
 /* ------------------------------------------------------------------ endpoints, touch */
 
 static void test_endpoints(void **state)
@@ -713,6 +735,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_names, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_addresses_at_scale, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_address_wrap, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_address_skips_dns, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_endpoints, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_changed, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_one_time_race, setup_dir, teardown_dir),

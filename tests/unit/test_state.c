@@ -47,6 +47,7 @@ static void test_round_trip(void **unused)
 	strcpy(st.name, "laptop");
 	assert_true(ip_prefix_parse("100.64.0.5/10", &st.ipv4));
 	assert_true(ip_prefix_parse("fd12:3456:789a::100.64.0.5/48", &st.ipv6));
+	strcpy(st.dns_domain, "mesh.internal");
 	for (uint8_t i = 1; i <= 3; i++) {
 		struct control_peer p = make_peer(i, i == 3 ? CONTROL_MAX_ENDPOINTS : i);
 		assert_true(state_add_peer(&st, &p));
@@ -67,6 +68,7 @@ static void test_round_trip(void **unused)
 	assert_string_equal(back.name, "laptop");
 	assert_memory_equal(&back.ipv4, &st.ipv4, sizeof(st.ipv4));
 	assert_memory_equal(&back.ipv6, &st.ipv6, sizeof(st.ipv6));
+	assert_string_equal(back.dns_domain, "mesh.internal");
 	assert_int_equal(back.n_peers, 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_memory_equal(&back.peers[i], &st.peers[i], sizeof(st.peers[i]));
@@ -158,6 +160,10 @@ static void test_bad_files(void **unused)
 		  "line 2: too many fields" },
 		{ "meshd-state 1\nself a\0b 100.64.0.1/10 fd00::1/48\n", "line 2: line too long or holds a NUL byte" },
 		{ "meshd-state 1\npin 100.64.0.0/10\n", "line 2: bad pin line" },
+		{ "meshd-state 1\ndns\n", "line 2: bad dns line" },
+		{ "meshd-state 1\ndns Mesh.internal\n", "line 2: bad dns line" },
+		{ "meshd-state 1\ndns a..b\n", "line 2: bad dns line" },
+		{ "meshd-state 1\ndns a b\n", "line 2: bad dns line" },
 		{ "meshd-state 1\npin fd00::/48 100.64.0.0/10\n", "line 2: bad pin line" },
 		/* A self line outside the pinned overlay: the IPv6 network, or the IPv4 one, moved. */
 		{ "meshd-state 1\nself a 100.64.0.1/10 fd01::1/48\npin 100.64.0.0/10 fd00::/48\n",
