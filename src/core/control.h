@@ -50,6 +50,9 @@ enum {
 	CONTROL_SECRET_MAX = 64,          /* join key secret bytes */
 	CONTROL_MAX_ENDPOINTS = 16,       /* candidates per node: interfaces + reflexive, with room */
 	CONTROL_MESSAGE_TEXT_MAX = 200,   /* error text shown to the user */
+	/* Prefixes one node advertises (subnet routes plus the exit pair): a home has a LAN or
+	 * three; 32 leaves room and keeps ROUTES and PEER_ROUTES far below one frame. */
+	CONTROL_MAX_ROUTES = 32,
 };
 
 enum control_msg_type {
@@ -63,6 +66,8 @@ enum control_msg_type {
 	CONTROL_MSG_KEEPALIVE = 8,   /* either: keeps the connection (and NAT state) alive */
 	CONTROL_MSG_RELAY_INFO = 9,  /* coord, after REGISTERED: STUN/relay ports and relay token */
 	CONTROL_MSG_RELAY = 10,      /* either: a relayed datagram (node key: to / from whom) */
+	CONTROL_MSG_ROUTES = 11,     /* node: the prefixes it advertises (0.0.0.0/0, ::/0: exit) */
+	CONTROL_MSG_PEER_ROUTES = 12, /* coord, after a PEER: that peer's approved routes */
 };
 
 enum control_error_code {
@@ -126,6 +131,24 @@ struct control_relay {
 	size_t payload_len;     /* 1 .. RELAY_MAX_PAYLOAD */
 };
 
+/* A route prefix: family 4 or 6, bits 0..32 or 0..128, host bits zero (one spelling per
+ * prefix). The /0 of either family is the exit offer. */
+struct control_route {
+	uint8_t family;
+	uint8_t bits;
+	uint8_t addr[16];
+};
+
+struct control_routes {
+	struct control_route list[CONTROL_MAX_ROUTES];
+	size_t n;
+};
+
+struct control_peer_routes {
+	uint8_t node_key[WIRE_KEY_LEN];
+	struct control_routes routes; /* n = 0: none approved (or all revoked) */
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -136,6 +159,8 @@ struct control_message {
 		uint8_t remove_key[WIRE_KEY_LEN];
 		struct control_relay_info relay_info;
 		struct control_relay relay;
+		struct control_routes routes;
+		struct control_peer_routes peer_routes;
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;
