@@ -33,6 +33,7 @@ enum root_key {
 	ROOT_RELAY_BIND_FRESH,
 	ROOT_METRICS_LISTEN,
 	ROOT_LOG_LEVEL,
+	ROOT_AUTO_APPROVE_ROUTES,
 	ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
@@ -46,6 +47,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_RELAY_BIND_FRESH] = "relay_bind_fresh",
 	[ROOT_METRICS_LISTEN] = "metrics_listen",
 	[ROOT_LOG_LEVEL] = "log_level",
+	[ROOT_AUTO_APPROVE_ROUTES] = "auto_approve_routes",
 };
 
 static void coordconf_set_defaults(struct coord_config *cfg)
@@ -293,6 +295,10 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 			break;
 		case ROOT_LOG_LEVEL:
 			if (!get_log_level(r, cfg))
+				return false;
+			break;
+		case ROOT_AUTO_APPROVE_ROUTES:
+			if (!coordconf_parse_auto_approve(r, cfg))
 				return false;
 			break;
 		case ROOT_N:

@@ -14,7 +14,7 @@
 enum {
 	ROUTE_STR_MAX = IP_PREFIX_STR_MAX,
 	/* Names in one auto-approval rule: "*" or a handful of routers. */
-	ROUTE_AUTO_NODES_MAX = 16,
+	ROUTE_AUTO_NODES_MAX = 8,
 };
 
 /* Parses "192.168.1.0/24" or "fd00:1::/64" (the prefix length is required and the host
