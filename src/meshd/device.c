@@ -2,6 +2,7 @@
  * epoll (loop.c runs it), configuring addresses and routes, adding and removing peers, and
  * closing it all down. */
 #include "meshd/device.h"
+#include "meshd/meshroutes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -318,6 +319,7 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 void device_close(struct device *dev)
 {
 	coordclient_close(dev);
+	meshroutes_close(dev); /* before the link goes: its routes, rules and nftables table */
 	if (dev->netlink_open) {
 		if (dev->ifindex > 0)
 			netlink_delete_link(&dev->nl, dev->ifindex); /* closing the fd would too; be explicit */

@@ -18,6 +18,7 @@
 #include "meshd/coordclient.h"
 #include "meshd/ctl.h"
 #include "meshd/device.h"
+#include "meshd/meshroutes.h"
 #include "meshd/privdrop.h"
 #include "meshd/reload.h"
 
@@ -55,6 +56,8 @@ static const char usage_text[] =
 	"                                  disco-ping a coordinator peer; says which path answered\n"
 	"  netcheck [--json] [-s SOCKET | -i IFNAME]\n"
 	"                                  UDP, reflexive address, NAT type, coordinator latency\n"
+	"  set exit-node NAME|none [-s SOCKET | -i IFNAME]\n"
+	"                                  send internet traffic through an exit node, or stop\n"
 	"  check-config -c FILE            read FILE as 'up' would and report the first error, if\n"
 	"                                  any (exit 0: valid); opens nothing else\n"
 	"  genkey                          print a new private key (base64) to stdout\n"
@@ -275,6 +278,7 @@ static int cmd_up(int argc, char **argv)
 	/* The control socket first: a second daemon for the same interface stops here, with a
 	 * message that says so, before it could fail on the UDP port or the TUN device. */
 	if (!ctl_open(&ctl, &cfg, err, sizeof(err)) || !device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
+	    (cfg.state_dir[0] && !meshroutes_open(&dev, &cfg, err, sizeof(err))) ||
 	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, err, sizeof(err)))
 		goto out;
 	if (!ctl_attach(&ctl, &dev)) {
@@ -359,6 +363,7 @@ static const struct command commands[] = {
 	{ "status", cli_status },
 	{ "ping", cli_ping },
 	{ "netcheck", cli_netcheck },
+	{ "set", cli_set },
 	{ "check-config", cmd_check_config },
 	{ "genkey", cmd_genkey },
 	{ "pubkey", cmd_pubkey },

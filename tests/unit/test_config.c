@@ -44,7 +44,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -168,7 +168,7 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)" },
+		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -511,7 +511,7 @@ static void test_load(void **state)
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
-		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level)",
+		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)",
 		 path);
 	assert_string_equal(err, want);
 
