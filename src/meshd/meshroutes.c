@@ -374,7 +374,19 @@ static void router_forwarding(struct device *dev, struct meshroutes *mr)
 		if (r->family != 4)
 			continue; /* IPv6 forwarding is global (net.ipv6.conf.all.forwarding): not ours to set */
 		if (route_is_exit(r)) {
-			forward_via(dev, netlink_default_oif(&dev->nl, AF_INET));
+			/* The Internet is wherever the default route points; without one (a host
+			 * with routes to a few networks only) every interface is an uplink. */
+			int oif = netlink_default_oif(&dev->nl, AF_INET);
+			if (oif > 0) {
+				forward_via(dev, oif);
+				continue;
+			}
+			struct if_nameindex *all = if_nameindex();
+			for (struct if_nameindex *ix = all; ix && ix->if_index; ix++)
+				if (strcmp(ix->if_name, "lo") != 0)
+					forward_via(dev, (int)ix->if_index);
+			if (all)
+				if_freenameindex(all);
 			continue;
 		}
 		struct ip_prefix pfx;
