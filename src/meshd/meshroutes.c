@@ -395,7 +395,55 @@ static void router_forwarding(struct device *dev, struct meshroutes *mr)
 	}
 }
 
-/* ---------------------------------------------------------------- open and close */
+/* ---------------------------------------------------------------- open, reload, close */
+
+static void advertised_from(const struct config *cfg, struct control_routes *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < cfg->n_advertise_routes; i++)
+		route_from_prefix(&cfg->advertise_routes[i], &out->list[out->n++]);
+	if (cfg->advertise_exit_node) {
+		out->list[out->n++] = (struct control_route){ .family = 4 };
+		out->list[out->n++] = (struct control_route){ .family = 6 };
+	}
+}
+
+void meshroutes_reload(struct device *dev, const struct config *n, uint64_t now_ms)
+{
+	struct meshroutes *mr = mr_of(dev);
+	struct control_routes adv;
+	char err[256];
+
+	if (!mr)
+		return;
+	advertised_from(n, &adv);
+	bool adv_changed = adv.n != mr->advertised.n ||
+			   memcmp(adv.list, mr->advertised.list, adv.n * sizeof(adv.list[0])) != 0;
+	if (adv_changed || n->snat_routes != mr->snat) {
+		log_info("SIGHUP: advertising %zu route(s), source NAT %s", adv.n, n->snat_routes ? "on" : "off");
+		mr->advertised = adv;
+		mr->snat = n->snat_routes;
+		mr->router_ready = false;
+		if (adv.n == 0 && mr->nft.active && !meshnft_apply(&mr->nft, NULL, err, sizeof(err)))
+			log_warn("routes: %s", err);
+		router_forwarding(dev, mr);
+		if (adv.n == 0 && adv_changed && dev->coord && coordclient_ready(dev)) {
+			struct control_message m = { .type = CONTROL_MSG_ROUTES };
+			coordclient_send_message(dev, dev->coord, &m, now_ms); /* none any more */
+		}
+		meshroutes_registered(dev, adv_changed && dev->coord && coordclient_ready(dev), now_ms);
+	}
+	if (n->exit_node_allow_lan != mr->exit_allow_lan) {
+		bool had = mr->exit_rules;
+		if (had)
+			exit_rules_change(dev, mr, false);
+		mr->exit_allow_lan = n->exit_node_allow_lan;
+		if (had)
+			exit_rules_change(dev, mr, true);
+	}
+	if (strcmp(n->exit_node, mr->exit_node) != 0 && !meshroutes_set_exit(dev, n->exit_node, err, sizeof(err)))
+		log_warn("SIGHUP: exit_node: %s", err);
+}
 
 bool meshroutes_open(struct device *dev, const struct config *cfg, char *err, size_t err_len)
 {
@@ -407,12 +455,7 @@ bool meshroutes_open(struct device *dev, const struct config *cfg, char *err, si
 	}
 	dev->mroutes = mr;
 	meshnft_init(&mr->nft, dev->ifname);
-	for (size_t i = 0; i < cfg->n_advertise_routes; i++)
-		route_from_prefix(&cfg->advertise_routes[i], &mr->advertised.list[mr->advertised.n++]);
-	if (cfg->advertise_exit_node) {
-		mr->advertised.list[mr->advertised.n++] = (struct control_route){ .family = 4 };
-		mr->advertised.list[mr->advertised.n++] = (struct control_route){ .family = 6 };
-	}
+	advertised_from(cfg, &mr->advertised);
 	mr->snat = cfg->snat_routes;
 	mr->exit_allow_lan = cfg->exit_node_allow_lan;
 	snprintf(mr->exit_status, sizeof(mr->exit_status), "none");

@@ -80,6 +80,9 @@ void meshroutes_peer_changed(struct device *dev, struct peer *p);
 void meshroutes_peer_gone(struct device *dev, struct peer *p);
 /* 'meshd set exit-node NAME|none': "" clears. false with err when it cannot be set up. */
 bool meshroutes_set_exit(struct device *dev, const char *name, char *err, size_t err_len);
+/* SIGHUP: the route keys of the new configuration, applied at once (advertisement, source
+ * NAT, exit choice); forwarding for a new network fails once meshd dropped root (logged). */
+void meshroutes_reload(struct device *dev, const struct config *n, uint64_t now_ms);
 /* Sets SO_MARK on one of meshd's sockets, so the exit's policy rules let it bypass the
  * tunnel. Failure (no CAP_NET_ADMIN) is logged at debug: only exit clients need it. */
 void meshroutes_mark_socket(int fd);

@@ -163,6 +163,12 @@ node_start b "advertise_routes: [$LAN]"$'\n'
 lib_check "after the restart a reaches the NAS again" lib_wait_for "$WAIT_S" lib_ping "${NS[a]}" "$NAS_IP"
 n=$(ip netns exec "${NS[b]}" nft list tables | grep -c meshd_mesh0)
 lib_check "one table, replaced ($n)" [ "$n" = 1 ]
+# SIGHUP: a second LAN is advertised without a restart
+printf 'interface: mesh0\nstate_dir: %s\ncontrol_socket: %s\nadvertise_routes: [%s, 192.168.78.0/24]\n' \
+	"$T/b-state" "$T/b.sock" "$LAN" >"$T/b.yaml"
+kill -HUP "${PID[b]}"
+lib_check "after SIGHUP b advertises 192.168.78.0/24 too (pending)" \
+	lib_wait_for "$WAIT_S" routes_has '^b +192\.168\.78\.0/24 +yes +no +pending'
 
 # ---- exit node
 lib_check "meshd set exit-node c" "$MESHD" set exit-node c -s "$T/a.sock"
