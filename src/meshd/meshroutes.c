@@ -96,14 +96,19 @@ static const char *collision(const struct device *dev, const struct peer *p, con
 	for (size_t i = 0; i < mr->advertised.n; i++)
 		if (!route_is_exit(&mr->advertised.list[i]) && route_overlaps(r, &mr->advertised.list[i]))
 			return "it overlaps a LAN this node advertises";
+	/* Every other peer's allowed IPs: routes in use and static peers' prefixes (an exit's
+	 * /0 aside). A walk over the map, done only when a router's routes or record change. */
+	struct ip_prefix rp;
+	route_to_prefix(r, &rp);
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		const struct peer *o = dev->peers[i];
-		if (o == p || !o->routes)
+		if (o == p)
 			continue;
-		for (size_t j = 0; j < o->routes->offered.n; j++)
-			if ((o->routes->used & (1u << j)) && !route_is_exit(&o->routes->offered.list[j]) &&
-			    route_overlaps(r, &o->routes->offered.list[j]))
+		for (size_t j = 0; j < o->n_allowed_ips; j++) {
+			const struct ip_prefix *a = &o->allowed_ips[j];
+			if (a->bits != 0 && (ip_prefix_within(&rp, a) || ip_prefix_within(a, &rp)))
 				return "another peer already routes it";
+		}
 	}
 	return NULL;
 }
@@ -280,7 +285,7 @@ void meshroutes_on_peer_routes(struct device *dev, const struct control_peer_rou
 	peer_unuse_all(dev, p);
 	p->routes->offered = m->routes;
 	peer_refresh(dev, p);
-	if (mr->exit_node[0])
+	if (mr->exit_node[0] && (p == mr->exit_peer || strcmp(p->name, mr->exit_node) == 0))
 		exit_update(dev);
 	if (dev->coord)
 		coordmap_mark_dirty(dev->coord, clock_monotonic_ms());
@@ -294,7 +299,8 @@ void meshroutes_peer_changed(struct device *dev, struct peer *p)
 		return;
 	if (p->routes)
 		peer_refresh(dev, p); /* its allowed IPs were just reset to its own addresses */
-	if (mr->exit_node[0])
+	/* only the exit's record can change the exit: a full map stays linear */
+	if (mr->exit_node[0] && (p == mr->exit_peer || strcmp(p->name, mr->exit_node) == 0))
 		exit_update(dev);
 }
 

@@ -42,7 +42,7 @@ LAN_GW=192.168.77.1
 LAN=192.168.77.0/24
 INET_IP=198.51.100.80
 # Waits: the map reaches a node within a second (deltas); 8 s covers a slow CI machine.
-WAIT_S=8
+WAIT_S=$((8 * LIB_TIME_BOUNDS_SCALE))
 declare -A NS PID
 
 natlab_init
