@@ -67,7 +67,9 @@ enum control_msg_type {
 	CONTROL_MSG_RELAY_INFO = 9,  /* coord, after REGISTERED: STUN/relay ports and relay token */
 	CONTROL_MSG_RELAY = 10,      /* either: a relayed datagram (node key: to / from whom) */
 	CONTROL_MSG_ROUTES = 11,     /* node: the prefixes it advertises (0.0.0.0/0, ::/0: exit) */
-	CONTROL_MSG_PEER_ROUTES = 12, /* coord, after a PEER: that peer's approved routes */
+	/* coord, after a PEER: that peer's routes in effect (advertised and approved), an empty
+	 * list once none are; and with the node's own key, which of its own routes took effect */
+	CONTROL_MSG_PEER_ROUTES = 12,
 };
 
 enum control_error_code {
