@@ -12,7 +12,7 @@ prog=${0##*/}
 # pkg-config checks, scdoc for the man pages (docs/man/*.scd), and git/ca-certificates to
 # fetch the source.
 build_pkgs="build-essential autoconf automake libtool pkg-config scdoc
-	libsodium-dev libb2-dev libssl-dev libmnl-dev libyaml-dev libsqlite3-dev libsystemd-dev git ca-certificates"
+	libsodium-dev libb2-dev libssl-dev libmnl-dev libnftables-dev libyaml-dev libsqlite3-dev libsystemd-dev git ca-certificates"
 # make check and the network-namespace lab: cmocka for the unit tests, clang for the
 # libFuzzer targets, ip/ping/nft/tcpdump to build and watch the namespaces, sha256sum
 # (coreutils), unshare/nsenter/setpriv (util-linux), ps/pgrep/sysctl (procps), socat for

@@ -32,6 +32,8 @@ enum {
 int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t coord_public[32], int argc,
 		  char **argv);
 int admin_nodes(struct db *db, int argc, char **argv);
+/* routes list|approve|revoke (admin_routes.c). */
+int admin_routes(struct db *db, int argc, char **argv);
 
 /* True when the command line only asks for help (--help, -h, or no action): then the two
  * functions above use neither db nor cfg nor coord_public, which may be NULL. */

@@ -35,6 +35,7 @@ enum root_key {
 	ROOT_METRICS_LISTEN,
 	ROOT_LOG_LEVEL,
 	ROOT_DNS_DOMAIN,
+	ROOT_AUTO_APPROVE_ROUTES,
 	ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
@@ -49,6 +50,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_METRICS_LISTEN] = "metrics_listen",
 	[ROOT_LOG_LEVEL] = "log_level",
 	[ROOT_DNS_DOMAIN] = "dns_domain",
+	[ROOT_AUTO_APPROVE_ROUTES] = "auto_approve_routes",
 };
 
 static void coordconf_set_defaults(struct coord_config *cfg)
@@ -321,6 +323,10 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 			break;
 		case ROOT_DNS_DOMAIN:
 			if (!get_dns_domain(r, cfg))
+				return false;
+			break;
+		case ROOT_AUTO_APPROVE_ROUTES:
+			if (!coordconf_parse_auto_approve(r, cfg))
 				return false;
 			break;
 		case ROOT_N:

@@ -10,6 +10,8 @@
 #include "core/control.h"
 #include "core/ipaddr.h"
 #include "core/log.h"
+#include "core/routes.h"
+#include "core/yamlread.h"
 
 enum {
 	COORDCONF_PATH_MAX = 4096,
@@ -24,6 +26,8 @@ enum {
 	/* meshd BINDs every 15 s: two lost BINDs and packets for it go over TCP instead. */
 	COORDCONF_DEFAULT_RELAY_BIND_FRESH_S = 35,
 	COORDCONF_MAX_RELAY_BIND_FRESH_S = 3600,
+	/* Auto-approval rules: a network has a few; the bound keeps the config struct small. */
+	COORDCONF_MAX_AUTO_APPROVE = 32,
 };
 
 #define COORDCONF_DEFAULT_PATH "/etc/meshcoord/coord.yaml"
@@ -67,12 +71,18 @@ struct coord_config {
 	/* log_level: given in the file (has_log_level), else the command line's. */
 	bool has_log_level;
 	enum log_level log_level;
+	/* auto_approve_routes: advertised routes approved without an administrator. */
+	struct route_auto_rule auto_approve[COORDCONF_MAX_AUTO_APPROVE];
+	size_t n_auto_approve;
 };
 
 /* Parses YAML from memory (no file system access: the fuzz target may call it). */
 bool coordconf_parse(struct coord_config *cfg, const char *source_name, const char *text, size_t len, char *err,
 		     size_t err_len);
 bool coordconf_load(struct coord_config *cfg, const char *path, char *err, size_t err_len);
+
+/* The value of auto_approve_routes (coordconf_routes.c), after its key. */
+bool coordconf_parse_auto_approve(struct yamlread *r, struct coord_config *cfg);
 
 /* "<state_dir>/coord.key" and "<state_dir>/registry.db"; false if the path is too long. */
 bool coordconf_key_path(const struct coord_config *cfg, char *out, size_t cap);

@@ -36,7 +36,7 @@
 _Static_assert(DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL == DB_AUTHKEY_PER_MINUTE_DEFAULT, "one default");
 
 enum {
-	SCHEMA_VERSION = 2,   /* PRAGMA user_version: schema_v1, then the migrations to v2 */
+	SCHEMA_VERSION = 3,   /* PRAGMA user_version: schema_v1, then the migrations to v2, v3 */
 	DB_FILE_MODE = 0600,  /* SQLite gives the -wal and -shm files the database file's mode */
 };
 
@@ -85,6 +85,18 @@ static const char schema_v2_migration[] =
 	DB_STR(DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL) ";"
 	"ALTER TABLE authkeys ADD COLUMN minute_start INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE authkeys ADD COLUMN minute_uses INTEGER NOT NULL DEFAULT 0;";
+
+/* Version 3: subnet routes and exit offers (db_routes.c). A row is one prefix of one node,
+ * in canonical text ("192.168.1.0/24"): advertised by the node and/or approved by an admin
+ * (or an auto-approval rule). Approval outlives advertisement, so a router that restarts
+ * with the same routes needs no new approval; removing the node removes its rows. */
+static const char schema_v3_migration[] =
+	"CREATE TABLE routes ("
+	"  node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
+	"  prefix TEXT NOT NULL,"
+	"  advertised INTEGER NOT NULL DEFAULT 0,"
+	"  approved INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (node_id, prefix)) WITHOUT ROWID;";
 
 /* The SQL of every statement in enum stmt_id, prepared once at open. */
 static const char *const stmt_sql[STMT_COUNT] = {
@@ -258,10 +270,16 @@ static bool schema_ensure(sqlite3 *sql, char *err, size_t err_len)
 			goto sql_error_rollback;
 		version = 1;
 	}
+	/* Each migration runs inside this one transaction: a kill -9 leaves the old version. */
 	if (version == 1) {
+		if (sqlite3_exec(sql, schema_v2_migration, NULL, NULL, NULL) != SQLITE_OK)
+			goto sql_error_rollback;
+		version = 2;
+	}
+	if (version == 2) {
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
-		if (sqlite3_exec(sql, schema_v2_migration, NULL, NULL, NULL) != SQLITE_OK ||
+		if (sqlite3_exec(sql, schema_v3_migration, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(sql, pragma, NULL, NULL, NULL) != SQLITE_OK)
 			goto sql_error_rollback;
 	} else if (version != SCHEMA_VERSION) {

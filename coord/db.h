@@ -103,6 +103,26 @@ bool db_node_remove(struct db *db, const char *name);
  * the record. False only if the registry cannot be read. */
 bool db_nodes_list(struct db *db, void (*fn)(const struct db_node *n, void *ctx), void *ctx);
 
+/* ---------------------------------------------------------------- routes (db_routes.c) */
+
+struct db_route {
+	uint8_t node_key[WIRE_KEY_LEN];
+	char node_name[CONTROL_NAME_MAX + 1];
+	struct control_route route;
+	bool advertised;
+	bool approved;
+};
+
+/* Replaces what the node advertises with adv (one transaction); rows neither advertised nor
+ * approved go. False if the node is unknown or SQLite fails. */
+bool db_routes_set_advertised(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], const struct control_routes *adv);
+/* Approves (or revokes) one route of a node by name, advertised or not yet. False if no
+ * such node, or nothing to revoke (*found false), or SQLite fails. */
+bool db_route_set_approved(struct db *db, const char *node_name, const struct control_route *r, bool approved,
+			   bool *found);
+/* Calls fn for each valid route row, by node name then prefix; malformed prefixes are skipped. */
+bool db_routes_list(struct db *db, void (*fn)(const struct db_route *r, void *ctx), void *ctx);
+
 /* True when another connection (an admin command) committed since the last call. */
 bool db_changed(struct db *db);
 

@@ -248,6 +248,7 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	c->node = e;
 	c->deadline_ms = now_ms;
 	c->cursor = s->nodes.head;
+	c->cursor_routes = false;
 	c->sent_version = 0;
 	c->start_version = s->nodes.version;
 	c->map_done = false;
@@ -332,6 +333,9 @@ void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg
 		break;
 	case CONTROL_MSG_RELAY:
 		relay_on_control(s, c, &m.u.relay);
+		break;
+	case CONTROL_MSG_ROUTES:
+		routes_on_message(s, c, &m.u.routes, now_ms);
 		break;
 	default:
 		/* REGISTER again, or a coordinator-only type: harmless, but not for us. */

@@ -19,7 +19,7 @@
 
 enum {
 	EXIT_USAGE = 2, /* bad command line, as most Unix tools (and ADMIN_EXIT_USAGE) */
-	ERROR_LINE_MAX = 512,
+	ERROR_LINE_MAX = 1024,
 	PATH_SHOWN_MAX = 300, /* a path in an error line is cut here so the line stays whole */
 };
 
@@ -53,6 +53,9 @@ static const char usage_text[] =
 	"  nodes list [--json]               list nodes: name, addresses, online, last seen, endpoints\n"
 	"  nodes remove NAME                 remove a node: it is disconnected, its peers drop it\n"
 	"                                    within a second, and its key is refused from then on\n"
+	"  routes list [--json]              list subnet routes and exit offers: advertised, approved\n"
+	"  routes approve NODE PREFIX|exit   let a node's advertised prefix (or exit) take effect\n"
+	"  routes revoke NODE PREFIX|exit    withdraw it: every node stops routing it at once\n"
 	"  --help, -h                        show this help\n"
 	"  --version                         show the version\n"
 	"\n"
@@ -313,11 +316,17 @@ static int cmd_pubkey(int argc, char **argv, struct global_options *g)
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* authkey and nodes: the admin module parses its own arguments (and -c). */
+/* routes: nodes' kind of command, with its own arguments. */
+static int admin_other(struct db *db, int argc, char **argv)
+{
+	return !strcmp(argv[0], "routes") ? admin_routes(db, argc, argv) : admin_nodes(db, argc, argv);
+}
+
+/* authkey, nodes and routes: the admin module parses its own arguments (and -c). */
 static int run_admin(int argc, char **argv, struct global_options *g, bool needs_key)
 {
 	if (admin_wants_help(argc, argv))
-		return needs_key ? admin_authkey(NULL, NULL, NULL, argc, argv) : admin_nodes(NULL, argc, argv);
+		return needs_key ? admin_authkey(NULL, NULL, NULL, argc, argv) : admin_other(NULL, argc, argv);
 
 	const char *config_path = admin_config_path(argc, argv);
 	struct coord_config cfg;
@@ -341,7 +350,7 @@ static int run_admin(int argc, char **argv, struct global_options *g, bool needs
 		fprintf(stderr, "meshcoord %s: %s\n", argv[0], err);
 		return EXIT_FAILURE;
 	}
-	int rc = needs_key ? admin_authkey(db, &cfg, pub, argc, argv) : admin_nodes(db, argc, argv);
+	int rc = needs_key ? admin_authkey(db, &cfg, pub, argc, argv) : admin_other(db, argc, argv);
 	db_close(db);
 	return rc;
 }
@@ -367,6 +376,7 @@ static const struct command commands[] = {
 	{ "check-config", cmd_check_config },
 	{ "authkey", cmd_authkey },
 	{ "nodes", cmd_nodes },
+	{ "routes", cmd_nodes }, /* run_admin tells them apart by argv[0] */
 };
 
 int main(int argc, char **argv)

@@ -107,6 +107,7 @@ void nodemap_free(struct node_table *t)
 		struct node_entry *next = e->next;
 		sodium_memzero(e->relay_token, sizeof(e->relay_token)); /* a live session's */
 		free(e->pending_eps);
+		free(e->routes);
 		free(e);
 		e = next;
 	}
@@ -151,6 +152,7 @@ void nodemap_changed(struct coord_server *s, struct node_entry *e, bool on_list)
 			continue;
 		if (on_list && c->cursor == e) {
 			c->cursor = after ? after : e; /* it still reaches e, now at the tail */
+			c->cursor_routes = false;      /* e is sent whole, PEER first, later */
 		} else if (!c->cursor) {
 			c->cursor = e; /* was caught up: e is its next news */
 			conn_schedule_flush(s, c);
@@ -168,13 +170,16 @@ static void tomb_free(struct coord_server *s, struct node_entry *t)
 {
 	/* Sessions that began after the removal skip t without counting; move them on. */
 	for (struct conn *c = s->active_list.head; c; c = c->next)
-		if (c->cursor == t)
+		if (c->cursor == t) {
 			c->cursor = t->next;
+			c->cursor_routes = false;
+		}
 	struct node_entry **pp = &s->nodes.tombs;
 	while (*pp != t)
 		pp = &(*pp)->tomb_next;
 	*pp = t->tomb_next;
 	change_list_unlink(&s->nodes, t);
+	free(t->routes);
 	free(t);
 }
 
@@ -242,11 +247,18 @@ bool nodemap_next_news(struct coord_server *s, struct conn *c, struct control_me
 			memcpy(m->u.remove_key, e->rec.node_key, WIRE_KEY_LEN);
 			return true;
 		} else if (e != c->node) {
+			/* PEER, then its PEER_ROUTES (the node applies routes to a peer it knows) */
+			if (c->cursor_routes && routes_message(e, m))
+				return true;
 			node_message_peer(e, m);
+			return true;
+		} else if (routes_message(e, m)) {
+			c->cursor_routes = true; /* its own: which of its routes are approved */
 			return true;
 		}
 		c->cursor = e->next;
 		c->sent_version = e->version;
+		c->cursor_routes = false;
 	}
 	if (c->map_done)
 		return false;
@@ -263,6 +275,11 @@ void nodemap_news_sent(struct coord_server *s, struct conn *c)
 		c->map_done = true;
 		return;
 	}
+	if (!c->cursor_routes && !e->removed && e != c->node && e->routes) {
+		c->cursor_routes = true; /* the same entry again: its PEER_ROUTES */
+		return;
+	}
+	c->cursor_routes = false;
 	c->cursor = e->next;
 	c->sent_version = e->version;
 	s->counters.peer_msgs_sent++;

@@ -27,7 +27,7 @@ static void needs_restart(const char *key)
 void coord_server_reload(struct coord_server *s)
 {
 	struct coord_config n;
-	char err[512];
+	char err[1024];
 	struct coord_config *run = &s->cfg;
 
 	if (!s->config_path[0])
@@ -86,6 +86,13 @@ void coord_server_reload(struct coord_server *s)
 			 (unsigned int)n.public_port);
 		memcpy(run->public_host, n.public_host, sizeof(run->public_host));
 		run->public_port = n.public_port;
+	}
+	if (n.n_auto_approve != run->n_auto_approve ||
+	    memcmp(n.auto_approve, run->auto_approve, n.n_auto_approve * sizeof(n.auto_approve[0])) != 0) {
+		log_info("SIGHUP: %zu auto_approve_routes rule(s) now (applied to routes advertised from now on)",
+			 n.n_auto_approve);
+		memcpy(run->auto_approve, n.auto_approve, sizeof(run->auto_approve));
+		run->n_auto_approve = n.n_auto_approve;
 	}
 	log_info("SIGHUP: configuration %s read again", s->config_path);
 }

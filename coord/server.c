@@ -125,8 +125,10 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 	while (read(s->timer.fd, &expirations, sizeof(expirations)) == (ssize_t)sizeof(expirations))
 		;
 	sdnotify_watchdog_tick(now_ms); /* the tick runs from the loop: a stuck loop misses it */
-	if (db_changed(s->db))
+	if (db_changed(s->db)) {
 		nodemap_reload(s);
+		routes_reload(s); /* an admin approved or revoked a route */
+	}
 	dispatch_endpoints_due(s, now_ms);
 	metrics_http_tick(s, now_ms);
 	/* What a limiter held back is summed up when its window ends, even if no line follows. */
@@ -314,6 +316,7 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 		snprintf(err, err_len, "cannot load the node list from the registry");
 		goto fail;
 	}
+	routes_reload(s);
 
 	s->listener.fd = server_open_socket(cfg->listen_host, cfg->listen_port, SOCK_STREAM, "control",
 					    SERVER_LISTEN_BACKLOG, err, err_len);

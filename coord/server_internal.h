@@ -106,6 +106,12 @@ enum {
 	 * once per node per interval, later ones coalesced (the latest wins), so a roaming node's
 	 * new address still reaches its peers within about a second. */
 	SERVER_ENDPOINT_INTERVAL_MS = 1000,
+	/* A node says its routes once per connection and on SIGHUP: more than one a second is
+	 * a broken or hostile node making the registry write; the extra ones are dropped. */
+	SERVER_ROUTES_INTERVAL_MS = 1000,
+	/* Other nodes' approved routes looked at when auto-approving (a few routers each with
+	 * a few LANs; past this, auto approval checks only the first ones). */
+	SERVER_ROUTES_TAKEN_MAX = 4096,
 	/* Candidates kept per node: its interfaces plus the reflexive one (meshd lists it last,
 	 * and it is kept); more only lengthens every peer's probe list. */
 	SERVER_MAX_ENDPOINTS_PER_NODE = 8,
@@ -167,6 +173,10 @@ _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLIN
 	X(msgs_malformed, "known message type that does not parse") \
 	X(msgs_unknown, "unknown message type, skipped") \
 	X(msgs_unexpected, "valid message out of place (e.g. PEER from a node)") \
+	X(routes_updates, "ROUTES messages applied (a node's advertised routes changed)") \
+	X(routes_too_often, "ROUTES messages dropped: sooner than SERVER_ROUTES_INTERVAL_MS after the last") \
+	X(routes_auto_approved, "advertised routes approved by an auto_approve_routes rule") \
+	X(routes_auto_refused, "auto approval refused: the route collides with the overlay or another node's") \
 	X(handshake_timeouts, "no hello + REGISTER within SERVER_HANDSHAKE_TIMEOUT_MS") \
 	X(closed_unregistered, "closed by the other side before registering") \
 	X(idle_timeouts, "registered session silent for SERVER_IDLE_TIMEOUT_MS") \
@@ -289,6 +299,7 @@ struct conn {
 	uint8_t hello_timestamp[WIRE_TIMESTAMP_LEN];
 	struct node_entry *node;   /* ACTIVE: its node, whose session this is */
 	struct node_entry *cursor; /* ACTIVE: next change to send; NULL: caught up */
+	bool cursor_routes;        /* the cursor's PEER went out: its PEER_ROUTES is next */
 	uint64_t sent_version;     /* every change up to this version was sent (or skipped) */
 	uint64_t start_version;    /* the table's version when the session began: removals up
 				    * to it are no news to this node */
@@ -298,8 +309,17 @@ struct conn {
 	size_t woff, wlen, wcap;
 };
 
+/* A node's routes (routes.c), allocated once it has any row in the registry. */
+struct node_routes {
+	struct control_routes advertised; /* what its last ROUTES said (or the registry kept) */
+	struct control_routes approved;   /* approved in the registry, advertised or not */
+	struct control_routes effective;  /* both: what its peers are told in PEER_ROUTES */
+	uint64_t applied_ms;              /* when its last ROUTES was applied */
+};
+
 struct node_entry {
 	struct db_node rec;
+	struct node_routes *routes; /* NULL: never advertised nor approved anything */
 	uint64_t hash;
 	uint64_t version;     /* of its last change; the change list is sorted by it */
 	struct conn *session; /* its live registered session, if online */
@@ -470,6 +490,16 @@ bool nodemap_has_news(const struct conn *c);
 void nodemap_session_left(struct coord_server *s, struct conn *c);
 /* Writes e's last-seen time to the registry. */
 void nodemap_touch(struct coord_server *s, struct node_entry *e, uint64_t now_ms);
+
+/* ---------------------------------------------------------------- routes.c */
+/* Reads every node's routes from the registry; a node whose effective routes changed is
+ * pushed to every session (PEER then PEER_ROUTES). At start and after an admin's commit. */
+void routes_reload(struct coord_server *s);
+/* A node's ROUTES: stored, auto-approved where a rule says so, pushed if that changes what
+ * peers route. At most one per SERVER_ROUTES_INTERVAL_MS is applied. */
+void routes_on_message(struct coord_server *s, struct conn *c, const struct control_routes *adv, uint64_t now_ms);
+/* The PEER_ROUTES that follows e's PEER record (and goes to e itself): false if e has none. */
+bool routes_message(const struct node_entry *e, struct control_message *m);
 /* Loads the registry's nodes at start. */
 bool nodemap_load(struct coord_server *s);
 /* Follows the registry after an admin commit: removed nodes are cut off and announced. */

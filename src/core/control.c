@@ -11,6 +11,11 @@
  *   RELAY_INFO   token (32) | stun port (u16, not 0) | alt stun port (u16, 0: none) | rate (u32)
  *   RELAY        node key (32) | payload (the rest of the record, 1..RELAY_MAX_PAYLOAD bytes)
  *   DNS          domain (a string: 1..CONTROL_DOMAIN_MAX, a valid DNS domain in lower case)
+ *   ROUTES       routes
+ *   PEER_ROUTES  node key (32) | routes
+ *
+ * Routes are a u8 count (at most CONTROL_MAX_ROUTES), then each family (4 or 6) | bits (at
+ * most 32 or 128) | address (4 or 16 bytes, the bits past the prefix length all zero).
  *
  * A string is a u8 length then that many bytes, no NUL. Names (hostname, name) are 1 to
  * CONTROL_NAME_MAX of [A-Za-z0-9-_.]; error text is printable ASCII. Endpoints are a u8 count
@@ -54,11 +59,15 @@ enum {
 	RELAY_INFO_LEN = 1 + RELAY_TOKEN_LEN + 2 + 2 + 4,
 	RELAY_MSG_MAX_LEN = 1 + WIRE_KEY_LEN + RELAY_MAX_PAYLOAD,
 	DNS_MSG_MAX_LEN = 1 + 1 + CONTROL_DOMAIN_MAX,
+	ROUTES_MAX_LEN = 1 + CONTROL_MAX_ROUTES * (2 + IPV6_ADDR_LEN),
+	PEER_ROUTES_MAX_LEN = 1 + WIRE_KEY_LEN + ROUTES_MAX_LEN,
 	RECORD_ROOM = CONTROL_MAX_PLAIN - CONTROL_RECORD_HEADER_LEN,
 };
 _Static_assert(DNS_MSG_MAX_LEN <= RECORD_ROOM, "a DNS message fits an empty frame");
 _Static_assert((int)CONTROL_DOMAIN_MAX == (int)DNS_NAME_TEXT_MAX, "the domain is a DNS name");
 
+_Static_assert(PEER_ROUTES_MAX_LEN <= RECORD_ROOM && CONTROL_MAX_ROUTES <= UINT8_MAX,
+	       "a routes message fits an empty frame as one record, its count a u8");
 _Static_assert(RELAY_INFO_LEN <= RECORD_ROOM && RELAY_MSG_MAX_LEN <= RECORD_ROOM,
 	       "a relay message fits an empty frame as one record");
 
@@ -314,6 +323,38 @@ static void encode_relay(struct writer *w, const struct control_relay *m)
 	put_bytes(w, m->payload, m->payload_len);
 }
 
+/* True when the bits past the prefix length are zero and the length fits the family. */
+static bool route_ok(const struct control_route *r)
+{
+	size_t addr_len = family_addr_len(r->family);
+
+	if (addr_len == 0 || r->bits > addr_len * 8)
+		return false;
+	for (size_t bit = r->bits; bit < addr_len * 8; bit++)
+		if (r->addr[bit / 8] & (0x80u >> (bit % 8)))
+			return false;
+	return true;
+}
+
+static void put_routes(struct writer *w, const struct control_routes *rs)
+{
+	if (rs->n > CONTROL_MAX_ROUTES) {
+		w->ok = false;
+		return;
+	}
+	put_u8(w, (uint8_t)rs->n);
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct control_route *r = &rs->list[i];
+		if (!route_ok(r)) {
+			w->ok = false;
+			return;
+		}
+		put_u8(w, r->family);
+		put_u8(w, r->bits);
+		put_bytes(w, r->addr, family_addr_len(r->family));
+	}
+}
+
 size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 {
 	struct writer w = { .p = out, .cap = cap, .len = 0, .ok = out != NULL };
@@ -346,6 +387,13 @@ size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 		break;
 	case CONTROL_MSG_DNS:
 		put_checked_string(&w, m->u.dns.domain, sizeof(m->u.dns.domain), domain_ok);
+		break;
+	case CONTROL_MSG_ROUTES:
+		put_routes(&w, &m->u.routes);
+		break;
+	case CONTROL_MSG_PEER_ROUTES:
+		put_bytes(&w, m->u.peer_routes.node_key, WIRE_KEY_LEN);
+		put_routes(&w, &m->u.peer_routes.routes);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:
@@ -468,6 +516,27 @@ static bool decode_relay(struct reader *r, struct control_relay *m)
 	return true;
 }
 
+static bool get_routes(struct reader *r, struct control_routes *rs)
+{
+	size_t n = get_u8(r);
+
+	if (!r->ok || n > CONTROL_MAX_ROUTES)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct control_route *rt = &rs->list[i];
+		rt->family = get_u8(r);
+		rt->bits = get_u8(r);
+		size_t addr_len = family_addr_len(rt->family);
+		if (!r->ok || addr_len == 0)
+			return false;
+		get_bytes(r, rt->addr, addr_len);
+		if (!r->ok || !route_ok(rt))
+			return false;
+	}
+	rs->n = n;
+	return true;
+}
+
 enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out)
 {
 	struct reader r = { .p = buf, .left = len, .ok = buf != NULL };
@@ -509,6 +578,13 @@ enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct
 		break;
 	case CONTROL_MSG_DNS:
 		ok = get_checked_string(&r, out->u.dns.domain, CONTROL_DOMAIN_MAX, domain_ok);
+		break;
+	case CONTROL_MSG_ROUTES:
+		ok = get_routes(&r, &out->u.routes);
+		break;
+	case CONTROL_MSG_PEER_ROUTES:
+		get_bytes(&r, out->u.peer_routes.node_key, WIRE_KEY_LEN);
+		ok = r.ok && get_routes(&r, &out->u.peer_routes.routes);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:

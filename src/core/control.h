@@ -51,6 +51,9 @@ enum {
 	CONTROL_MAX_ENDPOINTS = 16,       /* candidates per node: interfaces + reflexive, with room */
 	CONTROL_MESSAGE_TEXT_MAX = 200,   /* error text shown to the user */
 	CONTROL_DOMAIN_MAX = 253,         /* the mesh's DNS domain: a DNS name, dotted */
+	/* Prefixes one node advertises (subnet routes plus the exit pair): a home has a LAN or
+	 * three; 32 leaves room and keeps ROUTES and PEER_ROUTES far below one frame. */
+	CONTROL_MAX_ROUTES = 32,
 };
 
 enum control_msg_type {
@@ -66,6 +69,10 @@ enum control_msg_type {
 	CONTROL_MSG_RELAY = 10,      /* either: a relayed datagram (node key: to / from whom) */
 	/* 11..13 are taken by routes and access rules (issue 10) */
 	CONTROL_MSG_DNS = 14,        /* coord, after REGISTERED and on change: the mesh's DNS domain */
+	CONTROL_MSG_ROUTES = 11,     /* node: the prefixes it advertises (0.0.0.0/0, ::/0: exit) */
+	/* coord, after a PEER: that peer's routes in effect (advertised and approved), an empty
+	 * list once none are; and with the node's own key, which of its own routes took effect */
+	CONTROL_MSG_PEER_ROUTES = 12,
 };
 
 enum control_error_code {
@@ -134,6 +141,24 @@ struct control_dns {
 	char domain[CONTROL_DOMAIN_MAX + 1];
 };
 
+/* A route prefix: family 4 or 6, bits 0..32 or 0..128, host bits zero (one spelling per
+ * prefix). The /0 of either family is the exit offer. */
+struct control_route {
+	uint8_t family;
+	uint8_t bits;
+	uint8_t addr[16];
+};
+
+struct control_routes {
+	struct control_route list[CONTROL_MAX_ROUTES];
+	size_t n;
+};
+
+struct control_peer_routes {
+	uint8_t node_key[WIRE_KEY_LEN];
+	struct control_routes routes; /* n = 0: none approved (or all revoked) */
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -145,6 +170,8 @@ struct control_message {
 		struct control_relay_info relay_info;
 		struct control_relay relay;
 		struct control_dns dns;
+		struct control_routes routes;
+		struct control_peer_routes peer_routes;
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

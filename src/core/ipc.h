@@ -39,6 +39,7 @@ enum ipc_command {
 	IPC_CMD_STATUS = 1,
 	IPC_CMD_PING = 2,     /* arg: a peer's name or one of its overlay addresses */
 	IPC_CMD_NETCHECK = 3,
+	IPC_CMD_SET_EXIT_NODE = 4, /* arg: a node's name, or "none" */
 };
 
 enum ipc_flag {

@@ -18,7 +18,7 @@
 
 enum {
 	YAMLREAD_NUMBER_MAX_DIGITS = 10, /* every limit fits in an unsigned int */
-	YAMLREAD_KEY_LIST_MAX = 256,     /* the accepted keys, listed in an unknown-key message */
+	YAMLREAD_KEY_LIST_MAX = 640,     /* the accepted keys, listed in an unknown-key message */
 };
 
 bool yamlread_init(struct yamlread *r, const char *source, const char *text, size_t len, char *err,

@@ -303,6 +303,36 @@ int cli_netcheck(int argc, char **argv)
 	return rc == CLI_ERROR ? EXIT_FAILURE : rc;
 }
 
+static const char set_help[] =
+	"Usage: meshd set exit-node NAME|none [-s SOCKET | -i IFNAME]\n"
+	"\n"
+	"Sends all internet traffic through the exit node NAME (a peer whose exit offer the\n"
+	"coordinator approved), or stops doing so (none). meshd's own traffic to the\n"
+	"coordinator and to peers' direct endpoints stays outside the tunnel. While the exit\n"
+	"node is away (removed, revoked, offline) internet traffic is dropped, not sent\n"
+	"directly; 'meshd status' says so. Lasts until meshd restarts (exit_node: in the\n"
+	"config makes it permanent).\n"
+	"\n"
+	"  -s, --socket PATH the daemon's control socket\n"
+	"  -i, --interface IFNAME\n"
+	"                    the daemon of this interface (default mesh0)\n";
+
+int cli_set(int argc, char **argv)
+{
+	struct cli_target t = { .cmd = "set" };
+	bool json = false;
+	long count = 1;
+	int rc = parse_common(argc, argv, set_help, false, false, &t, &json, &count);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc - 2 || strcmp(argv[optind], "exit-node") != 0) {
+		fprintf(stderr, "meshd set: expected 'exit-node NAME|none' (see meshd set --help)\n");
+		return CLI_EXIT_USAGE;
+	}
+	rc = request(&t, IPC_CMD_SET_EXIT_NODE, 0, argv[optind + 1]);
+	return rc == CLI_ERROR ? EXIT_FAILURE : rc;
+}
+
 int cli_ping(int argc, char **argv)
 {
 	struct cli_target t = { .cmd = "ping" };

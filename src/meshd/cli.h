@@ -7,5 +7,6 @@
 int cli_status(int argc, char **argv);
 int cli_ping(int argc, char **argv);
 int cli_netcheck(int argc, char **argv);
+int cli_set(int argc, char **argv); /* set exit-node NAME|none */
 
 #endif

@@ -26,7 +26,8 @@ static const char config_default_interface[] = "mesh0";
 enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
 	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_USER, ROOT_LOG_LEVEL,
-	ROOT_DNS, ROOT_DNS_RESOLVED, ROOT_N
+	ROOT_DNS, ROOT_DNS_RESOLVED,
+	ROOT_ADVERTISE_ROUTES, ROOT_ADVERTISE_EXIT_NODE, ROOT_SNAT_ROUTES, ROOT_EXIT_NODE, ROOT_EXIT_NODE_ALLOW_LAN, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -45,6 +46,11 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_LOG_LEVEL] = "log_level",
 	[ROOT_DNS] = "dns",
 	[ROOT_DNS_RESOLVED] = "dns_resolved",
+	[ROOT_ADVERTISE_ROUTES] = "advertise_routes",
+	[ROOT_ADVERTISE_EXIT_NODE] = "advertise_exit_node",
+	[ROOT_SNAT_ROUTES] = "snat_routes",
+	[ROOT_EXIT_NODE] = "exit_node",
+	[ROOT_EXIT_NODE_ALLOW_LAN] = "exit_node_allow_lan",
 };
 
 /* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
@@ -124,6 +130,44 @@ static bool read_account_name(struct yamlread *r, const char *key, const char *w
 		return false;
 	}
 	memcpy(out, yamlread_value(r), yamlread_len(r) + 1);
+	return true;
+}
+
+static bool peer_name_valid(const char *s, size_t len);
+
+/* true or false, nothing else: "yes", "on" and 1 are YAML 1.1 booleans some readers take
+ * and others do not; one spelling avoids the surprise. */
+static bool read_bool(struct yamlread *r, const char *key, bool *out)
+{
+	char q[YAMLREAD_QUOTE_BUF];
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	if (strcmp(yamlread_value(r), "true") == 0 || strcmp(yamlread_value(r), "false") == 0) {
+		*out = yamlread_value(r)[0] == 't';
+		return true;
+	}
+	yamlread_fail(r, r->ev.start_mark, "'%s': '%s' is not true or false", key,
+		      yamlread_quote(yamlread_value(r), yamlread_len(r), q));
+	return false;
+}
+
+/* exit_node: a node name as the coordinator gives them, or "none". */
+static bool read_node_name(struct yamlread *r, const char *key, char out[CONFIG_NODE_NAME_MAX])
+{
+	char q[YAMLREAD_QUOTE_BUF];
+
+	if (!yamlread_scalar(r, key))
+		return false;
+	if (!peer_name_valid(yamlread_value(r), yamlread_len(r))) {
+		yamlread_fail(r, r->ev.start_mark, "'%s': '%s' is not a node name (letters, digits, '.', '_', '-')", key,
+			      yamlread_quote(yamlread_value(r), yamlread_len(r), q));
+		return false;
+	}
+	if (strcmp(yamlread_value(r), "none") == 0)
+		out[0] = '\0';
+	else
+		memcpy(out, yamlread_value(r), yamlread_len(r) + 1);
 	return true;
 }
 
@@ -604,6 +648,34 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			if (!read_switch(r, root_keys[idx], "auto", "off", &cfg->dns_resolved))
 				return false;
 			break;
+		case ROOT_ADVERTISE_ROUTES:
+			if (!get_prefix_list(r, root_keys[idx], true, cfg->advertise_routes, NULL,
+					     CONFIG_MAX_ADVERTISE_ROUTES, &cfg->n_advertise_routes))
+				return false;
+			for (size_t i = 0; i < cfg->n_advertise_routes; i++) {
+				if (cfg->advertise_routes[i].bits == 0) {
+					yamlread_fail(r, r->ev.start_mark,
+						      "'advertise_routes': a default route is an exit offer: use 'advertise_exit_node: true'");
+					return false;
+				}
+			}
+			break;
+		case ROOT_ADVERTISE_EXIT_NODE:
+			if (!read_bool(r, root_keys[idx], &cfg->advertise_exit_node))
+				return false;
+			break;
+		case ROOT_SNAT_ROUTES:
+			if (!read_bool(r, root_keys[idx], &cfg->snat_routes))
+				return false;
+			break;
+		case ROOT_EXIT_NODE:
+			if (!read_node_name(r, root_keys[idx], cfg->exit_node))
+				return false;
+			break;
+		case ROOT_EXIT_NODE_ALLOW_LAN:
+			if (!read_bool(r, root_keys[idx], &cfg->exit_node_allow_lan))
+				return false;
+			break;
 		case ROOT_N:
 			return false;
 		}
@@ -644,6 +716,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->max_peers = CONFIG_DEFAULT_MAX_PEERS;
 	cfg->dns = true;
 	cfg->dns_resolved = true;
+	cfg->snat_routes = true;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 

@@ -39,6 +39,10 @@ enum {
 	 * or an attack, and the rest of it is ignored with one log line. */
 	CONFIG_DEFAULT_MAX_PEERS = 16384,
 	CONFIG_MAX_MAX_PEERS = 100000, /* what the state file can hold (state.h) */
+	/* advertise_routes: a home has a LAN or three; the exit pair takes two of the
+	 * coordinator's CONTROL_MAX_ROUTES (32) on top. */
+	CONFIG_MAX_ADVERTISE_ROUTES = 16,
+	CONFIG_NODE_NAME_MAX = 64, /* exit_node: a coordinator's node name (63) and NUL */
 };
 
 struct config_peer {
@@ -85,6 +89,13 @@ struct config {
 	/* dns_resolved: with systemd-resolved on the system bus, point the interface's DNS at
 	 * us for the mesh's domain (auto, the default), or leave resolved alone (off). */
 	bool dns_resolved;
+	/* Subnet routes and exit nodes (meshroutes.h). */
+	struct ip_prefix advertise_routes[CONFIG_MAX_ADVERTISE_ROUTES]; /* networks, no host bits */
+	size_t n_advertise_routes;
+	bool advertise_exit_node;     /* offer 0.0.0.0/0 and ::/0 */
+	bool snat_routes;             /* default true: the LAN sees our LAN address */
+	char exit_node[CONFIG_NODE_NAME_MAX]; /* "" = none */
+	bool exit_node_allow_lan;     /* the main table's specific routes still win */
 };
 
 /* The control socket of an interface when the config does not name one. False if too long. */

@@ -3,6 +3,7 @@
  * Driven by loop.c's event loop (on_io, tick, deadlines). */
 #include "meshd/coordclient.h"
 #include "meshd/coordclient_internal.h"
+#include "meshd/meshroutes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -301,6 +302,7 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 		cc->backoff_ms = COORD_BACKOFF_MIN_MS;
 		cc->map_generation++;
 		cc->stun_next_ms = now_ms; /* learn our reflexive address now */
+		meshroutes_registered(dev, true, now_ms); /* ROUTES, and the router's table */
 		break;
 	case CONTROL_MSG_ERROR:
 		refused(dev, cc, &m.u.error, now_ms);
@@ -335,6 +337,10 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 			coordmap_remove_peer(dev, cc, p, now_ms);
 		break;
 	}
+	case CONTROL_MSG_PEER_ROUTES:
+		if (cc->phase == COORD_READY)
+			meshroutes_on_peer_routes(dev, &m.u.peer_routes);
+		break;
 	case CONTROL_MSG_NETMAP_END:
 		if (cc->phase == COORD_READY)
 			coordmap_complete(dev, cc, now_ms);
@@ -450,6 +456,7 @@ static void start_connect(struct device *dev, struct coordclient *cc, uint64_t n
 
 	int one = 1;
 	setsockopt(cc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	meshroutes_mark_socket(cc->fd); /* outside an exit node's tunnel */
 	cc->phase = COORD_CONNECTING;
 	cc->phase_deadline_ms = now_ms + COORD_CONNECT_TIMEOUT_MS;
 	watch(dev, cc, EPOLLOUT);
@@ -611,6 +618,10 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 	uint64_t now_ms = clock_monotonic_ms();
 	for (size_t i = 0; i < cc->state.n_peers; i++)
 		coordmap_apply_peer(dev, cc, &cc->state.peers[i], now_ms);
+	for (size_t i = 0; i < cc->state.n_routes; i++)
+		meshroutes_on_peer_routes(dev, &cc->state.routes[i]);
+	if (cc->state.registered)
+		meshroutes_registered(dev, false, now_ms);
 	if (cc->state.registered) {
 		char a[IP_PREFIX_STR_MAX];
 		log_info("restored from %s/%s: this node is %s (%s) with %zu peers from the last map; tunnels work "

@@ -17,6 +17,7 @@
 #include "core/endpoint_check.h"
 #include "core/log.h"
 #include "meshd/device.h"
+#include "meshd/meshroutes.h"
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/state.h"
@@ -53,6 +54,10 @@ void coordmap_drop_saved(struct coordclient *cc)
 	cc->state.peers = NULL;
 	cc->state.n_peers = 0;
 	cc->state.peers_cap = 0;
+	free(cc->state.routes);
+	cc->state.routes = NULL;
+	cc->state.n_routes = 0;
+	cc->state.routes_cap = 0;
 #ifdef __GLIBC__
 	/* The copy (448 bytes a peer) and the file's text were the heap's largest blocks: glibc
 	 * keeps what they leave free (its trim threshold grows with them), ~0.45 KiB a peer at
@@ -68,11 +73,16 @@ static void record_of(const struct peer *p, struct control_peer *out)
 	memset(out, 0, sizeof(*out));
 	memcpy(out->node_key, p->public_key, WIRE_KEY_LEN);
 	snprintf(out->name, sizeof(out->name), "%s", p->name);
+	/* Its two addresses come first; routes (meshroutes.c) follow them. */
+	bool v4 = false, v6 = false;
 	for (size_t i = 0; i < p->n_allowed_ips; i++) {
-		if (p->allowed_ips[i].family == AF_INET)
+		if (p->allowed_ips[i].family == AF_INET && !v4) {
 			memcpy(out->ipv4, p->allowed_ips[i].addr, sizeof(out->ipv4));
-		else
+			v4 = true;
+		} else if (p->allowed_ips[i].family == AF_INET6 && !v6) {
 			memcpy(out->ipv6, p->allowed_ips[i].addr, sizeof(out->ipv6));
+			v6 = true;
+		}
 	}
 	out->online = p->coord_online;
 	if (p->n_coord_endpoints)
@@ -119,11 +129,26 @@ void coordmap_save(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 	struct control_peer record;
 
 	cc->state.n_peers = 0;
+	cc->state.n_routes = 0;
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		if (!dev->peers[i]->from_coordinator)
 			continue;
 		record_of(dev->peers[i], &record);
 		if (!state_add_peer(&cc->state, &record))
+			log_warn("out of memory while saving the peer map");
+		if (dev->peers[i]->routes) {
+			struct control_peer_routes r;
+			memcpy(r.node_key, dev->peers[i]->public_key, WIRE_KEY_LEN);
+			r.routes = dev->peers[i]->routes->offered;
+			if (!state_add_routes(&cc->state, &r))
+				log_warn("out of memory while saving the peer map");
+		}
+	}
+	if (dev->mroutes && dev->mroutes->have_approved) {
+		struct control_peer_routes r;
+		memcpy(r.node_key, dev->identity.public_key, WIRE_KEY_LEN);
+		r.routes = dev->mroutes->approved;
+		if (!state_add_routes(&cc->state, &r))
 			log_warn("out of memory while saving the peer map");
 	}
 	if (!state_save(&cc->state, cc->state_dir, err, sizeof(err)))
@@ -225,12 +250,14 @@ void coordmap_apply_peer(struct device *dev, struct coordclient *cc, const struc
 	struct sockaddr_storage addrs[CONTROL_MAX_ENDPOINTS];
 	size_t n = coordclient_endpoints_to_socket(dev, cp->endpoints, cp->n_endpoints, addrs);
 	path_set_announced(&p->path, addrs, n, now_ms);
+	meshroutes_peer_changed(dev, p); /* its routes after its addresses; an exit's online flag */
 	coordmap_mark_dirty(cc, now_ms);
 }
 
 void coordmap_remove_peer(struct device *dev, struct coordclient *cc, struct peer *p, uint64_t now_ms)
 {
 	log_info("peer %s: removed by the coordinator", p->name);
+	meshroutes_peer_gone(dev, p);
 	device_peer_remove(dev, p);
 	coordmap_mark_dirty(cc, now_ms);
 }

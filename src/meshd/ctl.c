@@ -1,6 +1,7 @@
 /* The control socket server (see ctl.h). Each client slot walks READING -> (PINGING or
  * CHECKING) -> WRITING -> FREE; every phase has a deadline, so a slot always comes back. */
 #include "meshd/ctl.h"
+#include "meshd/meshroutes.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -373,6 +374,19 @@ static void handle_request(struct device *dev, struct ctl_client *c, uint64_t no
 		set_phase(dev->ctl, c, CTL_CHECKING, now_ms);
 		netcheck_start(dev, &c->nc, now_ms);
 		return;
+	case IPC_CMD_SET_EXIT_NODE: {
+		char err[128];
+		const char *name = req.arg_len == 0 || !strcmp(req.arg, "none") ? "" : req.arg;
+		if (!meshroutes_set_exit(dev, name, err, sizeof(err))) {
+			answer_line(dev, c, IPC_STATUS_ERROR, "%s", err);
+			return;
+		}
+		struct ipc_text t;
+		ipc_text_init(&t);
+		ipc_text_printf(&t, "exit node %s\n", dev->mroutes->exit_status);
+		answer(dev, c, IPC_STATUS_OK, &t, now_ms);
+		return;
+	}
 	default:
 		answer_line(dev, c, IPC_STATUS_ERROR, "unknown command %u", req.command);
 		return;

@@ -3,6 +3,7 @@
  * closing it all down. */
 #include "meshd/device.h"
 #include "meshd/dnsd.h"
+#include "meshd/meshroutes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -320,6 +321,7 @@ void device_close(struct device *dev)
 {
 	dnsd_close(dev); /* resolved's settings reverted while the interface still exists */
 	coordclient_close(dev);
+	meshroutes_close(dev); /* before the link goes: its routes, rules and nftables table */
 	if (dev->netlink_open) {
 		if (dev->ifindex > 0)
 			netlink_delete_link(&dev->nl, dev->ifindex); /* closing the fd would too; be explicit */

@@ -214,6 +214,7 @@ struct device {
 	struct stage_pool stage;    /* packets waiting for handshakes, shared by all peers */
 	bool relay_was_available;   /* at the last timer turn (a change makes every peer due) */
 	struct coordclient *coord; /* NULL without a coordinator */
+	struct meshroutes *mroutes; /* subnet routes and exit node (meshroutes.h), or NULL */
 	struct relayclient relay;  /* unused (have_info false) without a coordinator */
 	unsigned int punch_hard_attempts, punch_easy_attempts; /* in progress (punch.h limits) */
 	/* The datagram being handled came in on this peer's punch socket (else NULL / -1):

@@ -19,6 +19,7 @@
 #include "meshd/ctl.h"
 #include "meshd/device.h"
 #include "meshd/dnsd.h"
+#include "meshd/meshroutes.h"
 #include "meshd/privdrop.h"
 #include "meshd/reload.h"
 
@@ -26,7 +27,7 @@ enum {
 	EXIT_USAGE = 2,              /* bad command line, as most Unix tools */
 	PUBKEY_INPUT_MAX = 256,      /* a base64 key plus generous whitespace */
 	STATE_DIR_MODE = 0700,       /* holds the private key and the peer map */
-	ERROR_LINE_MAX = 512,
+	ERROR_LINE_MAX = 1024,
 };
 
 static const char usage_text[] =
@@ -40,7 +41,8 @@ static const char usage_text[] =
 	"                                  SIGUSR1 logs the packet counters; SIGHUP reads the\n"
 	"                                  config again: log_level, cookie_threshold, max_peers\n"
 	"                                  and static peers (added, removed, endpoint,\n"
-	"                                  allowed_ips, persistent_keepalive) change at once,\n"
+	"                                  allowed_ips, persistent_keepalive) and the route\n"
+	"                                  and exit node keys change at once,\n"
 	"                                  other changed keys are logged as needing a restart,\n"
 	"                                  and a file with a mistake changes nothing. --log-level\n"
 	"                                  wins over log_level in the config. --join registers\n"
@@ -56,6 +58,8 @@ static const char usage_text[] =
 	"                                  disco-ping a coordinator peer; says which path answered\n"
 	"  netcheck [--json] [-s SOCKET | -i IFNAME]\n"
 	"                                  UDP, reflexive address, NAT type, coordinator latency\n"
+	"  set exit-node NAME|none [-s SOCKET | -i IFNAME]\n"
+	"                                  send internet traffic through an exit node, or stop\n"
 	"  check-config -c FILE            read FILE as 'up' would and report the first error, if\n"
 	"                                  any (exit 0: valid); opens nothing else\n"
 	"  genkey                          print a new private key (base64) to stdout\n"
@@ -276,6 +280,7 @@ static int cmd_up(int argc, char **argv)
 	/* The control socket first: a second daemon for the same interface stops here, with a
 	 * message that says so, before it could fail on the UDP port or the TUN device. */
 	if (!ctl_open(&ctl, &cfg, err, sizeof(err)) || !device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
+	    (cfg.state_dir[0] && !meshroutes_open(&dev, &cfg, err, sizeof(err))) ||
 	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, err, sizeof(err)) ||
 	    !dnsd_open(&dev, &cfg, NULL, err, sizeof(err)))
 		goto out;
@@ -361,6 +366,7 @@ static const struct command commands[] = {
 	{ "status", cli_status },
 	{ "ping", cli_ping },
 	{ "netcheck", cli_netcheck },
+	{ "set", cli_set },
 	{ "check-config", cmd_check_config },
 	{ "genkey", cmd_genkey },
 	{ "pubkey", cmd_pubkey },

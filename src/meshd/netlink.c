@@ -68,7 +68,7 @@ void netlink_close(struct netlink *nl)
  * the acknowledgement matching its sequence number and our port id. Data messages
  * before the ack go to cb (may be NULL). Returns 0 or -errno, the kernel's error
  * from the nlmsgerr when it refused the request. */
-static int netlink_request(struct netlink *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+int netlink_request(struct netlink *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	alignas(struct nlmsghdr) char buf[NETLINK_RECV_LEN];
 	unsigned int seq;
@@ -104,7 +104,7 @@ static int netlink_request(struct netlink *nl, struct nlmsghdr *nlh, mnl_cb_t cb
 }
 
 /* Starts a request in buf; the caller adds its zeroed family header next. */
-static struct nlmsghdr *netlink_start(char *buf, uint16_t type, uint16_t flags)
+struct nlmsghdr *netlink_start(char *buf, uint16_t type, uint16_t flags)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 

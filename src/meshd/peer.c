@@ -105,6 +105,7 @@ void peer_free(struct peer *p)
 {
 	peer_wipe_keys(p);
 	free(p->coord_endpoints);
+	free(p->routes);
 	p->coord_endpoints = NULL;
 	p->n_coord_endpoints = 0;
 	if (p->psk) {

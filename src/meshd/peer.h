@@ -59,6 +59,8 @@ struct peer {
 	/* What the coordinator's record says beyond name, key and addresses (which the fields
 	 * above hold): coordmap.c rebuilds the record from these for the state file. */
 	struct control_endpoint *coord_endpoints; /* heap, n_coord_endpoints long */
+	/* Its approved routes and which we use (meshroutes.h): heap, NULL for most peers. */
+	struct peer_routes *routes;
 
 	/* Our initiation in flight, or NULL (an idle peer holds none): heap, since it is needed
 	 * only between sending an initiation and its response, retry or give-up. It holds

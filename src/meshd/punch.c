@@ -1,5 +1,6 @@
 /* The birthday punch (see punch.h). */
 #include "meshd/punch.h"
+#include "meshd/meshroutes.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -159,6 +160,7 @@ void punch_maybe_start(struct device *dev, struct peer *p, uint64_t now_ms)
 		if (fd < 0)
 			break; /* out of descriptors: punch with what we have */
 		a->fds[a->n_fds++] = fd;
+		meshroutes_mark_socket(fd);
 		for (size_t t = 0; t < a->n_targets; t++) {
 			socklen_t alen = a->targets[t].ss_family == AF_INET ? sizeof(struct sockaddr_in)
 									    : sizeof(struct sockaddr_in6);

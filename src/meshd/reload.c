@@ -10,6 +10,7 @@
  * touched. The new file becomes the running configuration, with the restart-needing
  * settings kept as they run, so the next SIGHUP names them again until the restart. */
 #include "meshd/reload.h"
+#include "meshd/meshroutes.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 #include "meshd/peer.h"
 
 enum {
-	RELOAD_ERR_MAX = 512,
+	RELOAD_ERR_MAX = 1024,
 	RELOAD_LIST_MAX = 256, /* allowed_ips in a log line; longer lists end in "..." */
 };
 
@@ -242,6 +243,7 @@ void reload_config(struct device *dev, uint64_t now_ms)
 	keep_restart_settings(&n, dev->running_cfg);
 	apply_settings(dev, &n);
 	apply_peers(dev, dev->running_cfg, &n, now_ms);
+	meshroutes_reload(dev, &n, now_ms);
 	config_free(dev->running_cfg);
 	*dev->running_cfg = n;
 	device_initiate_ahead(dev, now_ms); /* new peers with an endpoint get a session at once */

@@ -3,6 +3,7 @@
  * at a time by sendmmsg, grouped for GSO) and the inbox (a recvmmsg batch, GRO super-
  * datagrams split, each handed to rx.c). */
 #include "meshd/socket.h"
+#include "meshd/meshroutes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,6 +75,8 @@ bool socket_open(struct device *dev, uint16_t port, char *err, size_t err_len)
 		if (bind(dev->udp_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
 			goto bind_failed;
 	}
+	/* peers' direct paths, STUN and the relay stay outside an exit node's tunnel */
+	meshroutes_mark_socket(dev->udp_fd);
 	struct sockaddr_storage bound;
 	socklen_t bound_len = sizeof(bound);
 	if (getsockname(dev->udp_fd, (struct sockaddr *)&bound, &bound_len) == 0)

@@ -12,12 +12,15 @@
 #include "core/dns.h"
 #include "core/fileio.h"
 #include "core/keys.h"
+#include "core/routes.h"
 #include "core/yamlread.h"
 
 enum {
 	STATE_FILE_MODE = 0600,     /* names the coordinator and peers: private to the node */
-	STATE_LINE_MAX = 1024,      /* a peer line with 16 endpoints fits in ~900 bytes */
-	STATE_MAX_TOKENS = 5 + CONTROL_MAX_ENDPOINTS, /* "peer", key, name, v4, v6, endpoints */
+	STATE_LINE_MAX = 2048,      /* a peer line with 16 endpoints fits in ~900 bytes, a routes
+				     * line with 32 IPv6 prefixes in ~1,500 */
+	STATE_MAX_TOKENS = 2 + CONTROL_MAX_ROUTES, /* "routes", key, prefixes (a peer line: 21) */
+	STATE_ROUTES_LINE_MAX = 60 + CONTROL_MAX_ROUTES * 44,
 	/* Worst case of one formatted peer line: "peer", key (44), name (63), IPv4 (15), IPv6 (39),
 	 * separators and newline (~10), and each endpoint as " [IPv6]:port" (48). */
 	STATE_PEER_LINE_MAX = 170 + CONTROL_MAX_ENDPOINTS * 48,
@@ -33,6 +36,7 @@ void state_init(struct node_state *st)
 void state_free(struct node_state *st)
 {
 	free(st->peers);
+	free(st->routes);
 	state_init(st);
 }
 
@@ -61,6 +65,20 @@ bool state_add_peer(struct node_state *st, const struct control_peer *p)
 		st->peers_cap = cap;
 	}
 	st->peers[st->n_peers++] = *p;
+	return true;
+}
+
+bool state_add_routes(struct node_state *st, const struct control_peer_routes *r)
+{
+	if (st->n_routes == st->routes_cap) {
+		size_t cap = st->routes_cap ? st->routes_cap * 2 : 4;
+		struct control_peer_routes *grown = realloc(st->routes, cap * sizeof(*grown));
+		if (!grown)
+			return false;
+		st->routes = grown;
+		st->routes_cap = cap;
+	}
+	st->routes[st->n_routes++] = *r;
 	return true;
 }
 
@@ -174,6 +192,8 @@ static bool parse_line(struct node_state *st, char *line, size_t lineno, bool *s
 	if (!strcmp(tok[0], "peer")) {
 		struct control_peer p;
 		memset(&p, 0, sizeof(p));
+		if (n > 5 + CONTROL_MAX_ENDPOINTS)
+			return fail(err, err_len, lineno, "too many fields");
 		if (n < 5 || !key_from_base64(p.node_key, tok[1], strlen(tok[1])) || !parse_name(tok[2], p.name) ||
 		    !parse_host_address(tok[3], AF_INET, p.ipv4) || !parse_host_address(tok[4], AF_INET6, p.ipv6))
 			return fail(err, err_len, lineno, "bad peer line");
@@ -181,6 +201,18 @@ static bool parse_line(struct node_state *st, char *line, size_t lineno, bool *s
 			if (!parse_endpoint(tok[i], &p.endpoints[p.n_endpoints++]))
 				return fail(err, err_len, lineno, "bad peer endpoint '%.64s'", tok[i]);
 		if (!state_add_peer(st, &p))
+			return fail(err, err_len, lineno, "out of memory");
+		return true;
+	}
+	if (!strcmp(tok[0], "routes")) {
+		struct control_peer_routes r;
+		memset(&r, 0, sizeof(r));
+		if (n < 2 || n - 2 > CONTROL_MAX_ROUTES || !key_from_base64(r.node_key, tok[1], strlen(tok[1])))
+			return fail(err, err_len, lineno, "bad routes line");
+		for (size_t i = 2; i < n; i++)
+			if (!route_parse(tok[i], &r.routes.list[r.routes.n++]))
+				return fail(err, err_len, lineno, "bad route '%.64s'", tok[i]);
+		if (!state_add_routes(st, &r))
 			return fail(err, err_len, lineno, "out of memory");
 		return true;
 	}
@@ -269,7 +301,7 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 		snprintf(err, err_len, "%s: state directory path is too long", dir);
 		return false;
 	}
-	size_t cap = STATE_HEADER_MAX + st->n_peers * STATE_PEER_LINE_MAX, used = 0;
+	size_t cap = STATE_HEADER_MAX + st->n_peers * STATE_PEER_LINE_MAX + st->n_routes * STATE_ROUTES_LINE_MAX, used = 0;
 	char *buf = malloc(cap);
 	if (!buf) {
 		snprintf(err, err_len, "%s: out of memory", path);
@@ -311,6 +343,14 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 			format_endpoint(&p->endpoints[j], ep, sizeof(ep));
 			APPEND(" %s", ep);
 		}
+		APPEND("\n");
+	}
+	for (size_t i = 0; i < st->n_routes; i++) {
+		const struct control_peer_routes *r = &st->routes[i];
+		key_to_base64(key, r->node_key);
+		APPEND("routes %s", key);
+		for (size_t j = 0; j < r->routes.n && j < CONTROL_MAX_ROUTES; j++)
+			APPEND(" %s", route_format(&r->routes.list[j], a, sizeof(a)));
 		APPEND("\n");
 	}
 #undef APPEND

@@ -9,6 +9,11 @@
  *   pin IPV4NET/BITS IPV6NET/BITS
  *   peer PUBKEY NAME IPV4 IPV6 [ENDPOINT ...]
  *   dns DOMAIN
+ *   routes PUBKEY [PREFIX ...]
+ *
+ * "routes" is what the coordinator last said a node's approved routes are (PEER_ROUTES; our
+ * own key: which of ours are approved), as received: meshroutes.c checks them again when
+ * they are applied, at start as when they arrive.
  *
  * "pin" is the overlay this node joined (the networks of its first registration): trust
  * pinned at first join. A later registration, or a saved self line, outside it is refused,
@@ -50,11 +55,16 @@ struct node_state {
 	struct control_peer *peers; /* heap array */
 	size_t n_peers;
 	size_t peers_cap;
+
+	struct control_peer_routes *routes; /* heap array: "routes" lines */
+	size_t n_routes;
+	size_t routes_cap;
 };
 
 void state_init(struct node_state *st);
 void state_free(struct node_state *st);
 bool state_add_peer(struct node_state *st, const struct control_peer *p);
+bool state_add_routes(struct node_state *st, const struct control_peer_routes *r);
 
 /* Pins the overlay to self's networks if nothing is pinned yet (the first registration). */
 void state_pin_overlay(struct node_state *st);

@@ -1,5 +1,6 @@
 /* status: the node and its peers as JSON or a table (see status.h). */
 #include "meshd/status.h"
+#include "meshd/meshroutes.h"
 
 #include <ifaddrs.h>
 #include <inttypes.h>
@@ -160,8 +161,10 @@ static void render_node(const struct device *dev, uint64_t now_ms, bool json, st
 		ipc_text_printf(t, ", \"addresses\": ");
 		prefixes(t, true, addrs, n_addrs);
 		ipc_text_printf(t, ", \"public_key\": \"%s\", \"listen_port\": %u, \"coordinator\": \"%s\", "
-				   "\"relay\": \"%s\"}, \"counters\": {",
+				   "\"relay\": \"%s\"",
 				key, dev->listen_port, coordinator_word(dev), relay_word(dev, now_ms));
+		meshroutes_status_json(dev, t);
+		ipc_text_printf(t, "}, \"counters\": {");
 		/* Every device counter (device.h), as SIGUSR1 logs them. */
 		const char *sep = "";
 #define STATUS_COUNTER_JSON(name)                                                           \
@@ -182,6 +185,13 @@ static void render_node(const struct device *dev, uint64_t now_ms, bool json, st
 									  : "not available");
 	else
 		ipc_text_printf(t, "  no coordinator (static peers only)\n");
+	meshroutes_status_text(dev, t);
+}
+
+/* A peer's own addresses: with routes, its allowed IPs hold those after its two addresses. */
+static size_t own_addresses(const struct peer *p)
+{
+	return p->routes && p->n_allowed_ips > 2 ? 2 : p->n_allowed_ips;
 }
 
 static void render_peer(const struct device *dev, const struct peer *p, uint64_t now_ms, int64_t now_unix, bool json,
@@ -204,7 +214,8 @@ static void render_peer(const struct device *dev, const struct peer *p, uint64_t
 		ipc_text_json_string(t, p->name, strlen(p->name));
 		ipc_text_printf(t, ", \"public_key\": \"%s\", \"source\": \"%s\", \"addresses\": ", key,
 				p->from_coordinator ? "coordinator" : "static");
-		prefixes(t, true, p->allowed_ips, p->n_allowed_ips);
+		prefixes(t, true, p->allowed_ips, own_addresses(p));
+		meshroutes_peer_json(p, t);
 		ipc_text_printf(t, ", \"path\": \"%s\", \"endpoint\": ", path_word(kind));
 		if (addr[0])
 			ipc_text_json_string(t, addr, strlen(addr));
@@ -234,10 +245,11 @@ static void render_peer(const struct device *dev, const struct peer *p, uint64_t
 		snprintf(lat, sizeof(lat), "-");
 	struct ipc_text a;
 	ipc_text_init(&a);
-	prefixes(&a, false, p->allowed_ips, p->n_allowed_ips);
+	prefixes(&a, false, p->allowed_ips, own_addresses(p));
 	ipc_text_printf(t, "%-16s %-24s %-30s %-10s %-8s %12" PRIu64 " %12" PRIu64 "\n", p->name,
 			a.failed || !a.buf ? "-" : a.buf, path, hs, lat, p->rx_bytes, p->tx_bytes);
 	ipc_text_free(&a);
+	meshroutes_peer_text(p, t);
 }
 
 void status_render(const struct device *dev, uint64_t now_ms, bool json, struct ipc_text *t)

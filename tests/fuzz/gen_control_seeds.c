@@ -147,6 +147,19 @@ static void msg_relay(struct control_message *m, size_t len)
 	m->u.relay.payload_len = len;
 }
 
+/* A subnet router's advertisement: a home LAN, an IPv6 LAN, and the exit pair. */
+static void msg_routes(struct control_message *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = CONTROL_MSG_ROUTES;
+	struct control_routes *rs = &m->u.routes;
+	rs->list[0] = (struct control_route){ .family = 4, .bits = 24, .addr = { 192, 168, 1, 0 } };
+	rs->list[1] = (struct control_route){ .family = 6, .bits = 64, .addr = { 0xfd, 0x12, 0x34, 0x56 } };
+	rs->list[2] = (struct control_route){ .family = 4, .bits = 0 };
+	rs->list[3] = (struct control_route){ .family = 6, .bits = 0 };
+	rs->n = 4;
+}
+
 static void msg_empty(struct control_message *m, enum control_msg_type type)
 {
 	memset(m, 0, sizeof(*m));
@@ -284,6 +297,29 @@ static void write_messages(const char *dir)
 	seedfile_write(dir, "msg-relay-max", buf, len);
 	buf[len] = 0;
 	seedfile_write(dir, "msg-relay-oversize", buf, len + 1);
+
+	/* routes both ways, and broken: a host bit set, a /33, one byte short */
+	msg_routes(&m);
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-routes", buf, len);
+	seedfile_write(dir, "msg-routes-truncated", buf, len - 1);
+	buf[2 + 2 + 3] = 1; /* 192.168.1.1/24 */
+	seedfile_write(dir, "msg-routes-host-bits", buf, len);
+	buf[2 + 2 + 3] = 0;
+	buf[2 + 1] = 33;
+	seedfile_write(dir, "msg-routes-bits-33", buf, len);
+	struct control_routes rs = m.u.routes;
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_PEER_ROUTES;
+	memset(m.u.peer_routes.node_key, SEED_PEER_KEY_BYTE, WIRE_KEY_LEN);
+	m.u.peer_routes.routes = rs;
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-peer-routes", buf, len);
+	m.u.peer_routes.routes.n = 0;
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-peer-routes-none", buf, len);
+	buf[1 + WIRE_KEY_LEN] = CONTROL_MAX_ROUTES + 1;
+	seedfile_write(dir, "msg-peer-routes-count-over", buf, len);
 }
 
 /* Frame plaintexts, as check_records and every opened frame see them. */

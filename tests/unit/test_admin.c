@@ -71,6 +71,7 @@ struct admin_call {
 	const struct coord_config *cfg;
 	const uint8_t *coord_public;
 	bool nodes;
+	bool routes;
 	char *argv[8];
 };
 
@@ -80,6 +81,8 @@ static int run_admin(void *arg)
 	int argc = 0;
 	while (a->argv[argc])
 		argc++;
+	if (a->routes)
+		return admin_routes(a->db, argc, a->argv);
 	if (a->nodes)
 		return admin_nodes(a->db, argc, a->argv);
 	return admin_authkey(a->db, a->cfg, a->coord_public, argc, a->argv);
@@ -289,6 +292,73 @@ static void test_admin(void **state)
 	free(c);
 }
 
+#define ROUTES(cap, call_db, ...)                                                                        \
+	do {                                                                                             \
+		struct admin_call call_ = { .db = (call_db), .routes = true, .argv = { __VA_ARGS__, NULL } }; \
+		capture((cap), run_admin, &call_);                                                       \
+	} while (0)
+
+/* meshcoord routes: approve (with the collision checks), list, revoke, and their mistakes. */
+static void test_admin_routes(void **state)
+{
+	struct captured *c = calloc(1, sizeof(*c));
+	struct db *db = open_db();
+	uint8_t secret[JOINKEY_SECRET_LEN], k1[WIRE_KEY_LEN], k2[WIRE_KEY_LEN];
+	(void)state;
+
+	assert_non_null(c);
+	make_key(db, true, 0, secret, NULL);
+	random_key(k1);
+	random_key(k2);
+	assert_int_equal(reg(db, k1, secret, "gw", NOW, NULL), DB_REGISTER_OK);
+	assert_int_equal(reg(db, k2, secret, "gw2", NOW, NULL), DB_REGISTER_OK);
+
+	ROUTES(c, NULL, "routes", "--help");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "Usage: meshcoord routes"));
+	ROUTES(c, db, "routes", "approve", "gw", "10.9.0.0/16", "-c", "/ignored.yaml");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "approved 10.9.0.0/16 for gw"));
+	ROUTES(c, db, "routes", "approve", "gw2", "10.9.1.0/24");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "not approving 10.9.1.0/24 for gw2: it overlaps a route already approved for another node"));
+	ROUTES(c, db, "routes", "approve", "gw2", "100.64.5.0/24");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "overlaps the mesh's own addresses"));
+	ROUTES(c, db, "routes", "approve", "gw", "exit");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "approved 0.0.0.0/0 for gw"));
+	assert_non_null(strstr(c->err, "approved ::/0 for gw"));
+	ROUTES(c, db, "routes", "approve", "gw2", "exit"); /* two exits: clients pick one */
+	assert_int_equal(c->rc, 0);
+	ROUTES(c, db, "routes", "approve", "gw", "10.9.0.1/16");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	ROUTES(c, db, "routes", "approve", "nobody", "10.7.0.0/16");
+	assert_int_equal(c->rc, 1);
+
+	ROUTES(c, db, "routes", "list");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "NODE"));
+	assert_non_null(strstr(c->out, "10.9.0.0/16"));
+	assert_non_null(strstr(c->out, "approved"));
+	ROUTES(c, db, "routes", "list", "--json");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "{\"node\": \"gw\", \"prefix\": \"10.9.0.0/16\", \"exit\": false, "
+					"\"advertised\": false, \"approved\": true, \"state\": \"approved\"}"));
+
+	ROUTES(c, db, "routes", "revoke", "gw", "10.9.0.0/16");
+	assert_int_equal(c->rc, 0);
+	ROUTES(c, db, "routes", "revoke", "gw", "10.9.0.0/16");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "has no approved 10.9.0.0/16 to revoke"));
+	ROUTES(c, db, "routes", "approve", "gw2", "10.9.1.0/24"); /* free now */
+	assert_int_equal(c->rc, 0);
+	ROUTES(c, db, "routes", "bogus");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	db_close(db);
+	free(c);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -297,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_duration_parse),
 		cmocka_unit_test(test_admin_command_line),
 		cmocka_unit_test_setup_teardown(test_admin, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_admin_routes, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

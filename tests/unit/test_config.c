@@ -44,7 +44,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -168,12 +168,12 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved)" },
+		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config cfg;
-		char err[512] = "";
+		char err[1024] = "";
 
 		if (parse(&cfg, cases[i].yaml, err, sizeof(err)))
 			fail_msg("case '%s': accepted", cases[i].name);
@@ -209,7 +209,7 @@ static void test_full_config(void **state)
 		"    allowed_ips: fd7a:6d65:7368::2/128\n";
 	uint8_t k1[WIRE_KEY_LEN], k2[WIRE_KEY_LEN], psk[WIRE_KEY_LEN];
 	struct config cfg;
-	char err[512] = "", buf[IP_PREFIX_STR_MAX];
+	char err[1024] = "", buf[IP_PREFIX_STR_MAX];
 	const struct config_peer *p;
 
 	assert_true(key_from_base64(k1, K1, strlen(K1)));
@@ -261,7 +261,7 @@ static void test_full_config(void **state)
 static void test_log_level(void **state)
 {
 	struct config cfg;
-	char err[512];
+	char err[1024];
 
 	(void)state;
 	assert_true(parse(&cfg, BASE, err, sizeof(err)));
@@ -283,7 +283,7 @@ static void test_log_level(void **state)
 static void test_dns_keys(void **state)
 {
 	struct config cfg;
-	char err[512];
+	char err[1024];
 
 	(void)state;
 	assert_true(parse(&cfg, BASE, err, sizeof(err)));
@@ -306,7 +306,7 @@ static void test_dns_keys(void **state)
 static void test_defaults(void **state)
 {
 	struct config cfg;
-	char err[512];
+	char err[1024];
 
 	assert_true(parse(&cfg, BASE, err, sizeof(err)));
 	assert_string_equal(cfg.interface, "mesh0");
@@ -340,7 +340,7 @@ static void test_address_forms(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config cfg;
-		char err[512] = "", buf[IP_PREFIX_STR_MAX];
+		char err[1024] = "", buf[IP_PREFIX_STR_MAX];
 
 		if (!parse(&cfg, cases[i].yaml, err, sizeof(err)))
 			fail_msg("case %zu: %s", i, err);
@@ -385,7 +385,7 @@ static void test_explicit_length(void **state)
 	size_t len = strlen(BASE);
 	char *exact = malloc(len);
 	struct config cfg;
-	char err[512];
+	char err[1024];
 
 	assert_non_null(exact);
 	memcpy(exact, text, len);
@@ -440,7 +440,7 @@ static void test_limits(void **state)
 {
 	struct text t = { 0 };
 	struct config cfg;
-	char err[512] = "", want[512];
+	char err[1024] = "", want[1024];
 
 	make_peers(&t, CONFIG_MAX_PEERS);
 	if (!parse(&cfg, t.buf, err, sizeof(err)))
@@ -535,7 +535,7 @@ static void test_load(void **state)
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
-		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved)",
+		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)",
 		 path);
 	assert_string_equal(err, want);
 

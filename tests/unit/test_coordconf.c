@@ -71,7 +71,7 @@ static void test_metrics_and_log_level(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct coord_config cfg;
-		char err[512];
+		char err[1024];
 		if (!parse(&cfg, cases[i].yaml, err, sizeof(err)))
 			fail_msg("%s: %s", cases[i].yaml, err);
 		assert_string_equal(cfg.metrics_host, cases[i].host);
@@ -81,7 +81,7 @@ static void test_metrics_and_log_level(void **state)
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct coord_config cfg;
-		char err[512];
+		char err[1024];
 		assert_false(parse(&cfg, bad[i].yaml, err, sizeof(err)));
 		if (strcmp(err, bad[i].err) != 0)
 			fail_msg("got \"%s\", expected \"%s\"", err, bad[i].err);
@@ -114,14 +114,14 @@ static void test_dns_domain(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct coord_config cfg;
-		char err[512];
+		char err[1024];
 		if (!parse(&cfg, cases[i].yaml, err, sizeof(err)))
 			fail_msg("%s: %s", cases[i].yaml, err);
 		assert_string_equal(cfg.dns_domain, cases[i].want);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct coord_config cfg;
-		char err[512];
+		char err[1024];
 		assert_false(parse(&cfg, bad[i].yaml, err, sizeof(err)));
 		if (strcmp(err, bad[i].err) != 0)
 			fail_msg("got \"%s\", expected \"%s\"", err, bad[i].err);
@@ -241,9 +241,9 @@ static void test_errors(void **state)
 		{ "a list", "- public_address\n",
 		  "coord.yaml:1:1: the configuration must be a mapping of settings ('key: value' lines), not a list" },
 		{ "unknown key", PUB "listn: 0.0.0.0:51821\n",
-		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain)" },
+		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes)" },
 		{ "meshd key", PUB "listen_port: 51821\n",
-		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain)" },
+		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes)" },
 		{ "duplicate", PUB "state_dir: /a\npublic_address: 203.0.113.11:51821\n",
 		  "coord.yaml:3:1: duplicate key 'public_address' (first given at line 1)" },
 		{ "missing public_address", "listen: 0.0.0.0:51821\n",
@@ -294,7 +294,7 @@ static void test_errors(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct coord_config cfg;
-		char err[512];
+		char err[1024];
 
 		if (parse(&cfg, cases[i].yaml, err, sizeof(err)))
 			fail_msg("%s: accepted", cases[i].name);
@@ -311,7 +311,7 @@ static void test_state_dir_length(void **state)
 {
 	static char yaml[2 * COORDCONF_PATH_MAX];
 	struct coord_config cfg;
-	char err[512], want[512];
+	char err[1024], want[1024];
 	size_t n, d;
 
 	/* 4095 characters fit the field, but not with "/registry.db" after them. */
@@ -382,7 +382,7 @@ static void test_paths(void **state)
 static void test_load(void **state)
 {
 	char dir[] = "/tmp/test_coordconf.XXXXXX";
-	char path[256], err[512], want[512];
+	char path[256], err[512], want[1024];
 	struct coord_config cfg;
 	FILE *f;
 
@@ -412,7 +412,7 @@ static void test_load(void **state)
 	fclose(f);
 	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
-		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain)", path);
+		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes)", path);
 	assert_string_equal(err, want);
 
 	/* Over the 1 MiB limit. */
@@ -440,12 +440,41 @@ static void test_load(void **state)
 static void test_example(void **state)
 {
 	struct coord_config cfg;
-	char err[512];
+	char err[1024];
 
 	if (!coordconf_load(&cfg, TEST_SRCDIR "/../../conf/meshcoord.yaml", err, sizeof(err)))
 		fail_msg("%s", err);
 	assert_string_equal(cfg.public_host, "203.0.113.10");
 	assert_int_equal(cfg.public_port, 51821);
+}
+
+/* auto_approve_routes: rules parse, and each mistake is named where it is. */
+static void test_auto_approve_routes(void **state)
+{
+	(void)state;
+	struct coord_config cfg;
+	char err[1024];
+
+	assert_true(parse(&cfg,
+			  PUB "auto_approve_routes:\n"
+			      "  - prefix: 192.168.0.0/16\n"
+			      "    nodes: ['*']\n"
+			      "  - {prefix: 0.0.0.0/0, nodes: [gw, gw-2]}\n",
+			  err, sizeof(err)));
+	assert_int_equal(cfg.n_auto_approve, 2);
+	assert_int_equal(cfg.auto_approve[0].prefix.bits, 16);
+	assert_string_equal(cfg.auto_approve[0].nodes[0], "*");
+	assert_int_equal(cfg.auto_approve[1].n_nodes, 2);
+	assert_string_equal(cfg.auto_approve[1].nodes[1], "gw-2");
+
+	assert_false(parse(&cfg, PUB "auto_approve_routes:\n  - {prefix: 192.168.1.1/24, nodes: ['*']}\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "'prefix': '192.168.1.1/24' is not a network"));
+	assert_false(parse(&cfg, PUB "auto_approve_routes:\n  - {prefix: 10.0.0.0/8}\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "needs 'prefix' and 'nodes'"));
+	assert_false(parse(&cfg, PUB "auto_approve_routes:\n  - {prefix: 10.0.0.0/8, nodes: ['a b']}\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "is not a node name"));
+	assert_false(parse(&cfg, PUB "auto_approve_routes: 10.0.0.0/8\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "must be a list of rules"));
 }
 
 int main(void)
@@ -457,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_and_log_level),
 		cmocka_unit_test(test_dns_domain),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_auto_approve_routes),
 		cmocka_unit_test(test_state_dir_length),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_load),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "coord/db.h"
+#include "core/routes.h"
 #include "core/joinkey.h"
 #include "db_fixtures.h"
 
@@ -90,7 +91,7 @@ static void test_migration_from_v1(void **state)
 	db_close(db);
 	raw_sql("ALTER TABLE authkeys DROP COLUMN max_uses; ALTER TABLE authkeys DROP COLUMN per_minute;"
 		"ALTER TABLE authkeys DROP COLUMN minute_start; ALTER TABLE authkeys DROP COLUMN minute_uses;"
-		"PRAGMA user_version = 1");
+		"DROP TABLE routes; PRAGMA user_version = 1");
 	db = open_db();
 	assert_true(db_authkey_list(db, collect_key, &l));
 	assert_int_equal(l.n, 1);
@@ -98,6 +99,77 @@ static void test_migration_from_v1(void **state)
 	assert_int_equal(l.keys[0].max_uses, 0);
 	assert_int_equal(l.keys[0].per_minute, DB_AUTHKEY_PER_MINUTE_DEFAULT);
 	assert_int_equal(reg_new(db, secret, NOW + 1), DB_REGISTER_OK);
+	db_close(db);
+}
+
+/* Routes: advertised and approved rows, revocation, the node's removal; and a v2 registry
+ * (before routes) gains the table. */
+struct route_list {
+	struct db_route r[8];
+	size_t n;
+};
+
+static void collect_route(const struct db_route *r, void *ctx)
+{
+	struct route_list *l = ctx;
+
+	if (l->n < 8)
+		l->r[l->n++] = *r;
+}
+
+static void test_routes_registry(void **state)
+{
+	uint8_t secret[JOINKEY_SECRET_LEN];
+	struct db *db = open_db();
+	struct db_node node;
+	struct control_routes adv = { .n = 2 };
+	struct route_list l = { .n = 0 };
+	bool found;
+	(void)state;
+
+	make_key(db, true, 0, secret, NULL);
+	uint8_t key[WIRE_KEY_LEN];
+	memset(key, 0x42, sizeof(key));
+	assert_int_equal(db_register_node(db, key, secret, sizeof(secret), "gw", NOW, &node), DB_REGISTER_OK);
+	db_close(db);
+	raw_sql("DROP TABLE routes; PRAGMA user_version = 2");
+	db = open_db();
+
+	assert_true(route_parse("192.168.1.0/24", &adv.list[0]));
+	assert_true(route_parse("0.0.0.0/0", &adv.list[1]));
+	assert_true(db_routes_set_advertised(db, key, &adv));
+	assert_true(db_route_set_approved(db, "gw", &adv.list[0], true, &found));
+	assert_true(db_routes_list(db, collect_route, &l));
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.r[0].node_name, "gw");
+	assert_true(route_is_exit(&l.r[0].route)); /* "0.0.0.0/0" sorts first */
+	assert_true(l.r[0].advertised && !l.r[0].approved);
+	assert_true(l.r[1].advertised && l.r[1].approved);
+
+	/* no longer advertised: the approval stays, the unapproved row goes */
+	adv.n = 0;
+	assert_true(db_routes_set_advertised(db, key, &adv));
+	l.n = 0;
+	assert_true(db_routes_list(db, collect_route, &l));
+	assert_int_equal(l.n, 1);
+	assert_true(!l.r[0].advertised && l.r[0].approved);
+
+	/* revoked: gone; revoking again finds nothing; an unknown node is refused */
+	struct control_route lan = l.r[0].route;
+	assert_true(db_route_set_approved(db, "gw", &lan, false, &found));
+	assert_false(db_route_set_approved(db, "gw", &lan, false, &found));
+	assert_false(found);
+	assert_false(db_route_set_approved(db, "nobody", &lan, true, &found));
+	l.n = 0;
+	assert_true(db_routes_list(db, collect_route, &l));
+	assert_int_equal(l.n, 0);
+
+	/* removing the node removes its routes */
+	assert_true(db_route_set_approved(db, "gw", &lan, true, &found));
+	assert_true(db_node_remove(db, "gw"));
+	l.n = 0;
+	assert_true(db_routes_list(db, collect_route, &l));
+	assert_int_equal(l.n, 0);
 	db_close(db);
 }
 
@@ -211,6 +283,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_uses, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_per_minute, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migration_from_v1, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_routes_registry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_nofollow_and_mode, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_rows_skipped, setup_dir, teardown_dir),
 	};

@@ -52,6 +52,21 @@ static void test_round_trip(void **unused)
 		struct control_peer p = make_peer(i, i == 3 ? CONTROL_MAX_ENDPOINTS : i);
 		assert_true(state_add_peer(&st, &p));
 	}
+	/* a router's approved routes (the largest line: 32 IPv6 prefixes), and none at all */
+	struct control_peer_routes r;
+	memset(&r, 0, sizeof(r));
+	memset(r.node_key, 1, WIRE_KEY_LEN);
+	for (size_t i = 0; i < CONTROL_MAX_ROUTES; i++) {
+		r.routes.list[i].family = 6;
+		r.routes.list[i].bits = 128;
+		memset(r.routes.list[i].addr, 0xfd, 16);
+		r.routes.list[i].addr[15] = (uint8_t)i;
+	}
+	r.routes.n = CONTROL_MAX_ROUTES;
+	assert_true(state_add_routes(&st, &r));
+	memset(&r, 0, sizeof(r));
+	memset(r.node_key, 2, WIRE_KEY_LEN);
+	assert_true(state_add_routes(&st, &r));
 	assert_true(state_save(&st, dir, err, sizeof(err)));
 
 	char path[512];
@@ -72,6 +87,10 @@ static void test_round_trip(void **unused)
 	assert_int_equal(back.n_peers, 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_memory_equal(&back.peers[i], &st.peers[i], sizeof(st.peers[i]));
+	assert_int_equal(back.n_routes, 2);
+	assert_int_equal(back.routes[0].routes.n, CONTROL_MAX_ROUTES);
+	assert_memory_equal(&back.routes[0], &st.routes[0], sizeof(st.routes[0]));
+	assert_int_equal(back.routes[1].routes.n, 0);
 
 	state_free(&back);
 	state_free(&st);
@@ -114,6 +133,21 @@ static void test_worst_case_lines(void **unused)
 		}
 		assert_true(state_add_peer(&st, &p));
 	}
+	/* a router's approved routes (the largest line: 32 IPv6 prefixes), and none at all */
+	struct control_peer_routes r;
+	memset(&r, 0, sizeof(r));
+	memset(r.node_key, 1, WIRE_KEY_LEN);
+	for (size_t i = 0; i < CONTROL_MAX_ROUTES; i++) {
+		r.routes.list[i].family = 6;
+		r.routes.list[i].bits = 128;
+		memset(r.routes.list[i].addr, 0xfd, 16);
+		r.routes.list[i].addr[15] = (uint8_t)i;
+	}
+	r.routes.n = CONTROL_MAX_ROUTES;
+	assert_true(state_add_routes(&st, &r));
+	memset(&r, 0, sizeof(r));
+	memset(r.node_key, 2, WIRE_KEY_LEN);
+	assert_true(state_add_routes(&st, &r));
 	assert_true(state_save(&st, dir, err, sizeof(err)));
 	assert_true(state_load(&back, dir, err, sizeof(err)));
 	assert_int_equal(back.n_peers, 200);
@@ -154,6 +188,9 @@ static void test_bad_files(void **unused)
 		{ "meshd-state 1\npeer AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= a 100.64.0.1 fd00::1 192.0.2.1\n",
 		  "line 2: bad peer endpoint '192.0.2.1'" },
 		{ "meshd-state 1\nbogus\n", "line 2: unknown line type 'bogus'" },
+		{ "meshd-state 1\nroutes x\n", "line 2: bad routes line" },
+		{ "meshd-state 1\nroutes AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= 10.1.0.1/24\n",
+		  "line 2: bad route '10.1.0.1/24'" },
 		{ "meshd-state 1\npeer AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= a 100.64.0.1 fd00::1"
 		  " 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1"
 		  " 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1 1.1.1.1:1\n",
