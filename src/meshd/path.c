@@ -190,6 +190,11 @@ static bool active(const struct peer_path *pp, uint64_t now_ms)
 	return pp->last_active_ms != 0 && now_ms - pp->last_active_ms < PATH_ACTIVE_MS;
 }
 
+bool path_silence_counts(const struct peer_path *pp, uint64_t now_ms)
+{
+	return active(pp, now_ms) && now_ms - pp->resumed_ms >= PATH_TRUST_MS;
+}
+
 void path_want(struct peer_path *pp, uint64_t now_ms)
 {
 	if (pp->want_since_ms == 0) {
@@ -206,6 +211,8 @@ void path_probe_now(struct peer_path *pp, uint64_t now_ms)
 
 void path_note_activity(struct peer_path *pp, uint64_t now_ms)
 {
+	if (!active(pp, now_ms))
+		pp->resumed_ms = now_ms;
 	pp->last_active_ms = now_ms;
 	if (path_best(pp, now_ms) < 0)
 		path_want(pp, now_ms);

@@ -78,6 +78,7 @@ struct peer_path {
 	uint64_t last_round_ms;
 	uint64_t last_heartbeat_ms;
 	uint64_t last_active_ms;
+	uint64_t resumed_ms;    /* when traffic last started after an idle spell */
 	uint64_t last_cmm_answered_ms;
 	enum path_kind reported; /* the last path logged, to log changes once */
 	uint8_t n, cap;          /* at most PATH_MAX_CANDIDATES */
@@ -106,6 +107,10 @@ void path_ping_sent(struct peer_path *pp, size_t i, const uint8_t txid[DISCO_TXI
 
 /* The direct path to use now (lowest RTT among trusted candidates), or -1. */
 int path_best(const struct peer_path *pp, uint64_t now_ms);
+/* Whether a lapsed confirmation now means the path went silent: the peer has had traffic
+ * (so heartbeats) for at least PATH_TRUST_MS. An idle peer's confirmation lapses by itself,
+ * and traffic that resumes gets one trust window for a ping to confirm it again. */
+bool path_silence_counts(const struct peer_path *pp, uint64_t now_ms);
 /* Traffic to or from the peer: it is in use; without a direct path, probing starts. */
 void path_note_activity(struct peer_path *pp, uint64_t now_ms);
 /* Start probing now (new or changed peer, or the peer asked us to). */

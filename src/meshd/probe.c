@@ -100,33 +100,36 @@ size_t probe_ping_all(struct device *dev, struct peer *p, uint64_t now_ms)
 	return p->path.n;
 }
 
-static enum path_kind path_now(const struct device *dev, const struct peer *p, uint64_t now_ms, int *best)
+enum path_kind probe_path_now(const struct device *dev, const struct peer *p, uint64_t now_ms, int *best)
 {
 	*best = path_best(&p->path, now_ms);
 	if (*best >= 0)
 		return PATH_DIRECT;
-	if (relayclient_available(dev, now_ms))
-		return PATH_RELAY;
-	/* No relay (the coordinator is down): tx_to_peer keeps sending to the last direct path,
-	 * so that is still the path; an idle peer's unconfirmed candidate is no change to log. */
-	if (p->path.reported == PATH_DIRECT && p->path.reported_best >= 0 && p->has_endpoint) {
+	bool relay = relayclient_available(dev, now_ms);
+	/* The last direct path stays the path until traffic finds it silent: an idle peer's
+	 * confirmation runs out by itself (no traffic, so no heartbeats; when traffic resumes
+	 * its first packets go by the relay while a ping confirms the path again), and with no
+	 * relay (the coordinator down) tx_to_peer sends there anyway. Neither is a change to
+	 * log or to show. */
+	if (p->path.reported == PATH_DIRECT && p->path.reported_best >= 0 &&
+	    (!path_silence_counts(&p->path, now_ms) || (!relay && p->has_endpoint))) {
 		*best = p->path.reported_best;
 		return PATH_DIRECT;
 	}
-	return PATH_NONE;
+	return relay ? PATH_RELAY : PATH_NONE;
 }
 
 bool probe_report_pending(const struct device *dev, const struct peer *p, uint64_t now_ms)
 {
 	int best;
-	enum path_kind kind = path_now(dev, p, now_ms, &best);
+	enum path_kind kind = probe_path_now(dev, p, now_ms, &best);
 	return kind != p->path.reported || (kind == PATH_DIRECT && best != p->path.reported_best);
 }
 
 static void log_path_change(struct device *dev, struct peer *p, uint64_t now_ms, const char *why)
 {
 	int best;
-	enum path_kind kind = path_now(dev, p, now_ms, &best);
+	enum path_kind kind = probe_path_now(dev, p, now_ms, &best);
 	if (kind == p->path.reported && (kind != PATH_DIRECT || best == p->path.reported_best))
 		return;
 	char addr[64];

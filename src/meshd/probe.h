@@ -21,6 +21,10 @@ void probe_on_disco(struct device *dev, const uint8_t *buf, size_t len, const st
 		    uint64_t now_ms);
 /* Runs what path_due says for p (probe rounds, heartbeats) and logs path changes. */
 void probe_tick(struct device *dev, struct peer *p, uint64_t now_ms);
+/* The path p is on as logs and status tell it: the trusted direct path with the lowest RTT
+ * (*best: its candidate index), else the last direct one while the peer is idle or no relay
+ * is there, else the relay, else none (*best -1 unless direct). */
+enum path_kind probe_path_now(const struct device *dev, const struct peer *p, uint64_t now_ms, int *best);
 /* Whether the peer's path changed since it was last reported (logged, and its endpoint
  * moved): probe_tick does that, so the device makes the peer due at once. */
 bool probe_report_pending(const struct device *dev, const struct peer *p, uint64_t now_ms);

@@ -14,6 +14,7 @@
 #include "meshd/coordclient.h"
 #include "meshd/device.h"
 #include "meshd/peer.h"
+#include "meshd/probe.h"
 #include "meshd/relayclient.h"
 
 enum {
@@ -26,14 +27,14 @@ enum status_path status_peer_path(const struct device *dev, const struct peer *p
 	*direct = -1;
 	if (!p->from_coordinator)
 		return p->has_endpoint && peer_session_usable(p, now_ms) ? STATUS_PATH_DIRECT : STATUS_PATH_NONE;
-	*direct = path_best(&p->path, now_ms);
-	if (*direct >= 0)
+	switch (probe_path_now(dev, p, now_ms, direct)) {
+	case PATH_DIRECT:
 		return STATUS_PATH_DIRECT;
-	if (relayclient_available(dev, now_ms))
+	case PATH_RELAY:
 		return STATUS_PATH_RELAY;
-	/* No relay (the coordinator is down): traffic goes to the last direct path (tx_to_peer),
-	 * as to a static peer's endpoint; path_addr shows it. */
-	return p->has_endpoint && peer_session_usable(p, now_ms) ? STATUS_PATH_DIRECT : STATUS_PATH_NONE;
+	default:
+		return STATUS_PATH_NONE;
+	}
 }
 
 void status_peer_address(const struct peer *p, char *buf, size_t len)

@@ -118,6 +118,25 @@ static void test_silent_direct_path_falls_back_within_3s(void **state)
 	path_free(&pp);
 }
 
+/* A confirmation that lapses while the peer is idle is not silence (no traffic, so no
+ * heartbeats): the last direct path stays reported; once traffic resumes, a ping has one
+ * trust window to confirm it before silence counts. */
+static void test_idle_lapse_is_not_silence(void **state)
+{
+	(void)state;
+	struct peer_path pp;
+	confirmed_path(&pp, T0);
+	path_note_activity(&pp, T0);
+	assert_true(path_silence_counts(&pp, T0 + 3000)); /* in use: a silent path */
+	assert_int_equal(path_best(&pp, T0 + 60000), -1);
+	assert_false(path_silence_counts(&pp, T0 + 60000)); /* idle for a minute */
+	path_note_activity(&pp, T0 + 60000);
+	assert_false(path_silence_counts(&pp, T0 + 60000 + PATH_TRUST_MS - 1));
+	path_note_activity(&pp, T0 + 61000); /* still the same spell of traffic */
+	assert_true(path_silence_counts(&pp, T0 + 60000 + PATH_TRUST_MS));
+	path_free(&pp);
+}
+
 static void test_heartbeat_while_active(void **state)
 {
 	(void)state;
@@ -293,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_pong_confirms_with_rtt),
 		cmocka_unit_test(test_pong_must_match),
 		cmocka_unit_test(test_silent_direct_path_falls_back_within_3s),
+		cmocka_unit_test(test_idle_lapse_is_not_silence),
 		cmocka_unit_test(test_heartbeat_while_active),
 		cmocka_unit_test(test_idle_keepalive_every_25s),
 		cmocka_unit_test(test_probe_rounds_fast_then_slow_then_stop),
