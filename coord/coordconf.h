@@ -58,6 +58,8 @@ struct coord_config {
 	 * port means 127.0.0.1; another address only when written out. */
 	char metrics_host[ENDPOINT_HOST_MAX];
 	uint16_t metrics_port;
+	/* Access rules (coord/policy.h); empty: none, every node may reach every other. */
+	char policy_file[COORDCONF_PATH_MAX];
 	/* log_level: given in the file (has_log_level), else the command line's. */
 	bool has_log_level;
 	enum log_level log_level;

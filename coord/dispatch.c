@@ -269,6 +269,9 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	m.u.registered.ipv6_bits = DB_OVERLAY_IPV6_BITS;
 	conn_queue_msg(s, c, &m); /* before any map record: the flush produces those later */
 	relay_session_start(s, e, c); /* RELAY_INFO right behind REGISTERED */
+	if (created)
+		policy_push_nodes_changed(s); /* its name may be in other nodes' rules */
+	policy_push_session(s, e);    /* its access rules, before any peer can reach it */
 	nodemap_changed(s, e, !created);
 }
 

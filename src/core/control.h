@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "filter.h"
 #include "noise.h"
 #include "relay.h"
 #include "wire.h"
@@ -50,6 +51,10 @@ enum {
 	CONTROL_SECRET_MAX = 64,          /* join key secret bytes */
 	CONTROL_MAX_ENDPOINTS = 16,       /* candidates per node: interfaces + reflexive, with room */
 	CONTROL_MESSAGE_TEXT_MAX = 200,   /* error text shown to the user */
+	/* FILTER: rules per message (64 x 40 bytes fits a frame with room to spare), and so
+	 * the parts a node's whole rule set (FILTER_MAX_RULES) may take. */
+	CONTROL_FILTER_RULES_PER_MSG = 64,
+	CONTROL_FILTER_MAX_PARTS = FILTER_MAX_RULES / CONTROL_FILTER_RULES_PER_MSG,
 };
 
 enum control_msg_type {
@@ -63,6 +68,8 @@ enum control_msg_type {
 	CONTROL_MSG_KEEPALIVE = 8,   /* either: keeps the connection (and NAT state) alive */
 	CONTROL_MSG_RELAY_INFO = 9,  /* coord, after REGISTERED: STUN/relay ports and relay token */
 	CONTROL_MSG_RELAY = 10,      /* either: a relayed datagram (node key: to / from whom) */
+	/* 11 ROUTES, 12 PEER_ROUTES: subnet routes (another branch); 14 DNS. */
+	CONTROL_MSG_FILTER = 13,     /* coord: the access rules that concern this node (a part) */
 };
 
 enum control_error_code {
@@ -126,6 +133,18 @@ struct control_relay {
 	size_t payload_len;     /* 1 .. RELAY_MAX_PAYLOAD */
 };
 
+/* One part of a node's rule set. A set is `parts` messages of one generation, part 0 to
+ * parts - 1, sent in order; the node applies it when the last part arrives. active = false
+ * (no policy on the coordinator: allow all) is one part with no rules. */
+struct control_filter {
+	uint32_t generation; /* the coordinator's counter; a new set starts a new generation */
+	uint8_t part;        /* 0 .. parts - 1 */
+	uint8_t parts;       /* 1 .. CONTROL_FILTER_MAX_PARTS */
+	bool active;
+	uint8_t n_rules;     /* 0 .. CONTROL_FILTER_RULES_PER_MSG */
+	struct filter_rule rules[CONTROL_FILTER_RULES_PER_MSG];
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -136,6 +155,7 @@ struct control_message {
 		uint8_t remove_key[WIRE_KEY_LEN];
 		struct control_relay_info relay_info;
 		struct control_relay relay;
+		struct control_filter filter;
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

@@ -8,6 +8,13 @@
  *   self NAME IPV4/BITS IPV6/BITS
  *   pin IPV4NET/BITS IPV6NET/BITS
  *   peer PUBKEY NAME IPV4 IPV6 [ENDPOINT ...]
+ *   filter on|off
+ *   rule SRC/BITS DST/BITS any|tcp|udp|icmp *|PORT|LOW-HIGH
+ *
+ * "filter" is the last access-rule state the coordinator sent (off: allow all); with "on",
+ * the "rule" lines are the rules in force. A node restarted while the coordinator is down
+ * enforces them again (fail closed: a node that had rules never comes up allowing all).
+ * No filter line: the coordinator never said (an older meshd or coordinator): allow all.
  *
  * "pin" is the overlay this node joined (the networks of its first registration): trust
  * pinned at first join. A later registration, or a saved self line, outside it is refused,
@@ -44,6 +51,12 @@ struct node_state {
 	bool pinned;             /* pin_ipv4/6 hold the overlay of the first registration */
 	struct ip_prefix pin_ipv4, pin_ipv6;
 
+	bool filter_known;          /* a filter line was read (or is to be written) */
+	bool filter_active;
+	struct filter_rule *rules;  /* heap array, with filter_active */
+	size_t n_rules;
+	size_t rules_cap;
+
 	struct control_peer *peers; /* heap array */
 	size_t n_peers;
 	size_t peers_cap;
@@ -52,6 +65,8 @@ struct node_state {
 void state_init(struct node_state *st);
 void state_free(struct node_state *st);
 bool state_add_peer(struct node_state *st, const struct control_peer *p);
+/* Copies the rule set in force into st (filter_known set); false if out of memory. */
+bool state_set_rules(struct node_state *st, bool active, const struct filter_rule *rules, size_t n);
 
 /* Pins the overlay to self's networks if nothing is pinned yet (the first registration). */
 void state_pin_overlay(struct node_state *st);
