@@ -11,6 +11,7 @@
 #include "coord/admin.h"
 #include "coord/coordconf.h"
 #include "coord/db.h"
+#include "coord/policy_cli.h"
 #include "coord/server.h"
 #include "core/keys.h"
 #include "core/clock.h"
@@ -53,6 +54,12 @@ static const char usage_text[] =
 	"  nodes list [--json]               list nodes: name, addresses, online, last seen, endpoints\n"
 	"  nodes remove NAME                 remove a node: it is disconnected, its peers drop it\n"
 	"                                    within a second, and its key is refused from then on\n"
+	"  policy check [--file POLICY]      read the access rules (policy_file, or POLICY) as serve\n"
+	"                                    would and compile them for every registered node;\n"
+	"                                    errors as FILE:LINE:COL (exit 0: valid)\n"
+	"  policy show [NODE] [--file POLICY]\n"
+	"                                    for each node (or NODE): who may reach it, on which\n"
+	"                                    protocol and ports (a dry run)\n"
 	"  --help, -h                        show this help\n"
 	"  --version                         show the version\n"
 	"\n"
@@ -356,6 +363,11 @@ static int cmd_nodes(int argc, char **argv, struct global_options *g)
 	return run_admin(argc, argv, g, false);
 }
 
+static int cmd_policy(int argc, char **argv, struct global_options *g)
+{
+	return policy_cli(g->config_path, argc, argv);
+}
+
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv, struct global_options *g);
@@ -367,6 +379,7 @@ static const struct command commands[] = {
 	{ "check-config", cmd_check_config },
 	{ "authkey", cmd_authkey },
 	{ "nodes", cmd_nodes },
+	{ "policy", cmd_policy },
 };
 
 int main(int argc, char **argv)

@@ -112,6 +112,13 @@ static bool read_member(struct yamlread *r, const char *what, struct policy_ref 
 		yamlread_fail(r, r->ev.start_mark, "%s holds a NUL byte", what);
 		return false;
 	}
+	if (strncmp(s, "group:", GROUP_PREFIX_LEN) == 0 || strcmp(s, "*") == 0) {
+		/* one level: a reader sees every member where the group is defined */
+		yamlread_fail(r, r->ev.start_mark, "%s '%s': %s", what, yamlread_quote(s, len, q),
+			      s[0] == '*' ? "'*' is for rules, not hosts or groups"
+					  : "groups do not nest; list its members instead");
+		return false;
+	}
 	if (looks_like_address(s)) {
 		ref->kind = POLICY_REF_PREFIX;
 		return read_prefix(r, s, r->ev.start_mark, &ref->prefix);
@@ -482,8 +489,9 @@ static bool parse_ports(struct yamlread *r, const char *s, yaml_mark_t mark, str
 		if (!dash)
 			pr.hi = pr.lo;
 		if (!ok) {
+			char q2[YAMLREAD_QUOTE_BUF];
 			yamlread_fail(r, mark, "ports '%s': '%s' is not a port (0-65535) or a range LOW-HIGH",
-				      yamlread_quote(s, strlen(s), q), yamlread_quote(p, len, q + 0));
+				      yamlread_quote(s, strlen(s), q), yamlread_quote(p, len, q2));
 			return false;
 		}
 		if (d->n_ports == POLICY_MAX_PORT_RANGES) {
