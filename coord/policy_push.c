@@ -138,6 +138,11 @@ static bool load(struct coord_server *s, const char *path, char *err, size_t err
 
 	if (stat(path, &st) < 0)
 		memset(&st, 0, sizeof(st));
+	/* Remembered even if it does not load: the tick reads it again only when it changes,
+	 * so a broken file is reported once, not four times a second. */
+	s->policy.mtime = st.st_mtim;
+	s->policy.ino = st.st_ino;
+	s->policy.size = st.st_size;
 	if (!policy_load(&p, path, err, err_len))
 		return false;
 	struct policy_node *nodes = node_list(s, &n);
@@ -156,9 +161,6 @@ static bool load(struct coord_server *s, const char *path, char *err, size_t err
 		policy_free(&s->policy.pol);
 	s->policy.pol = p;
 	s->policy.loaded = true;
-	s->policy.mtime = st.st_mtim;
-	s->policy.ino = st.st_ino;
-	s->policy.size = st.st_size;
 	s->policy.dirty = true;
 	return true;
 }
@@ -209,10 +211,6 @@ void policy_push_tick(struct coord_server *s)
 	if (s->policy.path[0] && stat(s->policy.path, &st) == 0 &&
 	    (st.st_mtim.tv_sec != s->policy.mtime.tv_sec || st.st_mtim.tv_nsec != s->policy.mtime.tv_nsec ||
 	     st.st_ino != s->policy.ino || st.st_size != s->policy.size)) {
-		/* Remembered even if it does not parse: one error per change, not one a tick. */
-		s->policy.mtime = st.st_mtim;
-		s->policy.ino = st.st_ino;
-		s->policy.size = st.st_size;
 		policy_push_reload(s, s->policy.path, "policy file changed");
 	}
 	if (s->policy.dirty)
