@@ -47,7 +47,7 @@ DATA_PORT=51820
 IFACE=mesh0
 T=$LIB_TMPDIR
 NODES="na nb nc"
-declare -A NS IP UNDERLAY PID
+declare -A NS IP IP6 UNDERLAY PID
 NS=([na]=alA-$$ [nb]=alB-$$ [nc]=alX-$$)
 UNDERLAY=([na]=192.0.2.11 [nb]=192.0.2.12 [nc]=192.0.2.13)
 REGISTER_LIMIT_S=15
@@ -92,7 +92,7 @@ node_start() { # NODE [--join KEY]
 
 # listen NODE PORT: answers every connection with "ok-NODE-PORT" (bounded by timeout).
 listen() {
-	ip netns exec "${NS[$1]}" timeout 300 socat "TCP-LISTEN:$2,fork,reuseaddr" "SYSTEM:echo ok-$1-$2" \
+	ip netns exec "${NS[$1]}" timeout 300 socat "TCP6-LISTEN:$2,fork,reuseaddr,ipv6only=0" "SYSTEM:echo ok-$1-$2" \
 		</dev/null >/dev/null 2>&1 &
 	lib_track_pid $!
 }
@@ -106,6 +106,13 @@ reaches() {
 	[ "$got" = "ok-$2-$3" ]
 }
 blocked() { ! reaches "$@"; }
+# reaches6 FROM TO PORT: the same over the overlay's IPv6 addresses.
+reaches6() {
+	local got
+	got=$(ip netns exec "${NS[$1]}" timeout 3 socat -T 1 - \
+		"TCP6:[${IP6[$2]}]:$3,connect-timeout=$CONNECT_TIMEOUT_S" </dev/null 2>/dev/null)
+	[ "$got" = "ok-$2-$3" ]
+}
 
 status() { # NODE [--json]
 	"$MESHD" status -s "$T/$1.sock" "${@:2}" 2>&1
@@ -143,6 +150,7 @@ done
 for n in $NODES; do
 	if lib_wait_for "$REGISTER_LIMIT_S" bash -c "ip -n ${NS[$n]} -4 -o addr show dev $IFACE | grep -q inet"; then
 		IP[$n]=$(lib_iface_ipv4 "${NS[$n]}" "$IFACE")
+		IP6[$n]=$(ip -n "${NS[$n]}" -6 -o addr show dev "$IFACE" scope global | awk '{ split($4, a, "/"); print a[1]; exit }')
 	else
 		lib_not_ok "$n registers"
 		show_log_tail "$T/$n.log"
@@ -185,6 +193,7 @@ else
 fi
 lib_check "(b) na reaches nb:80 (the rule; nb's replies pass)" reaches na nb 80
 lib_check "(b) na still cannot reach nb:22" blocked na nb 22
+lib_check "(b) over IPv6 too: na reaches [nb]:80, not [nb]:22" bash -c "$(declare -f reaches6); $(declare -p NS IP6); CONNECT_TIMEOUT_S=$CONNECT_TIMEOUT_S; reaches6 na nb 80 && ! reaches6 na nb 22"
 lib_check "(b) nc cannot reach nb:80 (no rule for nc)" blocked nc nb 80
 lib_check "(b) nb cannot open a connection to na:22 (na has rules, none for nb)" blocked nb na 22
 lib_check "(b) nb pings na (the ICMP rule)" lib_ping "${NS[nb]}" "${IP[na]}"
