@@ -269,10 +269,13 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	m.u.registered.ipv6_bits = DB_OVERLAY_IPV6_BITS;
 	conn_queue_msg(s, c, &m); /* before any map record: the flush produces those later */
 	relay_session_start(s, e, c); /* RELAY_INFO right behind REGISTERED */
+	nodemap_changed(s, e, !created);
+	/* Its access rules, queued before any map record (those are produced at the flush),
+	 * so no peer reaches it before they are in force. After nodemap_changed: a new node
+	 * is then on the list the rules are compiled from. */
 	if (created)
 		policy_push_nodes_changed(s); /* its name may be in other nodes' rules */
-	policy_push_session(s, e);    /* its access rules, before any peer can reach it */
-	nodemap_changed(s, e, !created);
+	policy_push_session(s, e);
 }
 
 void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg, size_t len, uint64_t now_ms,

@@ -80,9 +80,12 @@ static void push_one(struct coord_server *s, struct node_entry *e, const struct 
 	bool active = s->policy.loaded;
 
 	if (active && !policy_compile(&s->policy.pol, nodes, n_nodes, e->policy_index, &rules, &n, err, sizeof(err))) {
-		/* policy_check_nodes passed when it was loaded: only a join since then, or memory */
-		log_error("access rules: %s; node %s keeps its previous rules", err, e->rec.name);
-		return;
+		/* policy_check_nodes passed when it was loaded: only a join since then, or memory.
+		 * Fail closed: an empty set lets nothing new in, where no set would allow all. */
+		log_error("access rules: %s; node %s is sent no rules (nothing may reach it) until the policy is fixed",
+			  err, e->rec.name);
+		rules = NULL;
+		n = 0;
 	}
 	digest_of(active, rules, n, digest);
 	if (!e->filter_sent || memcmp(digest, e->filter_digest, sizeof(digest)) != 0) {
