@@ -144,21 +144,32 @@ if ! coord_start; then
 	exit 1
 fi
 KEY=$(lib_coord_authkey "$CONF" --reusable)
-for n in $NODES; do
-	node_start "$n" --join "$KEY"
-done
-for n in $NODES; do
+# nc joins later, while a policy is in force (b): a new node gets its own rules at once.
+join() { # NODE...
+	local n
+	for n in "$@"; do
+		node_start "$n" --join "$KEY"
+	done
+	for n in "$@"; do
+		if ! wait_joined "$n"; then
+			lib_not_ok "$n registers"
+			show_log_tail "$T/$n.log"
+			lib_summary
+			exit 1
+		fi
+	done
+}
+wait_joined() {
+	local n=$1
 	if lib_wait_for "$REGISTER_LIMIT_S" bash -c "ip -n ${NS[$n]} -4 -o addr show dev $IFACE | grep -q inet"; then
 		IP[$n]=$(lib_iface_ipv4 "${NS[$n]}" "$IFACE")
 		IP6[$n]=$(ip -n "${NS[$n]}" -6 -o addr show dev "$IFACE" scope global | awk '{ split($4, a, "/"); print a[1]; exit }')
 	else
-		lib_not_ok "$n registers"
-		show_log_tail "$T/$n.log"
-		lib_summary
-		exit 1
+		return 1
 	fi
-done
-lib_ok "na ${IP[na]}, nb ${IP[nb]}, nc ${IP[nc]} registered"
+}
+join na nb
+lib_ok "na ${IP[na]} and nb ${IP[nb]} registered"
 for n in na nb; do
 	listen "$n" 80
 	listen "$n" 22
@@ -191,6 +202,16 @@ else
 	show_log_tail "$T/coord.log"
 	show_log_tail "$T/nb.log"
 fi
+join nc
+status nc --json >"$T/nc-status.json"
+# shellcheck disable=SC2016
+lib_check "(b) nc, joining now, is sent its own rules (ICMP from anyone to its addresses)" python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1]))["access_rules"]
+assert a["active"] and sorted(r["to"] for r in a["rules"]) == sorted([sys.argv[2] + "/32", sys.argv[3] + "/128"]), a
+assert all(r["proto"] == "icmp" for r in a["rules"]), a
+' "$T/nc-status.json" "${IP[nc]}" "${IP6[nc]}"
+lib_wait_for "$PING_LIMIT_S" lib_ping "${NS[nc]}" "${IP[nb]}"
 lib_check "(b) na reaches nb:80 (the rule; nb's replies pass)" reaches na nb 80
 lib_check "(b) na still cannot reach nb:22" blocked na nb 22
 lib_check "(b) over IPv6 too: na reaches [nb]:80, not [nb]:22" bash -c "$(declare -f reaches6); $(declare -p NS IP6); CONNECT_TIMEOUT_S=$CONNECT_TIMEOUT_S; reaches6 na nb 80 && ! reaches6 na nb 22"
