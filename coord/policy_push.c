@@ -62,7 +62,8 @@ static void send_set(struct coord_server *s, struct node_entry *e, bool active, 
 		size_t k = n - first < CONTROL_FILTER_RULES_PER_MSG ? n - first : CONTROL_FILTER_RULES_PER_MSG;
 		m->u.filter.part = (uint8_t)part;
 		m->u.filter.n_rules = (uint8_t)k;
-		memcpy(m->u.filter.rules, rules + first, k * sizeof(*rules));
+		if (k)
+			memcpy(m->u.filter.rules, rules + first, k * sizeof(*rules));
 		if (!conn_queue_msg(s, e->session, m))
 			break; /* the session is dying; it gets a full set when it comes back */
 	}
