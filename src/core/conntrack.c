@@ -5,11 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-	ICMP4_ERROR_INNER_OFF = 8, /* the offending packet starts after the 8-byte ICMP header */
-	ICMP6_ERROR_INNER_OFF = 8,
-};
-
 bool conntrack_init(struct conntrack *ct, size_t n_buckets)
 {
 	memset(ct, 0, sizeof(*ct));
@@ -156,12 +151,8 @@ bool conntrack_rx_related(const struct conntrack *ct, const struct filter_flow *
 		if (!filter_icmp_is_error(f))
 			return false;
 		/* The error quotes our packet: its source is us, its destination the remote. */
-		size_t off = f->family == 4 ? ICMP4_ERROR_INNER_OFF : ICMP6_ERROR_INNER_OFF;
 		struct filter_flow inner;
-		if (f->l4_len <= off || !filter_flow_parse(f->l4 + off, f->l4_len - off, &inner) ||
-		    inner.family != f->family || memcmp(inner.src, f->dst, f->family == 4 ? 4 : 16) != 0)
-			return false;
-		return tx_key(&inner, &k) && lookup(ct, &k, now_ms);
+		return filter_icmp_error_inner(f, &inner) && tx_key(&inner, &k) && lookup(ct, &k, now_ms);
 	}
 	key_make(&k, f->family, f->proto, f->dst, f->src, f->has_ports ? f->dport : 0, f->has_ports ? f->sport : 0);
 	return lookup(ct, &k, now_ms);

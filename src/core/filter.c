@@ -188,6 +188,14 @@ bool filter_icmp_is_error(const struct filter_flow *f)
 	       f->icmp_type == ICMP6_PARAM_PROBLEM;
 }
 
+bool filter_icmp_error_inner(const struct filter_flow *f, struct filter_flow *inner)
+{
+	size_t alen = f->family == 4 ? 4 : 16;
+
+	return f->l4_len > ICMP_HDR_LEN && filter_flow_parse(f->l4 + ICMP_HDR_LEN, f->l4_len - ICMP_HDR_LEN, inner) &&
+	       inner->family == f->family && memcmp(inner->src, f->dst, alen) == 0;
+}
+
 static bool proto_matches(uint8_t rule_proto, const struct filter_flow *f)
 {
 	switch (rule_proto) {

@@ -6,7 +6,9 @@
  *   - it answers a flow this node opened (the connection table, core/conntrack.h), or
  *   - an ICMP error or echo reply relates to such a flow, or
  *   - a rule matches: source inside src/src_bits, destination inside dst/dst_bits, and the
- *     protocol and destination port in the rule's.
+ *     protocol and destination port in the rule's, or
+ *   - an ICMP error is about this node's reply on a connection a rule allows (path MTU
+ *     discovery for allowed connections).
  * An inactive filter (no policy on the coordinator) passes everything, as before rules
  * existed. The matcher is a linear scan over this node's rules: O(rules for this node). */
 #ifndef MESHD_FILTER_H
@@ -73,6 +75,11 @@ bool filter_flow_parse(const uint8_t *pkt, size_t len, struct filter_flow *f);
 bool filter_icmp_is_echo_request(const struct filter_flow *f);
 bool filter_icmp_is_echo_reply(const struct filter_flow *f);
 bool filter_icmp_is_error(const struct filter_flow *f);
+
+/* An ICMP error (filter_icmp_is_error) quotes the packet it is about: that packet, which
+ * this node sent (its source is f's destination), is read into *inner. False if the quote
+ * is not a readable packet of the same family from this node. */
+bool filter_icmp_error_inner(const struct filter_flow *f, struct filter_flow *inner);
 
 /* True when some rule allows f as a new incoming packet. A later fragment carries no ports:
  * it passes when a rule allows its source and protocol on any port (its first fragment was

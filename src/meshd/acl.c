@@ -90,13 +90,31 @@ enum acl_part_result acl_receive_part(struct acl *a, const struct control_filter
 	return ok ? ACL_PART_APPLIED : ACL_PART_REFUSED;
 }
 
+/* An ICMP error about a packet this node sent in answer to an allowed connection (a peer
+ * that may reach our port 80 says "fragmentation needed" about our reply): the quoted
+ * packet, turned around, is what a rule allows. Path MTU discovery needs these. */
+static bool error_about_allowed(const struct acl *a, const struct filter_flow *f)
+{
+	struct filter_flow inner, back;
+
+	if (!filter_icmp_is_error(f) || !filter_icmp_error_inner(f, &inner))
+		return false;
+	back = inner;
+	back.src = inner.dst;
+	back.dst = inner.src;
+	back.sport = inner.dport;
+	back.dport = inner.sport;
+	return filter_rules_allow(a->rules, a->n_rules, &back);
+}
+
 bool acl_allow_rx_slow(struct acl *a, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
 	struct filter_flow f;
 
 	if (!filter_flow_parse(pkt, len, &f))
 		return false; /* headers we cannot read cannot be matched: not let in */
-	return conntrack_rx_related(&a->ct, &f, now_ms) || filter_rules_allow(a->rules, a->n_rules, &f);
+	return conntrack_rx_related(&a->ct, &f, now_ms) || filter_rules_allow(a->rules, a->n_rules, &f) ||
+	       error_about_allowed(a, &f);
 }
 
 void acl_note_tx_slow(struct acl *a, const uint8_t *pkt, size_t len, uint64_t now_ms)

@@ -355,6 +355,15 @@ static void test_acl_parts(void **state)
 	f = part(7, 1, 2, 1);
 	assert_int_equal(acl_receive_part(&a, &f), ACL_PART_REFUSED);
 	assert_int_equal(a.n_rules, 130);
+	/* an ICMP error from A about our reply on an allowed connection (A:1 -> us:201 is a
+	 * rule) passes; one about a reply on a port no rule allows does not */
+	uint8_t err[96];
+	pkt4(err, "100.64.0.1", "100.64.0.2", IP_PROTO_ICMP, 3, 4 << 8, 0); /* frag needed */
+	pkt4(err + 28, "100.64.0.2", "100.64.0.1", IP_PROTO_TCP, 201, 1, 0);
+	err[3] = 56;
+	assert_true(acl_allow_rx(&a, err, 56, 2));
+	pkt4(err + 28, "100.64.0.2", "100.64.0.1", IP_PROTO_TCP, 202, 1, 0);
+	assert_false(acl_allow_rx(&a, err, 56, 2));
 	/* allow all */
 	memset(&f, 0, sizeof(f));
 	f.parts = 1;
