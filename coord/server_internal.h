@@ -149,6 +149,9 @@ _Static_assert((int)SERVER_STUN_RECV_MAX > (int)RELAY_MAX_FRAME, "a relay frame 
 _Static_assert(SERVER_RELAY_QUEUE_MAX + SERVER_PARTIAL_CAP < SERVER_WRITE_QUEUE_MAX,
 	       "a relay frame queued just under the relay bound never closes the session");
 _Static_assert(SERVER_READ_SCRATCH >= SERVER_PARTIAL_CAP, "a read can complete any frame");
+/* A node's whole rule set is queued at once (policy_push.c), one frame a part. */
+_Static_assert(CONTROL_FILTER_MAX_PARTS * SERVER_PARTIAL_CAP + SERVER_SEND_BATCH < SERVER_WRITE_QUEUE_MAX,
+	       "a full FILTER set (a frame a part) fits the write queue next to an unsent batch");
 _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLINE_WINDOW_S * 1000,
 	       "a live node's last_seen stays inside the admin's online window");
 
