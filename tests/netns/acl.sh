@@ -195,6 +195,7 @@ rules:
 EOF
 echo "policy_file: $POLICY" >>"$CONF"
 kill -HUP "$COORD_PID"
+took=
 if wait_ms took "$APPLY_LIMIT_MS" blocked na nb 22 "$PROBE_TIMEOUT_S" && [ "$took" -le "$APPLY_LIMIT_MS" ]; then
 	lib_ok "(b) policy set by SIGHUP: na can no longer reach nb:22 after $took ms (limit $APPLY_LIMIT_MS)"
 else
