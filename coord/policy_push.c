@@ -155,9 +155,11 @@ static bool load(struct coord_server *s, const char *path, char *err, size_t err
 		policy_free(&p);
 		return false;
 	}
-	bool ok = policy_check_nodes(&p, nodes, n, err, err_len);
+	char why[256];
+	bool ok = policy_check_nodes(&p, nodes, n, why, sizeof(why));
 	free(nodes);
 	if (!ok) {
+		snprintf(err, err_len, "%.300s: %s", path, why);
 		policy_free(&p);
 		return false;
 	}
