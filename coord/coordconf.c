@@ -36,6 +36,7 @@ enum root_key {
 	ROOT_LOG_LEVEL,
 	ROOT_DNS_DOMAIN,
 	ROOT_AUTO_APPROVE_ROUTES,
+	ROOT_POLICY_FILE,
 	ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
@@ -51,6 +52,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_LOG_LEVEL] = "log_level",
 	[ROOT_DNS_DOMAIN] = "dns_domain",
 	[ROOT_AUTO_APPROVE_ROUTES] = "auto_approve_routes",
+	[ROOT_POLICY_FILE] = "policy_file",
 };
 
 static void coordconf_set_defaults(struct coord_config *cfg)
@@ -329,6 +331,18 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 			if (!coordconf_parse_auto_approve(r, cfg))
 				return false;
 			break;
+		case ROOT_POLICY_FILE: {
+			char q[YAMLREAD_QUOTE_BUF];
+			if (!yamlread_string(r, root_keys[idx], cfg->policy_file, sizeof(cfg->policy_file)))
+				return false;
+			/* Relative to what? The same reason as state_dir. */
+			if (cfg->policy_file[0] != '/') {
+				yamlread_fail(r, r->ev.start_mark, "'%s': '%s' must be an absolute path (starting with '/')",
+					      root_keys[idx], yamlread_quote(yamlread_value(r), yamlread_len(r), q));
+				return false;
+			}
+			break;
+		}
 		case ROOT_N:
 			return false;
 		}

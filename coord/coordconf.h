@@ -58,6 +58,8 @@ struct coord_config {
 	/* A node's UDP binding is used this long after its last BIND; then its TCP session. */
 	uint32_t relay_bind_fresh_s;
 	/* The address nodes use to reach the control listener; goes into join keys. Required. */
+	/* Access rules (coord/policy.h); empty: none, every node may reach every other. */
+	char policy_file[COORDCONF_PATH_MAX];
 	char public_host[ENDPOINT_HOST_MAX];
 	uint16_t public_port;
 	/* Holds coord.key (0600) and registry.db. */

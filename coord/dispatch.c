@@ -272,6 +272,12 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	relay_session_start(s, e, c); /* RELAY_INFO right behind REGISTERED */
 	dispatch_send_dns(s, c);
 	nodemap_changed(s, e, !created);
+	/* Its access rules, queued before any map record (those are produced at the flush),
+	 * so no peer reaches it before they are in force. After nodemap_changed: a new node
+	 * is then on the list the rules are compiled from. */
+	if (created)
+		policy_push_nodes_changed(s); /* its name may be in other nodes' rules */
+	policy_push_session(s, e);
 }
 
 void dispatch_send_dns(struct coord_server *s, struct conn *c)

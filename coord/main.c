@@ -11,6 +11,7 @@
 #include "coord/admin.h"
 #include "coord/coordconf.h"
 #include "coord/db.h"
+#include "coord/policy_cli.h"
 #include "coord/server.h"
 #include "core/keys.h"
 #include "core/clock.h"
@@ -53,6 +54,12 @@ static const char usage_text[] =
 	"  nodes list [--json]               list nodes: name, addresses, online, last seen, endpoints\n"
 	"  nodes remove NAME                 remove a node: it is disconnected, its peers drop it\n"
 	"                                    within a second, and its key is refused from then on\n"
+	"  policy check [--file POLICY]      read the access rules (policy_file, or POLICY) as serve\n"
+	"                                    would and compile them for every registered node;\n"
+	"                                    errors as FILE:LINE:COL (exit 0: valid)\n"
+	"  policy show [NODE] [--file POLICY]\n"
+	"                                    for each node (or NODE): who may reach it, on which\n"
+	"                                    protocol and ports (a dry run)\n"
 	"  routes list [--json]              list subnet routes and exit offers: advertised, approved\n"
 	"  routes approve NODE PREFIX|exit   let a node's advertised prefix (or exit) take effect\n"
 	"  routes revoke NODE PREFIX|exit    withdraw it: every node stops routing it at once\n"
@@ -365,6 +372,11 @@ static int cmd_nodes(int argc, char **argv, struct global_options *g)
 	return run_admin(argc, argv, g, false);
 }
 
+static int cmd_policy(int argc, char **argv, struct global_options *g)
+{
+	return policy_cli(g->config_path, argc, argv);
+}
+
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv, struct global_options *g);
@@ -376,6 +388,7 @@ static const struct command commands[] = {
 	{ "check-config", cmd_check_config },
 	{ "authkey", cmd_authkey },
 	{ "nodes", cmd_nodes },
+	{ "policy", cmd_policy },
 	{ "routes", cmd_nodes }, /* run_admin tells them apart by argv[0] */
 };
 

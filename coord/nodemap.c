@@ -350,6 +350,7 @@ static void reload_one(const struct db_node *n, void *arg)
 		}
 		e->seen = true;
 		nodemap_changed(s, e, false);
+		policy_push_nodes_changed(s);
 		return;
 	}
 	e->seen = true;
@@ -357,8 +358,10 @@ static void reload_one(const struct db_node *n, void *arg)
 		       memcmp(e->rec.ipv6, n->ipv6, sizeof(n->ipv6)) != 0 ||
 		       !server_endpoints_equal(e->rec.endpoints, e->rec.n_endpoints, n->endpoints, n->n_endpoints);
 	e->rec = *n;
-	if (changed)
+	if (changed) {
 		nodemap_changed(s, e, true);
+		policy_push_nodes_changed(s);
+	}
 }
 
 /* The registry no longer has e: cut its session off and leave a tombstone, which every
@@ -377,6 +380,7 @@ static void node_remove(struct coord_server *s, struct node_entry *e)
 	}
 	relay_session_end(s, e); /* its traffic is never forwarded again */
 	dispatch_endpoints_forget(s, e);
+	policy_push_nodes_changed(s);
 	node_hash_remove(&s->nodes, e);
 	e->removed = true;
 	nodemap_changed(s, e, true);

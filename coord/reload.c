@@ -30,12 +30,15 @@ void coord_server_reload(struct coord_server *s)
 	char err[1024];
 	struct coord_config *run = &s->cfg;
 
-	if (!s->config_path[0])
+	if (!s->config_path[0]) {
+		policy_push_reload(s, s->policy.path, "SIGHUP");
 		return;
+	}
 	if (!coordconf_load(&n, s->config_path, err, sizeof(err))) {
 		log_error("SIGHUP: %s; the running configuration stays", err);
 		return;
 	}
+	/* SIGHUP also reads the policy again, even if nothing else changed. */
 	/* Restart needed: these are sockets and files opened once. */
 	if (listen_differs(run->listen_host, run->listen_port, n.listen_host, n.listen_port))
 		needs_restart("listen");
@@ -94,5 +97,7 @@ void coord_server_reload(struct coord_server *s)
 		memcpy(run->auto_approve, n.auto_approve, sizeof(run->auto_approve));
 		run->n_auto_approve = n.n_auto_approve;
 	}
+	memcpy(run->policy_file, n.policy_file, sizeof(run->policy_file));
 	log_info("SIGHUP: configuration %s read again", s->config_path);
+	policy_push_reload(s, run->policy_file, "SIGHUP");
 }

@@ -130,6 +130,7 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 		routes_reload(s); /* an admin approved or revoked a route */
 	}
 	dispatch_endpoints_due(s, now_ms);
+	policy_push_tick(s);
 	metrics_http_tick(s, now_ms);
 	/* What a limiter held back is summed up when its window ends, even if no line follows. */
 #define SERVER_LIMITER_EXPIRE(name, help)                                                              \
@@ -355,6 +356,8 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 	}
 	if (!metrics_http_open(s, cfg, err, err_len))
 		goto fail;
+	if (!policy_push_open(s, cfg->policy_file, err, err_len))
+		goto fail;
 	return s;
 fail:
 	coord_server_close(s);
@@ -452,6 +455,7 @@ void coord_server_close(struct coord_server *s)
 	metrics_http_close(s);
 	nodemap_free(&s->nodes);
 	relay_free(s);
+	policy_push_close(s);
 	srclimit_free(&s->src_conns);
 	srclimit_free(&s->src_stun);
 	control_server_key_clear(&s->coord_key);

@@ -20,9 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "coord/addrmap.h"
 #include "coord/admin.h"
+#include "coord/policy.h"
 #include "core/ratelimit.h"
 #include "coord/server.h"
 #include "core/srclimit.h"
@@ -152,6 +155,9 @@ _Static_assert((int)SERVER_STUN_RECV_MAX > (int)RELAY_MAX_FRAME, "a relay frame 
 _Static_assert(SERVER_RELAY_QUEUE_MAX + SERVER_PARTIAL_CAP < SERVER_WRITE_QUEUE_MAX,
 	       "a relay frame queued just under the relay bound never closes the session");
 _Static_assert(SERVER_READ_SCRATCH >= SERVER_PARTIAL_CAP, "a read can complete any frame");
+/* A node's whole rule set is queued at once (policy_push.c), one frame a part. */
+_Static_assert(CONTROL_FILTER_MAX_PARTS * SERVER_PARTIAL_CAP + SERVER_SEND_BATCH < SERVER_WRITE_QUEUE_MAX,
+	       "a full FILTER set (a frame a part) fits the write queue next to an unsent batch");
 _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLINE_WINDOW_S * 1000,
 	       "a live node's last_seen stays inside the admin's online window");
 
@@ -198,6 +204,8 @@ _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLIN
 	X(control_frames_sent, "control frames sealed and queued to nodes") \
 	X(db_errors, "registry writes or reads that failed") \
 	X(msgs_unencodable, "map records we could not encode (bad stored data): skipped") \
+	X(filter_sets_sent, "access rule sets (FILTER messages) sent to nodes") \
+	X(policy_errors, "policy file reloads refused: parse error or too many rules") \
 	X(stun_requests, "Binding requests answered") \
 	X(stun_dropped, "datagrams on the STUN port that were not Binding requests") \
 	X(stun_alt_requests, "of stun_requests, those on the alternate port") \
@@ -352,6 +360,10 @@ struct node_entry {
 	socklen_t relay_addr_len;
 	struct addrmap_key relay_addr_key;
 	struct ratelimit relay_bucket;
+	/* Access rules (policy_push.c): the digest of the set last sent in this session. */
+	uint8_t filter_digest[POLICY_DIGEST_LEN];
+	bool filter_sent;
+	size_t policy_index; /* its place in the compiler's node list, while one is built */
 };
 
 /* Open addressing with linear probing, keyed by SipHash of the node key (random key, so
@@ -369,6 +381,18 @@ struct node_table {
 struct conn_list {
 	struct conn *head, *tail;
 	size_t count;
+};
+
+/* The access rules in force (policy_push.c). */
+struct policy_state {
+	char path[COORDCONF_PATH_MAX]; /* empty: no policy file, allow all */
+	bool loaded;                   /* pol holds a checked policy */
+	struct policy pol;
+	struct timespec mtime;         /* the file as last read: a change is read again */
+	ino_t ino;
+	off_t size;
+	bool dirty;                    /* nodes or rules changed: recompile and push at the tick */
+	uint32_t generation;           /* of the last FILTER set sent */
 };
 
 struct coord_server {
@@ -407,6 +431,7 @@ struct coord_server {
 	uint32_t relay_rate, relay_burst;
 	uint64_t relay_bind_fresh_ms;
 	uint16_t stun_port, stun_alt_port; /* as bound; alt 0: none */
+	struct policy_state policy;
 	uint8_t relay_frame[RELAY_MAX_FRAME]; /* a DATA frame built from a TCP RELAY */
 	/* The STUN/relay socket is read a batch at a time (recvmmsg), and the relay frames of a
 	 * batch go out together (sendmmsg) straight from the receive buffers, rewritten in
@@ -545,5 +570,17 @@ void relay_on_datagram(struct coord_server *s, uint8_t *buf, size_t len, const u
 /* CONTROL_MSG_RELAY from the registered session c. */
 void relay_on_control(struct coord_server *s, struct conn *c, const struct control_relay *m);
 void relay_free(struct coord_server *s);
+
+/* Access rules (policy_push.c). */
+bool policy_push_open(struct coord_server *s, const char *path, char *err, size_t err_len);
+void policy_push_close(struct coord_server *s);
+/* SIGHUP or a changed file: path is the configuration's policy_file (may have changed). */
+void policy_push_reload(struct coord_server *s, const char *path, const char *why);
+/* A node joined, left or was renumbered: sets are recompiled at the next tick. */
+void policy_push_nodes_changed(struct coord_server *s);
+/* Right after RELAY_INFO: the node's current rule set. */
+void policy_push_session(struct coord_server *s, struct node_entry *e);
+/* The tick: a changed file is read again; changed sets are sent. */
+void policy_push_tick(struct coord_server *s);
 
 #endif

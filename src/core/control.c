@@ -10,6 +10,12 @@
  *   KEEPALIVE    (empty)
  *   RELAY_INFO   token (32) | stun port (u16, not 0) | alt stun port (u16, 0: none) | rate (u32)
  *   RELAY        node key (32) | payload (the rest of the record, 1..RELAY_MAX_PAYLOAD bytes)
+ *   FILTER       generation (u32) | part (u8) | parts (u8, 1..CONTROL_FILTER_MAX_PARTS) |
+ *                active (u8: 0 or 1) | count (u8) | count rules of FILTER_RULE_LEN (40) bytes:
+ *                family (4 or 6) | src bits | dst bits | proto (0 any, 1 icmp, 6, 17) |
+ *                port lo (u16) | port hi (u16) | src (16) | dst (16)
+ *                (IPv4 addresses in the first 4 of their 16 bytes, the rest zero; host bits
+ *                zero; filter_rule_valid). Inactive: part 0 of 1, no rules.
  *   DNS          domain (a string: 1..CONTROL_DOMAIN_MAX, a valid DNS domain in lower case)
  *   ROUTES       routes
  *   PEER_ROUTES  node key (32) | routes
@@ -58,6 +64,8 @@ enum {
 	PEER_MAX_LEN = 1 + WIRE_KEY_LEN + (1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + IPV6_ADDR_LEN + 1 + ENDPOINTS_MAX_LEN,
 	RELAY_INFO_LEN = 1 + RELAY_TOKEN_LEN + 2 + 2 + 4,
 	RELAY_MSG_MAX_LEN = 1 + WIRE_KEY_LEN + RELAY_MAX_PAYLOAD,
+	FILTER_RULE_LEN = 4 + 2 + 2 + 16 + 16,
+	FILTER_MAX_LEN = 1 + 4 + 1 + 1 + 1 + 1 + CONTROL_FILTER_RULES_PER_MSG * FILTER_RULE_LEN,
 	DNS_MSG_MAX_LEN = 1 + 1 + CONTROL_DOMAIN_MAX,
 	ROUTES_MAX_LEN = 1 + CONTROL_MAX_ROUTES * (2 + IPV6_ADDR_LEN),
 	PEER_ROUTES_MAX_LEN = 1 + WIRE_KEY_LEN + ROUTES_MAX_LEN,
@@ -68,6 +76,11 @@ _Static_assert((int)CONTROL_DOMAIN_MAX == (int)DNS_NAME_TEXT_MAX, "the domain is
 
 _Static_assert(PEER_ROUTES_MAX_LEN <= RECORD_ROOM && CONTROL_MAX_ROUTES <= UINT8_MAX,
 	       "a routes message fits an empty frame as one record, its count a u8");
+_Static_assert(FILTER_MAX_LEN <= RECORD_ROOM, "a full FILTER part fits an empty frame as one record");
+_Static_assert(CONTROL_FILTER_MAX_PARTS <= UINT8_MAX && CONTROL_FILTER_RULES_PER_MSG <= UINT8_MAX &&
+		       CONTROL_FILTER_MAX_PARTS * CONTROL_FILTER_RULES_PER_MSG >= FILTER_MAX_RULES,
+	       "FILTER counts fit their u8 and the parts carry a full rule set");
+
 _Static_assert(RELAY_INFO_LEN <= RECORD_ROOM && RELAY_MSG_MAX_LEN <= RECORD_ROOM,
 	       "a relay message fits an empty frame as one record");
 
@@ -355,6 +368,42 @@ static void put_routes(struct writer *w, const struct control_routes *rs)
 	}
 }
 
+static bool filter_header_ok(const struct control_filter *m)
+{
+	if (m->parts == 0 || m->parts > CONTROL_FILTER_MAX_PARTS || m->part >= m->parts ||
+	    m->n_rules > CONTROL_FILTER_RULES_PER_MSG)
+		return false;
+	return m->active || (m->parts == 1 && m->n_rules == 0);
+}
+
+static void encode_filter(struct writer *w, const struct control_filter *m)
+{
+	if (!filter_header_ok(m)) {
+		w->ok = false;
+		return;
+	}
+	put_u32(w, m->generation);
+	put_u8(w, m->part);
+	put_u8(w, m->parts);
+	put_u8(w, m->active ? 1 : 0);
+	put_u8(w, m->n_rules);
+	for (size_t i = 0; i < m->n_rules; i++) {
+		const struct filter_rule *r = &m->rules[i];
+		if (!filter_rule_valid(r)) {
+			w->ok = false;
+			return;
+		}
+		put_u8(w, r->family);
+		put_u8(w, r->src_bits);
+		put_u8(w, r->dst_bits);
+		put_u8(w, r->proto);
+		put_u16(w, r->port_lo);
+		put_u16(w, r->port_hi);
+		put_bytes(w, r->src, sizeof(r->src));
+		put_bytes(w, r->dst, sizeof(r->dst));
+	}
+}
+
 size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 {
 	struct writer w = { .p = out, .cap = cap, .len = 0, .ok = out != NULL };
@@ -394,6 +443,9 @@ size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 	case CONTROL_MSG_PEER_ROUTES:
 		put_bytes(&w, m->u.peer_routes.node_key, WIRE_KEY_LEN);
 		put_routes(&w, &m->u.peer_routes.routes);
+		break;
+	case CONTROL_MSG_FILTER:
+		encode_filter(&w, &m->u.filter);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:
@@ -537,6 +589,37 @@ static bool get_routes(struct reader *r, struct control_routes *rs)
 	return true;
 }
 
+static bool decode_filter(struct reader *r, struct control_filter *m)
+{
+	uint8_t active;
+
+	m->generation = get_u32(r);
+	m->part = get_u8(r);
+	m->parts = get_u8(r);
+	active = get_u8(r);
+	m->n_rules = get_u8(r);
+	if (!r->ok || active > 1)
+		return false;
+	m->active = active == 1;
+	/* the count is checked against what is left before any rule is read */
+	if (!filter_header_ok(m) || r->left != (size_t)m->n_rules * FILTER_RULE_LEN)
+		return false;
+	for (size_t i = 0; i < m->n_rules; i++) {
+		struct filter_rule *f = &m->rules[i];
+		f->family = get_u8(r);
+		f->src_bits = get_u8(r);
+		f->dst_bits = get_u8(r);
+		f->proto = get_u8(r);
+		f->port_lo = get_u16(r);
+		f->port_hi = get_u16(r);
+		get_bytes(r, f->src, sizeof(f->src));
+		get_bytes(r, f->dst, sizeof(f->dst));
+		if (!r->ok || !filter_rule_valid(f))
+			return false;
+	}
+	return true;
+}
+
 enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out)
 {
 	struct reader r = { .p = buf, .left = len, .ok = buf != NULL };
@@ -585,6 +668,9 @@ enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct
 	case CONTROL_MSG_PEER_ROUTES:
 		get_bytes(&r, out->u.peer_routes.node_key, WIRE_KEY_LEN);
 		ok = r.ok && get_routes(&r, &out->u.peer_routes.routes);
+		break;
+	case CONTROL_MSG_FILTER:
+		ok = decode_filter(&r, &out->u.filter);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "filter.h"
 #include "noise.h"
 #include "relay.h"
 #include "wire.h"
@@ -50,6 +51,10 @@ enum {
 	CONTROL_SECRET_MAX = 64,          /* join key secret bytes */
 	CONTROL_MAX_ENDPOINTS = 16,       /* candidates per node: interfaces + reflexive, with room */
 	CONTROL_MESSAGE_TEXT_MAX = 200,   /* error text shown to the user */
+	/* FILTER: rules per message (64 x 40 bytes fits a frame with room to spare), and so
+	 * the parts a node's whole rule set (FILTER_MAX_RULES) may take. */
+	CONTROL_FILTER_RULES_PER_MSG = 64,
+	CONTROL_FILTER_MAX_PARTS = FILTER_MAX_RULES / CONTROL_FILTER_RULES_PER_MSG,
 	CONTROL_DOMAIN_MAX = 253,         /* the mesh's DNS domain: a DNS name, dotted */
 	/* Prefixes one node advertises (subnet routes plus the exit pair): a home has a LAN or
 	 * three; 32 leaves room and keeps ROUTES and PEER_ROUTES far below one frame. */
@@ -67,12 +72,12 @@ enum control_msg_type {
 	CONTROL_MSG_KEEPALIVE = 8,   /* either: keeps the connection (and NAT state) alive */
 	CONTROL_MSG_RELAY_INFO = 9,  /* coord, after REGISTERED: STUN/relay ports and relay token */
 	CONTROL_MSG_RELAY = 10,      /* either: a relayed datagram (node key: to / from whom) */
-	/* 11..13 are taken by routes and access rules (issue 10) */
-	CONTROL_MSG_DNS = 14,        /* coord, after REGISTERED and on change: the mesh's DNS domain */
 	CONTROL_MSG_ROUTES = 11,     /* node: the prefixes it advertises (0.0.0.0/0, ::/0: exit) */
 	/* coord, after a PEER: that peer's routes in effect (advertised and approved), an empty
 	 * list once none are; and with the node's own key, which of its own routes took effect */
 	CONTROL_MSG_PEER_ROUTES = 12,
+	CONTROL_MSG_FILTER = 13,     /* coord: the access rules that concern this node (a part) */
+	CONTROL_MSG_DNS = 14,        /* coord, after REGISTERED and on change: the mesh's DNS domain */
 };
 
 enum control_error_code {
@@ -159,6 +164,18 @@ struct control_peer_routes {
 	struct control_routes routes; /* n = 0: none approved (or all revoked) */
 };
 
+/* One part of a node's rule set. A set is `parts` messages of one generation, part 0 to
+ * parts - 1, sent in order; the node applies it when the last part arrives. active = false
+ * (no policy on the coordinator: allow all) is one part with no rules. */
+struct control_filter {
+	uint32_t generation; /* the coordinator's counter; a new set starts a new generation */
+	uint8_t part;        /* 0 .. parts - 1 */
+	uint8_t parts;       /* 1 .. CONTROL_FILTER_MAX_PARTS */
+	bool active;
+	uint8_t n_rules;     /* 0 .. CONTROL_FILTER_RULES_PER_MSG */
+	struct filter_rule rules[CONTROL_FILTER_RULES_PER_MSG];
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -169,6 +186,7 @@ struct control_message {
 		uint8_t remove_key[WIRE_KEY_LEN];
 		struct control_relay_info relay_info;
 		struct control_relay relay;
+		struct control_filter filter;
 		struct control_dns dns;
 		struct control_routes routes;
 		struct control_peer_routes peer_routes;

@@ -35,6 +35,14 @@ struct ip_prefix ip_prefix_network(const struct ip_prefix *p);
 /* True when every address of inner lies inside outer (same family, at least as long). */
 bool ip_prefix_within(const struct ip_prefix *inner, const struct ip_prefix *outer);
 
+/* IP protocol numbers (IANA) the data path looks at. */
+enum {
+	IP_PROTO_ICMP = 1,
+	IP_PROTO_TCP = 6,
+	IP_PROTO_UDP = 17,
+	IP_PROTO_ICMPV6 = 58,
+};
+
 /* The parts of an inner IP packet the data path looks at. Pointers point into the packet. */
 struct ip_packet_info {
 	int family;          /* AF_INET or AF_INET6 */

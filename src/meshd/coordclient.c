@@ -345,6 +345,10 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 		if (cc->phase == COORD_READY)
 			coordmap_complete(dev, cc, now_ms);
 		break;
+	case CONTROL_MSG_FILTER:
+		if (cc->phase == COORD_READY)
+			coordmap_apply_filter(dev, cc, &m.u.filter, now_ms);
+		break;
 	default:
 		break; /* keepalive, or a node-to-coordinator type we ignore */
 	}
@@ -616,6 +620,16 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 				     !device_add_address(dev, &cc->state.ipv6, err, err_len)))
 		return false;
 	uint64_t now_ms = clock_monotonic_ms();
+	/* Fail closed: the rules of the last run apply before any packet can arrive. */
+	if (cc->state.filter_known) {
+		if (!acl_set(&dev->acl, cc->state.filter_active, cc->state.rules, cc->state.n_rules, false)) {
+			snprintf(err, err_len, "out of memory restoring the access rules");
+			return false;
+		}
+		if (cc->state.filter_active)
+			log_info("access rules: %zu restored from %s/%s; enforced until the coordinator sends new ones",
+				 cc->state.n_rules, cc->state_dir, STATE_FILE_NAME);
+	}
 	for (size_t i = 0; i < cc->state.n_peers; i++)
 		coordmap_apply_peer(dev, cc, &cc->state.peers[i], now_ms);
 	for (size_t i = 0; i < cc->state.n_routes; i++)

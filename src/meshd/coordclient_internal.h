@@ -148,5 +148,8 @@ void coordmap_remove_peer(struct device *dev, struct coordclient *cc, struct pee
 void coordmap_sweep(struct device *dev, struct coordclient *cc, uint64_t now_ms);
 /* The end of a full map: sweep, then start handshakes with the peers that have no session. */
 void coordmap_complete(struct device *dev, struct coordclient *cc, uint64_t now_ms);
+/* One FILTER part: a complete set goes in force at once and into the state file soon. */
+void coordmap_apply_filter(struct device *dev, struct coordclient *cc, const struct control_filter *f,
+			   uint64_t now_ms);
 
 #endif

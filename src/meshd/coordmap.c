@@ -53,6 +53,9 @@ void coordmap_drop_saved(struct coordclient *cc)
 	free(cc->state.peers);
 	cc->state.peers = NULL;
 	cc->state.n_peers = 0;
+	free(cc->state.rules); /* the rules in force live in dev->acl */
+	cc->state.rules = NULL;
+	cc->state.n_rules = cc->state.rules_cap = 0;
 	cc->state.peers_cap = 0;
 	free(cc->state.routes);
 	cc->state.routes = NULL;
@@ -151,6 +154,9 @@ void coordmap_save(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 		if (!state_add_routes(&cc->state, &r))
 			log_warn("out of memory while saving the peer map");
 	}
+	cc->state.filter_known = false;
+	if (dev->acl.known && !state_set_rules(&cc->state, dev->acl.active, dev->acl.rules, dev->acl.n_rules))
+		log_warn("out of memory while saving the access rules");
 	if (!state_save(&cc->state, cc->state_dir, err, sizeof(err)))
 		log_warn("cannot save the coordinator state: %s", err);
 	coordmap_drop_saved(cc);
@@ -278,4 +284,32 @@ void coordmap_complete(struct device *dev, struct coordclient *cc, uint64_t now_
 {
 	coordmap_sweep(dev, cc, now_ms);
 	device_initiate_ahead(dev, now_ms); /* new peers: sessions before the first packet */
+}
+
+/* ---------------------------------------------------------------- access rules */
+
+void coordmap_apply_filter(struct device *dev, struct coordclient *cc, const struct control_filter *f,
+			   uint64_t now_ms)
+{
+	bool was_active = dev->acl.active;
+	size_t was_n = dev->acl.n_rules;
+
+	switch (acl_receive_part(&dev->acl, f)) {
+	case ACL_PART_PENDING:
+		return;
+	case ACL_PART_REFUSED:
+		/* The rules in force stay; the coordinator sends a full set on every change and
+		 * at every registration. */
+		log_warn("access rules: part %u of %u (set %u) out of order or out of memory; the current rules stay",
+			 (unsigned int)f->part + 1, (unsigned int)f->parts, (unsigned int)f->generation);
+		return;
+	case ACL_PART_APPLIED:
+		break;
+	}
+	if (dev->acl.active)
+		log_info("access rules: %zu from the coordinator (were %s)", dev->acl.n_rules,
+			 was_active ? (was_n == dev->acl.n_rules ? "as many" : "a different set") : "none: allow all");
+	else if (was_active)
+		log_info("access rules: none (allow all): the coordinator has no policy");
+	coordmap_mark_dirty_urgent(cc, now_ms); /* a restart must enforce the new set */
 }

@@ -42,6 +42,7 @@ static void device_reset(struct device *dev)
 	index_table_init(&dev->indices);
 	key_table_init(&dev->keys);
 	timerq_init(&dev->timerq);
+	acl_init(&dev->acl);
 }
 
 /* ---------------------------------------------------------------- buffers and peers */
@@ -351,6 +352,7 @@ void device_close(struct device *dev)
 	cookie_checker_clear(&dev->cookies);
 	srclimit_free(&dev->handshake_limit);
 	srclimit_free(&dev->probe_limit);
+	acl_free(&dev->acl);
 	device_reset(dev);
 }
 

@@ -25,6 +25,7 @@
 #include "core/gro.h"
 #include "core/handshake.h"
 #include "core/log.h"
+#include "meshd/acl.h"
 #include "meshd/config.h"
 #include "meshd/netlink.h"
 #include "meshd/peertable.h"
@@ -88,6 +89,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(rx_data_replayed)      /* data counter already seen or too old */                 \
 	X(rx_data_bad_source)    /* inner source address not owned by the sending peer */   \
 	X(rx_data_malformed)     /* decrypted payload is not a valid IP packet */           \
+	X(rx_acl_dropped)        /* decrypted packet no access rule allows (acl.h) */       \
 	X(rx_coalesced)          /* packets written to TUN inside a super-packet (GRO) */   \
 	X(rx_coalesced_udp)      /* of those, UDP datagrams (a GSO_UDP_L4 super-packet) */  \
 	X(tx_offload_invalid)    /* TUN read whose virtio header does not fit the packet */ \
@@ -122,6 +124,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(response_invalid, "handshake responses that did not authenticate")                  \
 	X(cookie_invalid, "cookie replies that did not authenticate")                         \
 	X(data_bad_source, "packets whose inner source the peer does not own")                \
+	X(acl_dropped, "packets the access rules do not allow")                                \
 	X(tun_write, "failed writes to the interface")                                        \
 	X(tun_read, "failed reads from the interface")                                        \
 	X(udp_receive, "failed receives on the UDP socket")
@@ -213,6 +216,7 @@ struct device {
 	struct timerq timerq;       /* peers by next deadline */
 	struct stage_pool stage;    /* packets waiting for handshakes, shared by all peers */
 	bool relay_was_available;   /* at the last timer turn (a change makes every peer due) */
+	struct acl acl;            /* access rules from the coordinator: inactive = allow all */
 	struct coordclient *coord; /* NULL without a coordinator */
 	struct meshroutes *mroutes; /* subnet routes and exit node (meshroutes.h), or NULL */
 	struct relayclient relay;  /* unused (have_info false) without a coordinator */

@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/gso.h"
+#include "core/ipaddr.h"
 #include "core/log.h"
 #include "meshd/coordclient.h"
 #include "meshd/device.h"
@@ -21,10 +22,6 @@
 #include "meshd/tun.h"
 
 enum {
-	IP_PROTO_ICMP = 1,
-	IP_PROTO_TCP = 6,
-	IP_PROTO_UDP = 17,
-	IP_PROTO_ICMPV6 = 58,
 	UDP_CSUM_OFF = 6,
 	ICMP_HEADER_LEN = 8,       /* type, code, checksum, 4 bytes unused or id and sequence */
 	ICMP_CSUM_OFF = 2,

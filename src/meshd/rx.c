@@ -3,6 +3,7 @@
  * that has not authenticated. Bad messages are counted and logged rate-limited. */
 #include "meshd/rx.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sodium.h>
 #include <string.h>
@@ -325,6 +326,15 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 		device_log_limited(dev, DEVICE_LOG_data_bad_source, now_ms,
 				   "peer %s: dropped a packet whose inner source is not one of its addresses",
 			       p->name);
+		return;
+	}
+	/* Access rules: after cryptokey routing, so the source is one the peer owns. */
+	if (!acl_allow_rx(&dev->acl, plain, info.total_len, now_ms)) {
+		char src[INET6_ADDRSTRLEN];
+		dev->counters.rx_acl_dropped++;
+		device_log_limited(dev, DEVICE_LOG_acl_dropped, now_ms,
+				   "peer %s: dropped a packet from %s that no access rule allows", p->name,
+				   inet_ntop(info.family, info.src, src, sizeof(src)) ? src : "?");
 		return;
 	}
 	p->rx_bytes += info.total_len;

@@ -26,6 +26,9 @@ enum {
 	STATE_PEER_LINE_MAX = 170 + CONTROL_MAX_ENDPOINTS * 48,
 	/* Header, comment, coordinator line with a 253-character host name, and the self line. */
 	STATE_HEADER_MAX = 640,
+	/* "rule", two IPv6 prefixes (43 each), a protocol and "65535-65535", separators. */
+	STATE_RULE_LINE_MAX = 128,
+	PORT_MAX = 65535,
 };
 
 void state_init(struct node_state *st)
@@ -37,7 +40,96 @@ void state_free(struct node_state *st)
 {
 	free(st->peers);
 	free(st->routes);
+	free(st->rules);
 	state_init(st);
+}
+
+bool state_set_rules(struct node_state *st, bool active, const struct filter_rule *rules, size_t n)
+{
+	struct filter_rule *copy = NULL;
+
+	if (active && n) {
+		copy = malloc(n * sizeof(*copy));
+		if (!copy)
+			return false;
+		memcpy(copy, rules, n * sizeof(*copy));
+	}
+	free(st->rules);
+	st->rules = copy;
+	st->n_rules = active ? n : 0;
+	st->rules_cap = st->n_rules;
+	st->filter_known = true;
+	st->filter_active = active;
+	return true;
+}
+
+static bool add_rule(struct node_state *st, const struct filter_rule *r)
+{
+	if (st->n_rules == FILTER_MAX_RULES)
+		return false;
+	if (st->n_rules == st->rules_cap) {
+		size_t cap = st->rules_cap ? st->rules_cap * 2 : 16;
+		struct filter_rule *v = realloc(st->rules, cap * sizeof(*v));
+		if (!v)
+			return false;
+		st->rules = v;
+		st->rules_cap = cap;
+	}
+	st->rules[st->n_rules++] = *r;
+	return true;
+}
+
+static bool parse_port_text(const char *s, uint16_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || *s < '0' || *s > '9')
+		return false;
+	v = strtoul(s, &end, 10);
+	if (*end || v > PORT_MAX)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+/* "rule SRC/BITS DST/BITS PROTO PORTS": what format_rule writes. */
+static bool parse_rule(char **tok, size_t n, struct filter_rule *r)
+{
+	struct ip_prefix src, dst;
+	static const uint8_t protos[] = { FILTER_PROTO_ANY, FILTER_PROTO_TCP, FILTER_PROTO_UDP, FILTER_PROTO_ICMP };
+	bool proto_ok = false;
+
+	memset(r, 0, sizeof(*r));
+	if (n != 5 || !strchr(tok[1], '/') || !strchr(tok[2], '/') || !ip_prefix_parse(tok[1], &src) ||
+	    !ip_prefix_parse(tok[2], &dst) || src.family != dst.family)
+		return false;
+	r->family = src.family == AF_INET ? FILTER_FAMILY_IPV4 : FILTER_FAMILY_IPV6;
+	r->src_bits = src.bits;
+	r->dst_bits = dst.bits;
+	memcpy(r->src, src.addr, sizeof(r->src));
+	memcpy(r->dst, dst.addr, sizeof(r->dst));
+	for (size_t i = 0; i < sizeof(protos); i++)
+		if (strcmp(tok[3], filter_proto_name(protos[i])) == 0) {
+			r->proto = protos[i];
+			proto_ok = true;
+		}
+	if (!proto_ok)
+		return false;
+	char *dash = strchr(tok[4], '-');
+	if (strcmp(tok[4], "*") == 0) {
+		r->port_lo = 0;
+		r->port_hi = PORT_MAX;
+	} else if (dash) {
+		*dash = '\0';
+		if (!parse_port_text(tok[4], &r->port_lo) || !parse_port_text(dash + 1, &r->port_hi))
+			return false;
+	} else {
+		if (!parse_port_text(tok[4], &r->port_lo))
+			return false;
+		r->port_hi = r->port_lo;
+	}
+	return filter_rule_valid(r); /* host bits, port order, ICMP with all ports */
 }
 
 void state_pin_overlay(struct node_state *st)
@@ -216,6 +308,23 @@ static bool parse_line(struct node_state *st, char *line, size_t lineno, bool *s
 			return fail(err, err_len, lineno, "out of memory");
 		return true;
 	}
+	if (!strcmp(tok[0], "filter")) {
+		if (n != 2 || (strcmp(tok[1], "on") != 0 && strcmp(tok[1], "off") != 0))
+			return fail(err, err_len, lineno, "bad filter line (filter on|off)");
+		st->filter_known = true;
+		st->filter_active = strcmp(tok[1], "on") == 0;
+		return true;
+	}
+	if (!strcmp(tok[0], "rule")) {
+		struct filter_rule r;
+		if (!st->filter_active)
+			return fail(err, err_len, lineno, "rule line without a 'filter on' line before it");
+		if (!parse_rule(tok, n, &r))
+			return fail(err, err_len, lineno, "bad rule line");
+		if (!add_rule(st, &r))
+			return fail(err, err_len, lineno, "more than %d rules, or out of memory", FILTER_MAX_RULES);
+		return true;
+	}
 	return fail(err, err_len, lineno, "unknown line type '%.32s'", tok[0]);
 }
 
@@ -301,7 +410,9 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 		snprintf(err, err_len, "%s: state directory path is too long", dir);
 		return false;
 	}
-	size_t cap = STATE_HEADER_MAX + st->n_peers * STATE_PEER_LINE_MAX + st->n_routes * STATE_ROUTES_LINE_MAX, used = 0;
+	size_t cap = STATE_HEADER_MAX + st->n_peers * STATE_PEER_LINE_MAX + st->n_routes * STATE_ROUTES_LINE_MAX +
+		     st->n_rules * STATE_RULE_LINE_MAX,
+	     used = 0;
 	char *buf = malloc(cap);
 	if (!buf) {
 		snprintf(err, err_len, "%s: out of memory", path);
@@ -352,6 +463,23 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 		for (size_t j = 0; j < r->routes.n && j < CONTROL_MAX_ROUTES; j++)
 			APPEND(" %s", route_format(&r->routes.list[j], a, sizeof(a)));
 		APPEND("\n");
+	}
+	if (st->filter_known)
+		APPEND("filter %s\n", st->filter_active ? "on" : "off");
+	for (size_t i = 0; st->filter_active && i < st->n_rules; i++) {
+		const struct filter_rule *r = &st->rules[i];
+		struct ip_prefix sp = { .family = r->family == FILTER_FAMILY_IPV4 ? AF_INET : AF_INET6, .bits = r->src_bits };
+		struct ip_prefix dp = { .family = sp.family, .bits = r->dst_bits };
+		memcpy(sp.addr, r->src, sizeof(sp.addr));
+		memcpy(dp.addr, r->dst, sizeof(dp.addr));
+		APPEND("rule %s %s %s ", ip_prefix_format(&sp, a, sizeof(a)), ip_prefix_format(&dp, b, sizeof(b)),
+		       filter_proto_name(r->proto));
+		if (r->port_lo == 0 && r->port_hi == PORT_MAX)
+			APPEND("*\n");
+		else if (r->port_lo == r->port_hi)
+			APPEND("%u\n", r->port_lo);
+		else
+			APPEND("%u-%u\n", r->port_lo, r->port_hi);
 	}
 #undef APPEND
 	/* What load would refuse is not written: the node would lose all of it at restart. */

@@ -8,6 +8,13 @@
  *   self NAME IPV4/BITS IPV6/BITS
  *   pin IPV4NET/BITS IPV6NET/BITS
  *   peer PUBKEY NAME IPV4 IPV6 [ENDPOINT ...]
+ *   filter on|off
+ *   rule SRC/BITS DST/BITS any|tcp|udp|icmp *|PORT|LOW-HIGH
+ *
+ * "filter" is the last access-rule state the coordinator sent (off: allow all); with "on",
+ * the "rule" lines are the rules in force. A node restarted while the coordinator is down
+ * enforces them again (fail closed: a node that had rules never comes up allowing all).
+ * No filter line: the coordinator never said (an older meshd or coordinator): allow all.
  *   dns DOMAIN
  *   routes PUBKEY [PREFIX ...]
  *
@@ -52,6 +59,12 @@ struct node_state {
 	struct ip_prefix pin_ipv4, pin_ipv6;
 	char dns_domain[CONTROL_DOMAIN_MAX + 1]; /* "" until the coordinator names one */
 
+	bool filter_known;          /* a filter line was read (or is to be written) */
+	bool filter_active;
+	struct filter_rule *rules;  /* heap array, with filter_active */
+	size_t n_rules;
+	size_t rules_cap;
+
 	struct control_peer *peers; /* heap array */
 	size_t n_peers;
 	size_t peers_cap;
@@ -60,6 +73,8 @@ struct node_state {
 	size_t n_routes;
 	size_t routes_cap;
 };
+/* Copies the rule set in force into st (filter_known set); false if out of memory. */
+bool state_set_rules(struct node_state *st, bool active, const struct filter_rule *rules, size_t n);
 
 void state_init(struct node_state *st);
 void state_free(struct node_state *st);

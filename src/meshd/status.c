@@ -146,6 +146,37 @@ static const char *relay_word(const struct device *dev, uint64_t now_ms)
 	return coordclient_ready(dev) ? "tcp" : "none";
 }
 
+/* The access rules in force: a line, or "access_rules": {...} with every rule. */
+static void render_acl(const struct device *dev, bool json, struct ipc_text *t)
+{
+	const struct acl *a = &dev->acl;
+	const char *origin = a->from_coordinator ? "coordinator" : "saved state";
+	char buf[FILTER_RULE_STR_MAX];
+
+	if (!json) {
+		if (a->active)
+			ipc_text_printf(t, "  access rules: %zu (from %s), %" PRIu64 " packets dropped\n", a->n_rules,
+					origin, dev->counters.rx_acl_dropped);
+		else
+			ipc_text_printf(t, "  access rules: none (allow all)\n");
+		return;
+	}
+	ipc_text_printf(t, "\"access_rules\": {\"active\": %s, \"from\": \"%s\", \"rules\": [",
+			a->active ? "true" : "false", a->active ? origin : "none");
+	for (size_t i = 0; i < a->n_rules; i++) {
+		const struct filter_rule *r = &a->rules[i];
+		struct ip_prefix sp = { .family = r->family == FILTER_FAMILY_IPV4 ? AF_INET : AF_INET6, .bits = r->src_bits };
+		struct ip_prefix dp = { .family = sp.family, .bits = r->dst_bits };
+		memcpy(sp.addr, r->src, sizeof(sp.addr));
+		memcpy(dp.addr, r->dst, sizeof(dp.addr));
+		ipc_text_printf(t, "%s{\"from\": \"%s\", ", i ? ", " : "", ip_prefix_format(&sp, buf, sizeof(buf)));
+		ipc_text_printf(t, "\"to\": \"%s\", \"proto\": \"%s\", \"ports\": [%u, %u]}",
+				ip_prefix_format(&dp, buf, sizeof(buf)), filter_proto_name(r->proto), r->port_lo,
+				r->port_hi);
+	}
+	ipc_text_printf(t, "]}");
+}
+
 static void render_node(const struct device *dev, uint64_t now_ms, bool json, struct ipc_text *t)
 {
 	char name[STATUS_HOSTNAME_MAX], key[KEY_BASE64_LEN + 1];
@@ -173,7 +204,9 @@ static void render_node(const struct device *dev, uint64_t now_ms, bool json, st
 		sep = ", ";
 		DEVICE_COUNTERS(STATUS_COUNTER_JSON)
 #undef STATUS_COUNTER_JSON
-		ipc_text_printf(t, "}, \"peers\": [");
+		ipc_text_printf(t, "}, ");
+		render_acl(dev, true, t);
+		ipc_text_printf(t, ", \"peers\": [");
 		return;
 	}
 	ipc_text_printf(t, "node %s on %s, ", name, dev->ifname);
@@ -186,6 +219,7 @@ static void render_node(const struct device *dev, uint64_t now_ms, bool json, st
 									  : "not available");
 	else
 		ipc_text_printf(t, "  no coordinator (static peers only)\n");
+	render_acl(dev, false, t);
 	meshroutes_status_text(dev, t);
 }
 

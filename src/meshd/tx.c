@@ -157,6 +157,7 @@ void tx_send_keepalive(struct device *dev, struct peer *p, uint64_t now_ms)
 
 void tx_send_packet(struct device *dev, struct peer *p, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
+	acl_note_tx(&dev->acl, pkt, len, now_ms); /* its replies may pass the access rules */
 	if (peer_session_usable(p, now_ms) && tx_has_path(dev, p, now_ms)) {
 		queue_encrypted(dev, p, pkt, len, now_ms);
 		if (session_wants_rekey(&p->sessions->current, now_ms))

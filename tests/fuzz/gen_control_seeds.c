@@ -160,6 +160,37 @@ static void msg_routes(struct control_message *m)
 	rs->n = 4;
 }
 
+/* A FILTER part of n rules (0: allow all), as a coordinator sends for a node. */
+static void msg_filter(struct control_message *m, size_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = CONTROL_MSG_FILTER;
+	m->u.filter.generation = 3;
+	m->u.filter.parts = 1;
+	m->u.filter.active = n > 0;
+	m->u.filter.n_rules = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		struct filter_rule *r = &m->u.filter.rules[i];
+		bool v6 = i % 2;
+		r->family = v6 ? FILTER_FAMILY_IPV6 : FILTER_FAMILY_IPV4;
+		r->proto = i % 4 == 3 ? FILTER_PROTO_ICMP : i % 4 == 2 ? FILTER_PROTO_UDP : FILTER_PROTO_TCP;
+		r->port_lo = r->proto == FILTER_PROTO_ICMP ? 0 : (uint16_t)(80 + i);
+		r->port_hi = r->proto == FILTER_PROTO_ICMP ? 65535 : (uint16_t)(80 + 2 * i);
+		if (v6) {
+			r->src[0] = r->dst[0] = 0xfd;
+			r->src[15] = (uint8_t)i;
+			r->dst[15] = 2;
+			r->src_bits = r->dst_bits = 128;
+		} else {
+			r->src[0] = r->dst[0] = 100;
+			r->src[1] = r->dst[1] = 64;
+			r->src[3] = (uint8_t)i;
+			r->dst[3] = 2;
+			r->src_bits = r->dst_bits = 32;
+		}
+	}
+}
+
 static void msg_empty(struct control_message *m, enum control_msg_type type)
 {
 	memset(m, 0, sizeof(*m));
@@ -288,6 +319,25 @@ static void write_messages(const char *dir)
 	seedfile_write(dir, "msg-dns-truncated", buf, len - 1);
 	buf[2] = 'M';
 	seedfile_write(dir, "msg-dns-upper", buf, len);
+
+	/* access rules: a few, a full part, allow all; broken: cut short, a rule with host
+	 * bits, a count past the end, part beyond parts */
+	msg_filter(&m, 4);
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-filter", buf, len);
+	seedfile_write(dir, "msg-filter-truncated", buf, len - 1);
+	buf[1 + 8 + 1] = 24; /* the first rule's source: 100.64.0.0/24 with host bits */
+	seedfile_write(dir, "msg-filter-host-bits", buf, len);
+	msg_filter(&m, CONTROL_FILTER_RULES_PER_MSG);
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-filter-max", buf, len);
+	buf[8] = CONTROL_FILTER_RULES_PER_MSG + 1;
+	seedfile_write(dir, "msg-filter-count-past-end", buf, len);
+	msg_filter(&m, 0);
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-filter-allow-all", buf, len);
+	buf[5] = 1; /* part 1 of 1 */
+	seedfile_write(dir, "msg-filter-bad-part", buf, len);
 	msg_relay(&m, 148);
 	len = encode(&m, buf, sizeof(buf));
 	seedfile_write(dir, "msg-relay", buf, len);

@@ -276,7 +276,7 @@ lib_counter() {
 # bad datagram exactly once. A new drop counter in meshd must be added here.
 LIB_DROP_COUNTERS="rx_invalid_type rx_invalid_size rx_handshake_invalid rx_handshake_replayed \
 rx_data_unknown_index rx_data_auth_failed rx_data_replayed rx_data_bad_source rx_data_malformed rx_disco_invalid \
-rx_cookie_invalid rx_handshake_ratelimited rx_handshake_shed"
+rx_cookie_invalid rx_handshake_ratelimited rx_handshake_shed rx_acl_dropped"
 
 lib_counter_sum() {
 	local line=$1 name v sum=0

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Every example in conf/ is read by the real parser ('check-config', the code 'up' and
 # 'serve' use), so no example can rot: conf/meshd*.yaml by meshd, conf/meshcoord*.yaml by
-# meshcoord. A file matching neither fails (name it after the program that reads it), and
+# meshcoord, conf/meshcoord-policy*.yaml by 'meshcoord policy check' (the access rules). A file matching neither fails (name it after the program that reads it), and
 # so does one that make install would not ship (dist_doc_DATA in Makefile.am).
 set -u
 
@@ -21,15 +21,17 @@ n=0
 for f in "$top_srcdir"/conf/*; do
 	name=${f##*/}
 	n=$((n + 1))
+	check=(check-config -c "$f")
 	case $name in
 	meshd*.yaml) bin=$MESHD ;;
+	meshcoord-policy*.yaml) bin=$MESHCOORD check=(policy check --file "$f" -c /nonexistent/coord.yaml) ;;
 	meshcoord*.yaml) bin=$MESHCOORD ;;
 	*)
 		not_ok "conf/$name: not meshd*.yaml or meshcoord*.yaml, so no test reads it"
 		continue
 		;;
 	esac
-	if out=$("$bin" check-config -c "$f" 2>&1); then
+	if out=$("$bin" "${check[@]}" 2>&1); then
 		ok "conf/$name: ${out#"$f": }"
 	else
 		not_ok "conf/$name is refused by ${bin##*/}: $out"

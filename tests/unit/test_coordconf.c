@@ -241,9 +241,9 @@ static void test_errors(void **state)
 		{ "a list", "- public_address\n",
 		  "coord.yaml:1:1: the configuration must be a mapping of settings ('key: value' lines), not a list" },
 		{ "unknown key", PUB "listn: 0.0.0.0:51821\n",
-		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes)" },
+		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file)" },
 		{ "meshd key", PUB "listen_port: 51821\n",
-		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes)" },
+		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file)" },
 		{ "duplicate", PUB "state_dir: /a\npublic_address: 203.0.113.11:51821\n",
 		  "coord.yaml:3:1: duplicate key 'public_address' (first given at line 1)" },
 		{ "missing public_address", "listen: 0.0.0.0:51821\n",
@@ -412,7 +412,7 @@ static void test_load(void **state)
 	fclose(f);
 	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
-		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes)", path);
+		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file)", path);
 	assert_string_equal(err, want);
 
 	/* Over the 1 MiB limit. */

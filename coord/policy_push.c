@@ -1,0 +1,231 @@
+/* Access rules on the running coordinator: the policy file loaded at start, read again on
+ * SIGHUP and when the file changes (checked every tick), and each online node sent the
+ * rules that concern it (CONTROL_MSG_FILTER) when it registers and whenever its compiled
+ * set changes: a new policy, or a node that joined, left or was renumbered.
+ *
+ * A policy that does not parse, or that gives some node more than FILTER_MAX_RULES, is
+ * refused: at start meshcoord does not start; on reload the error is logged and the
+ * previous policy stays. No policy file: every node is told "allow all". */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "coord/server_internal.h"
+
+/* The nodes as the compiler sees them, in change-list order; e->policy_index is set. */
+static struct policy_node *node_list(struct coord_server *s, size_t *n_out)
+{
+	struct policy_node *v = calloc(s->nodes.count ? s->nodes.count : 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return NULL;
+	for (struct node_entry *e = s->nodes.head; e; e = e->next) {
+		if (e->removed || n == s->nodes.count)
+			continue;
+		v[n].name = e->rec.name;
+		memcpy(v[n].ipv4, e->rec.ipv4, sizeof(v[n].ipv4));
+		memcpy(v[n].ipv6, e->rec.ipv6, sizeof(v[n].ipv6));
+		e->policy_index = n++;
+	}
+	*n_out = n;
+	return v;
+}
+
+static void digest_of(bool active, const struct filter_rule *rules, size_t n, uint8_t out[POLICY_DIGEST_LEN])
+{
+	crypto_generichash_state st;
+	uint8_t a = active;
+
+	crypto_generichash_init(&st, NULL, 0, POLICY_DIGEST_LEN);
+	crypto_generichash_update(&st, &a, 1);
+	if (n)
+		crypto_generichash_update(&st, (const uint8_t *)rules, n * sizeof(*rules));
+	crypto_generichash_final(&st, out, POLICY_DIGEST_LEN);
+}
+
+/* Queues the set as FILTER parts; the node applies it when the last part is in. */
+static void send_set(struct coord_server *s, struct node_entry *e, bool active, const struct filter_rule *rules,
+		     size_t n)
+{
+	struct control_message *m = calloc(1, sizeof(*m));
+	size_t parts = n ? (n + CONTROL_FILTER_RULES_PER_MSG - 1) / CONTROL_FILTER_RULES_PER_MSG : 1;
+
+	if (!m)
+		return;
+	m->type = CONTROL_MSG_FILTER;
+	m->u.filter.generation = ++s->policy.generation;
+	m->u.filter.parts = (uint8_t)parts; /* n <= FILTER_MAX_RULES: parts fit (control.h) */
+	m->u.filter.active = active;
+	for (size_t part = 0; part < parts; part++) {
+		size_t first = part * CONTROL_FILTER_RULES_PER_MSG;
+		size_t k = n - first < CONTROL_FILTER_RULES_PER_MSG ? n - first : CONTROL_FILTER_RULES_PER_MSG;
+		m->u.filter.part = (uint8_t)part;
+		m->u.filter.n_rules = (uint8_t)k;
+		if (k)
+			memcpy(m->u.filter.rules, rules + first, k * sizeof(*rules));
+		if (!conn_queue_msg(s, e->session, m))
+			break; /* the session is dying; it gets a full set when it comes back */
+	}
+	s->counters.filter_sets_sent++;
+	free(m);
+}
+
+/* Compiles for e and sends if its set changed since it was last sent in this session. */
+static void push_one(struct coord_server *s, struct node_entry *e, const struct policy_node *nodes, size_t n_nodes)
+{
+	struct filter_rule *rules = NULL;
+	size_t n = 0;
+	uint8_t digest[POLICY_DIGEST_LEN];
+	char err[256];
+	bool active = s->policy.loaded;
+
+	if (active && !policy_compile(&s->policy.pol, nodes, n_nodes, e->policy_index, &rules, &n, err, sizeof(err))) {
+		/* policy_check_nodes passed when it was loaded: only a join since then, or memory.
+		 * Fail closed: an empty set lets nothing new in, where no set would allow all. */
+		log_error("access rules: %s; node %s is sent no rules (nothing may reach it) until the policy is fixed",
+			  err, e->rec.name);
+		rules = NULL;
+		n = 0;
+	}
+	digest_of(active, rules, n, digest);
+	if (!e->filter_sent || memcmp(digest, e->filter_digest, sizeof(digest)) != 0) {
+		send_set(s, e, active, rules, n);
+		memcpy(e->filter_digest, digest, sizeof(digest));
+		e->filter_sent = true;
+	}
+	free(rules);
+}
+
+void policy_push_session(struct coord_server *s, struct node_entry *e)
+{
+	size_t n;
+	struct policy_node *nodes = node_list(s, &n);
+
+	if (!nodes) {
+		log_error("access rules: out of memory; node %s gets its rules at the next change", e->rec.name);
+		return;
+	}
+	e->filter_sent = false; /* a new session knows nothing of what the last one was sent */
+	push_one(s, e, nodes, n);
+	free(nodes);
+}
+
+static void push_all(struct coord_server *s)
+{
+	size_t n;
+	struct policy_node *nodes = node_list(s, &n);
+
+	if (!nodes) {
+		log_error("access rules: out of memory; will retry");
+		return;
+	}
+	s->policy.dirty = false;
+	for (struct node_entry *e = s->nodes.head; e; e = e->next)
+		if (!e->removed && e->session && !e->session->dead && e->session->state == CONN_ACTIVE)
+			push_one(s, e, nodes, n);
+	free(nodes);
+}
+
+void policy_push_nodes_changed(struct coord_server *s)
+{
+	if (s->policy.loaded)
+		s->policy.dirty = true;
+}
+
+/* Reads the policy file; false (err set) leaves the loaded policy as it was. */
+static bool load(struct coord_server *s, const char *path, char *err, size_t err_len)
+{
+	struct policy p;
+	struct stat st;
+	size_t n;
+
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	/* Remembered even if it does not load: the tick reads it again only when it changes,
+	 * so a broken file is reported once, not four times a second. */
+	s->policy.mtime = st.st_mtim;
+	s->policy.ino = st.st_ino;
+	s->policy.size = st.st_size;
+	if (!policy_load(&p, path, err, err_len))
+		return false;
+	struct policy_node *nodes = node_list(s, &n);
+	if (!nodes) {
+		snprintf(err, err_len, "%s: out of memory", path);
+		policy_free(&p);
+		return false;
+	}
+	char why[256];
+	bool ok = policy_check_nodes(&p, nodes, n, why, sizeof(why));
+	free(nodes);
+	if (!ok) {
+		snprintf(err, err_len, "%.300s: %s", path, why);
+		policy_free(&p);
+		return false;
+	}
+	if (s->policy.loaded)
+		policy_free(&s->policy.pol);
+	s->policy.pol = p;
+	s->policy.loaded = true;
+	s->policy.dirty = true;
+	return true;
+}
+
+bool policy_push_open(struct coord_server *s, const char *path, char *err, size_t err_len)
+{
+	snprintf(s->policy.path, sizeof(s->policy.path), "%s", path ? path : "");
+	if (!s->policy.path[0])
+		return true;
+	if (!load(s, s->policy.path, err, err_len))
+		return false;
+	log_info("access rules: %s loaded (%zu rules)", s->policy.path, s->policy.pol.n_rules);
+	return true;
+}
+
+void policy_push_reload(struct coord_server *s, const char *path, const char *why)
+{
+	char err[512];
+
+	if (strcmp(path, s->policy.path) != 0) {
+		snprintf(s->policy.path, sizeof(s->policy.path), "%s", path);
+		if (!path[0]) {
+			if (s->policy.loaded) {
+				policy_free(&s->policy.pol);
+				s->policy.loaded = false;
+				log_info("%s: policy_file removed from the configuration: every node may reach every other",
+					 why);
+				push_all(s);
+			}
+			return;
+		}
+	}
+	if (!s->policy.path[0])
+		return;
+	if (!load(s, s->policy.path, err, sizeof(err))) {
+		s->counters.policy_errors++;
+		log_error("%s: access rules not changed: %s", why, err);
+		return;
+	}
+	log_info("%s: access rules %s read again (%zu rules)", why, s->policy.path, s->policy.pol.n_rules);
+	push_all(s);
+}
+
+void policy_push_tick(struct coord_server *s)
+{
+	struct stat st;
+
+	if (s->policy.path[0] && stat(s->policy.path, &st) == 0 &&
+	    (st.st_mtim.tv_sec != s->policy.mtime.tv_sec || st.st_mtim.tv_nsec != s->policy.mtime.tv_nsec ||
+	     st.st_ino != s->policy.ino || st.st_size != s->policy.size)) {
+		policy_push_reload(s, s->policy.path, "policy file changed");
+	}
+	if (s->policy.dirty)
+		push_all(s);
+}
+
+void policy_push_close(struct coord_server *s)
+{
+	if (s->policy.loaded)
+		policy_free(&s->policy.pol);
+	s->policy.loaded = false;
+}
