@@ -17,7 +17,8 @@
 
 enum {
 	ADMIN_EXIT_FAIL = 1,
-	ADMIN_POSITIONAL_MAX = 4,    /* "revoke ID" needs two; more is always a mistake */
+	/* "nodes tag NAME TAG..." may set a node's whole tag set at once; more is a mistake */
+	ADMIN_POSITIONAL_MAX = 2 + TAGS_PER_NODE_MAX,
 	ISO_TIME_LEN = 32,           /* "2024-05-01T12:00:00Z" and room */
 	/* "[v6]:port" at most 47 bytes (INET6_ADDRSTRLEN + 8), times the endpoints, with commas. */
 	ENDPOINT_TEXT_MAX = INET6_ADDRSTRLEN + 8,
@@ -52,13 +53,18 @@ static const char nodes_help[] =
 	"\n"
 	"Actions:\n"
 	"  list [--json]\n"
-	"        show every node: NAME, IPV4, IPV6, ONLINE, LAST SEEN, ENDPOINTS\n"
+	"        show every node: NAME, IPV4, IPV6, ONLINE, LAST SEEN, ENDPOINTS, TAGS\n"
 	"        (online: seen by the coordinator within the last 60 seconds). --json prints\n"
 	"        {\"nodes\": [...]}, each with name, public_key, ipv4, ipv6, online, created_unix,\n"
-	"        last_seen_unix (null: never) and endpoints (a list of \"addr:port\")\n"
+	"        last_seen_unix (null: never), endpoints (a list of \"addr:port\") and tags\n"
 	"  remove NAME\n"
 	"        delete the node; its key is refused from now on and its peers drop it.\n"
 	"        Its name and addresses are not given to another node.\n"
+	"  tag NAME TAG...\n"
+	"        give the node tags (tag:NAME, a-z 0-9 and '-', at most 16 per node), which the\n"
+	"        policy file names like nodes; the running server applies them at once\n"
+	"  untag NAME TAG...\n"
+	"        take tags away from the node\n"
 	"\n"
 	"Times are UTC. -c FILE names the coordinator's config (default " COORDCONF_DEFAULT_PATH ").\n";
 
@@ -507,6 +513,7 @@ static void endpoints_format(const struct db_node *n, char *out, size_t cap)
 }
 
 struct nodes_table {
+	struct db *db;
 	int64_t now;
 	int name_width;
 	int ipv6_width;
@@ -517,7 +524,7 @@ static void node_row(const struct db_node *n, void *ctx)
 {
 	struct nodes_table *t = ctx;
 	char ipv4[INET_ADDRSTRLEN], ipv6[INET6_ADDRSTRLEN], seen[ISO_TIME_LEN];
-	char endpoints[ENDPOINTS_TEXT_MAX];
+	char endpoints[ENDPOINTS_TEXT_MAX], tags[ADMIN_TAGS_TEXT_MAX];
 	bool online;
 
 	inet_ntop(AF_INET, n->ipv4, ipv4, sizeof(ipv4));
@@ -531,11 +538,14 @@ static void node_row(const struct db_node *n, void *ctx)
 	}
 	online = n->last_seen != 0 && t->now - n->last_seen <= ADMIN_ONLINE_WINDOW_S;
 	endpoints_format(n, endpoints, sizeof(endpoints));
-	printf("%-*s %-*s %-*s %-6s %-20s %s\n", t->name_width, n->name, COLUMN_IPV4_WIDTH, ipv4, t->ipv6_width,
-	       ipv6, online ? "yes" : "no", n->last_seen ? time_iso(n->last_seen, seen) : "never", endpoints);
+	admin_tags_text(t->db, n->id, tags, sizeof(tags));
+	/* TAGS last: scripts that cut the columns before it keep working */
+	printf("%-*s %-*s %-*s %-6s %-20s %s %s\n", t->name_width, n->name, COLUMN_IPV4_WIDTH, ipv4, t->ipv6_width,
+	       ipv6, online ? "yes" : "no", n->last_seen ? time_iso(n->last_seen, seen) : "never", endpoints, tags);
 }
 
 struct nodes_json {
+	struct db *db;
 	int64_t now;
 	struct ipc_text out;
 	size_t n;
@@ -569,12 +579,18 @@ static void node_json(const struct db_node *n, void *ctx)
 			continue;
 		ipc_text_printf(&j->out, e->family == 6 ? "%s\"[%s]:%u\"" : "%s\"%s:%u\"", i ? ", " : "", addr, e->port);
 	}
+	struct db_tags tags;
+	if (!db_node_tags(j->db, n->id, &tags))
+		tags.n = 0;
+	ipc_text_printf(&j->out, "], \"tags\": [");
+	for (size_t i = 0; i < tags.n; i++) /* tag_valid: plain ASCII, nothing to escape */
+		ipc_text_printf(&j->out, "%s\"%s\"", i ? ", " : "", tags.v[i]);
 	ipc_text_printf(&j->out, "]}");
 }
 
 static int nodes_list_json(struct db *db)
 {
-	struct nodes_json j = { .now = (int64_t)time(NULL) };
+	struct nodes_json j = { .db = db, .now = (int64_t)time(NULL) };
 
 	ipc_text_init(&j.out);
 	ipc_text_printf(&j.out, "{\"nodes\": [");
@@ -596,7 +612,7 @@ static int nodes_list_json(struct db *db)
 
 static int nodes_list(struct db *db, const struct admin_args *a)
 {
-	struct nodes_table t = { .now = (int64_t)time(NULL), .name_width = 4, .ipv6_width = 4 };
+	struct nodes_table t = { .db = db, .now = (int64_t)time(NULL), .name_width = 4, .ipv6_width = 4 };
 
 	if (a->n_positional != 1) {
 		fprintf(stderr, "meshcoord nodes list: takes no arguments ('%s'); see --help\n", a->positional[1]);
@@ -606,8 +622,8 @@ static int nodes_list(struct db *db, const struct admin_args *a)
 		return nodes_list_json(db);
 	if (!db_nodes_list(db, node_row, &t))
 		goto fail;
-	printf("%-*s %-*s %-*s %-6s %-20s %s\n", t.name_width, "NAME", COLUMN_IPV4_WIDTH, "IPV4", t.ipv6_width, "IPV6",
-	       "ONLINE", "LAST SEEN", "ENDPOINTS");
+	printf("%-*s %-*s %-*s %-6s %-20s %s %s\n", t.name_width, "NAME", COLUMN_IPV4_WIDTH, "IPV4", t.ipv6_width, "IPV6",
+	       "ONLINE", "LAST SEEN", "ENDPOINTS", "TAGS");
 	t.print = true;
 	if (!db_nodes_list(db, node_row, &t))
 		goto fail;
@@ -661,12 +677,24 @@ static int nodes_remove(struct db *db, const struct admin_args *a)
 	return EXIT_SUCCESS;
 }
 
+static int nodes_tag(struct db *db, const struct admin_args *a)
+{
+	return admin_tags_change(db, a->positional, a->n_positional, true);
+}
+
+static int nodes_untag(struct db *db, const struct admin_args *a)
+{
+	return admin_tags_change(db, a->positional, a->n_positional, false);
+}
+
 static const struct {
 	const char *name;
 	int (*run)(struct db *db, const struct admin_args *a);
 } nodes_actions[] = {
 	{ "list", nodes_list },
 	{ "remove", nodes_remove },
+	{ "tag", nodes_tag },
+	{ "untag", nodes_untag },
 };
 
 int admin_nodes(struct db *db, int argc, char **argv)
@@ -703,6 +731,6 @@ int admin_nodes(struct db *db, int argc, char **argv)
 		}
 		return nodes_actions[i].run(db, &a);
 	}
-	fprintf(stderr, "meshcoord nodes: unknown action '%s' (list or remove)\n", a.positional[0]);
+	fprintf(stderr, "meshcoord nodes: unknown action '%s' (list, remove, tag or untag)\n", a.positional[0]);
 	return ADMIN_EXIT_USAGE;
 }

@@ -11,6 +11,7 @@
 #define MESHCOORD_ADMIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "coord/coordconf.h"
@@ -34,6 +35,12 @@ int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t c
 int admin_nodes(struct db *db, int argc, char **argv);
 /* routes list|approve|revoke (admin_routes.c). */
 int admin_routes(struct db *db, int argc, char **argv);
+
+/* nodes tag|untag NAME TAG... (admin_tags.c): pos[0] is the action; the exit status. */
+int admin_tags_change(struct db *db, const char *const *pos, size_t n_pos, bool add);
+/* A node's tags as "tag:a,tag:b", or "-" for none. */
+void admin_tags_text(struct db *db, int64_t node_id, char *out, size_t cap);
+enum { ADMIN_TAGS_TEXT_MAX = TAGS_PER_NODE_MAX * (TAG_MAX + 1) + 1 };
 
 /* True when the command line only asks for help (--help, -h, or no action): then the two
  * functions above use neither db nor cfg nor coord_public, which may be NULL. */

@@ -36,7 +36,7 @@
 _Static_assert(DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL == DB_AUTHKEY_PER_MINUTE_DEFAULT, "one default");
 
 enum {
-	SCHEMA_VERSION = 3,   /* PRAGMA user_version: schema_v1, then the migrations to v2, v3 */
+	SCHEMA_VERSION = 4,   /* PRAGMA user_version: schema_v1, then the migrations to v2, v3, v4 */
 	DB_FILE_MODE = 0600,  /* SQLite gives the -wal and -shm files the database file's mode */
 };
 
@@ -97,6 +97,14 @@ static const char schema_v3_migration[] =
 	"  advertised INTEGER NOT NULL DEFAULT 0,"
 	"  approved INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (node_id, prefix)) WITHOUT ROWID;";
+
+/* Version 4: node tags (db_tags.c), "tag:NAME" as coord/tags.h defines it, given by an
+ * administrator; removing the node removes its tags. */
+static const char schema_v4_migration[] =
+	"CREATE TABLE node_tags ("
+	"  node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
+	"  tag TEXT NOT NULL,"
+	"  PRIMARY KEY (node_id, tag)) WITHOUT ROWID;";
 
 /* The SQL of every statement in enum stmt_id, prepared once at open. */
 static const char *const stmt_sql[STMT_COUNT] = {
@@ -277,9 +285,14 @@ static bool schema_ensure(sqlite3 *sql, char *err, size_t err_len)
 		version = 2;
 	}
 	if (version == 2) {
+		if (sqlite3_exec(sql, schema_v3_migration, NULL, NULL, NULL) != SQLITE_OK)
+			goto sql_error_rollback;
+		version = 3;
+	}
+	if (version == 3) {
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
-		if (sqlite3_exec(sql, schema_v3_migration, NULL, NULL, NULL) != SQLITE_OK ||
+		if (sqlite3_exec(sql, schema_v4_migration, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(sql, pragma, NULL, NULL, NULL) != SQLITE_OK)
 			goto sql_error_rollback;
 	} else if (version != SCHEMA_VERSION) {

@@ -13,6 +13,7 @@
 
 #include "core/control.h"
 #include "core/joinkey.h"
+#include "coord/tags.h"
 
 enum {
 	DB_OVERLAY_IPV4_BITS = 10,  /* 100.64.0.0/10, the CGNAT range (RFC 6598) */
@@ -122,6 +123,31 @@ bool db_route_set_approved(struct db *db, const char *node_name, const struct co
 			   bool *found);
 /* Calls fn for each valid route row, by node name then prefix; malformed prefixes are skipped. */
 bool db_routes_list(struct db *db, void (*fn)(const struct db_route *r, void *ctx), void *ctx);
+
+/* ---------------------------------------------------------------- tags (db_tags.c) */
+
+struct db_tags {
+	char v[TAGS_PER_NODE_MAX][TAG_MAX + 1];
+	size_t n;
+};
+
+enum db_tag_result {
+	DB_TAG_OK = 0,
+	DB_TAG_BAD,      /* a tag is not "tag:" and [a-z0-9-]{1,63} (coord/tags.h) */
+	DB_TAG_NO_NODE,
+	DB_TAG_TOO_MANY, /* the node would have more than TAGS_PER_NODE_MAX: nothing changed */
+	DB_TAG_ERROR,    /* SQLite failed; see the log */
+};
+
+/* Adds (or removes) tags of a node by name, all or none (one transaction); *changed gets
+ * how many rows that made or removed (a tag it already had, or did not have, counts 0). */
+enum db_tag_result db_node_tags_change(struct db *db, const char *node_name, const char *const *tags, size_t n,
+				       bool add, size_t *changed);
+/* A node's tags, sorted. */
+bool db_node_tags(struct db *db, int64_t node_id, struct db_tags *out);
+/* Calls fn for each valid (node, tag) row. */
+bool db_tags_list(struct db *db, void (*fn)(const uint8_t node_key[WIRE_KEY_LEN], const char *tag, void *ctx),
+		  void *ctx);
 
 /* True when another connection (an admin command) committed since the last call. */
 bool db_changed(struct db *db);

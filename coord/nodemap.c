@@ -108,6 +108,7 @@ void nodemap_free(struct node_table *t)
 		sodium_memzero(e->relay_token, sizeof(e->relay_token)); /* a live session's */
 		free(e->pending_eps);
 		free(e->routes);
+		free(e->tags);
 		free(e);
 		e = next;
 	}
@@ -180,6 +181,7 @@ static void tomb_free(struct coord_server *s, struct node_entry *t)
 	*pp = t->tomb_next;
 	change_list_unlink(&s->nodes, t);
 	free(t->routes);
+	free(t->tags);
 	free(t);
 }
 

@@ -15,7 +15,9 @@ enum { TOP_HOSTS, TOP_GROUPS, TOP_RULES, TOP_N };
 static const char *const rule_keys[] = { "from", "to", "proto" };
 enum { RULE_FROM, RULE_TO, RULE_PROTO, RULE_N };
 
-enum { PORT_MAX = 65535, GROUP_PREFIX_LEN = 6 /* "group:" */ };
+enum { PORT_MAX = 65535, GROUP_PREFIX_LEN = 6 /* "group:" */, AUTOGROUP_PREFIX_LEN = 10 /* "autogroup:" */ };
+
+static const char internet_name[] = "autogroup:internet";
 
 /* A name as written in a rule, resolved once the file is read. */
 enum { ENTRY_MAX = 256 /* "group:NAME:" and a list of port ranges */ };
@@ -97,8 +99,23 @@ static bool read_prefix(struct yamlread *r, const char *s, yaml_mark_t mark, str
 	return true;
 }
 
+/* "tag:NAME", as the registry spells tags (coord/tags.h). */
+static bool read_tag(struct yamlread *r, const char *s, size_t len, yaml_mark_t mark, struct policy_ref *ref)
+{
+	char q[YAMLREAD_QUOTE_BUF];
+
+	if (!tag_valid(s, len)) {
+		yamlread_fail(r, mark, "'%s' is not a tag: 'tag:' then 1 to %d of a-z, 0-9 and '-'",
+			      yamlread_quote(s, len, q), TAG_NAME_MAX);
+		return false;
+	}
+	ref->kind = POLICY_REF_TAG;
+	memcpy(ref->tag, s, len + 1);
+	return true;
+}
+
 /* A host's value, or a group member: a node name or an address/prefix. Groups and "*" are
- * not allowed there (no nesting: a reader sees every member where the group is). */
+ * not allowed there (no nesting: a reader sees every member where the group is); a tag is. */
 static bool read_member(struct yamlread *r, const char *what, struct policy_ref *ref)
 {
 	char q[YAMLREAD_QUOTE_BUF];
@@ -119,6 +136,13 @@ static bool read_member(struct yamlread *r, const char *what, struct policy_ref 
 					  : "groups do not nest; list its members instead");
 		return false;
 	}
+	if (strncmp(s, "autogroup:", AUTOGROUP_PREFIX_LEN) == 0) {
+		yamlread_fail(r, r->ev.start_mark, "%s '%s': autogroups are for rule destinations only", what,
+			      yamlread_quote(s, len, q));
+		return false;
+	}
+	if (strncmp(s, "tag:", TAG_PREFIX_LEN) == 0)
+		return read_tag(r, s, len, r->ev.start_mark, ref);
 	if (looks_like_address(s)) {
 		ref->kind = POLICY_REF_PREFIX;
 		return read_prefix(r, s, r->ev.start_mark, &ref->prefix);
@@ -430,6 +454,22 @@ static bool resolve_ref(struct parser *ps, const char *s, yaml_mark_t mark, bool
 		ref->kind = POLICY_REF_GROUP;
 		return true;
 	}
+	if (strcmp(s, internet_name) == 0) {
+		if (!dest) {
+			yamlread_fail(r, mark, "'%s' is a destination only (the internet does not send from the mesh)",
+				      internet_name);
+			return false;
+		}
+		ref->kind = POLICY_REF_INTERNET;
+		return true;
+	}
+	if (strncmp(s, "autogroup:", AUTOGROUP_PREFIX_LEN) == 0) {
+		yamlread_fail(r, mark, "unknown autogroup '%s' (the one there is: %s)", yamlread_quote(s, len, q),
+			      internet_name);
+		return false;
+	}
+	if (strncmp(s, "tag:", TAG_PREFIX_LEN) == 0)
+		return read_tag(r, s, len, mark, ref);
 	if ((h = find_host(ps->p, s))) {
 		*ref = h->ref;
 		ref->line = mark.line + 1;
@@ -520,8 +560,11 @@ static bool resolve_dest(struct parser *ps, const struct pending_name *pn, struc
 			snprintf(addr, sizeof(addr), "%.*s", (int)(close - s - 1), s + 1);
 	} else {
 		colon = strrchr(s, ':');
-		/* "group:x" alone has no ports: its colon is the group's */
-		if (colon && strncmp(s, "group:", GROUP_PREFIX_LEN) == 0 && colon == s + GROUP_PREFIX_LEN - 1)
+		/* "group:x" (or "tag:x", "autogroup:x") alone has no ports: its colon is the name's */
+		if (colon && ((strncmp(s, "group:", GROUP_PREFIX_LEN) == 0 && colon == s + GROUP_PREFIX_LEN - 1) ||
+			      (strncmp(s, "tag:", TAG_PREFIX_LEN) == 0 && colon == s + TAG_PREFIX_LEN - 1) ||
+			      (strncmp(s, "autogroup:", AUTOGROUP_PREFIX_LEN) == 0 &&
+			       colon == s + AUTOGROUP_PREFIX_LEN - 1)))
 			colon = NULL;
 		if (colon)
 			snprintf(addr, sizeof(addr), "%.*s", (int)(colon - s), s);

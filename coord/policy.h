@@ -16,6 +16,12 @@
  * icmp takes "*" only. A rule allows; anything no rule allows is dropped at its destination,
  * except replies to connections the destination itself opened.
  *
+ * "tag:NAME" names every node the registry gives that tag (meshcoord nodes tag), as a
+ * source, a destination, a host's value or a group member. "autogroup:internet" as a
+ * destination is what lies outside the mesh and outside every approved subnet route:
+ * it is compiled into the rules of exit nodes. A prefix destination inside a node's
+ * approved subnet route is compiled into that router's rules.
+ *
  * Names that are neither hosts nor groups are node names; the registry may not know them
  * yet (a node that joins later), so the parser accepts them and `meshcoord policy check`
  * warns about them. */
@@ -29,6 +35,7 @@
 #include "core/control.h"
 #include "core/filter.h"
 #include "core/ipaddr.h"
+#include "coord/tags.h"
 
 enum {
 	POLICY_FILE_MAX = 1 << 20,   /* 1 MiB of YAML is thousands of rules: bounds the read */
@@ -47,11 +54,14 @@ enum policy_ref_kind {
 	POLICY_REF_NODE,   /* a node name (directly or through a host) */
 	POLICY_REF_PREFIX, /* an address or prefix (directly or through a host) */
 	POLICY_REF_GROUP,  /* index into groups */
+	POLICY_REF_TAG,    /* "tag:NAME": every node the registry gives that tag */
+	POLICY_REF_INTERNET, /* "autogroup:internet" (destinations only): through exit nodes */
 };
 
 struct policy_ref {
 	enum policy_ref_kind kind;
 	char node[CONTROL_NAME_MAX + 1];
+	char tag[TAG_MAX + 1];
 	struct ip_prefix prefix;
 	size_t group;
 	size_t line, col; /* where it was written, for warnings */
@@ -107,10 +117,27 @@ struct policy_node {
 	const char *name;
 	uint8_t ipv4[4];
 	uint8_t ipv6[16];
+	const char (*tags)[TAG_MAX + 1]; /* the registry's tags, n_tags of them */
+	size_t n_tags;
+	/* Its routes in effect (advertised and approved): subnets it forwards to, and
+	 * 0.0.0.0/0 or ::/0 when it is an exit node. */
+	const struct control_route *routes;
+	size_t n_routes;
 };
 
-/* The rules node `self` enforces: every (source prefix, own address, proto, port range)
- * that some rule allows toward it, without duplicates, in policy order. *out is malloc'd
+enum {
+	/* Destination prefixes one policy destination can name on one node: its two
+	 * addresses, its routes, and the internet cut around the overlay and every subnet
+	 * route (about as many prefixes as the cut-out prefixes have bits). */
+	POLICY_MAX_DESTS = 1024,
+};
+
+/* The rules node `self` enforces: every (source prefix, destination prefix, proto, port
+ * range) that some rule allows toward it, without duplicates, in policy order. A
+ * destination prefix is one of self's addresses, or, for a node with routes in effect,
+ * the part of a destination that lies inside a subnet it routes (the router enforces it),
+ * or for an exit node the part outside the mesh and every node's subnet routes
+ * ("autogroup:internet", "*", or a literal prefix there). *out is malloc'd
  * (NULL when there are none). False when out of memory or over FILTER_MAX_RULES (err says
  * which node and how many). */
 bool policy_compile(const struct policy *p, const struct policy_node *nodes, size_t n_nodes, size_t self,
@@ -120,7 +147,8 @@ bool policy_compile(const struct policy *p, const struct policy_node *nodes, siz
 bool policy_check_nodes(const struct policy *p, const struct policy_node *nodes, size_t n_nodes, char *err,
 			size_t err_len);
 
-/* Calls warn once for every node name the policy uses that is not in nodes. */
+/* Calls warn once for every node name the policy uses that is not in nodes, and for
+ * every tag no node has (ref->kind tells which). */
 void policy_unknown_nodes(const struct policy *p, const struct policy_node *nodes, size_t n_nodes,
 			  void (*warn)(const struct policy_ref *ref, void *ctx), void *ctx);
 

@@ -26,6 +26,8 @@ static const char policy_usage[] =
 
 struct nodes {
 	struct db_node *v;
+	struct db_tags *tags;            /* one per node (v), from the registry */
+	struct control_routes *routes;   /* one per node: advertised and approved */
 	size_t n, cap;
 	bool failed;
 };
@@ -47,6 +49,33 @@ static void collect(const struct db_node *n, void *ctx)
 	ns->v[ns->n++] = *n;
 }
 
+static size_t index_of(const struct nodes *ns, const uint8_t key[WIRE_KEY_LEN])
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (memcmp(ns->v[i].node_key, key, WIRE_KEY_LEN) == 0)
+			return i;
+	return ns->n;
+}
+
+static void collect_tag(const uint8_t key[WIRE_KEY_LEN], const char *tag, void *ctx)
+{
+	struct nodes *ns = ctx;
+	size_t i = index_of(ns, key);
+
+	if (i < ns->n && ns->tags[i].n < TAGS_PER_NODE_MAX)
+		snprintf(ns->tags[i].v[ns->tags[i].n++], TAG_MAX + 1, "%s", tag);
+}
+
+/* As the server compiles: a route counts when both advertised and approved. */
+static void collect_route(const struct db_route *r, void *ctx)
+{
+	struct nodes *ns = ctx;
+	size_t i = index_of(ns, r->node_key);
+
+	if (i < ns->n && r->advertised && r->approved && ns->routes[i].n < CONTROL_MAX_ROUTES)
+		ns->routes[i].list[ns->routes[i].n++] = r->route;
+}
+
 /* The registry's nodes, if there is a registry; never creates one. */
 static bool load_nodes(const struct coord_config *cfg, struct nodes *ns, bool *have_registry, char *err, size_t cap)
 {
@@ -60,6 +89,12 @@ static bool load_nodes(const struct coord_config *cfg, struct nodes *ns, bool *h
 	if (!db)
 		return false;
 	bool ok = db_nodes_list(db, collect, ns) && !ns->failed;
+	if (ok) {
+		ns->tags = calloc(ns->n ? ns->n : 1, sizeof(*ns->tags));
+		ns->routes = calloc(ns->n ? ns->n : 1, sizeof(*ns->routes));
+		ok = ns->tags && ns->routes && db_tags_list(db, collect_tag, ns) &&
+		     db_routes_list(db, collect_route, ns);
+	}
 	db_close(db);
 	if (!ok)
 		snprintf(err, cap, "%.300s: cannot read the node list", path);
@@ -71,8 +106,12 @@ static void warn_unknown(const struct policy_ref *ref, void *ctx)
 {
 	const char *source = ctx;
 
-	fprintf(stderr, "%s:%zu:%zu: warning: no node named '%s' in the registry (yet): it gets no rules\n", source,
-		ref->line, ref->col, ref->node);
+	if (ref->kind == POLICY_REF_TAG)
+		fprintf(stderr, "%s:%zu:%zu: warning: no node has tag '%s' (yet): rules naming it have no effect\n",
+			source, ref->line, ref->col, ref->tag);
+	else
+		fprintf(stderr, "%s:%zu:%zu: warning: no node named '%s' in the registry (yet): it gets no rules\n",
+			source, ref->line, ref->col, ref->node);
 }
 
 static const char *node_of(const struct policy_node *nodes, size_t n, const struct filter_rule *r)
@@ -116,8 +155,18 @@ static void show_node(const struct policy *p, const struct policy_node *nodes, s
 			snprintf(ports, sizeof(ports), "%u-%u", r->port_lo, r->port_hi);
 		char from[INET6_ADDRSTRLEN + 8];
 		snprintf(from, sizeof(from), "%s/%u", src, r->src_bits);
-		printf("  %-16s %-24s %-4s %-12s to %s\n", who ? who : "-", from, filter_proto_name(r->proto), ports,
-		       r->family == FILTER_FAMILY_IPV4 ? v4 : v6);
+		/* its own address, or a subnet or the internet behind it (a router, an exit) */
+		char to[INET6_ADDRSTRLEN + 8];
+		unsigned int full = r->family == FILTER_FAMILY_IPV4 ? 32 : 128;
+		if (r->dst_bits == full && memcmp(r->dst, r->family == FILTER_FAMILY_IPV4 ? nodes[self].ipv4 : nodes[self].ipv6,
+						   r->family == FILTER_FAMILY_IPV4 ? 4 : 16) == 0) {
+			snprintf(to, sizeof(to), "%s", r->family == FILTER_FAMILY_IPV4 ? v4 : v6);
+		} else {
+			char dst[INET6_ADDRSTRLEN];
+			inet_ntop(r->family == FILTER_FAMILY_IPV4 ? AF_INET : AF_INET6, r->dst, dst, sizeof(dst));
+			snprintf(to, sizeof(to), "%s/%u", dst, r->dst_bits);
+		}
+		printf("  %-16s %-24s %-4s %-12s to %s\n", who ? who : "-", from, filter_proto_name(r->proto), ports, to);
 	}
 	free(rules);
 }
@@ -191,6 +240,8 @@ int policy_cli(const char *config_path, int argc, char **argv)
 		fprintf(stderr, "meshcoord policy %s: %s\n", action, err);
 		policy_free(&p);
 		free(ns.v);
+		free(ns.tags);
+		free(ns.routes);
 		return 1;
 	}
 	struct policy_node *nodes = calloc(ns.n ? ns.n : 1, sizeof(*nodes));
@@ -203,6 +254,14 @@ int policy_cli(const char *config_path, int argc, char **argv)
 		nodes[i].name = ns.v[i].name;
 		memcpy(nodes[i].ipv4, ns.v[i].ipv4, 4);
 		memcpy(nodes[i].ipv6, ns.v[i].ipv6, 16);
+		if (ns.tags) {
+			nodes[i].tags = (const char(*)[TAG_MAX + 1])ns.tags[i].v;
+			nodes[i].n_tags = ns.tags[i].n;
+		}
+		if (ns.routes) {
+			nodes[i].routes = ns.routes[i].list;
+			nodes[i].n_routes = ns.routes[i].n;
+		}
 	}
 	if (!policy_check_nodes(&p, nodes, ns.n, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", file, err);
@@ -231,6 +290,8 @@ int policy_cli(const char *config_path, int argc, char **argv)
 out:
 	free(nodes);
 	free(ns.v);
+	free(ns.tags);
+	free(ns.routes);
 	policy_free(&p);
 	return fflush(stdout) == 0 ? rc : 1;
 }

@@ -26,6 +26,14 @@ static struct policy_node *node_list(struct coord_server *s, size_t *n_out)
 		v[n].name = e->rec.name;
 		memcpy(v[n].ipv4, e->rec.ipv4, sizeof(v[n].ipv4));
 		memcpy(v[n].ipv6, e->rec.ipv6, sizeof(v[n].ipv6));
+		if (e->tags) {
+			v[n].tags = (const char(*)[TAG_MAX + 1])e->tags->cur.v;
+			v[n].n_tags = e->tags->cur.n;
+		}
+		if (e->routes) {
+			v[n].routes = e->routes->effective.list;
+			v[n].n_routes = e->routes->effective.n;
+		}
 		e->policy_index = n++;
 	}
 	*n_out = n;
@@ -125,6 +133,49 @@ static void push_all(struct coord_server *s)
 		if (!e->removed && e->session && !e->session->dead && e->session->state == CONN_ACTIVE)
 			push_one(s, e, nodes, n);
 	free(nodes);
+}
+
+static void tag_row(const uint8_t node_key[WIRE_KEY_LEN], const char *tag, void *ctx)
+{
+	struct coord_server *s = ctx;
+	struct node_entry *e = nodemap_find(&s->nodes, node_key);
+
+	if (!e)
+		return; /* joined after our node list was read: the next reload has it */
+	if (!e->tags && !(e->tags = calloc(1, sizeof(*e->tags)))) {
+		log_error("access rules: out of memory reading the tags of %s", e->rec.name);
+		return;
+	}
+	if (e->tags->next.n < TAGS_PER_NODE_MAX)
+		snprintf(e->tags->next.v[e->tags->next.n++], TAG_MAX + 1, "%s", tag);
+}
+
+static bool tags_equal(const struct db_tags *a, const struct db_tags *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
+void policy_push_tags_reload(struct coord_server *s)
+{
+	for (struct node_entry *e = s->nodes.head; e; e = e->next)
+		if (e->tags)
+			e->tags->next.n = 0;
+	if (!db_tags_list(s->db, tag_row, s)) {
+		SERVER_COUNT_LOG(s, db_errors, "registry: cannot read the tags; those in force stay until the next change");
+		return;
+	}
+	for (struct node_entry *e = s->nodes.head; e; e = e->next) {
+		if (!e->tags || tags_equal(&e->tags->cur, &e->tags->next))
+			continue;
+		log_info("access rules: node %s has %zu tag(s) now", e->rec.name, e->tags->next.n);
+		e->tags->cur = e->tags->next;
+		policy_push_nodes_changed(s);
+	}
 }
 
 void policy_push_nodes_changed(struct coord_server *s)

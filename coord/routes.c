@@ -49,8 +49,10 @@ static void effective_update(struct coord_server *s, struct node_entry *e)
 	if (routes_equal(&eff, &e->routes->effective))
 		return;
 	e->routes->effective = eff;
-	if (!e->removed)
+	if (!e->removed) {
 		nodemap_changed(s, e, true);
+		policy_push_nodes_changed(s); /* a router enforces the rules toward its routes */
+	}
 }
 
 /* ---------------------------------------------------------------- from the registry */

@@ -325,9 +325,15 @@ struct node_routes {
 	uint64_t applied_ms;              /* when its last ROUTES was applied */
 };
 
+/* Tags from the registry (db_tags.c): in force, and those read by a reload in progress. */
+struct node_tags {
+	struct db_tags cur, next;
+};
+
 struct node_entry {
 	struct db_node rec;
 	struct node_routes *routes; /* NULL: never advertised nor approved anything */
+	struct node_tags *tags;     /* NULL: never had a tag */
 	uint64_t hash;
 	uint64_t version;     /* of its last change; the change list is sorted by it */
 	struct conn *session; /* its live registered session, if online */
@@ -580,6 +586,8 @@ void policy_push_reload(struct coord_server *s, const char *path, const char *wh
 void policy_push_nodes_changed(struct coord_server *s);
 /* Right after RELAY_INFO: the node's current rule set. */
 void policy_push_session(struct coord_server *s, struct node_entry *e);
+/* The registry changed (an admin command): tags are read again; a change recompiles. */
+void policy_push_tags_reload(struct coord_server *s);
 /* The tick: a changed file is read again; changed sets are sent. */
 void policy_push_tick(struct coord_server *s);
 

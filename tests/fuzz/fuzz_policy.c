@@ -1,5 +1,5 @@
 /* Fuzz target: meshcoord's policy file parser (explicit length, no NUL terminator), and the
- * compiler on what it accepts, for three fixed nodes. */
+ * compiler on what it accepts, for three fixed nodes: one tagged, one a subnet router and exit. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +10,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const char tags[2][TAG_MAX + 1] = { "tag:a", "tag:server" };
+	static const struct control_route routes[3] = {
+		{ .family = 4, .bits = 24, .addr = { 192, 168, 1 } },
+		{ .family = 4, .bits = 0 },
+		{ .family = 6, .bits = 0 },
+	};
 	static const struct policy_node nodes[3] = {
-		{ "a", { 100, 64, 0, 1 }, { 0xfd, [15] = 1 } },
-		{ "b", { 100, 64, 0, 2 }, { 0xfd, [15] = 2 } },
-		{ "home", { 100, 64, 1, 3 }, { 0xfd, [15] = 3 } },
+		{ .name = "a", .ipv4 = { 100, 64, 0, 1 }, .ipv6 = { 0xfd, [15] = 1 } },
+		{ .name = "b", .ipv4 = { 100, 64, 0, 2 }, .ipv6 = { 0xfd, [15] = 2 }, .tags = tags, .n_tags = 2 },
+		{ .name = "home", .ipv4 = { 100, 64, 1, 3 }, .ipv6 = { 0xfd, [15] = 3 }, .routes = routes, .n_routes = 3 },
 	};
 	struct policy p;
 	char err[512];

@@ -1,6 +1,6 @@
 /* The registry's hardening (issue 8): limits on reusable join keys (max uses, registrations
  * per minute), the schema migration that added them, the file opened without following a
- * symbolic link and with its mode fixed, and malformed node rows skipped on load instead of
+ * symbolic link and with its mode fixed, node tags (schema v4), and malformed node rows skipped on load instead of
  * failing the listing (or, served, closing every session that reaches them). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,7 +91,7 @@ static void test_migration_from_v1(void **state)
 	db_close(db);
 	raw_sql("ALTER TABLE authkeys DROP COLUMN max_uses; ALTER TABLE authkeys DROP COLUMN per_minute;"
 		"ALTER TABLE authkeys DROP COLUMN minute_start; ALTER TABLE authkeys DROP COLUMN minute_uses;"
-		"DROP TABLE routes; PRAGMA user_version = 1");
+		"DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 1");
 	db = open_db();
 	assert_true(db_authkey_list(db, collect_key, &l));
 	assert_int_equal(l.n, 1);
@@ -132,7 +132,7 @@ static void test_routes_registry(void **state)
 	memset(key, 0x42, sizeof(key));
 	assert_int_equal(db_register_node(db, key, secret, sizeof(secret), "gw", NOW, &node), DB_REGISTER_OK);
 	db_close(db);
-	raw_sql("DROP TABLE routes; PRAGMA user_version = 2");
+	raw_sql("DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 2");
 	db = open_db();
 
 	assert_true(route_parse("192.168.1.0/24", &adv.list[0]));
@@ -170,6 +170,85 @@ static void test_routes_registry(void **state)
 	l.n = 0;
 	assert_true(db_routes_list(db, collect_route, &l));
 	assert_int_equal(l.n, 0);
+	db_close(db);
+}
+
+/* Tags: added and removed all or none, the syntax and the per-node bound held, listed for
+ * the server, removed with the node; and a v3 registry (before tags) gains the table. */
+struct tag_rows {
+	char tag[8][TAG_MAX + 1];
+	size_t n;
+};
+
+static void collect_tag(const uint8_t key[WIRE_KEY_LEN], const char *tag, void *ctx)
+{
+	struct tag_rows *t = ctx;
+	(void)key;
+	if (t->n < 8)
+		snprintf(t->tag[t->n++], TAG_MAX + 1, "%s", tag);
+}
+
+static void test_tags_registry(void **state)
+{
+	uint8_t secret[JOINKEY_SECRET_LEN], key[WIRE_KEY_LEN];
+	struct db *db = open_db();
+	struct db_node node;
+	struct db_tags t;
+	struct tag_rows rows = { .n = 0 };
+	size_t changed;
+	(void)state;
+
+	make_key(db, true, 0, secret, NULL);
+	random_key(key);
+	assert_int_equal(db_register_node(db, key, secret, sizeof(secret), "srv", NOW, &node), DB_REGISTER_OK);
+	db_close(db);
+	raw_sql("DROP TABLE node_tags; PRAGMA user_version = 3");
+	db = open_db();
+
+	const char *two[] = { "tag:web", "tag:db-1" };
+	assert_int_equal(db_node_tags_change(db, "srv", two, 2, true, &changed), DB_TAG_OK);
+	assert_int_equal(changed, 2);
+	assert_int_equal(db_node_tags_change(db, "srv", two, 1, true, &changed), DB_TAG_OK);
+	assert_int_equal(changed, 0); /* it had it already */
+	assert_true(db_node_tags(db, node.id, &t));
+	assert_int_equal(t.n, 2);
+	assert_string_equal(t.v[0], "tag:db-1"); /* sorted */
+	assert_string_equal(t.v[1], "tag:web");
+
+	/* strict syntax; an unknown node; nothing changes on refusal */
+	const char *bad[] = { "tag:Web", "tag:", "web", "tag:a_b", "tag:a b" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(db_node_tags_change(db, "srv", &bad[i], 1, true, &changed), DB_TAG_BAD);
+	assert_int_equal(db_node_tags_change(db, "nobody", two, 1, true, &changed), DB_TAG_NO_NODE);
+
+	/* the bound: TAGS_PER_NODE_MAX in all, and a change over it changes nothing */
+	char many[TAGS_PER_NODE_MAX][TAG_MAX + 1];
+	const char *many_p[TAGS_PER_NODE_MAX];
+	for (int i = 0; i < TAGS_PER_NODE_MAX; i++) {
+		snprintf(many[i], sizeof(many[i]), "tag:t%d", i);
+		many_p[i] = many[i];
+	}
+	assert_int_equal(db_node_tags_change(db, "srv", many_p, TAGS_PER_NODE_MAX, true, &changed), DB_TAG_TOO_MANY);
+	assert_true(db_node_tags(db, node.id, &t));
+	assert_int_equal(t.n, 2);
+	assert_int_equal(db_node_tags_change(db, "srv", many_p, TAGS_PER_NODE_MAX - 2, true, &changed), DB_TAG_OK);
+	assert_true(db_node_tags(db, node.id, &t));
+	assert_int_equal(t.n, TAGS_PER_NODE_MAX);
+
+	/* untag */
+	assert_int_equal(db_node_tags_change(db, "srv", many_p, TAGS_PER_NODE_MAX - 2, false, &changed), DB_TAG_OK);
+	assert_int_equal(changed, TAGS_PER_NODE_MAX - 2);
+	assert_int_equal(db_node_tags_change(db, "srv", two, 1, false, &changed), DB_TAG_OK);
+	assert_int_equal(changed, 1);
+	assert_true(db_tags_list(db, collect_tag, &rows));
+	assert_int_equal(rows.n, 1);
+	assert_string_equal(rows.tag[0], "tag:db-1");
+
+	/* removing the node removes its tags */
+	assert_true(db_node_remove(db, "srv"));
+	rows.n = 0;
+	assert_true(db_tags_list(db, collect_tag, &rows));
+	assert_int_equal(rows.n, 0);
 	db_close(db);
 }
 
@@ -284,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_per_minute, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_migration_from_v1, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_routes_registry, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_tags_registry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_nofollow_and_mode, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_rows_skipped, setup_dir, teardown_dir),
 	};
