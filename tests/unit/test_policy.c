@@ -1,5 +1,6 @@
 /* Unit tests for coord/policy: a table of good and bad policy files (each bad one with its
- * exact "file:line:col: message"), and the per-node compiler (who reaches whom, on what). */
+ * exact "file:line:col: message"), and the per-node compiler (who reaches whom, on what),
+ * with tags and with destinations behind subnet routers and exit nodes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,11 @@ static void test_good(void **state)
 		{ "rules:\n  - {from: [\"*\"], to: [\"*:*\"], proto: icmp}\n  - {from: [a], to: [\"b:80,443,8000-8100\"], proto: tcp}\n"
 		  "  - {from: [100.64.0.1], to: [\"[fd00::1]:53\"], proto: udp}\n  - {from: [a], to: [\"100.64.0.0/10:1\"], proto: any}\n",
 		  0, 0, 4 },
+		/* tags wherever a node name may be; the internet as a destination */
+		{ "hosts:\n  web: tag:web\ngroups:\n  group:ops: [a, tag:ops-1]\nrules:\n"
+		  "  - {from: [tag:admin, group:ops], to: [\"tag:server:22\", \"web:443\"], proto: tcp}\n"
+		  "  - {from: [a], to: [\"autogroup:internet:*\", \"192.168.1.0/24:*\"]}\n",
+		  1, 1, 2 },
 		/* rules before the hosts and groups they use: names resolve after the file is read */
 		{ "rules:\n  - {from: [group:g], to: [\"h:1\"]}\ngroups:\n  group:g: [a]\nhosts:\n  h: b\n", 1, 1, 1 },
 	};
@@ -85,11 +91,21 @@ static void test_bad(void **state)
 		{ "rules:\n  - {from: [a], to: [\"b:80\"], proto: icmp}\n",
 		  "p.yaml:2:22: ICMP has no ports: write the destination with ':*' for proto icmp" },
 		{ "rules:\n  - {from: [\"a b\"], to: [\"b:1\"]}\n",
-		  "p.yaml:2:13: source 'a b' is not '*', a host, a group:NAME, a node name or an address" },
+		  "p.yaml:2:13: source 'a b' is not '*', a host, a group:NAME, a tag:NAME, a node name or an address" },
 		{ "rules:\n  - {from: [100.64.0.1/10], to: [\"b:1\"]}\n",
 		  "p.yaml:2:13: '100.64.0.1/10' has host bits set; did you mean 100.64.0.0/10?" },
 		{ "rules:\n  - {from: [300.1.1.1], to: [\"b:1\"]}\n",
 		  "p.yaml:2:13: '300.1.1.1' is not an IP address or prefix" },
+		{ "rules:\n  - {from: [tag:Web], to: [\"b:1\"]}\n",
+		  "p.yaml:2:13: 'tag:Web' is not a tag: 'tag:' then 1 to 63 of a-z, 0-9 and '-'" },
+		{ "rules:\n  - {from: [a], to: [\"tag:web\"]}\n",
+		  "p.yaml:2:22: destination 'tag:web' needs ports: NAME:PORTS, e.g. 'nas:*' or 'nas:80,443'" },
+		{ "rules:\n  - {from: [autogroup:internet], to: [\"b:1\"]}\n",
+		  "p.yaml:2:13: 'autogroup:internet' is a destination only (the internet does not send from the mesh)" },
+		{ "rules:\n  - {from: [a], to: [\"autogroup:self:1\"]}\n",
+		  "p.yaml:2:22: unknown autogroup 'autogroup:self' (the one there is: autogroup:internet)" },
+		{ "groups:\n  group:f: [autogroup:internet]\nrules: []\n",
+		  "p.yaml:2:13: group member 'autogroup:internet': autogroups are for rule destinations only" },
 		{ "hosts:\n  nas: home\n  nas: other\nrules: []\n", "p.yaml:3:3: host 'nas' is defined twice" },
 		{ "hosts:\n  10.0.0.1: home\nrules: []\n",
 		  "p.yaml:2:3: host name '10.0.0.1' must be 1 to 63 letters, digits, '-', '_' or '.'" },
@@ -225,6 +241,120 @@ static void test_unknown_nodes(void **state)
 	policy_free(&p);
 }
 
+/* Tags, and destinations behind a subnet router and an exit node: a (tag:admin), b
+ * (tag:server), c routing 192.168.1.0/24 and offering itself as an exit. */
+static const char tags_a[1][TAG_MAX + 1] = { "tag:admin" }, tags_b[1][TAG_MAX + 1] = { "tag:server" };
+static struct control_route routes_c[3];
+
+static size_t compile_routed(const char *text, size_t self, struct filter_rule **rules)
+{
+	struct policy_node saved[3];
+	memcpy(saved, nodes, sizeof(saved));
+	nodes[0].tags = tags_a;
+	nodes[0].n_tags = 1;
+	nodes[1].tags = tags_b;
+	nodes[1].n_tags = 1;
+	memset(routes_c, 0, sizeof(routes_c));
+	routes_c[0] = (struct control_route){ .family = 4, .bits = 24, .addr = { 192, 168, 1 } };
+	routes_c[1] = (struct control_route){ .family = 4, .bits = 0 };
+	routes_c[2] = (struct control_route){ .family = 6, .bits = 0 };
+	nodes[2].routes = routes_c;
+	nodes[2].n_routes = 3;
+	size_t n = compile(text, self, rules);
+	memcpy(nodes, saved, sizeof(saved));
+	return n;
+}
+
+/* True when the v4 rule's destination holds the address. */
+static bool dst_holds(const struct filter_rule *r, const char *addr)
+{
+	struct ip_prefix p = { .family = AF_INET, .bits = r->dst_bits };
+	uint8_t a[4];
+	memcpy(p.addr, r->dst, 4);
+	inet_pton(AF_INET, addr, a);
+	return r->family == FILTER_FAMILY_IPV4 && ip_prefix_contains(&p, AF_INET, a);
+}
+
+static void test_compile_tags_routes(void **state)
+{
+	(void)state;
+	struct filter_rule *r;
+	const char *pol = "hosts:\n  nas: 192.168.1.50/32\nrules:\n"
+			  "  - {from: [tag:admin], to: [\"tag:server:22\"], proto: tcp}\n"
+			  "  - {from: [a], to: [\"nas:80\"], proto: tcp}\n"
+			  "  - {from: [b], to: [\"autogroup:internet:443\"], proto: tcp}\n";
+
+	/* b: ssh from the admin-tagged a */
+	size_t n = compile_routed(pol, 1, &r);
+	assert_int_equal(n, 2);
+	assert_rule(&r[0], "100.64.0.1/32 -> 100.64.0.2/32 tcp 22");
+	assert_rule(&r[1], "fd00::1/128 -> fd00::2/128 tcp 22");
+	free(r);
+	/* a: nobody; the NAS and the internet are c's to enforce */
+	assert_int_equal(compile_routed(pol, 0, &r), 0);
+
+	/* c: a to the NAS behind it; b to the internet: 0/0 without the overlay (9 prefixes
+	 * in 0/1) and the LAN (23 in 128/1), ::/0 without fc00::/7 (7) */
+	n = compile_routed(pol, 2, &r);
+	assert_int_equal(n, 1 + 32 + 7);
+	assert_rule(&r[0], "100.64.0.1/32 -> 192.168.1.50/32 tcp 80");
+	size_t eight = 0;
+	for (size_t i = 1; i < n; i++) {
+		assert_true(filter_rule_valid(&r[i]));
+		assert_false(dst_holds(&r[i], "100.64.0.3"));   /* not c itself */
+		assert_false(dst_holds(&r[i], "100.127.255.1")); /* nor any node */
+		assert_false(dst_holds(&r[i], "192.168.1.50"));  /* nor the LAN */
+		eight += dst_holds(&r[i], "8.8.8.8");
+		eight += dst_holds(&r[i], "192.168.2.1");
+	}
+	assert_int_equal(eight, 2); /* the internet, each address once */
+	free(r);
+
+	/* "*" on c: itself, its LAN and the internet; a literal public prefix on the exit;
+	 * an overlay prefix names c's own address only */
+	n = compile_routed("rules:\n  - {from: [a], to: [\"*:*\"], proto: icmp}\n", 2, &r);
+	assert_int_equal(n, 2 + 1 + 32 + 7);
+	assert_rule(&r[0], "100.64.0.1/32 -> 100.64.0.3/32 icmp *");
+	assert_rule(&r[1], "100.64.0.1/32 -> 192.168.1.0/24 icmp *");
+	free(r);
+	n = compile_routed("rules:\n  - {from: [a], to: [\"198.51.100.0/24:53\", \"100.64.0.0/10:53\"]}\n", 2, &r);
+	assert_int_equal(n, 2);
+	assert_rule(&r[0], "100.64.0.1/32 -> 198.51.100.0/24 any 53");
+	assert_rule(&r[1], "100.64.0.1/32 -> 100.64.0.3/32 any 53");
+	free(r);
+	/* a wider prefix than the LAN: the router enforces its own part */
+	n = compile_routed("rules:\n  - {from: [b], to: [\"192.168.0.0/16:22\"], proto: tcp}\n", 2, &r);
+	assert_int_equal(n, 1 + 8); /* the LAN, then the rest of the /16 (8 prefixes) through the exit */
+	assert_rule(&r[0], "100.64.0.2/32 -> 192.168.1.0/24 tcp 22");
+	free(r);
+	/* without routes c would enforce none of it (the behaviour before) */
+	assert_int_equal(compile(pol, 2, &r), 0);
+}
+
+static size_t n_tag_warned;
+static void count_tag_warn(const struct policy_ref *ref, void *ctx)
+{
+	(void)ctx;
+	assert_int_equal(ref->kind, POLICY_REF_TAG);
+	assert_string_equal(ref->tag, "tag:ghost");
+	n_tag_warned++;
+}
+
+static void test_unknown_tags(void **state)
+{
+	(void)state;
+	struct policy p;
+	char err[256];
+	nodes[0].tags = tags_a;
+	nodes[0].n_tags = 1;
+	assert_true(parse(&p, "rules:\n  - {from: [tag:admin, tag:ghost], to: [\"tag:ghost:1\"]}\n", err, sizeof(err)));
+	policy_unknown_nodes(&p, nodes, 3, count_tag_warn, NULL);
+	assert_int_equal(n_tag_warned, 2);
+	nodes[0].tags = NULL;
+	nodes[0].n_tags = 0;
+	policy_free(&p);
+}
+
 int main(void)
 {
 	setup_nodes();
@@ -234,6 +364,8 @@ int main(void)
 		cmocka_unit_test(test_compile),
 		cmocka_unit_test(test_compile_limit),
 		cmocka_unit_test(test_unknown_nodes),
+		cmocka_unit_test(test_compile_tags_routes),
+		cmocka_unit_test(test_unknown_tags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
