@@ -16,9 +16,15 @@
 #   (c) the file edited in place (no signal) to let nb reach na:22: applies within 2 s (printed);
 #   (d) a broken file and SIGHUP: the coordinator logs file:line:col, the rules stay;
 #   (e) the coordinator stopped and nb restarted: nb enforces its saved rules (fail closed);
-#   (f) meshcoord policy check and show (the dry run) on the registry.
+#   (f) meshcoord policy check and show (the dry run) on the registry;
+#   (g) a rule for tag:ops: 'meshcoord nodes tag nc tag:ops' lets nc reach nb:22 within 2 s
+#       (printed), 'untag' takes it away within 2 s; nodes list shows the tag;
+#   (h) nb routes its LAN 192.168.77.0/24 with a "NAS" (alN-<pid>, 192.168.77.50, TCP 80):
+#       with the route approved and a policy naming the NAS, na reaches it through nb and nc
+#       does not (nb enforces rules toward its subnet); the route is then revoked.
 #
-# Needs root, /dev/net/tun, iproute2, ping, socat, unshare (exit 77 = SKIP otherwise).
+# Needs root, /dev/net/tun, iproute2, ping, socat, unshare (exit 77 = SKIP otherwise);
+# (h) needs nft (meshd's source NAT), else it is skipped.
 # KEEP_TMPDIR=1 keeps the logs.
 set -u
 
@@ -48,7 +54,7 @@ IFACE=mesh0
 T=$LIB_TMPDIR
 NODES="na nb nc"
 declare -A NS IP IP6 UNDERLAY PID
-NS=([na]=alA-$$ [nb]=alB-$$ [nc]=alX-$$)
+NS=([na]=alA-$$ [nb]=alB-$$ [nc]=alX-$$ [nas]=alN-$$)
 UNDERLAY=([na]=192.0.2.11 [nb]=192.0.2.12 [nc]=192.0.2.13)
 REGISTER_LIMIT_S=15
 PING_LIMIT_S=15
@@ -61,6 +67,9 @@ CONNECT_TIMEOUT_S=1
 PROBE_TIMEOUT_S=0.2
 POLICY=$T/policy.yaml
 CONF=$T/coord.yaml
+LAN=192.168.77.0/24
+LAN_GW=192.168.77.1
+IP[nas]=192.168.77.50
 
 lib_hub_create "$NS_HUB"
 lib_ns_create "$NS_COORD"
@@ -76,6 +85,10 @@ for n in $NODES; do
 	control_socket: $T/$n.sock
 	EOF
 done
+# nb advertises its LAN from the start; it takes effect only when approved in (h).
+echo "advertise_routes: [$LAN]" >>"$T/nb.yaml"
+lib_ns_create "${NS[nas]}"
+lib_veth "${NS[nb]}" lan0 "$LAN_GW/24" "${NS[nas]}" eth0 "${IP[nas]}/24"
 lib_coord_write_config "$CONF" "0.0.0.0:$CONTROL_PORT" "0.0.0.0:$STUN_PORT" "$COORD_IP:$CONTROL_PORT" "$T/coord-state"
 
 COORD_PID=
@@ -269,6 +282,68 @@ printf 'rules:\n  - {from: [ghost], to: ["nb:1"]}\n' >"$T/ghost.yaml"
 "$MESHCOORD" policy check -c "$CONF" --file "$T/ghost.yaml" >"$T/ghost.out" 2>&1
 lib_check "(f) policy check warns about a name no node has" grep -q "ghost.yaml:2:13: warning: no node named 'ghost'" "$T/ghost.out"
 sed 's/^/#   /' "$T/show.out"
+
+# ------------------------------------------------------------------ (g) tags
+echo '  - {from: [tag:ops], to: ["nb:22"], proto: tcp}' >>"$POLICY"
+lib_wait_for 3 grep -q "policy file changed: access rules .* read again (4 rules)" "$T/coord.log"
+lib_check "(g) before the tag: nc cannot reach nb:22" blocked nc nb 22
+"$MESHCOORD" nodes tag nc tag:ops -c "$CONF" 2>"$T/tag.err"
+if wait_ms took "$APPLY_LIMIT_MS" reaches nc nb 22 "$PROBE_TIMEOUT_S" && [ "$took" -le "$APPLY_LIMIT_MS" ]; then
+	lib_ok "(g) 'meshcoord nodes tag nc tag:ops': nc reaches nb:22 after $took ms (limit $APPLY_LIMIT_MS)"
+else
+	lib_not_ok "(g) 'meshcoord nodes tag nc tag:ops': nc reaches nb:22 within $APPLY_LIMIT_MS ms (took $took ms)"
+	show_log_tail "$T/tag.err" 2
+	show_log_tail "$T/coord.log"
+fi
+"$MESHCOORD" nodes list -c "$CONF" >"$T/nodes.out" 2>&1
+"$MESHCOORD" nodes list --json -c "$CONF" >"$T/nodes.json" 2>&1
+lib_check "(g) nodes list shows nc's tag" grep -E -q '^nc .* tag:ops$' "$T/nodes.out"
+lib_check "(g) nodes list --json too" grep -q '"tags": \["tag:ops"\]' "$T/nodes.json"
+"$MESHCOORD" nodes untag nc tag:ops -c "$CONF" 2>>"$T/tag.err"
+if wait_ms took "$APPLY_LIMIT_MS" blocked nc nb 22 "$PROBE_TIMEOUT_S" && [ "$took" -le "$APPLY_LIMIT_MS" ]; then
+	lib_ok "(g) 'meshcoord nodes untag nc tag:ops': nc cannot reach nb:22 after $took ms (limit $APPLY_LIMIT_MS)"
+else
+	lib_not_ok "(g) 'meshcoord nodes untag': nc blocked from nb:22 within $APPLY_LIMIT_MS ms (took $took ms)"
+fi
+
+# ------------------------------------------------------------------ (h) a subnet route
+if command -v nft >/dev/null 2>&1; then
+	ip netns exec "${NS[nas]}" timeout 300 socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"echo ok-nas-80" \
+		</dev/null >/dev/null 2>&1 &
+	lib_track_pid $!
+	lib_wait_for 5 lib_tcp_listening "${NS[nas]}" 80
+	cat >"$POLICY" <<EOF
+hosts:
+  web: nb
+  nas: ${IP[nas]}/32
+rules:
+  - {from: [na], to: ["web:80", "nas:80"], proto: tcp}
+  - {from: ["*"], to: ["*:*"], proto: icmp}
+  - {from: [nb], to: ["na:22"], proto: tcp}
+EOF
+	"$MESHCOORD" routes approve nb "$LAN" -c "$CONF" >/dev/null 2>&1
+	lib_wait_for 5 bash -c "ip -n ${NS[nc]} route show $LAN | grep -q $IFACE && ip -n ${NS[na]} route show $LAN | grep -q $IFACE"
+	if wait_ms took "$APPLY_LIMIT_MS" reaches na nas 80 "$PROBE_TIMEOUT_S"; then
+		lib_ok "(h) with the route approved and a rule for the NAS: na reaches ${IP[nas]}:80 through nb ($took ms)"
+	else
+		lib_not_ok "(h) na reaches the NAS ${IP[nas]}:80 through nb (rule 'na -> nas:80')"
+		show_log_tail "$T/coord.log"
+		show_log_tail "$T/nb.log"
+	fi
+	lib_check "(h) nc, with a route to the LAN but no rule, cannot reach the NAS" blocked nc nas 80
+	"$MESHCOORD" policy show nb -c "$CONF" >"$T/show-nb.out" 2>&1
+	lib_check "(h) policy show nb: na to the NAS behind it" \
+		grep -E -q "^  na +${IP[na]}/32 +tcp +80 +to ${IP[nas]}/32\$" "$T/show-nb.out"
+	"$MESHCOORD" routes revoke nb "$LAN" -c "$CONF" >/dev/null 2>&1
+	cp "$T/policy.good" "$POLICY"
+	lib_check "(h) after the revoke na drops its route to the LAN" \
+		lib_wait_for 5 bash -c "! ip -n ${NS[na]} route show $LAN | grep -q $IFACE"
+else
+	lib_ok "# SKIP (h) a subnet route under a policy: no nft"
+fi
+# (e) below needs nb's saved rules to be the good policy's again
+cp "$T/policy.good" "$POLICY"
+lib_wait_for 5 bash -c "[ \$(grep -c '^rule ' '$T/nb/coordinator.state') = 4 ]"
 
 # ------------------------------------------------------------------ (e) fail closed
 # nb's state file is written within a few seconds of a change.
