@@ -25,8 +25,8 @@ cat >"$tmp/meshcoord" <<'STUB'
 #!/bin/sh
 echo "$*" >"${0%/*}/meshcoord.args"
 [ "$1 $2" = "nodes list" ] || exit 2
-printf 'NAME     IPV4        IPV6  ONLINE LAST SEEN  ENDPOINTS\n'
-printf 'alpha    100.64.0.1  -     yes    -          -\nbeta     100.64.0.2  -     no     -          -\n'
+printf 'NAME     IPV4        IPV6  ONLINE LAST SEEN  ENDPOINTS TAGS\n'
+printf 'alpha    100.64.0.1  -     yes    -          -         tag:web,tag:db\nbeta     100.64.0.2  -     no     -          -         tag:ops\n'
 STUB
 chmod +x "$tmp/meshd" "$tmp/meshcoord"
 
@@ -76,7 +76,7 @@ completes "--count" meshd ping --cou
 
 completes "authkey" meshcoord au
 completes "create list revoke" meshcoord authkey ""
-completes "list remove" meshcoord nodes ""
+completes "list remove tag untag" meshcoord nodes ""
 completes "--max-uses" meshcoord authkey create --max
 completes "alpha beta" "$tmp/meshcoord" nodes remove ""
 completes "beta" "$tmp/meshcoord" nodes -c /etc/m.yaml remove b
@@ -85,6 +85,10 @@ if [ "$(cat "$tmp/meshcoord.args" 2>/dev/null)" = "nodes list -c /etc/m.yaml" ];
 else
 	not_ok "node names from the config named on the line: asked '$(cat "$tmp/meshcoord.args" 2>/dev/null)'"
 fi
+completes "alpha beta" "$tmp/meshcoord" nodes tag ""
+completes "tag:db tag:ops tag:web" "$tmp/meshcoord" nodes tag alpha ""
+completes "tag:db tag:web" "$tmp/meshcoord" nodes untag alpha ""
+completes "tag:web" "$tmp/meshcoord" nodes untag alpha tag:db tag:w
 completes "--log-level" meshcoord serve --log
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
