@@ -622,8 +622,8 @@ static int nodes_list(struct db *db, const struct admin_args *a)
 		return nodes_list_json(db);
 	if (!db_nodes_list(db, node_row, &t))
 		goto fail;
-	printf("%-*s %-*s %-*s %-6s %-20s %s %s\n", t.name_width, "NAME", COLUMN_IPV4_WIDTH, "IPV4", t.ipv6_width, "IPV6",
-	       "ONLINE", "LAST SEEN", "ENDPOINTS", "TAGS");
+	printf("%-*s %-*s %-*s %-6s %-20s %s %s\n", t.name_width, "NAME", COLUMN_IPV4_WIDTH, "IPV4", t.ipv6_width,
+	       "IPV6", "ONLINE", "LAST SEEN", "ENDPOINTS", "TAGS");
 	t.print = true;
 	if (!db_nodes_list(db, node_row, &t))
 		goto fail;

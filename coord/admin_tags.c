@@ -19,8 +19,9 @@ int admin_tags_change(struct db *db, const char *const *pos, size_t n_pos, bool 
 	}
 	for (size_t i = 2; i < n_pos; i++)
 		if (!tag_valid(pos[i], strlen(pos[i]))) {
-			fprintf(stderr, "meshcoord nodes %s: '%.80s' is not a tag: 'tag:' then 1 to %d of a-z, 0-9, '-'\n",
-				verb, pos[i], TAG_NAME_MAX);
+			fprintf(stderr,
+				"meshcoord nodes %s: '%.80s' is not a tag: 'tag:' then 1 to %d of a-z, 0-9, '-'\n", verb,
+				pos[i], TAG_NAME_MAX);
 			return ADMIN_EXIT_USAGE;
 		}
 	switch (db_node_tags_change(db, pos[1], pos + 2, n_pos - 2, add, &changed)) {

@@ -482,7 +482,8 @@ static bool resolve_ref(struct parser *ps, const char *s, yaml_mark_t mark, bool
 	}
 	if (!plain_name_ok(s, len)) {
 		yamlread_fail(r, mark,
-			      "%s '%s' is not '*', a host, a group:NAME, a tag:NAME, a node name or an address", dest ? "destination" : "source", yamlread_quote(s, len, q));
+			      "%s '%s' is not '*', a host, a group:NAME, a tag:NAME, a node name or an address",
+			      dest ? "destination" : "source", yamlread_quote(s, len, q));
 		return false;
 	}
 	ref->kind = POLICY_REF_NODE;

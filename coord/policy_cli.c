@@ -158,15 +158,16 @@ static void show_node(const struct policy *p, const struct policy_node *nodes, s
 		/* its own address, or a subnet or the internet behind it (a router, an exit) */
 		char to[INET6_ADDRSTRLEN + 8];
 		unsigned int full = r->family == FILTER_FAMILY_IPV4 ? 32 : 128;
-		if (r->dst_bits == full && memcmp(r->dst, r->family == FILTER_FAMILY_IPV4 ? nodes[self].ipv4 : nodes[self].ipv6,
-						   r->family == FILTER_FAMILY_IPV4 ? 4 : 16) == 0) {
+		const uint8_t *own = r->family == FILTER_FAMILY_IPV4 ? nodes[self].ipv4 : nodes[self].ipv6;
+		if (r->dst_bits == full && memcmp(r->dst, own, r->family == FILTER_FAMILY_IPV4 ? 4 : 16) == 0) {
 			snprintf(to, sizeof(to), "%s", r->family == FILTER_FAMILY_IPV4 ? v4 : v6);
 		} else {
 			char dst[INET6_ADDRSTRLEN];
 			inet_ntop(r->family == FILTER_FAMILY_IPV4 ? AF_INET : AF_INET6, r->dst, dst, sizeof(dst));
 			snprintf(to, sizeof(to), "%s/%u", dst, r->dst_bits);
 		}
-		printf("  %-16s %-24s %-4s %-12s to %s\n", who ? who : "-", from, filter_proto_name(r->proto), ports, to);
+		printf("  %-16s %-24s %-4s %-12s to %s\n", who ? who : "-", from, filter_proto_name(r->proto), ports,
+		       to);
 	}
 	free(rules);
 }

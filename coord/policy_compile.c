@@ -287,7 +287,13 @@ bool policy_compile(const struct policy *p, const struct policy_node *nodes, siz
 	struct dests *d = malloc(sizeof(*d)); /* 40 KiB: not on the stack */
 	bool too_many_dests = false;
 
-	if (!d || !cutout_build(&c, nodes, n_nodes)) {
+	bool exit_node = false;
+	for (size_t k = 0; k < nodes[self].n_routes; k++)
+		exit_node = exit_node || route_is_exit(&nodes[self].routes[k]);
+	/* Only an exit node cuts the internet out of its routes: the others skip the walk over
+	 * every node's routes (push_all compiles for every node). */
+	c = (struct cutout){ 0 };
+	if (!d || (exit_node && !cutout_build(&c, nodes, n_nodes))) {
 		free(d);
 		snprintf(err, err_len, "out of memory compiling the policy for node %s", nodes[self].name);
 		return false;

@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct policy_node nodes[3] = {
 		{ .name = "a", .ipv4 = { 100, 64, 0, 1 }, .ipv6 = { 0xfd, [15] = 1 } },
 		{ .name = "b", .ipv4 = { 100, 64, 0, 2 }, .ipv6 = { 0xfd, [15] = 2 }, .tags = tags, .n_tags = 2 },
-		{ .name = "home", .ipv4 = { 100, 64, 1, 3 }, .ipv6 = { 0xfd, [15] = 3 }, .routes = routes, .n_routes = 3 },
+		{ .name = "home", .ipv4 = { 100, 64, 1, 3 }, .ipv6 = { 0xfd, [15] = 3 }, .routes = routes,
+		  .n_routes = 3 },
 	};
 	struct policy p;
 	char err[512];
