@@ -170,8 +170,8 @@ void policy_push_tags_reload(struct coord_server *s)
 		return;
 	}
 	for (struct node_entry *e = s->nodes.head; e; e = e->next) {
-		if (!e->tags || tags_equal(&e->tags->cur, &e->tags->next))
-			continue;
+		if (!e->tags || e->removed || tags_equal(&e->tags->cur, &e->tags->next))
+			continue; /* a removed node's rows went with it; it is out of the rules already */
 		log_info("access rules: node %s has %zu tag(s) now", e->rec.name, e->tags->next.n);
 		e->tags->cur = e->tags->next;
 		policy_push_nodes_changed(s);
