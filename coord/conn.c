@@ -292,8 +292,9 @@ static void conn_flush(struct coord_server *s, struct conn *c)
 
 	while (!c->dead && budget > 0) {
 		size_t pending = c->wlen - c->woff;
-		const uint8_t *data = c->wbuf + c->woff;
 		bool from_queue = pending > 0;
+		/* No arithmetic on an empty queue's NULL buffer (undefined, clang's UBSan says so). */
+		const uint8_t *data = from_queue ? c->wbuf + c->woff : NULL;
 		if (!from_queue) {
 			if (!nodemap_has_news(c))
 				break;

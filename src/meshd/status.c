@@ -281,7 +281,7 @@ static void render_peer(const struct device *dev, const struct peer *p, uint64_t
 	struct ipc_text a;
 	ipc_text_init(&a);
 	prefixes(&a, false, p->allowed_ips, own_addresses(p));
-	ipc_text_printf(t, "%-16s %-24s %-30s %-10s %-8s %12" PRIu64 " %12" PRIu64 "\n", p->name,
+	ipc_text_printf(t, "%-16s %-42s %-30s %-10s %-8s %12" PRIu64 " %12" PRIu64 "\n", p->name,
 			a.failed || !a.buf ? "-" : a.buf, path, hs, lat, p->rx_bytes, p->tx_bytes);
 	ipc_text_free(&a);
 	meshroutes_peer_text(p, t);
@@ -292,7 +292,7 @@ void status_render(const struct device *dev, uint64_t now_ms, bool json, struct 
 	int64_t now_unix = (int64_t)time(NULL);
 	render_node(dev, now_ms, json, t);
 	if (!json)
-		ipc_text_printf(t, "\n%-16s %-24s %-30s %-10s %-8s %12s %12s\n", "PEER", "ADDRESSES", "PATH", "HANDSHAKE",
+		ipc_text_printf(t, "\n%-16s %-42s %-30s %-10s %-8s %12s %12s\n", "PEER", "ADDRESSES", "PATH", "HANDSHAKE",
 				"LATENCY", "RX BYTES", "TX BYTES");
 	for (size_t i = 0; i < dev->n_peers; i++)
 		render_peer(dev, dev->peers[i], now_ms, now_unix, json, i == 0, t);
