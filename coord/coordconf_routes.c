@@ -62,25 +62,16 @@ static bool parse_rule(struct yamlread *r, struct route_auto_rule *rule, yaml_ma
 
 bool coordconf_parse_auto_approve(struct yamlread *r, struct coord_config *cfg)
 {
-	if (!yamlread_next(r))
-		return false;
+	bool has_items;
+	int item;
+
 	cfg->n_auto_approve = 0;
-	if (yamlread_is_null(r))
-		return true;
-	if (r->ev.type != YAML_SEQUENCE_START_EVENT) {
-		yamlread_fail(r, r->ev.start_mark, "'auto_approve_routes' must be a list of rules, not %s", yamlread_kind(r));
+	if (!yamlread_mapping_list_begin(r, "auto_approve_routes", "rules", &has_items))
 		return false;
-	}
-	for (;;) {
-		if (!yamlread_next(r))
-			return false;
-		if (r->ev.type == YAML_SEQUENCE_END_EVENT)
-			return true;
-		if (r->ev.type != YAML_MAPPING_START_EVENT) {
-			yamlread_fail(r, r->ev.start_mark, "each auto_approve_routes rule must be a mapping (prefix: ..., nodes: [...]), not %s",
-				      yamlread_kind(r));
-			return false;
-		}
+	if (!has_items)
+		return true;
+	while ((item = yamlread_mapping_list_next(
+			r, "each auto_approve_routes rule must be a mapping (prefix: ..., nodes: [...])")) > 0) {
 		if (cfg->n_auto_approve == COORDCONF_MAX_AUTO_APPROVE) {
 			yamlread_fail(r, r->ev.start_mark, "too many auto_approve_routes rules (at most %d)",
 				      COORDCONF_MAX_AUTO_APPROVE);
@@ -90,4 +81,5 @@ bool coordconf_parse_auto_approve(struct yamlread *r, struct coord_config *cfg)
 			return false;
 		cfg->n_auto_approve++;
 	}
+	return item == 0;
 }

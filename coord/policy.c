@@ -618,25 +618,14 @@ static bool parse_rules(struct parser *ps, struct raw_rule **raw, size_t *n_raw)
 {
 	struct yamlread *r = &ps->r;
 	size_t cap = 0;
+	bool has_items;
+	int item;
 
-	if (!yamlread_next(r))
+	if (!yamlread_mapping_list_begin(r, "rules", "rules", &has_items))
 		return false;
-	if (yamlread_is_null(r))
+	if (!has_items)
 		return true;
-	if (r->ev.type != YAML_SEQUENCE_START_EVENT) {
-		yamlread_fail(r, r->ev.start_mark, "'rules' must be a list of rules, not %s", yamlread_kind(r));
-		return false;
-	}
-	for (;;) {
-		if (!yamlread_next(r))
-			return false;
-		if (r->ev.type == YAML_SEQUENCE_END_EVENT)
-			return true;
-		if (r->ev.type != YAML_MAPPING_START_EVENT) {
-			yamlread_fail(r, r->ev.start_mark, "each rule must be a mapping ({from: ..., to: ...}), not %s",
-				      yamlread_kind(r));
-			return false;
-		}
+	while ((item = yamlread_mapping_list_next(r, "each rule must be a mapping ({from: ..., to: ...})")) > 0) {
 		if (*n_raw == POLICY_MAX_RULES) {
 			yamlread_fail(r, r->ev.start_mark, "too many rules (at most %d)", POLICY_MAX_RULES);
 			return false;
@@ -654,6 +643,7 @@ static bool parse_rules(struct parser *ps, struct raw_rule **raw, size_t *n_raw)
 		if (!parse_rule(ps, &(*raw)[(*n_raw)++]))
 			return false;
 	}
+	return item == 0;
 }
 
 /* ---------------------------------------------------------------- the file */

@@ -185,6 +185,34 @@ bool yamlread_is_null(const struct yamlread *r)
 	return yamlread_len(r) == 0 || strcmp(yamlread_value(r), "~") == 0 || strcmp(yamlread_value(r), "null") == 0;
 }
 
+bool yamlread_mapping_list_begin(struct yamlread *r, const char *key, const char *what, bool *has_items)
+{
+	*has_items = false;
+	if (!yamlread_next(r))
+		return false;
+	if (yamlread_is_null(r))
+		return true;
+	if (r->ev.type != YAML_SEQUENCE_START_EVENT) {
+		yamlread_fail(r, r->ev.start_mark, "'%s' must be a list of %s, not %s", key, what, yamlread_kind(r));
+		return false;
+	}
+	*has_items = true;
+	return true;
+}
+
+int yamlread_mapping_list_next(struct yamlread *r, const char *item_must)
+{
+	if (!yamlread_next(r))
+		return -1;
+	if (r->ev.type == YAML_SEQUENCE_END_EVENT)
+		return 0;
+	if (r->ev.type != YAML_MAPPING_START_EVENT) {
+		yamlread_fail(r, r->ev.start_mark, "%s, not %s", item_must, yamlread_kind(r));
+		return -1;
+	}
+	return 1;
+}
+
 bool yamlread_begin(struct yamlread *r, const char *what, const char *example, yaml_mark_t *start)
 {
 	if (!yamlread_next(r))

@@ -70,6 +70,15 @@ static inline size_t yamlread_len(const struct yamlread *r)
 /* The current event is an unquoted empty value, "~" or "null" ("key:" with nothing after). */
 bool yamlread_is_null(const struct yamlread *r);
 
+/* A key whose value is a list of mappings (peers, rules): reads the value's start. False on
+ * error ("'KEY' must be a list of WHAT, not ..."); else *has_items is false for an empty value
+ * ("key:" alone, every item commented out) and true at the start of a list. */
+bool yamlread_mapping_list_begin(struct yamlread *r, const char *key, const char *what, bool *has_items);
+/* The next item of such a list: 1 at the start of a mapping (the caller reads it), 0 at the
+ * end of the list, -1 on error (reported as "ITEM_MUST, not ...", e.g. "each peer must be a
+ * mapping (public_key: ...)"). */
+int yamlread_mapping_list_next(struct yamlread *r, const char *item_must);
+
 /* Reads the stream and document start and the top-level mapping's start, whose position goes
  * to *start. `what` names the document ("configuration") and `example` is a setting to
  * suggest when the input is empty. */

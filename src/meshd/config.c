@@ -459,30 +459,18 @@ static bool parse_peer(struct cfg_parser *p, yaml_mark_t start)
 static bool parse_peers(struct cfg_parser *p)
 {
 	struct yamlread *r = &p->r;
+	bool has_items;
+	int item;
 
-	if (!yamlread_next(r))
+	if (!yamlread_mapping_list_begin(r, "peers", "peers", &has_items))
 		return false;
 	/* "peers:" with nothing after it (every peer commented out) means no peers. */
-	if (yamlread_is_null(r))
+	if (!has_items)
 		return true;
-	if (r->ev.type != YAML_SEQUENCE_START_EVENT) {
-		yamlread_fail(r, r->ev.start_mark, "'peers' must be a list of peers, not %s", yamlread_kind(r));
-		return false;
-	}
-	for (;;) {
-		if (!yamlread_next(r))
-			return false;
-		if (r->ev.type == YAML_SEQUENCE_END_EVENT)
-			return true;
-		if (r->ev.type != YAML_MAPPING_START_EVENT) {
-			yamlread_fail(r, r->ev.start_mark,
-				      "each peer must be a mapping (public_key: ..., allowed_ips: ...), not %s",
-				      yamlread_kind(r));
-			return false;
-		}
+	while ((item = yamlread_mapping_list_next(r, "each peer must be a mapping (public_key: ..., allowed_ips: ...)")) > 0)
 		if (!parse_peer(p, r->ev.start_mark))
 			return false;
-	}
+	return item == 0;
 }
 
 static int prefix_origin_cmp(const void *a, const void *b)
