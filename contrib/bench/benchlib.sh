@@ -228,6 +228,8 @@ bench_idle_rss() {
 	fi
 	bench_steady_rss "$mpid" "$BENCH_SETTLE_S" "$BENCH_MAX_WAIT_S" "$BENCH_STEADY_KIB"
 	[ "$BENCH_RSS" = - ] || lib_log "N=$n: RSS $BENCH_RSS KiB, steady after $BENCH_RSS_WAITED s"
+	# Where the RSS is (per mapping), for the one who has to shrink it.
+	[ -z "${BENCH_SMAPS_DIR:-}" ] || cp "/proc/$mpid/smaps" "$BENCH_SMAPS_DIR/smaps.$n" 2>/dev/null || true
 	lib_pid_alive "$mpid" || {
 		lib_log "N=$n: meshd died:"
 		tail -n 5 "$dir/meshd.log" | sed 's/^/#   /' >&2

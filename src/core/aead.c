@@ -7,11 +7,11 @@
 
 #include <sodium.h>
 #ifdef HAVE_LIBCRYPTO
-#include <dlfcn.h>
 #include <threads.h>
 
 #include <openssl/evp.h>
 
+#include "core/dynlib.h"
 #include "core/log.h"
 #endif
 
@@ -40,39 +40,25 @@ static struct libcrypto_api libcrypto;
 static bool libcrypto_loaded;
 static once_flag libcrypto_once = ONCE_FLAG_INIT;
 
-static bool libcrypto_resolve(void *lib, const char *name, void *fn_out, size_t fn_size)
-{
-	void *sym = dlsym(lib, name);
-	if (!sym) {
-		log_warn("%s has no %s: data messages are sealed by libsodium (about half the cipher speed)",
-			 LIBCRYPTO_SONAME, name);
-		return false;
-	}
-	/* POSIX guarantees a function pointer survives this round trip through void *. */
-	memcpy(fn_out, &sym, fn_size);
-	return true;
-}
-
 static void libcrypto_load(void)
 {
-	/* RTLD_LOCAL: its symbols stay out of the global namespace (libsodium and libb2 have
-	 * their own). Never closed: sessions come and go for the life of the process. */
-	void *lib = dlopen(LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
 	struct libcrypto_api api;
+	const struct dynlib_symbol symbols[] = {
+		DYNLIB_SYMBOL(api.chacha20_poly1305, "EVP_chacha20_poly1305"),
+		DYNLIB_SYMBOL(api.ctx_new, "EVP_CIPHER_CTX_new"),
+		DYNLIB_SYMBOL(api.ctx_free, "EVP_CIPHER_CTX_free"),
+		DYNLIB_SYMBOL(api.ctx_ctrl, "EVP_CIPHER_CTX_ctrl"),
+		DYNLIB_SYMBOL(api.init, "EVP_CipherInit_ex"),
+		DYNLIB_SYMBOL(api.update, "EVP_CipherUpdate"),
+		DYNLIB_SYMBOL(api.final, "EVP_CipherFinal_ex"),
+	};
+	char err[256];
 
-	if (!lib) {
-		log_warn("cannot load %s (%s): data messages are sealed by libsodium, about half the "
-			 "cipher speed; install OpenSSL's libcrypto (Debian: libssl3) for the fast path",
-			 LIBCRYPTO_SONAME, dlerror());
+	if (!dynlib_open(LIBCRYPTO_SONAME, symbols, sizeof(symbols) / sizeof(symbols[0]), err, sizeof(err))) {
+		log_warn("%s: data messages are sealed by libsodium, about half the cipher speed; install "
+			 "OpenSSL's libcrypto (Debian: libssl3) for the fast path", err);
 		return;
 	}
-#define RESOLVE(field, name) libcrypto_resolve(lib, name, &api.field, sizeof(api.field))
-	if (!RESOLVE(chacha20_poly1305, "EVP_chacha20_poly1305") || !RESOLVE(ctx_new, "EVP_CIPHER_CTX_new") ||
-	    !RESOLVE(ctx_free, "EVP_CIPHER_CTX_free") || !RESOLVE(ctx_ctrl, "EVP_CIPHER_CTX_ctrl") ||
-	    !RESOLVE(init, "EVP_CipherInit_ex") || !RESOLVE(update, "EVP_CipherUpdate") ||
-	    !RESOLVE(final, "EVP_CipherFinal_ex"))
-		return;
-#undef RESOLVE
 	libcrypto = api;
 	libcrypto_loaded = true;
 	log_debug("loaded %s for data messages", LIBCRYPTO_SONAME);

@@ -3,12 +3,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include "core/dynlib.h"
 #include "core/log.h"
 #include "core/routes.h"
 
@@ -72,26 +79,120 @@ void meshnft_init(struct meshnft *m, const char *ifname)
 	snprintf(m->table, sizeof(m->table), "meshd_%s", ifname);
 }
 
+/* libnftables is loaded, not linked (core/dynlib.h): with libnftnl, libxtables, libjansson
+ * and libgmp it costs ~1.3 MB of RSS. Only subnet routers and exit nodes (and a node using
+ * an exit) ever apply a table, and only when their routes change: each apply loads it and
+ * unloads it after (a few ms), so even they idle without it. */
+struct nft_api {
+	__typeof__(&nft_ctx_new) ctx_new;
+	__typeof__(&nft_ctx_free) ctx_free;
+	__typeof__(&nft_ctx_buffer_output) buffer_output;
+	__typeof__(&nft_ctx_buffer_error) buffer_error;
+	__typeof__(&nft_ctx_get_error_buffer) get_error_buffer;
+	__typeof__(&nft_run_cmd_from_buffer) run_cmd_from_buffer;
+};
+
 /* Runs one buffer of nft commands as one transaction. */
 static bool nft_run(const char *cmds, char *err, size_t err_len)
 {
-	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	struct nft_api api;
+	const struct dynlib_symbol symbols[] = {
+		DYNLIB_SYMBOL(api.ctx_new, "nft_ctx_new"),
+		DYNLIB_SYMBOL(api.ctx_free, "nft_ctx_free"),
+		DYNLIB_SYMBOL(api.buffer_output, "nft_ctx_buffer_output"),
+		DYNLIB_SYMBOL(api.buffer_error, "nft_ctx_buffer_error"),
+		DYNLIB_SYMBOL(api.get_error_buffer, "nft_ctx_get_error_buffer"),
+		DYNLIB_SYMBOL(api.run_cmd_from_buffer, "nft_run_cmd_from_buffer"),
+	};
+	char why[200];
+	void *lib = dynlib_open(LIBNFTABLES_SONAME, symbols, sizeof(symbols) / sizeof(symbols[0]), why, sizeof(why));
 
-	if (!ctx) {
-		snprintf(err, err_len, "nftables: cannot create a context (out of memory)");
+	if (!lib) {
+		snprintf(err, err_len, "nftables: %s (Debian: install libnftables1)", why);
 		return false;
 	}
-	nft_ctx_buffer_output(ctx);
-	nft_ctx_buffer_error(ctx);
-	int rc = nft_run_cmd_from_buffer(ctx, cmds);
+	struct nft_ctx *ctx = api.ctx_new(NFT_CTX_DEFAULT);
+	if (!ctx) {
+		snprintf(err, err_len, "nftables: cannot create a context (out of memory)");
+		dynlib_close(lib);
+		return false;
+	}
+	api.buffer_output(ctx);
+	api.buffer_error(ctx);
+	int rc = api.run_cmd_from_buffer(ctx, cmds);
 	if (rc != 0) {
-		const char *e = nft_ctx_get_error_buffer(ctx);
+		const char *e = api.get_error_buffer(ctx);
 		size_t len = e ? strcspn(e, "\n") : 0;
 		snprintf(err, err_len, "nftables refused the table: %.*s (is the nf_tables module available?)",
 			 (int)(len > 200 ? 200 : len), e ? e : "");
 	}
-	nft_ctx_free(ctx);
+	api.ctx_free(ctx);
+	dynlib_close(lib);
 	return rc == 0;
+}
+
+/* Asks nf_tables over netlink whether our table exists, without libnftables: at start, a
+ * crash's leftover table must go, but loading the library only to learn there is none would
+ * cost every node its RSS. Returns 1 (exists), 0 (absent), -1 (could not tell). */
+static int table_exists(const char *table)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	int result = -1;
+
+	if (!nl)
+		return -1;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto out;
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = 1;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = NFPROTO_INET;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		goto out;
+	/* The answer is the table (NEWTABLE) then an ACK, or one error: ENOENT when absent. The
+	 * kernel answers at once; the timeout only keeps a broken one from stalling the start. */
+	struct timeval patience = { .tv_sec = 1 };
+	setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience));
+	bool done = false;
+	for (int round = 0; round < 4 && !done; round++) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		const struct nlmsghdr *m = (const struct nlmsghdr *)buf;
+		for (int len = (int)n; mnl_nlmsg_ok(m, len) && !done; m = mnl_nlmsg_next(m, &len)) {
+			if (m->nlmsg_type >> 8 == NFNL_SUBSYS_NFTABLES && (m->nlmsg_type & 0xff) == NFT_MSG_NEWTABLE) {
+				result = 1;
+				done = true;
+			} else if (m->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+				done = true;
+				if (m->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error == -ENOENT)
+					result = 0;
+			}
+		}
+	}
+out:
+	mnl_socket_close(nl);
+	return result;
+}
+
+void meshnft_remove_stale(struct meshnft *m)
+{
+	char err[256];
+	int exists = table_exists(m->table);
+
+	if (exists == 0)
+		return;
+	if (!meshnft_apply(m, NULL, err, sizeof(err)))
+		log_debug("nftables: %s", err);
+	else if (exists == 1)
+		log_info("removed the nftables table inet %s left by an earlier run", m->table);
 }
 
 bool meshnft_apply(struct meshnft *m, const struct meshnft_spec *spec, char *err, size_t err_len)

@@ -41,6 +41,9 @@ struct meshnft {
 bool meshnft_format(const char *ifname, const struct meshnft_spec *spec, char *out, size_t cap);
 
 void meshnft_init(struct meshnft *m, const char *ifname);
+/* At start: removes the table a crashed run left, if any (asks the kernel first, so a node
+ * without routes never loads libnftables). */
+void meshnft_remove_stale(struct meshnft *m);
 /* Replaces the table with what spec says (spec NULL: removes it). err: one line. */
 bool meshnft_apply(struct meshnft *m, const struct meshnft_spec *spec, char *err, size_t err_len);
 /* Switches IPv4 forwarding on for ifname (once; the old value is kept for restore). */

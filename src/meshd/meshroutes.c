@@ -466,9 +466,8 @@ bool meshroutes_open(struct device *dev, const struct config *cfg, char *err, si
 	mr->exit_allow_lan = cfg->exit_node_allow_lan;
 	snprintf(mr->exit_status, sizeof(mr->exit_status), "none");
 	/* A crash leaves our table, rules and exit route behind: replace or remove them. */
-	char nerr[256];
-	if (dev->netlink_open && !meshnft_apply(&mr->nft, NULL, nerr, sizeof(nerr)))
-		log_debug("nftables: %s", nerr);
+	if (dev->netlink_open)
+		meshnft_remove_stale(&mr->nft);
 	exit_rules_change(dev, mr, false);
 	router_forwarding(dev, mr);
 	if (cfg->exit_node[0] && !meshroutes_set_exit(dev, cfg->exit_node, err, err_len))

@@ -228,6 +228,8 @@ lib_check "resolved: ~mesh.internal as the routing domain" \
 	grep -q -x "SetLinkDomains $IFINDEX_A mesh.internal:routing" "$T/resolved.log"
 lib_check "resolved: ~home.arpa after the change" \
 	lib_wait_for 3 grep -q -x "SetLinkDomains $IFINDEX_A home.arpa:routing" "$T/resolved.log"
+# libsystemd is loaded for each conversation with resolved and unloaded after (resolved.c).
+lib_check "a's meshd does not keep libsystemd mapped" eval '[ -r "/proc/${PID[a]}/maps" ] && ! grep -q libsystemd "/proc/${PID[a]}/maps"'
 lib_stop_pid "${PID[a]}"
 lib_check "resolved: RevertLink when a stops" grep -q -x "RevertLink $IFINDEX_A" "$T/resolved.log"
 lib_check "b found no resolved and said nothing about it above debug" bash -c "! grep -qi resolved '$T/b.log'"

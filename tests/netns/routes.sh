@@ -124,6 +124,10 @@ node_start a
 for n in a b c; do
 	lib_wait_for 10 test -S "$T/$n.sock" || lib_die "meshd $n did not start (see $T/$n.log)"
 done
+not_mapped() { # PID LIBRARY
+	[ -r "/proc/$1/maps" ] && ! grep -q "$2" "/proc/$1/maps"
+}
+
 lib_check "a sees b and c" lib_wait_for "$WAIT_S" sees_peers a b c
 count_rules "$NS_NAS" "$LAN_GW" 100.64.0.0/10
 count_rules "$NS_INET" "${NATLAB_WAN_IP[a]}" "${NATLAB_WAN_IP[c]}"
@@ -141,6 +145,8 @@ lib_check "a's status: b offers $LAN, used" grep -q "routes $LAN (used)" <<<"$st
 st=$(status -s "$T/b.sock")
 lib_check "b's status: advertises $LAN (approved)" grep -q "advertises $LAN (approved)" <<<"$st"
 lib_check "b has its nftables table" has_table "${NS[b]}"
+# libnftables is loaded for each change and unloaded after (src/meshd/meshnft.c): idle RSS.
+lib_check "b's meshd does not keep libnftables mapped" not_mapped "${PID[b]}" libnftables
 lib_check "revoke b $LAN" "$MESHCOORD" routes revoke b "$LAN" -c "$CONF"
 lib_check "a drops its route to the NAS after the revoke" lib_wait_for "$WAIT_S" no_lan_route "${NS[a]}"
 lib_check "... and cannot reach the NAS" no_ping "${NS[a]}" "$NAS_IP"
