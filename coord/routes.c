@@ -169,6 +169,27 @@ static void auto_approve(struct coord_server *s, struct node_entry *e)
 	free(taken);
 }
 
+/* Stores and announces what e advertises now (clean: deduplicated). */
+static void routes_apply(struct coord_server *s, struct node_entry *e, const struct control_routes *clean,
+			 uint64_t now_ms)
+{
+	struct node_routes *nr = routes_of(e);
+	if (!nr) {
+		log_error("out of memory storing the routes of %s", e->rec.name);
+		return;
+	}
+	if (!db_routes_set_advertised(s->db, e->rec.node_key, clean)) {
+		SERVER_COUNT_LOG(s, db_errors, "registry: cannot store the routes of %s", e->rec.name);
+		return;
+	}
+	nr->advertised = *clean;
+	nr->applied_ms = now_ms ? now_ms : 1;
+	s->counters.routes_updates++;
+	log_info("routes: %s advertises %zu route(s)", e->rec.name, clean->n);
+	auto_approve(s, e);
+	effective_update(s, e);
+}
+
 void routes_on_message(struct coord_server *s, struct conn *c, const struct control_routes *adv, uint64_t now_ms)
 {
 	struct node_entry *e = c->node;
@@ -179,30 +200,48 @@ void routes_on_message(struct coord_server *s, struct conn *c, const struct cont
 	memset(&clean, 0, sizeof(clean));
 	for (size_t i = 0; i < adv->n; i++)
 		add_route(&clean, &adv->list[i]); /* duplicates are said once */
-	if (e->routes && routes_equal(&clean, &e->routes->advertised) && e->routes->applied_ms != 0)
+	struct node_routes *nr = e->routes;
+	if (nr && nr->deferred_due_ms) {
+		/* A newer message replaces the one waiting; the wait itself stays. */
+		nr->deferred = clean;
+		return;
+	}
+	if (nr && routes_equal(&clean, &nr->advertised) && nr->applied_ms != 0)
 		return; /* the same again (a reconnection): nothing to write */
-	if (!e->routes && clean.n == 0)
+	if (!nr && clean.n == 0)
 		return;
-	if (e->routes && e->routes->applied_ms != 0 && now_ms - e->routes->applied_ms < SERVER_ROUTES_INTERVAL_MS) {
-		SERVER_COUNT_LOG(s, routes_too_often, "node %s: routes advertised again within %d ms; dropped",
-				 e->rec.name, SERVER_ROUTES_INTERVAL_MS);
-		return;
-	}
-	struct node_routes *nr = routes_of(e);
-	if (!nr) {
-		log_error("out of memory storing the routes of %s", e->rec.name);
-		return;
-	}
-	if (!db_routes_set_advertised(s->db, e->rec.node_key, &clean)) {
-		SERVER_COUNT_LOG(s, db_errors, "registry: cannot store the routes of %s", e->rec.name);
+	if (nr && nr->applied_ms != 0 && now_ms - nr->applied_ms < SERVER_ROUTES_INTERVAL_MS) {
+		/* Too soon: kept and applied when the interval is over (routes_tick), so the last
+		 * word of a burst always lands while the burst costs one registry write a second. */
+		nr->deferred = clean;
+		nr->deferred_due_ms = nr->applied_ms + SERVER_ROUTES_INTERVAL_MS;
+		s->routes_deferred_n++;
+		s->counters.routes_deferred++;
 		return;
 	}
-	nr->advertised = clean;
-	nr->applied_ms = now_ms ? now_ms : 1;
-	s->counters.routes_updates++;
-	log_info("routes: %s advertises %zu route(s)", e->rec.name, clean.n);
-	auto_approve(s, e);
-	effective_update(s, e);
+	routes_apply(s, e, &clean, now_ms);
+}
+
+void routes_tick(struct coord_server *s, uint64_t now_ms)
+{
+	size_t still_waiting = 0;
+
+	if (s->routes_deferred_n == 0)
+		return;
+	/* Counted afresh: a node removed while its ROUTES waited took its wait with it. */
+	for (struct node_entry *e = s->nodes.head; e; e = e->next) {
+		struct node_routes *nr = e->routes;
+		if (!nr || !nr->deferred_due_ms)
+			continue;
+		if (now_ms < nr->deferred_due_ms) {
+			still_waiting++;
+			continue;
+		}
+		nr->deferred_due_ms = 0;
+		if (!routes_equal(&nr->deferred, &nr->advertised))
+			routes_apply(s, e, &nr->deferred, now_ms);
+	}
+	s->routes_deferred_n = still_waiting;
 }
 
 bool routes_message(const struct node_entry *e, struct control_message *m)

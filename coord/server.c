@@ -131,6 +131,7 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 		policy_push_tags_reload(s); /* or tagged a node */
 	}
 	dispatch_endpoints_due(s, now_ms);
+	routes_tick(s, now_ms);
 	policy_push_tick(s);
 	metrics_http_tick(s, now_ms);
 	/* What a limiter held back is summed up when its window ends, even if no line follows. */

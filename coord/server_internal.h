@@ -110,7 +110,8 @@ enum {
 	 * new address still reaches its peers within about a second. */
 	SERVER_ENDPOINT_INTERVAL_MS = 1000,
 	/* A node says its routes once per connection and on SIGHUP: more than one a second is
-	 * a broken or hostile node making the registry write; the extra ones are dropped. */
+	 * a burst (reloads in a row) or a broken node making the registry write; the last one
+	 * of a burst is applied when the second is over, the ones between are never written. */
 	SERVER_ROUTES_INTERVAL_MS = 1000,
 	/* Other nodes' approved routes looked at when auto-approving (a few routers each with
 	 * a few LANs; past this, auto approval checks only the first ones). */
@@ -180,7 +181,7 @@ _Static_assert(SERVER_TOUCH_INTERVAL_MS + SERVER_NODE_KEEPALIVE_MS < ADMIN_ONLIN
 	X(msgs_unknown, "unknown message type, skipped") \
 	X(msgs_unexpected, "valid message out of place (e.g. PEER from a node)") \
 	X(routes_updates, "ROUTES messages applied (a node's advertised routes changed)") \
-	X(routes_too_often, "ROUTES messages dropped: sooner than SERVER_ROUTES_INTERVAL_MS after the last") \
+	X(routes_deferred, "ROUTES messages held back: sooner than SERVER_ROUTES_INTERVAL_MS after the last") \
 	X(routes_auto_approved, "advertised routes approved by an auto_approve_routes rule") \
 	X(routes_auto_refused, "auto approval refused: the route collides with the overlay or another node's") \
 	X(handshake_timeouts, "no hello + REGISTER within SERVER_HANDSHAKE_TIMEOUT_MS") \
@@ -323,6 +324,8 @@ struct node_routes {
 	struct control_routes approved;   /* approved in the registry, advertised or not */
 	struct control_routes effective;  /* both: what its peers are told in PEER_ROUTES */
 	uint64_t applied_ms;              /* when its last ROUTES was applied */
+	struct control_routes deferred;   /* a ROUTES that came too soon after the last ... */
+	uint64_t deferred_due_ms;         /* ... applied then by routes_tick (0: none waits) */
 };
 
 /* Tags from the registry (db_tags.c): in force, and those read by a reload in progress. */
@@ -413,6 +416,7 @@ struct coord_server {
 	struct srclimit src_stun;            /* per source: STUN answers */
 	struct ratelimit stun_overflow;      /* STUN answers to sources src_stun has no room for */
 	struct node_entry *eps_due;          /* nodes with endpoint updates held back */
+	size_t routes_deferred_n;            /* nodes with a ROUTES held back (routes_tick) */
 	struct node_table nodes;
 	struct conn_list short_list, active_list;
 	size_t n_conns;
@@ -527,8 +531,10 @@ void nodemap_touch(struct coord_server *s, struct node_entry *e, uint64_t now_ms
  * pushed to every session (PEER then PEER_ROUTES). At start and after an admin's commit. */
 void routes_reload(struct coord_server *s);
 /* A node's ROUTES: stored, auto-approved where a rule says so, pushed if that changes what
- * peers route. At most one per SERVER_ROUTES_INTERVAL_MS is applied. */
+ * peers route. At most one per SERVER_ROUTES_INTERVAL_MS is applied; a later one waits. */
 void routes_on_message(struct coord_server *s, struct conn *c, const struct control_routes *adv, uint64_t now_ms);
+/* From the tick: applies the ROUTES that waited out their interval. */
+void routes_tick(struct coord_server *s, uint64_t now_ms);
 /* The PEER_ROUTES that follows e's PEER record (and goes to e itself): false if e has none. */
 bool routes_message(const struct node_entry *e, struct control_message *m);
 /* Loads the registry's nodes at start. */

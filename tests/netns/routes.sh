@@ -175,6 +175,20 @@ printf 'interface: mesh0\nstate_dir: %s\ncontrol_socket: %s\nadvertise_routes: [
 kill -HUP "${PID[b]}"
 lib_check "after SIGHUP b advertises 192.168.78.0/24 too (pending)" \
 	lib_wait_for "$WAIT_S" routes_has '^b +192\.168\.78\.0/24 +yes +no +pending'
+# Two reloads within the coordinator's second (SERVER_ROUTES_INTERVAL_MS): the last word lands.
+b_routes() { # LANS...
+	local IFS=,
+	printf 'interface: mesh0\nstate_dir: %s\ncontrol_socket: %s\nadvertise_routes: [%s]\n' \
+		"$T/b-state" "$T/b.sock" "$*" >"$T/b.yaml"
+	kill -HUP "${PID[b]}"
+}
+b_routes "$LAN" 192.168.79.0/24
+sleep 0.2
+b_routes "$LAN" 192.168.80.0/24
+lib_check "two SIGHUPs within a second: the coordinator ends with the second's routes" \
+	lib_wait_for "$WAIT_S" routes_has '^b +192\.168\.80\.0/24 +yes +no +pending'
+lib_check "... and neither the first's nor the older ones" \
+	eval '! routes_has "^b +192\.168\.(78|79)\."'
 
 # ---- exit node
 lib_check "meshd set exit-node c" "$MESHD" set exit-node c -s "$T/a.sock"
