@@ -109,6 +109,7 @@ void nodemap_free(struct node_table *t)
 		free(e->pending_eps);
 		free(e->routes);
 		free(e->tags);
+		satellites_forget(e);
 		free(e);
 		e = next;
 	}
@@ -182,6 +183,7 @@ static void tomb_free(struct coord_server *s, struct node_entry *t)
 	change_list_unlink(&s->nodes, t);
 	free(t->routes);
 	free(t->tags);
+	satellites_forget(t);
 	free(t);
 }
 

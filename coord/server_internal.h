@@ -330,9 +330,15 @@ struct node_tags {
 	struct db_tags cur, next;
 };
 
+/* The satellites a gateway serves (satellites.c): sent, and read by a reload in progress. */
+struct node_sats {
+	struct control_satellites cur, next;
+};
+
 struct node_entry {
 	struct db_node rec;
 	struct node_routes *routes; /* NULL: never advertised nor approved anything */
+	struct node_sats *sats;     /* NULL: serves no satellite */
 	struct node_tags *tags;     /* NULL: never had a tag */
 	uint64_t hash;
 	uint64_t version;     /* of its last change; the change list is sorted by it */
@@ -537,6 +543,19 @@ bool nodemap_load(struct coord_server *s);
 void nodemap_reload(struct coord_server *s);
 size_t nodemap_tomb_count(const struct node_table *t);
 void nodemap_free(struct node_table *t);
+
+/* ---------------------------------------------------------------- satellites.c */
+/* Reads the registry's satellites: a gateway whose list changed gets SATELLITES, and its new
+ * host routes go to every node (PEER_ROUTES). At start and after an admin's commit. */
+void satellites_reload(struct coord_server *s);
+/* Queues e's list (empty when none) to its session: right after REGISTERED. */
+void satellites_send(struct coord_server *s, struct node_entry *e);
+/* e is freed: its list (which holds preshared keys) is wiped. */
+void satellites_forget(struct node_entry *e);
+/* e's satellites as host routes (a /32 and a /128 each) into out; how many. */
+size_t satellites_routes(const struct node_entry *e, struct control_route *out, size_t cap);
+/* routes.c: e's satellites changed: its effective routes are computed again and pushed. */
+void routes_satellites_changed(struct coord_server *s, struct node_entry *e);
 
 /* ---------------------------------------------------------------- stunserver.c */
 

@@ -32,6 +32,7 @@
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/relayclient.h"
+#include "meshd/satellites.h"
 #include "meshd/state.h"
 #include "meshd/tx.h"
 
@@ -340,6 +341,11 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 	case CONTROL_MSG_PEER_ROUTES:
 		if (cc->phase == COORD_READY)
 			meshroutes_on_peer_routes(dev, &m.u.peer_routes);
+		break;
+	case CONTROL_MSG_SATELLITES:
+		if (cc->phase == COORD_READY)
+			satellites_apply(dev, &m.u.satellites);
+		sodium_memzero(&m.u.satellites, sizeof(m.u.satellites)); /* preshared keys */
 		break;
 	case CONTROL_MSG_NETMAP_END:
 		if (cc->phase == COORD_READY)

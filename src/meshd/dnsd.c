@@ -19,6 +19,8 @@
 #include "meshd/device.h"
 #include "meshd/peer.h"
 #include "meshd/resolved.h"
+#include "meshd/satellites.h"
+#include "meshd/tx.h"
 #include "meshd/tun.h"
 
 enum {
@@ -263,8 +265,17 @@ void dnsd_handle_query(struct device *dev, const struct dnsd_client *cl, uint8_t
 		dnsd_reply(dev, cl, out, out_len);
 }
 
+/* An answer goes into the TUN, or to the satellite that asked (satellites.h): a satellite's
+ * queries come from the data path, not from this host. */
 static void write_tun(struct device *dev, uint8_t *pkt, size_t len)
 {
+	struct ip_packet_info info;
+	struct peer *sat;
+	if (dev->n_satellites && ip_packet_parse(pkt, len, &info) &&
+	    (sat = satellites_owner(dev, info.family, info.dst)) != NULL) {
+		tx_send_packet(dev, sat, pkt, info.total_len, clock_monotonic_ms());
+		return;
+	}
 	uint8_t vnet[VNET_HDR_LEN] = { 0 }; /* no offload: one whole packet, checksums done */
 	struct iovec iov[2];
 	int n = 0;

@@ -44,6 +44,7 @@ struct peer {
 	bool has_endpoint;
 	bool disco_key_ready;
 	bool from_coordinator; /* removed when the coordinator's map no longer has it */
+	bool satellite;        /* a stock WireGuard device we serve as gateway (satellites.h) */
 	bool coord_online;     /* as the coordinator's record says (see coord_endpoints) */
 	/* Coordinator peers: candidate addresses, which of them work, and when to probe. */
 	struct peer_path path;

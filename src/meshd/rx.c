@@ -22,6 +22,7 @@
 #include "meshd/probe.h"
 #include "meshd/punch.h"
 #include "meshd/relayclient.h"
+#include "meshd/satellites.h"
 #include "meshd/tun.h"
 #include "meshd/tx.h"
 
@@ -337,6 +338,8 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 				   inet_ntop(info.family, info.src, src, sizeof(src)) ? src : "?");
 		return;
 	}
+	if (satellites_forward(dev, p, plain, &info, now_ms))
+		return; /* between a satellite we serve and the mesh: re-encrypted, not to TUN */
 	p->rx_bytes += info.total_len;
 	if (dev->tun_features & TUN_FEATURE_VNET_HDR) {
 		dev->rx_pending[dev->rx_pending_count++] = (struct gro_packet){ plain, info.total_len };
