@@ -10,6 +10,16 @@
 #include "coord/server_internal.h"
 
 /* Field by field: padding and the bytes past each name are not part of a list. */
+static bool tags_equal(const struct db_tags *a, const struct db_tags *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
 static bool lists_equal(const struct control_satellites *a, const struct control_satellites *b)
 {
 	if (a->n != b->n)
@@ -42,7 +52,7 @@ void satellites_send(struct coord_server *s, struct node_entry *e)
 	memset(&m, 0, sizeof(m));
 	m.type = CONTROL_MSG_SATELLITES;
 	if (e->sats)
-		m.u.satellites = e->sats->cur;
+		m.u.satellites = e->sats->cur.list;
 	if (!conn_queue_msg(s, e->session, &m))
 		log_warn("satellites: cannot queue the list for gateway %s", e->rec.name);
 	sodium_memzero(&m, sizeof(m)); /* preshared keys */
@@ -59,10 +69,18 @@ static void reload_row(const struct db_satellite *sat, void *arg)
 		log_error("out of memory for the satellites of %s", e->rec.name);
 		return;
 	}
-	struct control_satellites *next = &e->sats->next;
+	struct control_satellites *next = &e->sats->next.list;
 	if (next->n >= CONTROL_MAX_SATELLITES)
 		return; /* the registry refuses more; a hand-edited one is cut here */
+	struct db_tags *tags = &e->sats->next.tags[next->n];
 	struct control_satellite *c = &next->list[next->n++];
+	memset(tags, 0, sizeof(*tags));
+	for (const char *p = sat->tags; *p && tags->n < TAGS_PER_NODE_MAX;) {
+		size_t len = strcspn(p, " ");
+		if (len > 0 && len <= TAG_MAX)
+			memcpy(tags->v[tags->n++], p, len); /* checked by the registry (db_satellites.c) */
+		p += len + (p[len] == ' ');
+	}
 	memset(c, 0, sizeof(*c));
 	memcpy(c->public_key, sat->public_key, WIRE_KEY_LEN);
 	memcpy(c->name, sat->name, sizeof(c->name));
@@ -84,14 +102,21 @@ void satellites_reload(struct coord_server *s)
 	for (struct node_entry *e = s->nodes.head; e; e = e->next) {
 		if (!e->sats || e->removed)
 			continue;
-		if (lists_equal(&e->sats->cur, &e->sats->next))
+		struct sat_set *cur = &e->sats->cur, *next = &e->sats->next;
+		bool list_same = lists_equal(&cur->list, &next->list), tags_same = list_same;
+		for (size_t i = 0; tags_same && i < next->list.n; i++)
+			tags_same = tags_equal(&cur->tags[i], &next->tags[i]);
+		if (list_same && tags_same)
 			continue;
-		log_info("satellites: gateway %s serves %zu (was %zu)", e->rec.name, e->sats->next.n, e->sats->cur.n);
-		e->sats->cur = e->sats->next;
-		satellites_send(s, e);
-		routes_satellites_changed(s, e);
-		policy_push_nodes_changed(s); /* a satellite's name or tags may be in the rules */
-		if (e->sats->cur.n == 0)
+		if (!list_same)
+			log_info("satellites: gateway %s serves %zu (was %zu)", e->rec.name, next->list.n, cur->list.n);
+		*cur = *next;
+		if (!list_same) {
+			satellites_send(s, e);
+			routes_satellites_changed(s, e);
+		}
+		policy_push_nodes_changed(s); /* a satellite's name, addresses or tags may be in the rules */
+		if (cur->list.n == 0)
 			sats_free(e);
 	}
 }
@@ -105,8 +130,8 @@ size_t satellites_routes(const struct node_entry *e, struct control_route *out, 
 {
 	size_t n = 0;
 
-	for (size_t i = 0; e->sats && i < e->sats->cur.n && n + 2 <= cap; i++) {
-		const struct control_satellite *c = &e->sats->cur.list[i];
+	for (size_t i = 0; e->sats && i < e->sats->cur.list.n && n + 2 <= cap; i++) {
+		const struct control_satellite *c = &e->sats->cur.list.list[i];
 		memset(&out[n], 0, 2 * sizeof(out[0]));
 		out[n].family = 4;
 		out[n].bits = 32;

@@ -330,9 +330,15 @@ struct node_tags {
 	struct db_tags cur, next;
 };
 
-/* The satellites a gateway serves (satellites.c): sent, and read by a reload in progress. */
+/* The satellites a gateway serves (satellites.c), and their tags for the access rules. */
+struct sat_set {
+	struct control_satellites list;
+	struct db_tags tags[CONTROL_MAX_SATELLITES];
+};
+
+/* In force, and read by a reload in progress. */
 struct node_sats {
-	struct control_satellites cur, next;
+	struct sat_set cur, next;
 };
 
 struct node_entry {
@@ -376,6 +382,7 @@ struct node_entry {
 	uint8_t filter_digest[POLICY_DIGEST_LEN];
 	bool filter_sent;
 	size_t policy_index; /* its place in the compiler's node list, while one is built */
+	size_t policy_sat_index; /* where its satellites start in that list */
 };
 
 /* Open addressing with linear probing, keyed by SipHash of the node key (random key, so

@@ -329,8 +329,16 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 			       p->name);
 		return;
 	}
+	/* Satellites we serve as their gateway: DNS answered, packets forwarded (satellites.h). */
+	struct peer *fwd = NULL;
+	if (dev->n_satellites) {
+		bool done;
+		fwd = satellites_rx(dev, p, plain, &info, now_ms, &done);
+		if (done)
+			return;
+	}
 	/* Access rules: after cryptokey routing, so the source is one the peer owns. */
-	if (!acl_allow_rx(&dev->acl, plain, info.total_len, now_ms)) {
+	if (satellites_acl_here(p, fwd) && !acl_allow_rx(&dev->acl, plain, info.total_len, now_ms)) {
 		char src[INET6_ADDRSTRLEN];
 		dev->counters.rx_acl_dropped++;
 		device_log_limited(dev, DEVICE_LOG_acl_dropped, now_ms,
@@ -338,8 +346,10 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 				   inet_ntop(info.family, info.src, src, sizeof(src)) ? src : "?");
 		return;
 	}
-	if (satellites_forward(dev, p, plain, &info, now_ms))
-		return; /* between a satellite we serve and the mesh: re-encrypted, not to TUN */
+	if (fwd) {
+		satellites_forward(dev, p, fwd, plain, &info, now_ms); /* re-encrypted, not to TUN */
+		return;
+	}
 	p->rx_bytes += info.total_len;
 	if (dev->tun_features & TUN_FEATURE_VNET_HDR) {
 		dev->rx_pending[dev->rx_pending_count++] = (struct gro_packet){ plain, info.total_len };

@@ -114,21 +114,29 @@ void satellites_apply(struct device *dev, const struct control_satellites *list)
 	}
 }
 
-bool satellites_forward(struct device *dev, struct peer *from, uint8_t *pkt, const struct ip_packet_info *info,
-			uint64_t now_ms)
+struct peer *satellites_rx(struct device *dev, struct peer *from, uint8_t *pkt, const struct ip_packet_info *info,
+			   uint64_t now_ms, bool *done)
 {
-	if (dev->n_satellites == 0)
-		return false;
-	/* A satellite's DNS queries: answered here, the answers routed back to it (dnsd.c). */
-	if (from->satellite && dev->dns && dnsd_intercept(dev, pkt, info, now_ms))
-		return true;
+	*done = false;
+	/* A satellite's DNS queries: answered here as our own host's are, the answers routed
+	 * back to it (dnsd.c). */
+	if (from->satellite && dev->dns && dnsd_intercept(dev, pkt, info, now_ms)) {
+		from->rx_bytes += info->total_len;
+		*done = true;
+		return NULL;
+	}
 	struct peer *to = peer_by_address(dev, info->family, info->dst);
 	if (!to || to == from || !(from->satellite || to->satellite))
-		return false;
+		return NULL;
+	return to;
+}
+
+void satellites_forward(struct device *dev, struct peer *from, struct peer *to, const uint8_t *pkt,
+			const struct ip_packet_info *info, uint64_t now_ms)
+{
 	from->rx_bytes += info->total_len;
 	dev->counters.satellite_forwarded++;
 	tx_send_packet(dev, to, pkt, info->total_len, now_ms);
-	return true;
 }
 
 struct peer *satellites_owner(struct device *dev, int family, const uint8_t *addr)

@@ -19,6 +19,7 @@
 
 #include "core/control.h"
 #include "core/ipaddr.h"
+#include "meshd/peer.h"
 
 struct device;
 struct peer;
@@ -27,10 +28,24 @@ struct peer;
  * handshake), missing ones removed with their sessions at once. */
 void satellites_apply(struct device *dev, const struct control_satellites *list);
 
-/* A decrypted packet from peer `from` that passed cryptokey routing and the access rules:
- * true when it was for or from a satellite and went on to its peer (or to DNS) here. */
-bool satellites_forward(struct device *dev, struct peer *from, uint8_t *pkt, const struct ip_packet_info *info,
-			uint64_t now_ms);
+/* A decrypted packet from peer `from` that passed cryptokey routing (call only while
+ * n_satellites > 0): a satellite's DNS query is answered here (*done set); otherwise the
+ * peer it is forwarded to when it is for or from a satellite (and not back to `from`), or
+ * NULL: it goes to the TUN as usual. */
+struct peer *satellites_rx(struct device *dev, struct peer *from, uint8_t *pkt, const struct ip_packet_info *info,
+			   uint64_t now_ms, bool *done);
+
+/* Whether the access rules here judge a packet from `from` forwarded to `to`: not when a
+ * satellite sends to a mesh node, which judges it itself (as traffic from a subnet is
+ * judged at its destination); yes toward a satellite (we hold its rules). */
+static inline bool satellites_acl_here(const struct peer *from, const struct peer *to)
+{
+	return !(to && from->satellite && !to->satellite);
+}
+
+/* Sends a packet that satellites_rx routed to `to` (after the access rules). */
+void satellites_forward(struct device *dev, struct peer *from, struct peer *to, const uint8_t *pkt,
+			const struct ip_packet_info *info, uint64_t now_ms);
 
 /* The satellite that owns an address, or NULL: for DNS answers to a satellite. */
 struct peer *satellites_owner(struct device *dev, int family, const uint8_t *addr);
