@@ -44,7 +44,8 @@ static const char *refusal(struct device *dev, const struct control_satellite *c
 	/* Only addresses inside our overlay, as for the map's peers: even a coordinator must not
 	 * route other traffic into the mesh. */
 	if (cc && cc->state.registered &&
-	    (!ip_prefix_contains(&cc->state.ipv4, AF_INET, c->ipv4) || !ip_prefix_contains(&cc->state.ipv6, AF_INET6, c->ipv6)))
+	    (!ip_prefix_contains(&cc->state.ipv4, AF_INET, c->ipv4) ||
+	     !ip_prefix_contains(&cc->state.ipv6, AF_INET6, c->ipv6)))
 		return "its addresses are outside the overlay";
 	if (peer_by_address(dev, AF_INET, c->ipv4) || peer_by_address(dev, AF_INET6, c->ipv6))
 		return "another peer owns its addresses";

@@ -156,6 +156,9 @@ lib_check "home's status: gw routes $PHONE_IP/32 (used)" \
 printf 'rules:\n  - {from: [home], to: ["phone:*"]}\n' >"$T/policy.yaml"
 lib_check "with home -> phone only, the phone no longer reaches home" lib_wait_for "$WAIT_S" no_ping "${NS[phone]}" "$HOME_IP"
 lib_check "... while home still reaches the phone" lib_wait_for "$WAIT_S" lib_ping "${NS[home]}" "$PHONE_IP"
+lib_check "policy check knows the satellite's name (no warning)" \
+	bash -c "'$MESHCOORD' policy check -c '$CONF' 2>&1 | grep -q valid && ! '$MESHCOORD' policy check -c '$CONF' 2>&1 | grep -q warning"
+lib_check "policy show phone: home may reach it" bash -c "'$MESHCOORD' policy show phone -c '$CONF' | grep -q '^  home '"
 printf 'rules:\n  - {from: [phone], to: ["home:%s"], proto: tcp}\n' "$SERVICE_PORT" >"$T/policy.yaml"
 lib_check "with phone -> home:$SERVICE_PORT/tcp only, home no longer pings the phone" \
 	lib_wait_for "$WAIT_S" no_ping "${NS[home]}" "$PHONE_IP"
