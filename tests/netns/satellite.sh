@@ -10,7 +10,8 @@
 #          to 'wg setconf', as wg-quick does)
 #
 # Checks: the CLI (add, list, config refused for a generated key, refusals, --qr); phone ->
-# home ping and TCP, home -> phone ping, through the gateway; the gateway's status lists the
+# home ping and TCP, home -> phone ping, through the gateway, and the mesh DNS of the file's
+# DNS line answering the phone; the gateway's status lists the
 # satellite, home's lists the gateway's route to it; an access rule that allows only home ->
 # phone cuts phone -> home (new flows) while home -> phone keeps working; and 'satellite
 # remove' cuts the phone off within a second (measured).
@@ -33,6 +34,7 @@ lib_require_cmd wireguard-go wireguard-go
 lib_require_cmd wg wireguard-tools
 lib_require_cmd socat socat
 lib_require_cmd qrencode qrencode
+lib_require_cmd dig bind9-dnsutils
 lib_find_meshd
 lib_find_meshcoord
 lib_mktemp
@@ -146,6 +148,10 @@ lib_check "the phone pings home ($HOME_IP) through the gateway" lib_wait_for "$W
 got=$(ip netns exec "${NS[phone]}" timeout 5 socat -T 3 - "TCP:$HOME_IP:$SERVICE_PORT" </dev/null 2>/dev/null)
 lib_check "the phone reaches home's TCP service ($got)" [ "$got" = hello-from-home ]
 lib_check "home pings the phone ($PHONE_IP)" lib_wait_for "$WAIT_S" lib_ping "${NS[home]}" "$PHONE_IP"
+DNS_LINE=$(sed -n 's/^DNS = //p' "$T/phone.conf")
+DOMAIN=${DNS_LINE#*, }
+got=$(ip netns exec "${NS[phone]}" dig +short +time=2 +tries=2 @"${DNS_LINE%%,*}" "home.$DOMAIN" A 2>/dev/null)
+lib_check "the file's DNS ($DNS_LINE) answers home.$DOMAIN for the phone ($got)" [ "$got" = "$HOME_IP" ]
 lib_check "the gateway's status lists phone as its satellite" \
 	bash -c "'$MESHD' status -s '$T/gw.sock' | grep -A1 '^phone ' | grep -q 'satellite:'"
 lib_check "home's status: gw routes $PHONE_IP/32 (used)" \
