@@ -32,6 +32,18 @@ static bool same(const struct peer *p, const struct control_satellite *c)
 	       memcmp(p->allowed_ips[1].addr, c->ipv6, 16) == 0 && sodium_memcmp(peer_psk(p), psk, WIRE_KEY_LEN) == 0;
 }
 
+/* The peer that owns addr by one of its addresses or a subnet route, or NULL: an exit
+ * node's 0.0.0.0/0 or ::/0 (when we use one) owns nothing of the mesh. */
+static struct peer *owner(struct device *dev, int family, const uint8_t *addr)
+{
+	struct peer *p = peer_by_address(dev, family, addr);
+
+	for (size_t i = 0; p && i < p->n_allowed_ips; i++)
+		if (p->allowed_ips[i].bits > 0 && ip_prefix_contains(&p->allowed_ips[i], family, addr))
+			return p;
+	return NULL;
+}
+
 /* Why c cannot be taken, or NULL. */
 static const char *refusal(struct device *dev, const struct control_satellite *c)
 {
@@ -47,7 +59,7 @@ static const char *refusal(struct device *dev, const struct control_satellite *c
 	    (!ip_prefix_contains(&cc->state.ipv4, AF_INET, c->ipv4) ||
 	     !ip_prefix_contains(&cc->state.ipv6, AF_INET6, c->ipv6)))
 		return "its addresses are outside the overlay";
-	if (peer_by_address(dev, AF_INET, c->ipv4) || peer_by_address(dev, AF_INET6, c->ipv6))
+	if (owner(dev, AF_INET, c->ipv4) || owner(dev, AF_INET6, c->ipv6))
 		return "another peer owns its addresses";
 	return NULL;
 }
@@ -126,7 +138,7 @@ struct peer *satellites_rx(struct device *dev, struct peer *from, uint8_t *pkt, 
 		*done = true;
 		return NULL;
 	}
-	struct peer *to = peer_by_address(dev, info->family, info->dst);
+	struct peer *to = owner(dev, info->family, info->dst);
 	if (!to || to == from || !(from->satellite || to->satellite))
 		return NULL;
 	return to;
@@ -144,6 +156,6 @@ struct peer *satellites_owner(struct device *dev, int family, const uint8_t *add
 {
 	if (dev->n_satellites == 0)
 		return NULL;
-	struct peer *p = peer_by_address(dev, family, addr);
+	struct peer *p = owner(dev, family, addr);
 	return p && p->satellite ? p : NULL;
 }
