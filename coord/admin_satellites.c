@@ -222,10 +222,19 @@ static bool endpoint_pick(const struct db_satellite *sat, const struct db_node *
 		snprintf(out, cap, "%s", sat->endpoint);
 		return true;
 	}
+	bool behind_nat = false;
+	for (size_t i = 0; i < gw->n_endpoints; i++)
+		behind_nat |= gw->endpoints[i].family == 4 && !endpoint_public(&gw->endpoints[i]);
 	for (int fam = 4; fam <= 6; fam += 2)
 		for (size_t i = 0; i < gw->n_endpoints; i++)
 			if (gw->endpoints[i].family == fam && endpoint_public(&gw->endpoints[i])) {
 				endpoint_format(&gw->endpoints[i], out, cap);
+				/* A NAT's mapping answers only peers the gateway sent to first, unless
+				 * the router forwards the port: worth one line, not a refusal. */
+				if (behind_nat && fam == 4)
+					fprintf(stderr, "note: gateway %s is behind a NAT; %s is its NAT's mapping as STUN saw "
+							"it: the device reaches it only if the router forwards that UDP port "
+							"to the gateway (else give --endpoint)\n", gw->name, out);
 				return true;
 			}
 	fprintf(stderr, "meshcoord satellite: gateway %s has reported no public address; give --endpoint HOST:PORT "
@@ -407,7 +416,7 @@ static int satellite_add(struct db *db, const struct coord_config *cfg, const st
 		return ADMIN_EXIT_USAGE;
 	}
 	if (a->public_key) {
-		if (!key_from_base64(pub, a->public_key, strlen(a->public_key))) {
+		if (!key_from_base64(pub, a->public_key, strlen(a->public_key)) || sodium_is_zero(pub, sizeof(pub))) {
 			fprintf(stderr, "meshcoord satellite: --public-key is not a WireGuard public key (44 characters of "
 					"base64, as 'wg pubkey' prints)\n");
 			return ADMIN_EXIT_USAGE;
