@@ -154,8 +154,8 @@ got=$(ip netns exec "${NS[phone]}" dig +short +time=2 +tries=2 @"${DNS_LINE%%,*}
 lib_check "the file's DNS ($DNS_LINE) answers home.$DOMAIN for the phone ($got)" [ "$got" = "$HOME_IP" ]
 lib_check "the gateway's status lists phone as its satellite" \
 	bash -c "'$MESHD' status -s '$T/gw.sock' | grep -A1 '^phone ' | grep -q 'satellite:'"
-lib_check "home's status: gw routes $PHONE_IP/32 (used)" \
-	bash -c "'$MESHD' status -s '$T/home.sock' | grep -q 'routes $PHONE_IP/32 (used)'"
+lib_check "home's status: the phone's $PHONE_IP/32 is a satellite via gw (used)" \
+	bash -c "'$MESHD' status -s '$T/home.sock' | grep -A2 '^gw ' | grep -q 'satellites (via it) $PHONE_IP/32 (used)'"
 
 # ---- access rules: home may reach the phone, nobody may reach home
 # (the coordinator reads a changed policy file at its next tick)
