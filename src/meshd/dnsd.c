@@ -192,10 +192,10 @@ static size_t self_records(const struct device *dev, uint16_t qtype, struct dns_
 	return n;
 }
 
-/* Looks label[0..len) up among this node and the coordinator's peers: false if nobody has the
- * name; else *n records of qtype in out (0: the name exists, no data of that type). A scan
- * over the peers, not a per-packet cost: a query is rare next to data, and 10,000 string
- * compares take microseconds. */
+/* Looks label[0..len) up among this node, the coordinator's peers and our satellites: false
+ * if nobody has the name; else *n records of qtype in out (0: the name exists, no data of
+ * that type). A scan over the peers, not a per-packet cost: a query is rare next to data,
+ * and 10,000 string compares take microseconds. */
 static bool lookup(const struct device *dev, const char *label, size_t len, uint16_t qtype, struct dns_record *out,
 		   size_t *n)
 {
@@ -206,7 +206,9 @@ static bool lookup(const struct device *dev, const char *label, size_t len, uint
 	}
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		const struct peer *p = dev->peers[i];
-		if (p->from_coordinator && p->name && strlen(p->name) == len && strncasecmp(p->name, label, len) == 0) {
+		/* satellites we serve too: they and we know their names (satellites.h) */
+		if ((p->from_coordinator || p->satellite) && p->name && strlen(p->name) == len &&
+		    strncasecmp(p->name, label, len) == 0) {
 			*n = peer_records(p, qtype, out);
 			return true;
 		}

@@ -152,6 +152,8 @@ DNS_LINE=$(sed -n 's/^DNS = //p' "$T/phone.conf")
 DOMAIN=${DNS_LINE#*, }
 got=$(ip netns exec "${NS[phone]}" dig +short +time=2 +tries=2 @"${DNS_LINE%%,*}" "home.$DOMAIN" A 2>/dev/null)
 lib_check "the file's DNS ($DNS_LINE) answers home.$DOMAIN for the phone ($got)" [ "$got" = "$HOME_IP" ]
+got=$(ip netns exec "${NS[phone]}" dig +short +time=2 +tries=2 @"${DNS_LINE%%,*}" "phone.$DOMAIN" A 2>/dev/null)
+lib_check "... and its own name, phone.$DOMAIN ($got)" [ "$got" = "$PHONE_IP" ]
 lib_check "the gateway's status lists phone as its satellite" \
 	bash -c "'$MESHD' status -s '$T/gw.sock' | grep -A1 '^phone ' | grep -q 'satellite:'"
 lib_check "home's status: the phone's $PHONE_IP/32 is a satellite via gw (used)" \
