@@ -206,8 +206,8 @@ static void apply_peers(struct device *dev, const struct config *run, const stru
 		const struct config_peer *old = find_peer(run, cp->public_key);
 		struct peer *p = peer_by_public_key(dev, cp->public_key);
 		if (p && (p->from_coordinator || p->satellite)) {
-			log_warn("SIGHUP: peer %s has the key of %s, a peer from the coordinator (or a satellite); ignored", cp->name,
-				 p->name);
+			log_warn("SIGHUP: peer %s has the key of %s, a peer from the coordinator (or a satellite); "
+				 "ignored", cp->name, p->name);
 			continue;
 		}
 		if (!p)

@@ -666,6 +666,14 @@ static void collect_sat(const struct db_satellite *s, void *ctx)
 		r->v[r->n++] = *s;
 }
 
+/* A satellite without a preshared key or an endpoint, made by the device (the usual case). */
+static enum db_satellite_result sat_add(struct db *db, const char *name, const char *gw, const uint8_t *key,
+					const char *tags)
+{
+	struct db_satellite out;
+	return db_satellite_add(db, name, gw, key, NULL, false, NULL, tags, NOW, &out);
+}
+
 static void test_satellites(void **state)
 {
 	struct db *db = open_db();
@@ -705,15 +713,15 @@ static void test_satellites(void **state)
 	/* refusals: name (bad, a node's, a satellite's), key (a node's, a satellite's), gateway, tags */
 	uint8_t k2[WIRE_KEY_LEN];
 	random_key(k2);
-	assert_int_equal(db_satellite_add(db, "Phone", "gw", k2, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_BAD_NAME);
-	assert_int_equal(db_satellite_add(db, "-x", "gw", k2, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_BAD_NAME);
-	assert_int_equal(db_satellite_add(db, "other", "gw", k2, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_NAME_TAKEN);
-	assert_int_equal(db_satellite_add(db, "phone", "gw", k2, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_NAME_TAKEN);
-	assert_int_equal(db_satellite_add(db, "tab", "gw", ok, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_KEY_TAKEN);
-	assert_int_equal(db_satellite_add(db, "tab", "gw", sk, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_KEY_TAKEN);
-	assert_int_equal(db_satellite_add(db, "tab", "nobody", k2, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_NO_GATEWAY);
-	assert_int_equal(db_satellite_add(db, "tab", "gw", k2, NULL, false, NULL, "web", NOW, &again), DB_SATELLITE_BAD_TAGS);
-	assert_int_equal(db_satellite_add(db, "tab", "gw", k2, NULL, false, NULL, "tag:a ", NOW, &again), DB_SATELLITE_BAD_TAGS);
+	assert_int_equal(sat_add(db, "Phone", "gw", k2, NULL), DB_SATELLITE_BAD_NAME);
+	assert_int_equal(sat_add(db, "-x", "gw", k2, NULL), DB_SATELLITE_BAD_NAME);
+	assert_int_equal(sat_add(db, "other", "gw", k2, NULL), DB_SATELLITE_NAME_TAKEN);
+	assert_int_equal(sat_add(db, "phone", "gw", k2, NULL), DB_SATELLITE_NAME_TAKEN);
+	assert_int_equal(sat_add(db, "tab", "gw", ok, NULL), DB_SATELLITE_KEY_TAKEN);
+	assert_int_equal(sat_add(db, "tab", "gw", sk, NULL), DB_SATELLITE_KEY_TAKEN);
+	assert_int_equal(sat_add(db, "tab", "nobody", k2, NULL), DB_SATELLITE_NO_GATEWAY);
+	assert_int_equal(sat_add(db, "tab", "gw", k2, "web"), DB_SATELLITE_BAD_TAGS);
+	assert_int_equal(sat_add(db, "tab", "gw", k2, "tag:a "), DB_SATELLITE_BAD_TAGS);
 	/* without a psk, with an endpoint, on the other gateway */
 	assert_int_equal(db_satellite_add(db, "tab", "other", k2, NULL, false, "gw.example.net:51820", "", NOW, &again),
 			 DB_SATELLITE_OK);
@@ -728,10 +736,10 @@ static void test_satellites(void **state)
 		uint8_t k[WIRE_KEY_LEN];
 		snprintf(name, sizeof(name), "dev-%d", i);
 		random_key(k);
-		assert_int_equal(db_satellite_add(db, name, "gw", k, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_OK);
+		assert_int_equal(sat_add(db, name, "gw", k, NULL), DB_SATELLITE_OK);
 	}
 	random_key(k2);
-	assert_int_equal(db_satellite_add(db, "dev-x", "gw", k2, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_TOO_MANY);
+	assert_int_equal(sat_add(db, "dev-x", "gw", k2, NULL), DB_SATELLITE_TOO_MANY);
 	assert_true(db_satellites_list(db, collect_sat, &rows));
 	assert_int_equal(rows.n, CONTROL_MAX_SATELLITES + 1);
 
@@ -752,7 +760,7 @@ static void test_satellites(void **state)
 	db = open_db();
 	assert_true(db_node_by_key(db, ok, &other));
 	random_key(k2);
-	assert_int_equal(db_satellite_add(db, "phone2", "other", k2, NULL, false, NULL, NULL, NOW, &again), DB_SATELLITE_OK);
+	assert_int_equal(sat_add(db, "phone2", "other", k2, NULL), DB_SATELLITE_OK);
 	db_close(db);
 }
 
