@@ -85,6 +85,9 @@ enum control_msg_type {
 	/* coord -> a gateway node, after REGISTERED and on every change: the full list of the
 	 * stock WireGuard devices it serves (an empty list: none any more) */
 	CONTROL_MSG_SATELLITES = 15,
+	/* coord, after a gateway's PEER_ROUTES: the names and addresses of the satellites behind
+	 * it (no keys), an empty list once none are; for names (DNS) and status */
+	CONTROL_MSG_PEER_SATELLITES = 16,
 };
 
 enum control_error_code {
@@ -187,6 +190,19 @@ struct control_satellites {
 	size_t n;
 };
 
+/* What every node learns of a gateway's satellites: who is behind it, not how to reach them. */
+struct control_peer_satellite {
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t ipv4[4];
+	uint8_t ipv6[16];
+};
+
+struct control_peer_satellites {
+	uint8_t node_key[WIRE_KEY_LEN]; /* the gateway's */
+	struct control_peer_satellite list[CONTROL_MAX_SATELLITES];
+	size_t n;
+};
+
 /* One part of a node's rule set. A set is `parts` messages of one generation, part 0 to
  * parts - 1, sent in order; the node applies it when the last part arrives. active = false
  * (no policy on the coordinator: allow all) is one part with no rules. */
@@ -214,6 +230,7 @@ struct control_message {
 		struct control_routes routes;
 		struct control_peer_routes peer_routes;
 		struct control_satellites satellites;
+		struct control_peer_satellites peer_satellites;
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

@@ -392,6 +392,21 @@ static void write_messages(const char *dir)
 	m.u.satellites.n = 0;
 	len = encode(&m, buf, sizeof(buf));
 	seedfile_write(dir, "msg-satellites-none", buf, len);
+
+	/* what every node hears of a gateway's satellites */
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_PEER_SATELLITES;
+	memset(m.u.peer_satellites.node_key, SEED_PEER_KEY_BYTE, WIRE_KEY_LEN);
+	snprintf(m.u.peer_satellites.list[0].name, sizeof(m.u.peer_satellites.list[0].name), "phone");
+	m.u.peer_satellites.list[0].ipv4[0] = 100, m.u.peer_satellites.list[0].ipv4[1] = 64;
+	m.u.peer_satellites.list[0].ipv4[3] = 20;
+	m.u.peer_satellites.list[0].ipv6[0] = 0xfd;
+	m.u.peer_satellites.n = 1;
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-peer-satellites", buf, len);
+	seedfile_write(dir, "msg-peer-satellites-truncated", buf, len - 1);
+	buf[1 + WIRE_KEY_LEN] = CONTROL_MAX_SATELLITES + 1;
+	seedfile_write(dir, "msg-peer-satellites-count-over", buf, len);
 }
 
 /* Frame plaintexts, as check_records and every opened frame see them. */

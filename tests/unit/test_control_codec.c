@@ -554,6 +554,52 @@ static void test_satellites(void **state)
 	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
 }
 
+static void test_peer_satellites(void **state)
+{
+	struct control_message m, back;
+	uint8_t buf[TEST_BUF_LEN];
+	size_t len;
+	(void)state;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_PEER_SATELLITES;
+	memset(m.u.peer_satellites.node_key, 0x61, WIRE_KEY_LEN);
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_int_equal(len, 1 + WIRE_KEY_LEN + 1); /* none (any more) */
+	assert_int_equal(buf[0], 16);
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_memory_equal(&back, &m, sizeof(m));
+
+	strcpy(m.u.peer_satellites.list[0].name, "phone");
+	m.u.peer_satellites.list[0].ipv4[0] = 100;
+	m.u.peer_satellites.list[0].ipv6[0] = 0xfd;
+	m.u.peer_satellites.n = 1;
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_int_equal(len, 1 + WIRE_KEY_LEN + 1 + 1 + 5 + 4 + 16);
+	assert_memory_equal(buf + 1 + WIRE_KEY_LEN, "\x01\x05phone\x64", 8);
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_memory_equal(&back, &m, sizeof(m));
+	for (size_t cut = 1; cut < len; cut++)
+		assert_int_equal(decode_exact(buf, cut, &back), CONTROL_DECODE_MALFORMED);
+	buf[len] = 0;
+	assert_int_equal(decode_exact(buf, len + 1, &back), CONTROL_DECODE_MALFORMED);
+
+	/* the most, and one too many */
+	for (size_t i = 0; i < CONTROL_MAX_SATELLITES; i++) {
+		memset(m.u.peer_satellites.list[i].name, 'a' + (int)i, CONTROL_NAME_MAX);
+		m.u.peer_satellites.list[i].name[CONTROL_NAME_MAX] = '\0';
+	}
+	m.u.peer_satellites.n = CONTROL_MAX_SATELLITES;
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_true(len > 0 && CONTROL_RECORD_HEADER_LEN + len <= CONTROL_MAX_PLAIN);
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_memory_equal(&back, &m, sizeof(m));
+	buf[1 + WIRE_KEY_LEN] = CONTROL_MAX_SATELLITES + 1;
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_MALFORMED);
+	m.u.peer_satellites.n = CONTROL_MAX_SATELLITES + 1;
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+}
+
 /* ---------------------------------------------------------------- relay messages */
 
 static void make_relay_info(struct control_message *m)
@@ -878,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_relay_info),
 		cmocka_unit_test(test_dns_domain),
 		cmocka_unit_test(test_satellites),
+		cmocka_unit_test(test_peer_satellites),
 		cmocka_unit_test(test_relay),
 		cmocka_unit_test(test_relay_largest_record),
 		cmocka_unit_test(test_record_append_next),
