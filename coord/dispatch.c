@@ -249,6 +249,7 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	c->deadline_ms = now_ms;
 	c->cursor = s->nodes.head;
 	c->cursor_routes = false;
+	c->cursor_sats = false;
 	c->sent_version = 0;
 	c->start_version = s->nodes.version;
 	c->map_done = false;

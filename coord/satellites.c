@@ -116,14 +116,33 @@ void satellites_reload(struct coord_server *s)
 			routes_satellites_changed(s, e);
 		}
 		policy_push_nodes_changed(s); /* a satellite's name, addresses or tags may be in the rules */
-		if (cur->list.n == 0)
-			sats_free(e);
+		/* e->sats stays when its list is empty: every node hears an empty PEER_SATELLITES */
+		if (!list_same)
+			nodemap_changed(s, e, true); /* PEER, PEER_ROUTES, PEER_SATELLITES to every node */
 	}
 }
 
 void satellites_forget(struct node_entry *e)
 {
 	sats_free(e);
+}
+
+bool satellites_message(const struct node_entry *e, struct control_message *m)
+{
+	if (!e->sats)
+		return false;
+	memset(m, 0, sizeof(*m));
+	m->type = CONTROL_MSG_PEER_SATELLITES;
+	memcpy(m->u.peer_satellites.node_key, e->rec.node_key, WIRE_KEY_LEN);
+	for (size_t i = 0; i < e->sats->cur.list.n; i++) {
+		const struct control_satellite *c = &e->sats->cur.list.list[i];
+		struct control_peer_satellite *o = &m->u.peer_satellites.list[i];
+		memcpy(o->name, c->name, sizeof(o->name));
+		memcpy(o->ipv4, c->ipv4, 4);
+		memcpy(o->ipv6, c->ipv6, 16);
+	}
+	m->u.peer_satellites.n = e->sats->cur.list.n;
+	return true;
 }
 
 size_t satellites_routes(const struct node_entry *e, struct control_route *out, size_t cap)

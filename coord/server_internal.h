@@ -308,6 +308,7 @@ struct conn {
 	struct node_entry *node;   /* ACTIVE: its node, whose session this is */
 	struct node_entry *cursor; /* ACTIVE: next change to send; NULL: caught up */
 	bool cursor_routes;        /* the cursor's PEER went out: its PEER_ROUTES is next */
+	bool cursor_sats;          /* and then its PEER_SATELLITES (satellites.c) */
 	uint64_t sent_version;     /* every change up to this version was sent (or skipped) */
 	uint64_t start_version;    /* the table's version when the session began: removals up
 				    * to it are no news to this node */
@@ -559,6 +560,8 @@ void satellites_reload(struct coord_server *s);
 void satellites_send(struct coord_server *s, struct node_entry *e);
 /* e is freed: its list (which holds preshared keys) is wiped. */
 void satellites_forget(struct node_entry *e);
+/* The PEER_SATELLITES that follows e's PEER_ROUTES: false if e never served a satellite. */
+bool satellites_message(const struct node_entry *e, struct control_message *m);
 /* e's satellites as host routes (a /32 and a /128 each) into out; how many. */
 size_t satellites_routes(const struct node_entry *e, struct control_route *out, size_t cap);
 /* routes.c: e's satellites changed: its effective routes are computed again and pushed. */

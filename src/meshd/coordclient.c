@@ -342,6 +342,10 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 		if (cc->phase == COORD_READY)
 			meshroutes_on_peer_routes(dev, &m.u.peer_routes);
 		break;
+	case CONTROL_MSG_PEER_SATELLITES:
+		if (cc->phase == COORD_READY)
+			satellites_behind(dev, &m.u.peer_satellites);
+		break;
 	case CONTROL_MSG_SATELLITES:
 		if (cc->phase == COORD_READY)
 			satellites_apply(dev, &m.u.satellites);

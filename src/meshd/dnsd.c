@@ -175,6 +175,21 @@ static size_t peer_records(const struct peer *p, uint16_t qtype, struct dns_reco
 	return n;
 }
 
+/* A satellite behind a gateway peer: the addresses its PEER_SATELLITES gave. */
+static size_t satellite_records(const struct control_peer_satellite *sat, uint16_t qtype, struct dns_record *out)
+{
+	size_t n = 0;
+	if (qtype == DNS_TYPE_A || qtype == DNS_TYPE_ANY) {
+		out[n] = (struct dns_record){ .type = DNS_TYPE_A, .len = 4 };
+		memcpy(out[n++].data, sat->ipv4, 4);
+	}
+	if (qtype == DNS_TYPE_AAAA || qtype == DNS_TYPE_ANY) {
+		out[n] = (struct dns_record){ .type = DNS_TYPE_AAAA, .len = 16 };
+		memcpy(out[n++].data, sat->ipv6, 16);
+	}
+	return n;
+}
+
 static size_t self_records(const struct device *dev, uint16_t qtype, struct dns_record *out)
 {
 	struct ip_prefix v4, v6;
@@ -211,6 +226,13 @@ static bool lookup(const struct device *dev, const char *label, size_t len, uint
 		    strncasecmp(p->name, label, len) == 0) {
 			*n = peer_records(p, qtype, out);
 			return true;
+		}
+		for (size_t j = 0; p->behind && j < p->behind->n; j++) {
+			const struct control_peer_satellite *sat = &p->behind->list[j];
+			if (strlen(sat->name) == len && strncasecmp(sat->name, label, len) == 0) {
+				*n = satellite_records(sat, qtype, out);
+				return true;
+			}
 		}
 	}
 	return false;

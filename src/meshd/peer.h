@@ -62,6 +62,8 @@ struct peer {
 	struct control_endpoint *coord_endpoints; /* heap, n_coord_endpoints long */
 	/* Its approved routes and which we use (meshroutes.h): heap, NULL for most peers. */
 	struct peer_routes *routes;
+	/* A gateway's satellites, by name (PEER_SATELLITES, satellites.h): heap, NULL for most. */
+	struct control_peer_satellites *behind;
 
 	/* Our initiation in flight, or NULL (an idle peer holds none): heap, since it is needed
 	 * only between sending an initiation and its response, retry or give-up. It holds

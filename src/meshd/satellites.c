@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -150,6 +151,35 @@ void satellites_forward(struct device *dev, struct peer *from, struct peer *to, 
 	from->rx_bytes += info->total_len;
 	dev->counters.satellite_forwarded++;
 	tx_send_packet(dev, to, pkt, info->total_len, now_ms);
+}
+
+void satellites_behind(struct device *dev, const struct control_peer_satellites *m)
+{
+	const struct coordclient *cc = dev->coord;
+	struct peer *p = peer_by_public_key(dev, m->node_key);
+
+	if (!p || !p->from_coordinator)
+		return; /* out of order, or beyond max_peers */
+	if (m->n == 0) {
+		free(p->behind);
+		p->behind = NULL;
+		return;
+	}
+	if (!p->behind && !(p->behind = calloc(1, sizeof(*p->behind)))) {
+		log_error("peer %s: out of memory for the names of its satellites", p->name);
+		return;
+	}
+	memcpy(p->behind->node_key, m->node_key, WIRE_KEY_LEN);
+	p->behind->n = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct control_peer_satellite *c = &m->list[i];
+		if (cc && cc->state.registered && (!ip_prefix_contains(&cc->state.ipv4, AF_INET, c->ipv4) ||
+						   !ip_prefix_contains(&cc->state.ipv6, AF_INET6, c->ipv6))) {
+			dev->counters.satellites_refused++;
+			continue;
+		}
+		p->behind->list[p->behind->n++] = *c;
+	}
 }
 
 struct peer *satellites_owner(struct device *dev, int family, const uint8_t *addr)

@@ -47,6 +47,10 @@ static inline bool satellites_acl_here(const struct peer *from, const struct pee
 void satellites_forward(struct device *dev, struct peer *from, struct peer *to, const uint8_t *pkt,
 			const struct ip_packet_info *info, uint64_t now_ms);
 
+/* PEER_SATELLITES: the names of the satellites behind a coordinator peer (its gateway), for
+ * DNS and status. Entries whose addresses are outside the overlay are dropped. */
+void satellites_behind(struct device *dev, const struct control_peer_satellites *m);
+
 /* The satellite that owns an address, or NULL: for DNS answers to a satellite. */
 struct peer *satellites_owner(struct device *dev, int family, const uint8_t *addr);
 

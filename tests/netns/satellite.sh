@@ -156,8 +156,10 @@ got=$(ip netns exec "${NS[phone]}" dig +short +time=2 +tries=2 @"${DNS_LINE%%,*}
 lib_check "... and its own name, phone.$DOMAIN ($got)" [ "$got" = "$PHONE_IP" ]
 lib_check "the gateway's status lists phone as its satellite" \
 	bash -c "'$MESHD' status -s '$T/gw.sock' | grep -A1 '^phone ' | grep -q 'satellite:'"
-lib_check "home's status: the phone's $PHONE_IP/32 is a satellite via gw (used)" \
-	bash -c "'$MESHD' status -s '$T/home.sock' | grep -A2 '^gw ' | grep -q 'satellites (via it) $PHONE_IP/32 (used)'"
+lib_check "home's status: the phone, $PHONE_IP/32, is a satellite via gw (used)" \
+	bash -c "'$MESHD' status -s '$T/home.sock' | grep -A2 '^gw ' | grep -q 'satellites (via it) phone $PHONE_IP/32 (used)'"
+got=$(ip netns exec "${NS[home]}" dig +short +time=2 +tries=2 @100.100.100.100 "phone.mesh.internal" A 2>/dev/null)
+lib_check "home's mesh DNS answers phone.mesh.internal ($got)" [ "$got" = "$PHONE_IP" ]
 
 # ---- access rules: home may reach the phone, nobody may reach home
 # (the coordinator reads a changed policy file at its next tick)
@@ -193,6 +195,8 @@ lib_check "satellite remove cuts the phone off (after ${cut:-never} ms, bound $C
 lib_check "... for good" no_ping "${NS[phone]}" "$HOME_IP"
 lib_check "... and home no longer reaches it" no_ping "${NS[home]}" "$PHONE_IP"
 lib_check "the gateway logged the removal" grep -q 'satellite phone: removed by the coordinator' "$T/gw.log"
+no_name() { [ -z "$(ip netns exec "${NS[home]}" dig +short +time=1 +tries=1 @100.100.100.100 phone.mesh.internal A 2>/dev/null)" ]; }
+lib_check "home's mesh DNS forgets the phone's name" lib_wait_for "$WAIT_S" no_name
 lib_check "satellite list is empty" bash -c "! '$MESHCOORD' satellite list -c '$CONF' | grep -q '^phone '"
 
 lib_summary
