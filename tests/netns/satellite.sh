@@ -35,6 +35,7 @@ lib_require_cmd wg wireguard-tools
 lib_require_cmd socat socat
 lib_require_cmd qrencode qrencode
 lib_require_cmd dig bind9-dnsutils
+lib_require_cmd curl curl
 lib_find_meshd
 lib_find_meshcoord
 lib_mktemp
@@ -43,6 +44,7 @@ T=$LIB_TMPDIR
 CONTROL_PORT=51821
 STUN_PORT=3478
 SERVICE_PORT=8080
+METRICS_PORT=9180
 # wireguard-go's control socket is /var/run/wireguard/<interface>.sock, in the file system
 # every namespace shares: the interface name carries our PID so parallel runs do not clash.
 WG_IF=sat$$
@@ -70,7 +72,7 @@ natlab_site phone cone NS[phone]
 CONF=$T/coord.yaml
 lib_coord_write_config "$CONF" "$NATLAB_COORD_IP:$CONTROL_PORT" "$NATLAB_COORD_IP:$STUN_PORT" \
 	"$NATLAB_COORD_IP:$CONTROL_PORT" "$T/coord-state"
-echo "policy_file: $T/policy.yaml" >>"$CONF"
+printf 'policy_file: %s\nmetrics_listen: 127.0.0.1:%s\n' "$T/policy.yaml" "$METRICS_PORT" >>"$CONF"
 allow_all() { printf 'rules:\n  - {from: ["*"], to: ["*:*"]}\n' >"$T/policy.yaml"; }
 allow_all
 COORD_PID=
@@ -125,6 +127,8 @@ sat add tablet --via gw --public-key "$TAB_PUB" --qr >"$T/tablet.out" 2>/dev/nul
 lib_check "add --public-key --qr: a placeholder for the private key, and a QR code" \
 	bash -c "grep -q '^# PrivateKey' '$T/tablet.out' && ! grep -q '^PrivateKey' '$T/tablet.out' && grep -q '█' '$T/tablet.out'"
 lib_check "satellite config tablet prints it again" bash -c "'$MESHCOORD' satellite config tablet -c '$CONF' | grep -q '^PublicKey = '"
+metric() { ip netns exec "$NATLAB_COORD" curl -sf --max-time 3 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -qx "$1"; }
+lib_check "the metrics say two satellites" lib_wait_for "$WAIT_S" metric 'meshcoord_satellites 2'
 lib_check "satellite remove tablet" bash -c "'$MESHCOORD' satellite remove tablet -c '$CONF' 2>/dev/null"
 
 # ---- the phone, configured from the file alone
