@@ -13,8 +13,9 @@
 # home ping and TCP, home -> phone ping, through the gateway, and the mesh DNS of the file's
 # DNS line answering the phone; the gateway's status lists the
 # satellite, home's lists the gateway's route to it; an access rule that allows only home ->
-# phone cuts phone -> home (new flows) while home -> phone keeps working; and 'satellite
-# remove' cuts the phone off within a second (measured).
+# phone cuts phone -> home (new flows) while home -> phone keeps working; the gateway
+# restarted while the coordinator is down serves the phone from its state file; and
+# 'satellite remove' cuts the phone off within a second (measured).
 #
 # Needs root, /dev/net/tun, nftables, conntrack, wireguard-go and wg (exits 77 = SKIP otherwise).
 set -u
@@ -181,6 +182,25 @@ lib_check "... the phone still reaches the service ($got)" [ "$got" = hello-from
 lib_check "... but not with a ping" no_ping "${NS[phone]}" "$HOME_IP"
 allow_all
 lib_check "allowing all again, the phone reaches home" lib_wait_for "$WAIT_S" lib_ping "${NS[phone]}" "$HOME_IP"
+
+# ---- the gateway restarted while the coordinator is down serves the phone from its state
+lib_stop_pid "$COORD_PID"
+lib_stop_pid "${PID[gw]}"
+node_start gw
+lib_wait_for 10 test -S "$T/gw.sock" || lib_not_ok "meshd gw restarted"
+lib_check "restarted without the coordinator, the gateway restores the phone" \
+	lib_wait_for "$WAIT_S" grep -q 'satellites: 1 restored' "$T/gw.log"
+# The phone notices a restarted peer as WireGuard does: data unanswered for 15 s (keepalive
+# 10 s + rekey timeout 5 s) makes it handshake again.
+lib_check "... and the phone reaches home through it again" lib_wait_for "$((30 * LIB_TIME_BOUNDS_SCALE))" \
+	lib_ping "${NS[phone]}" "$HOME_IP"
+lib_coord_start COORD_PID "$NATLAB_COORD" "$CONF" "$T/coord.log" info
+lib_coord_wait_up "$COORD_PID" "$NATLAB_COORD" "$CONTROL_PORT" || lib_die "meshcoord did not restart (see $T/coord.log)"
+# (both reconnect with their backoff: at most 30 s between tries)
+lib_check "the gateway and home reconnect to the coordinator" lib_wait_for 45 bash -c \
+	"'$MESHD' status -s '$T/gw.sock' --json | grep -q '\"coordinator\": \"connected\"' &&
+	 '$MESHD' status -s '$T/home.sock' --json | grep -q '\"coordinator\": \"connected\"'"
+lib_check "the phone still reaches home" lib_wait_for "$WAIT_S" lib_ping "${NS[phone]}" "$HOME_IP"
 
 # ---- remove: cut off within a second
 # The cut happened before the first ping that fails was sent: its start bounds it.
