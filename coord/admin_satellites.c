@@ -65,6 +65,8 @@ struct sat_args {
 	bool json, qr, help;
 };
 
+enum sat_option { OPT_VIA, OPT_PUBLIC_KEY, OPT_ENDPOINT, OPT_TAG, OPT_CONFIG, OPT_JSON, OPT_QR, OPT_HELP };
+
 /* "--name value", "--name=value"; false with one line printed on a mistake. */
 static bool args_parse(int argc, char **argv, struct sat_args *a)
 {
@@ -72,8 +74,12 @@ static bool args_parse(int argc, char **argv, struct sat_args *a)
 		const char *name;
 		char short_name;
 		bool value;
-	} opts[] = { { "via", 0, true },	  { "public-key", 0, true }, { "endpoint", 0, true }, { "tag", 0, true },
-		     { "config", 'c', true }, { "json", 0, false },	     { "qr", 0, false },      { "help", 'h', false } };
+	} opts[] = {
+		[OPT_VIA] = { "via", 0, true },		[OPT_PUBLIC_KEY] = { "public-key", 0, true },
+		[OPT_ENDPOINT] = { "endpoint", 0, true }, [OPT_TAG] = { "tag", 0, true },
+		[OPT_CONFIG] = { "config", 'c', true },	[OPT_JSON] = { "json", 0, false },
+		[OPT_QR] = { "qr", 0, false },		[OPT_HELP] = { "help", 'h', false },
+	};
 
 	memset(a, 0, sizeof(*a));
 	for (int i = 1; i < argc; i++) {
@@ -113,11 +119,11 @@ static bool args_parse(int argc, char **argv, struct sat_args *a)
 			}
 			value = argv[++i];
 		}
-		switch (opt) {
-		case 0: a->via = value; break;
-		case 1: a->public_key = value; break;
-		case 2: a->endpoint = value; break;
-		case 3: {
+		switch ((enum sat_option)opt) {
+		case OPT_VIA: a->via = value; break;
+		case OPT_PUBLIC_KEY: a->public_key = value; break;
+		case OPT_ENDPOINT: a->endpoint = value; break;
+		case OPT_TAG: {
 			size_t used = strlen(a->tags), len = strlen(value);
 			if (used + (used ? 1 : 0) + len >= sizeof(a->tags)) {
 				fprintf(stderr, "meshcoord satellite: too many tags\n");
@@ -126,10 +132,10 @@ static bool args_parse(int argc, char **argv, struct sat_args *a)
 			snprintf(a->tags + used, sizeof(a->tags) - used, "%s%s", used ? " " : "", value);
 			break;
 		}
-		case 4: a->config = value; break;
-		case 5: a->json = true; break;
-		case 6: a->qr = true; break;
-		default: a->help = true; break;
+		case OPT_CONFIG: a->config = value; break;
+		case OPT_JSON: a->json = true; break;
+		case OPT_QR: a->qr = true; break;
+		case OPT_HELP: a->help = true; break;
 		}
 	}
 	return true;
