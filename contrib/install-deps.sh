@@ -23,11 +23,12 @@ build_pkgs="build-essential autoconf automake libtool pkg-config scdoc
 # notify socket of tests/netns/readiness.sh, wireguard-go and wireguard-tools
 # (wg) as the stock WireGuard peer of tests/netns/wg-interop.sh (the benchmarks use them too),
 # dig (bind9-dnsutils) to ask the mesh DNS service in tests/netns/dns.sh, and dbus-daemon,
-# python3-dbus and python3-gi for its stand-in systemd-resolved on a private bus.
+# python3-dbus and python3-gi for its stand-in systemd-resolved on a private bus, and
+# qrencode for 'meshcoord satellite add --qr' (tests/netns/satellite.sh checks the QR code).
 # CI counts a check skipped for a missing tool as a failure, so every tool a test uses belongs here.
 test_pkgs="libcmocka-dev clang iproute2 iputils-ping nftables tcpdump procps
 	coreutils util-linux socat stun-client coturn conntrack python3 python3-nacl
-	wireguard-go wireguard-tools bind9-dnsutils dbus-daemon python3-dbus python3-gi"
+	wireguard-go wireguard-tools bind9-dnsutils dbus-daemon python3-dbus python3-gi qrencode"
 # Benchmarks: the load generator (the userspace VPN we measure against is in test_pkgs). A
 # release that lacks one of these gets a warning, not a failure.
 bench_pkgs="iperf3"

@@ -36,7 +36,7 @@
 _Static_assert(DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL == DB_AUTHKEY_PER_MINUTE_DEFAULT, "one default");
 
 enum {
-	SCHEMA_VERSION = 4,   /* PRAGMA user_version: schema_v1, then the migrations to v2, v3, v4 */
+	SCHEMA_VERSION = 5,   /* PRAGMA user_version: schema_v1, then the migrations to v2 .. v5 */
 	DB_FILE_MODE = 0600,  /* SQLite gives the -wal and -shm files the database file's mode */
 };
 
@@ -106,6 +106,27 @@ static const char schema_v4_migration[] =
 	"  tag TEXT NOT NULL,"
 	"  PRIMARY KEY (node_id, tag)) WITHOUT ROWID;";
 
+/* Version 5: satellites (db_satellites.c), devices running a stock WireGuard client that
+ * one gateway node serves as static peers. Their addresses come from the nodes' allocator and
+ * their names share the nodes' name space (db_register.c checks both tables); removing the
+ * gateway removes its satellites. psk NULL: none; key_generated: the private key was made
+ * here and shown once (never stored); endpoint NULL: the gateway's own candidate. tags: the
+ * satellite's "tag:NAME"s for the policy, space-separated. */
+static const char schema_v5_migration[] =
+	"CREATE TABLE satellites ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  public_key BLOB UNIQUE NOT NULL CHECK (length(public_key) = 32),"
+	"  name TEXT UNIQUE NOT NULL,"
+	"  gateway_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
+	"  ipv4 INTEGER UNIQUE NOT NULL,"
+	"  ipv6 BLOB UNIQUE NOT NULL CHECK (length(ipv6) = 16),"
+	"  psk BLOB CHECK (psk IS NULL OR length(psk) = 32),"
+	"  key_generated INTEGER NOT NULL DEFAULT 0,"
+	"  endpoint TEXT,"
+	"  tags TEXT NOT NULL DEFAULT '',"
+	"  created INTEGER NOT NULL);"
+	"CREATE INDEX satellites_gateway ON satellites(gateway_id);";
+
 /* The SQL of every statement in enum stmt_id, prepared once at open. */
 static const char *const stmt_sql[STMT_COUNT] = {
 	/* IMMEDIATE takes the write lock up front: a read-then-write transaction started as
@@ -128,15 +149,18 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_NODE_TOUCH] = "UPDATE nodes SET last_seen = ?2 WHERE node_key = ?1",
 	[STMT_NODES_LIST] = "SELECT " NODE_COLUMNS " FROM nodes ORDER BY name",
 	[STMT_NAME_TAKEN] = "SELECT 1 FROM nodes WHERE name = ?1 "
-			    "UNION ALL SELECT 1 FROM removed_nodes WHERE name = ?1 LIMIT 1",
+			    "UNION ALL SELECT 1 FROM removed_nodes WHERE name = ?1 "
+			    "UNION ALL SELECT 1 FROM satellites WHERE name = ?1 LIMIT 1",
 	[STMT_NAME_COUNTER_GET] = "SELECT next FROM name_counters WHERE base = ?1",
 	[STMT_NAME_COUNTER_SET] = "INSERT OR REPLACE INTO name_counters (base, next) VALUES (?1, ?2)",
-	[STMT_IPV4_TAKEN] = "SELECT 1 FROM nodes WHERE ipv4 = ?1",
-	/* The first free address above a taken one in [?1, ?2]: walks the ipv4 index from ?1 to the
-	 * end of the first run of taken addresses. */
-	[STMT_IPV4_GAP] = "SELECT n.ipv4 + 1 FROM nodes AS n WHERE n.ipv4 >= ?1 AND n.ipv4 < ?2 "
-			  "AND NOT EXISTS (SELECT 1 FROM nodes AS m WHERE m.ipv4 = n.ipv4 + 1) "
-			  "ORDER BY n.ipv4 LIMIT 1",
+	/* Nodes and satellites share the address space. */
+	[STMT_IPV4_TAKEN] = "SELECT 1 FROM nodes WHERE ipv4 = ?1 UNION ALL SELECT 1 FROM satellites WHERE ipv4 = ?1 LIMIT 1",
+	/* The first free address above a taken one in [?1, ?2]. Only after the counter passed the
+	 * end of the range (db_register.c): sorting the taken addresses above ?1 is fine then. */
+	[STMT_IPV4_GAP] = "SELECT c FROM (SELECT ipv4 + 1 AS c FROM nodes WHERE ipv4 >= ?1 AND ipv4 < ?2 "
+			  "UNION SELECT ipv4 + 1 FROM satellites WHERE ipv4 >= ?1 AND ipv4 < ?2) "
+			  "WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE ipv4 = c) "
+			  "AND NOT EXISTS (SELECT 1 FROM satellites WHERE ipv4 = c) ORDER BY c LIMIT 1",
 	[STMT_AUTHKEY_BY_HASH] = "SELECT id, reusable, expires, revoked, uses, max_uses, per_minute, minute_start, "
 				 "minute_uses FROM authkeys WHERE secret_hash = ?1",
 	/* SET reads the row as it was: the minute's count restarts when the minute moved on. */
@@ -290,9 +314,14 @@ static bool schema_ensure(sqlite3 *sql, char *err, size_t err_len)
 		version = 3;
 	}
 	if (version == 3) {
+		if (sqlite3_exec(sql, schema_v4_migration, NULL, NULL, NULL) != SQLITE_OK)
+			goto sql_error_rollback;
+		version = 4;
+	}
+	if (version == 4) {
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
-		if (sqlite3_exec(sql, schema_v4_migration, NULL, NULL, NULL) != SQLITE_OK ||
+		if (sqlite3_exec(sql, schema_v5_migration, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(sql, pragma, NULL, NULL, NULL) != SQLITE_OK)
 			goto sql_error_rollback;
 	} else if (version != SCHEMA_VERSION) {

@@ -149,6 +149,59 @@ bool db_node_tags(struct db *db, int64_t node_id, struct db_tags *out);
 bool db_tags_list(struct db *db, void (*fn)(const uint8_t node_key[WIRE_KEY_LEN], const char *tag, void *ctx),
 		  void *ctx);
 
+/* ---------------------------------------------------------------- satellites (db_satellites.c) */
+
+enum {
+	/* host:port as typed (a DNS name up to 253, brackets and a port), with room */
+	DB_SATELLITE_ENDPOINT_MAX = 272,
+	/* "tag:NAME" words, space-separated: TAGS_PER_NODE_MAX of them at most */
+	DB_SATELLITE_TAGS_MAX = TAGS_PER_NODE_MAX * (TAG_MAX + 1),
+};
+
+struct db_satellite {
+	int64_t id;
+	uint8_t public_key[WIRE_KEY_LEN];
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t gateway_key[WIRE_KEY_LEN];
+	char gateway_name[CONTROL_NAME_MAX + 1];
+	uint8_t ipv4[4];
+	uint8_t ipv6[16];
+	bool has_psk;
+	uint8_t psk[WIRE_KEY_LEN];
+	bool key_generated;                        /* the private key was shown once, not kept */
+	char endpoint[DB_SATELLITE_ENDPOINT_MAX];  /* "" = the gateway's own candidate */
+	char tags[DB_SATELLITE_TAGS_MAX];          /* "tag:a tag:b" or "" */
+	int64_t created;
+};
+
+enum db_satellite_result {
+	DB_SATELLITE_OK = 0,
+	DB_SATELLITE_BAD_NAME,    /* not 1..63 of [a-z0-9-], no '-' at either end */
+	DB_SATELLITE_NAME_TAKEN,  /* a node, a removed node or a satellite has it */
+	DB_SATELLITE_KEY_TAKEN,   /* a node's key (or a removed node's) or a satellite's */
+	DB_SATELLITE_NO_GATEWAY,  /* no such node */
+	DB_SATELLITE_TOO_MANY,    /* the gateway serves CONTROL_MAX_SATELLITES already */
+	DB_SATELLITE_BAD_TAGS,    /* a tag is not tag:NAME, or more than TAGS_PER_NODE_MAX */
+	DB_SATELLITE_ERROR,       /* SQLite failed (or no address left); see the log */
+};
+
+/* Adds a satellite served by the node named gateway, all in one transaction: addresses from
+ * the nodes' allocator, the name checked against nodes and satellites. psk NULL: none;
+ * endpoint NULL or "": the gateway's; tags NULL or "": none. *out gets the record. */
+enum db_satellite_result db_satellite_add(struct db *db, const char *name, const char *gateway,
+					  const uint8_t public_key[WIRE_KEY_LEN], const uint8_t *psk,
+					  bool key_generated, const char *endpoint, const char *tags, int64_t now,
+					  struct db_satellite *out);
+/* Removes a satellite by name; *found false when there is none. False if SQLite fails. */
+bool db_satellite_remove(struct db *db, const char *name, bool *found);
+/* 1 found (into out), 0 none, -1 error. */
+int db_satellite_by_name(struct db *db, const char *name, struct db_satellite *out);
+/* Calls fn for each valid satellite row, by name; out-of-rule rows are skipped. Records hold
+ * the preshared key: fn must not keep them. */
+bool db_satellites_list(struct db *db, void (*fn)(const struct db_satellite *sat, void *ctx), void *ctx);
+/* The name rule for satellites: a lower-case DNS label. */
+bool db_satellite_name_valid(const char *name);
+
 /* True when another connection (an admin command) committed since the last call. */
 bool db_changed(struct db *db);
 

@@ -84,6 +84,10 @@ void db_ipv4_to_bytes(uint32_t v, uint8_t out[4]);
 /* 1 found (into out), 0 none, -1 error. */
 int db_node_lookup(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], struct db_node *out);
 
+/* db_register.c: the next free IPv4 address (nodes' and satellites'), the counter moved on,
+ * inside a write transaction. */
+bool db_ipv4_allocate(struct db *db, int64_t *out);
+
 /* db_authkeys.c: checks a join secret inside the registration transaction; *id_out gets the
  * key's id whenever the key exists. */
 enum db_register_result db_authkey_check(struct db *db, const uint8_t *secret, size_t secret_len, int64_t now,

@@ -181,8 +181,8 @@ static int ipv4_lowest_usable(struct db *db, int64_t from, int64_t *out)
 	return rc;
 }
 
-/* Inside the registration transaction. */
-static bool ipv4_allocate(struct db *db, int64_t *out)
+/* Inside a write transaction (a registration, a satellite's creation). */
+bool db_ipv4_allocate(struct db *db, int64_t *out)
 {
 	sqlite3_stmt *net = db->stmt[STMT_NETWORK_GET];
 	sqlite3_stmt *set = db->stmt[STMT_NETWORK_SET_NEXT];
@@ -224,7 +224,7 @@ static bool node_create(struct db *db, const uint8_t node_key[WIRE_KEY_LEN], con
 	int64_t ipv4;
 	bool ok;
 
-	if (!name_allocate(db, hostname, name) || !ipv4_allocate(db, &ipv4))
+	if (!name_allocate(db, hostname, name) || !db_ipv4_allocate(db, &ipv4))
 		return false;
 	memset(ipv6, 0, sizeof(ipv6));
 	memcpy(ipv6, db->ipv6_prefix, ULA_PREFIX_LEN);

@@ -249,6 +249,7 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	c->deadline_ms = now_ms;
 	c->cursor = s->nodes.head;
 	c->cursor_routes = false;
+	c->cursor_sats = false;
 	c->sent_version = 0;
 	c->start_version = s->nodes.version;
 	c->map_done = false;
@@ -271,6 +272,7 @@ static void handle_register(struct coord_server *s, struct conn *c, const struct
 	conn_queue_msg(s, c, &m); /* before any map record: the flush produces those later */
 	relay_session_start(s, e, c); /* RELAY_INFO right behind REGISTERED */
 	dispatch_send_dns(s, c);
+	satellites_send(s, e); /* a gateway's static peers, before any map record */
 	nodemap_changed(s, e, !created);
 	/* Its access rules, queued before any map record (those are produced at the flush),
 	 * so no peer reaches it before they are in force. After nodemap_changed: a new node

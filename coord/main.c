@@ -67,6 +67,12 @@ static const char usage_text[] =
 	"  routes list [--json]              list subnet routes and exit offers: advertised, approved\n"
 	"  routes approve NODE PREFIX|exit   let a node's advertised prefix (or exit) take effect\n"
 	"  routes revoke NODE PREFIX|exit    withdraw it: every node stops routing it at once\n"
+	"  satellite add NAME --via GATEWAY [--public-key KEY] [--endpoint HOST:PORT] [--tag TAG]... [--qr]\n"
+	"                                    register a stock WireGuard device (a phone) behind the\n"
+	"                                    node GATEWAY and print its wg-quick file (and QR code)\n"
+	"  satellite list [--json]           list satellites: name, gateway, addresses, key, tags\n"
+	"  satellite config NAME [--qr]      print the file again (only with --public-key at add)\n"
+	"  satellite remove NAME             remove it: its gateway drops it within a second\n"
 	"  --help, -h                        show this help\n"
 	"  --version                         show the version\n"
 	"\n"
@@ -376,6 +382,30 @@ static int cmd_nodes(int argc, char **argv, struct global_options *g)
 	return run_admin(argc, argv, g, false);
 }
 
+/* satellite: its own parser (its options are its own), the same config and registry. */
+static int cmd_satellite(int argc, char **argv, struct global_options *g)
+{
+	if (admin_satellite_wants_help(argc, argv))
+		return admin_satellite(NULL, NULL, argc, argv);
+
+	const char *config_path = admin_satellite_config_path(argc, argv);
+	struct coord_config cfg;
+	char err[ERROR_LINE_MAX];
+
+	if (!open_config(config_path ? config_path : g->config_path, &cfg, NULL, err, sizeof(err))) {
+		fprintf(stderr, "meshcoord satellite: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	struct db *db = open_db(&cfg, err, sizeof(err));
+	if (!db) {
+		fprintf(stderr, "meshcoord satellite: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	int rc = admin_satellite(db, &cfg, argc, argv);
+	db_close(db);
+	return rc;
+}
+
 static int cmd_policy(int argc, char **argv, struct global_options *g)
 {
 	return policy_cli(g->config_path, argc, argv);
@@ -394,6 +424,7 @@ static const struct command commands[] = {
 	{ "nodes", cmd_nodes },
 	{ "policy", cmd_policy },
 	{ "routes", cmd_nodes }, /* run_admin tells them apart by argv[0] */
+	{ "satellite", cmd_satellite },
 };
 
 int main(int argc, char **argv)

@@ -108,6 +108,11 @@ void metrics_render(const struct coord_server *s, struct ipc_text *t)
 	gauge(t, "nodes_online", "Nodes with a live registered session", s->active_list.count);
 	gauge(t, "connections", "Open control connections, registered or not", s->n_conns);
 	gauge(t, "tombstones", "Removed nodes whose removal some session has yet to be told", nodemap_tomb_count(&s->nodes));
+	uint64_t sats = 0;
+	for (const struct node_entry *e = s->nodes.head; e; e = e->next)
+		if (!e->removed && e->sats)
+			sats += e->sats->cur.list.n;
+	gauge(t, "satellites", "Satellites (stock WireGuard devices) served by gateway nodes", sats);
 	render_grouped(s, t);
 #define METRICS_COUNTER(name, help)                                \
 	if (!is_grouped(#name))                                    \

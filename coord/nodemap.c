@@ -109,6 +109,7 @@ void nodemap_free(struct node_table *t)
 		free(e->pending_eps);
 		free(e->routes);
 		free(e->tags);
+		satellites_forget(e);
 		free(e);
 		e = next;
 	}
@@ -154,6 +155,7 @@ void nodemap_changed(struct coord_server *s, struct node_entry *e, bool on_list)
 		if (on_list && c->cursor == e) {
 			c->cursor = after ? after : e; /* it still reaches e, now at the tail */
 			c->cursor_routes = false;      /* e is sent whole, PEER first, later */
+			c->cursor_sats = false;
 		} else if (!c->cursor) {
 			c->cursor = e; /* was caught up: e is its next news */
 			conn_schedule_flush(s, c);
@@ -174,6 +176,7 @@ static void tomb_free(struct coord_server *s, struct node_entry *t)
 		if (c->cursor == t) {
 			c->cursor = t->next;
 			c->cursor_routes = false;
+			c->cursor_sats = false;
 		}
 	struct node_entry **pp = &s->nodes.tombs;
 	while (*pp != t)
@@ -182,6 +185,7 @@ static void tomb_free(struct coord_server *s, struct node_entry *t)
 	change_list_unlink(&s->nodes, t);
 	free(t->routes);
 	free(t->tags);
+	satellites_forget(t);
 	free(t);
 }
 
@@ -249,8 +253,11 @@ bool nodemap_next_news(struct coord_server *s, struct conn *c, struct control_me
 			memcpy(m->u.remove_key, e->rec.node_key, WIRE_KEY_LEN);
 			return true;
 		} else if (e != c->node) {
-			/* PEER, then its PEER_ROUTES (the node applies routes to a peer it knows) */
-			if (c->cursor_routes && routes_message(e, m))
+			/* PEER, then its PEER_ROUTES (the node applies routes to a peer it knows),
+			 * then its PEER_SATELLITES (names of the hosts those routes lead to) */
+			if (c->cursor_sats && satellites_message(e, m))
+				return true;
+			if (c->cursor_routes && !c->cursor_sats && routes_message(e, m))
 				return true;
 			node_message_peer(e, m);
 			return true;
@@ -261,6 +268,7 @@ bool nodemap_next_news(struct coord_server *s, struct conn *c, struct control_me
 		c->cursor = e->next;
 		c->sent_version = e->version;
 		c->cursor_routes = false;
+		c->cursor_sats = false;
 	}
 	if (c->map_done)
 		return false;
@@ -277,11 +285,16 @@ void nodemap_news_sent(struct coord_server *s, struct conn *c)
 		c->map_done = true;
 		return;
 	}
-	if (!c->cursor_routes && !e->removed && e != c->node && e->routes) {
+	if (!c->cursor_routes && !c->cursor_sats && !e->removed && e != c->node && e->routes) {
 		c->cursor_routes = true; /* the same entry again: its PEER_ROUTES */
 		return;
 	}
+	if (!c->cursor_sats && !e->removed && e != c->node && e->sats) {
+		c->cursor_sats = true; /* and again: its PEER_SATELLITES */
+		return;
+	}
 	c->cursor_routes = false;
+	c->cursor_sats = false;
 	c->cursor = e->next;
 	c->sent_version = e->version;
 	s->counters.peer_msgs_sent++;

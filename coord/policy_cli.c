@@ -76,7 +76,56 @@ static void collect_route(const struct db_route *r, void *ctx)
 		ns->routes[i].list[ns->routes[i].n++] = r->route;
 }
 
-/* The registry's nodes, if there is a registry; never creates one. */
+/* A satellite is a node to the rules (its name, addresses and tags), and its addresses are
+ * host routes of its gateway, as the server compiles them (coord/satellites.c). */
+static void collect_satellite(const struct db_satellite *sat, void *ctx)
+{
+	struct nodes *ns = ctx;
+	size_t gw = index_of(ns, sat->gateway_key);
+	struct db_node node;
+
+	memset(&node, 0, sizeof(node));
+	memcpy(node.node_key, sat->public_key, WIRE_KEY_LEN);
+	memcpy(node.name, sat->name, sizeof(node.name));
+	memcpy(node.ipv4, sat->ipv4, 4);
+	memcpy(node.ipv6, sat->ipv6, 16);
+	size_t before = ns->n;
+	collect(&node, ns);
+	if (ns->n == before)
+		return;
+	struct db_tags *tags = realloc(ns->tags, ns->n * sizeof(*tags));
+	struct control_routes *routes = tags ? realloc(ns->routes, ns->n * sizeof(*routes)) : NULL;
+	if (tags)
+		ns->tags = tags;
+	if (routes)
+		ns->routes = routes;
+	if (!tags || !routes) {
+		ns->failed = true;
+		ns->n = before;
+		return;
+	}
+	memset(&ns->tags[before], 0, sizeof(ns->tags[before]));
+	memset(&ns->routes[before], 0, sizeof(ns->routes[before]));
+	for (const char *p = sat->tags; *p && ns->tags[before].n < TAGS_PER_NODE_MAX;) {
+		size_t len = strcspn(p, " ");
+		if (len > 0 && len <= TAG_MAX)
+			memcpy(ns->tags[before].v[ns->tags[before].n++], p, len);
+		p += len + (p[len] == ' ');
+	}
+	if (gw < before && ns->routes[gw].n + 2 <= CONTROL_MAX_ROUTES) {
+		struct control_route *r = &ns->routes[gw].list[ns->routes[gw].n];
+		memset(r, 0, 2 * sizeof(*r));
+		r[0].family = 4;
+		r[0].bits = 32;
+		memcpy(r[0].addr, sat->ipv4, 4);
+		r[1].family = 6;
+		r[1].bits = 128;
+		memcpy(r[1].addr, sat->ipv6, 16);
+		ns->routes[gw].n += 2;
+	}
+}
+
+/* The registry's nodes (and satellites), if there is a registry; never creates one. */
 static bool load_nodes(const struct coord_config *cfg, struct nodes *ns, bool *have_registry, char *err, size_t cap)
 {
 	char path[COORDCONF_PATH_MAX];
@@ -93,7 +142,7 @@ static bool load_nodes(const struct coord_config *cfg, struct nodes *ns, bool *h
 		ns->tags = calloc(ns->n ? ns->n : 1, sizeof(*ns->tags));
 		ns->routes = calloc(ns->n ? ns->n : 1, sizeof(*ns->routes));
 		ok = ns->tags && ns->routes && db_tags_list(db, collect_tag, ns) &&
-		     db_routes_list(db, collect_route, ns);
+		     db_routes_list(db, collect_route, ns) && db_satellites_list(db, collect_satellite, ns) && !ns->failed;
 	}
 	db_close(db);
 	if (!ok)

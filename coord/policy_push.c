@@ -12,10 +12,16 @@
 
 #include "coord/server_internal.h"
 
-/* The nodes as the compiler sees them, in change-list order; e->policy_index is set. */
+/* The nodes as the compiler sees them, in change-list order, then every gateway's satellites
+ * (each a node of its own to the rules: its name, addresses and tags); e->policy_index and
+ * e->policy_sat_index are set. */
 static struct policy_node *node_list(struct coord_server *s, size_t *n_out)
 {
-	struct policy_node *v = calloc(s->nodes.count ? s->nodes.count : 1, sizeof(*v));
+	size_t n_sats = 0;
+	for (struct node_entry *e = s->nodes.head; e; e = e->next)
+		if (!e->removed && e->sats)
+			n_sats += e->sats->cur.list.n;
+	struct policy_node *v = calloc(s->nodes.count + n_sats + 1, sizeof(*v));
 	size_t n = 0;
 
 	if (!v)
@@ -36,8 +42,68 @@ static struct policy_node *node_list(struct coord_server *s, size_t *n_out)
 		}
 		e->policy_index = n++;
 	}
+	for (struct node_entry *e = s->nodes.head; e; e = e->next) {
+		e->policy_sat_index = n;
+		for (size_t i = 0; !e->removed && e->sats && i < e->sats->cur.list.n && n < s->nodes.count + n_sats; i++) {
+			const struct control_satellite *c = &e->sats->cur.list.list[i];
+			v[n].name = c->name;
+			memcpy(v[n].ipv4, c->ipv4, sizeof(v[n].ipv4));
+			memcpy(v[n].ipv6, c->ipv6, sizeof(v[n].ipv6));
+			v[n].tags = (const char(*)[TAG_MAX + 1])e->sats->cur.tags[i].v;
+			v[n].n_tags = e->sats->cur.tags[i].n;
+			n++;
+		}
+	}
 	*n_out = n;
 	return v;
+}
+
+/* Appends b's rules that a does not hold yet to a (*a malloc'd, may be NULL); false when
+ * out of memory or over FILTER_MAX_RULES. */
+static bool rules_merge(struct filter_rule **a, size_t *n_a, const struct filter_rule *b, size_t n_b)
+{
+	for (size_t i = 0; i < n_b; i++) {
+		bool have = false;
+		for (size_t j = 0; j < *n_a && !have; j++)
+			have = memcmp(&(*a)[j], &b[i], sizeof(b[i])) == 0;
+		if (have)
+			continue;
+		if (*n_a >= FILTER_MAX_RULES)
+			return false;
+		struct filter_rule *grown = realloc(*a, (*n_a + 1) * sizeof(**a));
+		if (!grown)
+			return false;
+		*a = grown;
+		(*a)[(*n_a)++] = b[i];
+	}
+	return true;
+}
+
+/* e's rules: those toward it, and those toward each satellite it serves (it enforces them:
+ * the satellite's traffic arrives through it). */
+static bool compile_for(struct coord_server *s, struct node_entry *e, const struct policy_node *nodes,
+			size_t n_nodes, struct filter_rule **rules, size_t *n, char *err, size_t err_len)
+{
+	if (!policy_compile(&s->policy.pol, nodes, n_nodes, e->policy_index, rules, n, err, err_len))
+		return false;
+	for (size_t i = 0; e->sats && i < e->sats->cur.list.n; i++) {
+		struct filter_rule *more = NULL;
+		size_t n_more = 0;
+		bool ok = e->policy_sat_index + i < n_nodes &&
+			  policy_compile(&s->policy.pol, nodes, n_nodes, e->policy_sat_index + i, &more, &n_more, err,
+					 err_len) &&
+			  rules_merge(rules, n, more, n_more);
+		free(more);
+		if (!ok) {
+			if (!err[0])
+				snprintf(err, err_len, "the rules of %s and its satellites do not fit", e->rec.name);
+			free(*rules);
+			*rules = NULL;
+			*n = 0;
+			return false;
+		}
+	}
+	return true;
 }
 
 static void digest_of(bool active, const struct filter_rule *rules, size_t n, uint8_t out[POLICY_DIGEST_LEN])
@@ -88,7 +154,8 @@ static void push_one(struct coord_server *s, struct node_entry *e, const struct 
 	char err[256];
 	bool active = s->policy.loaded;
 
-	if (active && !policy_compile(&s->policy.pol, nodes, n_nodes, e->policy_index, &rules, &n, err, sizeof(err))) {
+	err[0] = '\0';
+	if (active && !compile_for(s, e, nodes, n_nodes, &rules, &n, err, sizeof(err))) {
 		/* policy_check_nodes passed when it was loaded: only a join since then, or memory.
 		 * Fail closed: an empty set lets nothing new in, where no set would allow all. */
 		log_error("access rules: %s; node %s is sent no rules (nothing may reach it) until the policy is fixed",

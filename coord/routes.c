@@ -24,10 +24,18 @@ static void add_route(struct control_routes *rs, const struct control_route *r)
 		rs->list[rs->n++] = *r;
 }
 
-/* effective = advertised and approved, in the advertised order. */
-static void effective_compute(struct node_routes *nr, struct control_routes *out)
+/* effective = the host routes of the node's satellites (satellites.c), then advertised and
+ * approved, in the advertised order. Satellites come first: at most CONTROL_MAX_SATELLITES
+ * take half the list, so they are never crowded out by a router's LANs. */
+static void effective_compute(const struct node_entry *e, struct control_routes *out)
 {
+	const struct node_routes *nr = e->routes;
+	struct control_route sat[2 * CONTROL_MAX_SATELLITES];
+	size_t n_sat = satellites_routes(e, sat, sizeof(sat) / sizeof(sat[0]));
+
 	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n_sat; i++)
+		add_route(out, &sat[i]);
 	for (size_t i = 0; i < nr->advertised.n; i++)
 		if (route_list_has(&nr->approved, &nr->advertised.list[i]))
 			add_route(out, &nr->advertised.list[i]);
@@ -45,7 +53,7 @@ static void effective_update(struct coord_server *s, struct node_entry *e)
 {
 	struct control_routes eff;
 
-	effective_compute(e->routes, &eff);
+	effective_compute(e, &eff);
 	if (routes_equal(&eff, &e->routes->effective))
 		return;
 	e->routes->effective = eff;
@@ -53,6 +61,15 @@ static void effective_update(struct coord_server *s, struct node_entry *e)
 		nodemap_changed(s, e, true);
 		policy_push_nodes_changed(s); /* a router enforces the rules toward its routes */
 	}
+}
+
+void routes_satellites_changed(struct coord_server *s, struct node_entry *e)
+{
+	if (!routes_of(e)) {
+		log_error("out of memory storing the routes of %s", e->rec.name);
+		return;
+	}
+	effective_update(s, e);
 }
 
 /* ---------------------------------------------------------------- from the registry */

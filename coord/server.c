@@ -128,6 +128,7 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 	if (db_changed(s->db)) {
 		nodemap_reload(s);
 		routes_reload(s); /* an admin approved or revoked a route */
+		satellites_reload(s); /* or added or removed a satellite */
 		policy_push_tags_reload(s); /* or tagged a node */
 	}
 	dispatch_endpoints_due(s, now_ms);
@@ -320,6 +321,7 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 		goto fail;
 	}
 	routes_reload(s);
+	satellites_reload(s);
 	policy_push_tags_reload(s);
 
 	s->listener.fd = server_open_socket(cfg->listen_host, cfg->listen_port, SOCK_STREAM, "control",

@@ -309,6 +309,7 @@ struct conn {
 	struct node_entry *node;   /* ACTIVE: its node, whose session this is */
 	struct node_entry *cursor; /* ACTIVE: next change to send; NULL: caught up */
 	bool cursor_routes;        /* the cursor's PEER went out: its PEER_ROUTES is next */
+	bool cursor_sats;          /* and then its PEER_SATELLITES (satellites.c) */
 	uint64_t sent_version;     /* every change up to this version was sent (or skipped) */
 	uint64_t start_version;    /* the table's version when the session began: removals up
 				    * to it are no news to this node */
@@ -333,9 +334,21 @@ struct node_tags {
 	struct db_tags cur, next;
 };
 
+/* The satellites a gateway serves (satellites.c), and their tags for the access rules. */
+struct sat_set {
+	struct control_satellites list;
+	struct db_tags tags[CONTROL_MAX_SATELLITES];
+};
+
+/* In force, and read by a reload in progress. */
+struct node_sats {
+	struct sat_set cur, next;
+};
+
 struct node_entry {
 	struct db_node rec;
 	struct node_routes *routes; /* NULL: never advertised nor approved anything */
+	struct node_sats *sats;     /* NULL: serves no satellite */
 	struct node_tags *tags;     /* NULL: never had a tag */
 	uint64_t hash;
 	uint64_t version;     /* of its last change; the change list is sorted by it */
@@ -373,6 +386,7 @@ struct node_entry {
 	uint8_t filter_digest[POLICY_DIGEST_LEN];
 	bool filter_sent;
 	size_t policy_index; /* its place in the compiler's node list, while one is built */
+	size_t policy_sat_index; /* where its satellites start in that list */
 };
 
 /* Open addressing with linear probing, keyed by SipHash of the node key (random key, so
@@ -543,6 +557,21 @@ bool nodemap_load(struct coord_server *s);
 void nodemap_reload(struct coord_server *s);
 size_t nodemap_tomb_count(const struct node_table *t);
 void nodemap_free(struct node_table *t);
+
+/* ---------------------------------------------------------------- satellites.c */
+/* Reads the registry's satellites: a gateway whose list changed gets SATELLITES, and its new
+ * host routes go to every node (PEER_ROUTES). At start and after an admin's commit. */
+void satellites_reload(struct coord_server *s);
+/* Queues e's list (empty when none) to its session: right after REGISTERED. */
+void satellites_send(struct coord_server *s, struct node_entry *e);
+/* e is freed: its list (which holds preshared keys) is wiped. */
+void satellites_forget(struct node_entry *e);
+/* The PEER_SATELLITES that follows e's PEER_ROUTES: false if e never served a satellite. */
+bool satellites_message(const struct node_entry *e, struct control_message *m);
+/* e's satellites as host routes (a /32 and a /128 each) into out; how many. */
+size_t satellites_routes(const struct node_entry *e, struct control_route *out, size_t cap);
+/* routes.c: e's satellites changed: its effective routes are computed again and pushed. */
+void routes_satellites_changed(struct coord_server *s, struct node_entry *e);
 
 /* ---------------------------------------------------------------- stunserver.c */
 

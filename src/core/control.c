@@ -19,6 +19,10 @@
  *   DNS          domain (a string: 1..CONTROL_DOMAIN_MAX, a valid DNS domain in lower case)
  *   ROUTES       routes
  *   PEER_ROUTES  node key (32) | routes
+ *   SATELLITES   count (u8, at most CONTROL_MAX_SATELLITES) | each: public key (32) | name |
+ *                ipv4 (4) | ipv6 (16) | has psk (u8: 0 or 1) | psk (32, only when has psk)
+ *   PEER_SATELLITES  node key (32) | count (u8, at most CONTROL_MAX_SATELLITES) | each: name |
+ *                ipv4 (4) | ipv6 (16)
  *
  * Routes are a u8 count (at most CONTROL_MAX_ROUTES), then each family (4 or 6) | bits (at
  * most 32 or 128) | address (4 or 16 bytes, the bits past the prefix length all zero).
@@ -69,6 +73,10 @@ enum {
 	DNS_MSG_MAX_LEN = 1 + 1 + CONTROL_DOMAIN_MAX,
 	ROUTES_MAX_LEN = 1 + CONTROL_MAX_ROUTES * (2 + IPV6_ADDR_LEN),
 	PEER_ROUTES_MAX_LEN = 1 + WIRE_KEY_LEN + ROUTES_MAX_LEN,
+	SATELLITE_MAX_LEN = WIRE_KEY_LEN + (1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + IPV6_ADDR_LEN + 1 + WIRE_KEY_LEN,
+	SATELLITES_MAX_LEN = 1 + 1 + CONTROL_MAX_SATELLITES * SATELLITE_MAX_LEN,
+	PEER_SATELLITES_MAX_LEN = 1 + WIRE_KEY_LEN + 1 +
+				  CONTROL_MAX_SATELLITES * ((1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + IPV6_ADDR_LEN),
 	RECORD_ROOM = CONTROL_MAX_PLAIN - CONTROL_RECORD_HEADER_LEN,
 };
 _Static_assert(DNS_MSG_MAX_LEN <= RECORD_ROOM, "a DNS message fits an empty frame");
@@ -76,6 +84,9 @@ _Static_assert((int)CONTROL_DOMAIN_MAX == (int)DNS_NAME_TEXT_MAX, "the domain is
 
 _Static_assert(PEER_ROUTES_MAX_LEN <= RECORD_ROOM && CONTROL_MAX_ROUTES <= UINT8_MAX,
 	       "a routes message fits an empty frame as one record, its count a u8");
+_Static_assert(SATELLITES_MAX_LEN <= RECORD_ROOM && PEER_SATELLITES_MAX_LEN <= RECORD_ROOM &&
+		       CONTROL_MAX_SATELLITES <= UINT8_MAX,
+	       "a full SATELLITES list fits an empty frame as one record, its count a u8");
 _Static_assert(FILTER_MAX_LEN <= RECORD_ROOM, "a full FILTER part fits an empty frame as one record");
 _Static_assert(CONTROL_FILTER_MAX_PARTS <= UINT8_MAX && CONTROL_FILTER_RULES_PER_MSG <= UINT8_MAX &&
 		       CONTROL_FILTER_MAX_PARTS * CONTROL_FILTER_RULES_PER_MSG >= FILTER_MAX_RULES,
@@ -404,6 +415,40 @@ static void encode_filter(struct writer *w, const struct control_filter *m)
 	}
 }
 
+static void encode_satellites(struct writer *w, const struct control_satellites *m)
+{
+	if (m->n > CONTROL_MAX_SATELLITES) {
+		w->ok = false;
+		return;
+	}
+	put_u8(w, (uint8_t)m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		const struct control_satellite *sat = &m->list[i];
+		put_bytes(w, sat->public_key, WIRE_KEY_LEN);
+		put_checked_string(w, sat->name, sizeof(sat->name), name_ok);
+		put_bytes(w, sat->ipv4, IPV4_ADDR_LEN);
+		put_bytes(w, sat->ipv6, IPV6_ADDR_LEN);
+		put_u8(w, sat->has_psk ? 1 : 0);
+		if (sat->has_psk)
+			put_bytes(w, sat->psk, WIRE_KEY_LEN);
+	}
+}
+
+static void encode_peer_satellites(struct writer *w, const struct control_peer_satellites *m)
+{
+	if (m->n > CONTROL_MAX_SATELLITES) {
+		w->ok = false;
+		return;
+	}
+	put_bytes(w, m->node_key, WIRE_KEY_LEN);
+	put_u8(w, (uint8_t)m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		put_checked_string(w, m->list[i].name, sizeof(m->list[i].name), name_ok);
+		put_bytes(w, m->list[i].ipv4, IPV4_ADDR_LEN);
+		put_bytes(w, m->list[i].ipv6, IPV6_ADDR_LEN);
+	}
+}
+
 size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 {
 	struct writer w = { .p = out, .cap = cap, .len = 0, .ok = out != NULL };
@@ -447,6 +492,12 @@ size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 	case CONTROL_MSG_FILTER:
 		encode_filter(&w, &m->u.filter);
 		break;
+	case CONTROL_MSG_SATELLITES:
+		encode_satellites(&w, &m->u.satellites);
+		break;
+	case CONTROL_MSG_PEER_SATELLITES:
+		encode_peer_satellites(&w, &m->u.peer_satellites);
+		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:
 		break;
@@ -456,7 +507,8 @@ size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 		break;
 	}
 	if (!w.ok) {
-		/* a register carries the join secret: leave no half of it behind */
+		/* a register carries the join secret, satellites their preshared keys: leave no half
+		 * of them behind */
 		if (out)
 			sodium_memzero(out, w.len);
 		return 0;
@@ -620,6 +672,53 @@ static bool decode_filter(struct reader *r, struct control_filter *m)
 	return true;
 }
 
+static bool decode_satellites(struct reader *r, struct control_satellites *m)
+{
+	size_t n = get_u8(r);
+
+	if (!r->ok || n > CONTROL_MAX_SATELLITES)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct control_satellite *sat = &m->list[i];
+		uint8_t has_psk;
+
+		get_bytes(r, sat->public_key, WIRE_KEY_LEN);
+		if (!r->ok || !get_checked_string(r, sat->name, CONTROL_NAME_MAX, name_ok))
+			return false;
+		get_bytes(r, sat->ipv4, IPV4_ADDR_LEN);
+		get_bytes(r, sat->ipv6, IPV6_ADDR_LEN);
+		has_psk = get_u8(r);
+		if (!r->ok || has_psk > 1) /* one spelling per value keeps the encoding unique */
+			return false;
+		sat->has_psk = has_psk == 1;
+		if (sat->has_psk)
+			get_bytes(r, sat->psk, WIRE_KEY_LEN);
+		if (!r->ok)
+			return false;
+	}
+	m->n = n;
+	return true;
+}
+
+static bool decode_peer_satellites(struct reader *r, struct control_peer_satellites *m)
+{
+	get_bytes(r, m->node_key, WIRE_KEY_LEN);
+	size_t n = get_u8(r);
+
+	if (!r->ok || n > CONTROL_MAX_SATELLITES)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!get_checked_string(r, m->list[i].name, CONTROL_NAME_MAX, name_ok))
+			return false;
+		get_bytes(r, m->list[i].ipv4, IPV4_ADDR_LEN);
+		get_bytes(r, m->list[i].ipv6, IPV6_ADDR_LEN);
+		if (!r->ok)
+			return false;
+	}
+	m->n = n;
+	return true;
+}
+
 enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out)
 {
 	struct reader r = { .p = buf, .left = len, .ok = buf != NULL };
@@ -671,6 +770,12 @@ enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct
 		break;
 	case CONTROL_MSG_FILTER:
 		ok = decode_filter(&r, &out->u.filter);
+		break;
+	case CONTROL_MSG_SATELLITES:
+		ok = decode_satellites(&r, &out->u.satellites);
+		break;
+	case CONTROL_MSG_PEER_SATELLITES:
+		ok = decode_peer_satellites(&r, &out->u.peer_satellites);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:

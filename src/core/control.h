@@ -59,6 +59,10 @@ enum {
 	/* Prefixes one node advertises (subnet routes plus the exit pair): a home has a LAN or
 	 * three; 32 leaves room and keeps ROUTES and PEER_ROUTES far below one frame. */
 	CONTROL_MAX_ROUTES = 32,
+	/* Satellites one gateway serves (SATELLITES): a household's phones and laptops. Each
+	 * takes two host routes of its gateway's PEER_ROUTES, so 8 leave half of
+	 * CONTROL_MAX_ROUTES to the gateway's own subnet routes and exit offer. */
+	CONTROL_MAX_SATELLITES = 8,
 };
 
 enum control_msg_type {
@@ -78,6 +82,12 @@ enum control_msg_type {
 	CONTROL_MSG_PEER_ROUTES = 12,
 	CONTROL_MSG_FILTER = 13,     /* coord: the access rules that concern this node (a part) */
 	CONTROL_MSG_DNS = 14,        /* coord, after REGISTERED and on change: the mesh's DNS domain */
+	/* coord -> a gateway node, after REGISTERED and on every change: the full list of the
+	 * stock WireGuard devices it serves (an empty list: none any more) */
+	CONTROL_MSG_SATELLITES = 15,
+	/* coord, after a gateway's PEER_ROUTES: the names and addresses of the satellites behind
+	 * it (no keys), an empty list once none are; for names (DNS) and status */
+	CONTROL_MSG_PEER_SATELLITES = 16,
 };
 
 enum control_error_code {
@@ -164,6 +174,35 @@ struct control_peer_routes {
 	struct control_routes routes; /* n = 0: none approved (or all revoked) */
 };
 
+/* A satellite: a device running a stock WireGuard client, served by one gateway node as a
+ * static peer (its own key, its overlay addresses, an optional preshared key). */
+struct control_satellite {
+	uint8_t public_key[WIRE_KEY_LEN];
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t ipv4[4];
+	uint8_t ipv6[16];
+	bool has_psk;
+	uint8_t psk[WIRE_KEY_LEN]; /* a secret: wipe the message after use */
+};
+
+struct control_satellites {
+	struct control_satellite list[CONTROL_MAX_SATELLITES];
+	size_t n;
+};
+
+/* What every node learns of a gateway's satellites: who is behind it, not how to reach them. */
+struct control_peer_satellite {
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t ipv4[4];
+	uint8_t ipv6[16];
+};
+
+struct control_peer_satellites {
+	uint8_t node_key[WIRE_KEY_LEN]; /* the gateway's */
+	struct control_peer_satellite list[CONTROL_MAX_SATELLITES];
+	size_t n;
+};
+
 /* One part of a node's rule set. A set is `parts` messages of one generation, part 0 to
  * parts - 1, sent in order; the node applies it when the last part arrives. active = false
  * (no policy on the coordinator: allow all) is one part with no rules. */
@@ -190,6 +229,8 @@ struct control_message {
 		struct control_dns dns;
 		struct control_routes routes;
 		struct control_peer_routes peer_routes;
+		struct control_satellites satellites;
+		struct control_peer_satellites peer_satellites;
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

@@ -32,6 +32,7 @@
 #include "meshd/path.h"
 #include "meshd/peer.h"
 #include "meshd/relayclient.h"
+#include "meshd/satellites.h"
 #include "meshd/state.h"
 #include "meshd/tx.h"
 
@@ -341,6 +342,17 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 		if (cc->phase == COORD_READY)
 			meshroutes_on_peer_routes(dev, &m.u.peer_routes);
 		break;
+	case CONTROL_MSG_PEER_SATELLITES:
+		if (cc->phase == COORD_READY)
+			satellites_behind(dev, &m.u.peer_satellites);
+		break;
+	case CONTROL_MSG_SATELLITES:
+		if (cc->phase == COORD_READY) {
+			satellites_apply(dev, &m.u.satellites);
+			coordmap_mark_dirty_urgent(cc, now_ms); /* a removed satellite stays removed */
+		}
+		sodium_memzero(&m.u.satellites, sizeof(m.u.satellites)); /* preshared keys */
+		break;
 	case CONTROL_MSG_NETMAP_END:
 		if (cc->phase == COORD_READY)
 			coordmap_complete(dev, cc, now_ms);
@@ -634,6 +646,10 @@ bool coordclient_open(struct device *dev, const struct config *cfg, const struct
 		coordmap_apply_peer(dev, cc, &cc->state.peers[i], now_ms);
 	for (size_t i = 0; i < cc->state.n_routes; i++)
 		meshroutes_on_peer_routes(dev, &cc->state.routes[i]);
+	if (cc->state.satellites.n) {
+		satellites_apply(dev, &cc->state.satellites); /* we are their gateway */
+		log_info("satellites: %zu restored from %s/%s", dev->n_satellites, cc->state_dir, STATE_FILE_NAME);
+	}
 	if (cc->state.registered)
 		meshroutes_registered(dev, false, now_ms);
 	if (cc->state.registered) {

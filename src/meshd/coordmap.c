@@ -58,6 +58,7 @@ void coordmap_drop_saved(struct coordclient *cc)
 	cc->state.n_rules = cc->state.rules_cap = 0;
 	cc->state.peers_cap = 0;
 	free(cc->state.routes);
+	sodium_memzero(&cc->state.satellites, sizeof(cc->state.satellites)); /* in force: the peers */
 	cc->state.routes = NULL;
 	cc->state.n_routes = 0;
 	cc->state.routes_cap = 0;
@@ -133,6 +134,21 @@ void coordmap_save(struct device *dev, struct coordclient *cc, uint64_t now_ms)
 
 	cc->state.n_peers = 0;
 	cc->state.n_routes = 0;
+	cc->state.satellites.n = 0;
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		const struct peer *p = dev->peers[i];
+		if (p->satellite && cc->state.satellites.n < CONTROL_MAX_SATELLITES && p->n_allowed_ips == 2) {
+			struct control_satellite *sat = &cc->state.satellites.list[cc->state.satellites.n++];
+			memset(sat, 0, sizeof(*sat));
+			memcpy(sat->public_key, p->public_key, WIRE_KEY_LEN);
+			snprintf(sat->name, sizeof(sat->name), "%s", p->name);
+			memcpy(sat->ipv4, p->allowed_ips[0].addr, 4);
+			memcpy(sat->ipv6, p->allowed_ips[1].addr, 16);
+			sat->has_psk = p->psk != NULL;
+			if (p->psk)
+				memcpy(sat->psk, p->psk, WIRE_KEY_LEN);
+		}
+	}
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		if (!dev->peers[i]->from_coordinator)
 			continue;

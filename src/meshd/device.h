@@ -112,7 +112,9 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(disco_cmm_answered)    /* call-me-maybe answered with pings */                    \
 	X(punch_attempts)        /* birthday punches started, either side */               \
 	X(punch_successes)       /* birthday punches that found a direct path */           \
-	X(punch_probes_sent)     /* easy side: random-port probes sent */
+	X(punch_probes_sent)     /* easy side: random-port probes sent */               \
+	X(satellite_forwarded)   /* packets forwarded between a satellite and the mesh */ \
+	X(satellites_refused)    /* satellites from the coordinator not taken (key, addresses) */
 
 /* Per-packet trouble that is logged: each kind has its own limiter (device_log_limited), so
  * a flood of one kind cannot hide the first lines of another, and what a limiter held back
@@ -227,6 +229,7 @@ struct device {
 	int rx_punch_fd;
 	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
 	struct dnsd *dns;          /* the mesh's DNS service (dnsd.h), or NULL when off */
+	size_t n_satellites;       /* peers that are satellites we serve (satellites.h) */
 	/* SIGHUP (reload.h): the file to read again and the configuration running now (main's),
 	 * or NULL without reload_init. */
 	const char *config_path;

@@ -19,6 +19,8 @@
 #include "meshd/device.h"
 #include "meshd/peer.h"
 #include "meshd/resolved.h"
+#include "meshd/satellites.h"
+#include "meshd/tx.h"
 #include "meshd/tun.h"
 
 enum {
@@ -173,6 +175,21 @@ static size_t peer_records(const struct peer *p, uint16_t qtype, struct dns_reco
 	return n;
 }
 
+/* A satellite behind a gateway peer: the addresses its PEER_SATELLITES gave. */
+static size_t satellite_records(const struct control_peer_satellite *sat, uint16_t qtype, struct dns_record *out)
+{
+	size_t n = 0;
+	if (qtype == DNS_TYPE_A || qtype == DNS_TYPE_ANY) {
+		out[n] = (struct dns_record){ .type = DNS_TYPE_A, .len = 4 };
+		memcpy(out[n++].data, sat->ipv4, 4);
+	}
+	if (qtype == DNS_TYPE_AAAA || qtype == DNS_TYPE_ANY) {
+		out[n] = (struct dns_record){ .type = DNS_TYPE_AAAA, .len = 16 };
+		memcpy(out[n++].data, sat->ipv6, 16);
+	}
+	return n;
+}
+
 static size_t self_records(const struct device *dev, uint16_t qtype, struct dns_record *out)
 {
 	struct ip_prefix v4, v6;
@@ -190,10 +207,10 @@ static size_t self_records(const struct device *dev, uint16_t qtype, struct dns_
 	return n;
 }
 
-/* Looks label[0..len) up among this node and the coordinator's peers: false if nobody has the
- * name; else *n records of qtype in out (0: the name exists, no data of that type). A scan
- * over the peers, not a per-packet cost: a query is rare next to data, and 10,000 string
- * compares take microseconds. */
+/* Looks label[0..len) up among this node, the coordinator's peers and our satellites: false
+ * if nobody has the name; else *n records of qtype in out (0: the name exists, no data of
+ * that type). A scan over the peers, not a per-packet cost: a query is rare next to data,
+ * and 10,000 string compares take microseconds. */
 static bool lookup(const struct device *dev, const char *label, size_t len, uint16_t qtype, struct dns_record *out,
 		   size_t *n)
 {
@@ -204,9 +221,18 @@ static bool lookup(const struct device *dev, const char *label, size_t len, uint
 	}
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		const struct peer *p = dev->peers[i];
-		if (p->from_coordinator && p->name && strlen(p->name) == len && strncasecmp(p->name, label, len) == 0) {
+		/* satellites we serve too: they and we know their names (satellites.h) */
+		if ((p->from_coordinator || p->satellite) && p->name && strlen(p->name) == len &&
+		    strncasecmp(p->name, label, len) == 0) {
 			*n = peer_records(p, qtype, out);
 			return true;
+		}
+		for (size_t j = 0; p->behind && j < p->behind->n; j++) {
+			const struct control_peer_satellite *sat = &p->behind->list[j];
+			if (strlen(sat->name) == len && strncasecmp(sat->name, label, len) == 0) {
+				*n = satellite_records(sat, qtype, out);
+				return true;
+			}
 		}
 	}
 	return false;
@@ -263,8 +289,17 @@ void dnsd_handle_query(struct device *dev, const struct dnsd_client *cl, uint8_t
 		dnsd_reply(dev, cl, out, out_len);
 }
 
+/* An answer goes into the TUN, or to the satellite that asked (satellites.h): a satellite's
+ * queries come from the data path, not from this host. */
 static void write_tun(struct device *dev, uint8_t *pkt, size_t len)
 {
+	struct ip_packet_info info;
+	struct peer *sat;
+	if (dev->n_satellites && ip_packet_parse(pkt, len, &info) &&
+	    (sat = satellites_owner(dev, info.family, info.dst)) != NULL) {
+		tx_send_packet(dev, sat, pkt, info.total_len, clock_monotonic_ms());
+		return;
+	}
 	uint8_t vnet[VNET_HDR_LEN] = { 0 }; /* no offload: one whole packet, checksums done */
 	struct iovec iov[2];
 	int n = 0;

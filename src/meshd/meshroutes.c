@@ -83,6 +83,16 @@ static void exit_rules_change(struct device *dev, struct meshroutes *mr, bool ad
 
 /* ---------------------------------------------------------------- a peer's routes */
 
+/* A /32 or /128 inside the overlay: a satellite's address, served by the peer that offers it. */
+static bool overlay_host(const struct device *dev, const struct control_route *r)
+{
+	struct control_route v4, v6;
+
+	if (!overlay_routes(dev, &v4, &v6) || r->bits != (r->family == 4 ? 32 : 128))
+		return false;
+	return route_overlaps(r, r->family == 4 ? &v4 : &v6);
+}
+
 /* Why r of peer p cannot be used, or NULL. */
 static const char *collision(const struct device *dev, const struct peer *p, const struct control_route *r)
 {
@@ -91,7 +101,10 @@ static const char *collision(const struct device *dev, const struct peer *p, con
 
 	if (route_is_exit(r))
 		return mr->exit_peer == p ? NULL : "";
-	if (overlay_routes(dev, &v4, &v6) && (route_overlaps(r, &v4) || route_overlaps(r, &v6)))
+	/* One host of the overlay is a satellite behind p (satellites.h); anything wider would
+	 * take the mesh's own addresses. Whether another peer owns that host is checked below. */
+	if (overlay_routes(dev, &v4, &v6) && (route_overlaps(r, &v4) || route_overlaps(r, &v6)) &&
+	    !overlay_host(dev, r))
 		return "it overlaps the mesh's own addresses";
 	for (size_t i = 0; i < mr->advertised.n; i++)
 		if (!route_is_exit(&mr->advertised.list[i]) && route_overlaps(r, &mr->advertised.list[i]))
@@ -118,7 +131,8 @@ static void kernel_route(struct device *dev, const struct peer *p, const struct 
 	struct ip_prefix pfx;
 	char text[ROUTE_STR_MAX];
 
-	if (route_is_exit(r) || !dev->netlink_open || !route_to_prefix(r, &pfx))
+	/* A satellite's host route needs no kernel route: the overlay's already sends it here. */
+	if (route_is_exit(r) || !dev->netlink_open || overlay_host(dev, r) || !route_to_prefix(r, &pfx))
 		return;
 	int err = netlink_route_change(&dev->nl, add, dev->ifindex, &pfx, RT_TABLE_MAIN);
 	route_format(r, text, sizeof(text));

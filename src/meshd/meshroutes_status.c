@@ -60,17 +60,53 @@ void meshroutes_status_json(const struct device *dev, struct ipc_text *out)
 			mr->refused);
 }
 
-void meshroutes_peer_text(const struct peer *p, struct ipc_text *out)
+/* A host route inside the overlay's ranges (100.64.0.0/10, fc00::/7): the coordinator offers
+ * those only for satellites behind the peer (meshroutes.c refuses any wider one). */
+static bool satellite_route(const struct control_route *r)
+{
+	if (r->family == 4)
+		return r->bits == 32 && r->addr[0] == 100 && (r->addr[1] & 0xc0) == 64;
+	return r->bits == 128 && (r->addr[0] & 0xfe) == 0xfc;
+}
+
+/* The name of the satellite behind p that r leads to (PEER_SATELLITES), or NULL. */
+static const char *satellite_name(const struct peer *p, const struct control_route *r)
+{
+	for (size_t i = 0; p->behind && i < p->behind->n; i++) {
+		const struct control_peer_satellite *s = &p->behind->list[i];
+		if (memcmp(r->addr, r->family == 4 ? s->ipv4 : s->ipv6, r->family == 4 ? 4 : 16) == 0)
+			return s->name;
+	}
+	return NULL;
+}
+
+/* One line of p's offered routes of one kind (satellites or not), if it has any. */
+static void routes_line(const struct peer *p, bool satellites, struct ipc_text *out)
 {
 	char text[ROUTE_STR_MAX];
+	bool first = true;
 
+	for (size_t i = 0; i < p->routes->offered.n; i++) {
+		const struct control_route *r = &p->routes->offered.list[i];
+		if (satellite_route(r) != satellites)
+			continue;
+		if (first)
+			ipc_text_printf(out, "%-16s %s", "", satellites ? "satellites (via it)" : "routes");
+		const char *name = satellites ? satellite_name(p, r) : NULL;
+		ipc_text_printf(out, "%s %s%s%s (%s)", first ? "" : ",", name ? name : "", name ? " " : "",
+				route_format(r, text, sizeof(text)), p->routes->used & (1u << i) ? "used" : "not used");
+		first = false;
+	}
+	if (!first)
+		ipc_text_printf(out, "\n");
+}
+
+void meshroutes_peer_text(const struct peer *p, struct ipc_text *out)
+{
 	if (!p->routes || p->routes->offered.n == 0)
 		return;
-	ipc_text_printf(out, "%-16s routes", "");
-	for (size_t i = 0; i < p->routes->offered.n; i++)
-		ipc_text_printf(out, "%s %s (%s)", i ? "," : "", route_format(&p->routes->offered.list[i], text, sizeof(text)),
-				p->routes->used & (1u << i) ? "used" : "not used");
-	ipc_text_printf(out, "\n");
+	routes_line(p, false, out);
+	routes_line(p, true, out);
 }
 
 void meshroutes_peer_json(const struct peer *p, struct ipc_text *out)
@@ -78,10 +114,18 @@ void meshroutes_peer_json(const struct peer *p, struct ipc_text *out)
 	char text[ROUTE_STR_MAX];
 
 	ipc_text_printf(out, ", \"routes\": [");
-	for (size_t i = 0; p->routes && i < p->routes->offered.n; i++)
-		ipc_text_printf(out, "%s{\"prefix\": \"%s\", \"exit\": %s, \"used\": %s}", i ? ", " : "",
-				route_format(&p->routes->offered.list[i], text, sizeof(text)),
-				route_is_exit(&p->routes->offered.list[i]) ? "true" : "false",
-				p->routes->used & (1u << i) ? "true" : "false");
+	for (size_t i = 0; p->routes && i < p->routes->offered.n; i++) {
+		const struct control_route *r = &p->routes->offered.list[i];
+		bool sat = satellite_route(r);
+		const char *name = sat ? satellite_name(p, r) : NULL;
+		ipc_text_printf(out, "%s{\"prefix\": \"%s\", \"exit\": %s, \"satellite\": %s, \"satellite_name\": ",
+				i ? ", " : "", route_format(r, text, sizeof(text)), route_is_exit(r) ? "true" : "false",
+				sat ? "true" : "false");
+		if (name)
+			ipc_text_json_string(out, name, strlen(name));
+		else
+			ipc_text_printf(out, "null");
+		ipc_text_printf(out, ", \"used\": %s}", p->routes->used & (1u << i) ? "true" : "false");
+	}
 	ipc_text_printf(out, "]");
 }

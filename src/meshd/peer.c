@@ -106,6 +106,8 @@ void peer_free(struct peer *p)
 	peer_wipe_keys(p);
 	free(p->coord_endpoints);
 	free(p->routes);
+	free(p->behind);
+	p->behind = NULL;
 	p->coord_endpoints = NULL;
 	p->n_coord_endpoints = 0;
 	if (p->psk) {

@@ -44,6 +44,7 @@ struct peer {
 	bool has_endpoint;
 	bool disco_key_ready;
 	bool from_coordinator; /* removed when the coordinator's map no longer has it */
+	bool satellite;        /* a stock WireGuard device we serve as gateway (satellites.h) */
 	bool coord_online;     /* as the coordinator's record says (see coord_endpoints) */
 	/* Coordinator peers: candidate addresses, which of them work, and when to probe. */
 	struct peer_path path;
@@ -61,6 +62,8 @@ struct peer {
 	struct control_endpoint *coord_endpoints; /* heap, n_coord_endpoints long */
 	/* Its approved routes and which we use (meshroutes.h): heap, NULL for most peers. */
 	struct peer_routes *routes;
+	/* A gateway's satellites, by name (PEER_SATELLITES, satellites.h): heap, NULL for most. */
+	struct control_peer_satellites *behind;
 
 	/* Our initiation in flight, or NULL (an idle peer holds none): heap, since it is needed
 	 * only between sending an initiation and its response, retry or give-up. It holds

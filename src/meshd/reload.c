@@ -191,7 +191,7 @@ static void apply_peers(struct device *dev, const struct config *run, const stru
 	 * are free for whoever owns them now. Backwards: removal moves the last peer here. */
 	for (size_t i = dev->n_peers; i-- > 0;) {
 		struct peer *p = dev->peers[i];
-		if (p->from_coordinator)
+		if (p->from_coordinator || p->satellite)
 			continue;
 		const struct config_peer *cp = find_peer(n, p->public_key);
 		const struct config_peer *old = find_peer(run, p->public_key);
@@ -205,9 +205,9 @@ static void apply_peers(struct device *dev, const struct config *run, const stru
 		const struct config_peer *cp = &n->peers[i];
 		const struct config_peer *old = find_peer(run, cp->public_key);
 		struct peer *p = peer_by_public_key(dev, cp->public_key);
-		if (p && p->from_coordinator) {
-			log_warn("SIGHUP: peer %s has the key of %s, a peer from the coordinator; ignored", cp->name,
-				 p->name);
+		if (p && (p->from_coordinator || p->satellite)) {
+			log_warn("SIGHUP: peer %s has the key of %s, a peer from the coordinator (or a satellite); "
+				 "ignored", cp->name, p->name);
 			continue;
 		}
 		if (!p)

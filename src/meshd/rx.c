@@ -22,6 +22,7 @@
 #include "meshd/probe.h"
 #include "meshd/punch.h"
 #include "meshd/relayclient.h"
+#include "meshd/satellites.h"
 #include "meshd/tun.h"
 #include "meshd/tx.h"
 
@@ -328,13 +329,25 @@ static void handle_data(struct device *dev, const uint8_t *msg, size_t len, cons
 			       p->name);
 		return;
 	}
+	/* Satellites we serve as their gateway: DNS answered, packets forwarded (satellites.h). */
+	struct peer *fwd = NULL;
+	if (dev->n_satellites) {
+		bool done;
+		fwd = satellites_rx(dev, p, plain, &info, now_ms, &done);
+		if (done)
+			return;
+	}
 	/* Access rules: after cryptokey routing, so the source is one the peer owns. */
-	if (!acl_allow_rx(&dev->acl, plain, info.total_len, now_ms)) {
+	if (satellites_acl_here(p, fwd) && !acl_allow_rx(&dev->acl, plain, info.total_len, now_ms)) {
 		char src[INET6_ADDRSTRLEN];
 		dev->counters.rx_acl_dropped++;
 		device_log_limited(dev, DEVICE_LOG_acl_dropped, now_ms,
 				   "peer %s: dropped a packet from %s that no access rule allows", p->name,
 				   inet_ntop(info.family, info.src, src, sizeof(src)) ? src : "?");
+		return;
+	}
+	if (fwd) {
+		satellites_forward(dev, p, fwd, plain, &info, now_ms); /* re-encrypted, not to TUN */
 		return;
 	}
 	p->rx_bytes += info.total_len;

@@ -2,6 +2,7 @@
 #include "meshd/state.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ enum {
 	STATE_HEADER_MAX = 640,
 	/* "rule", two IPv6 prefixes (43 each), a protocol and "65535-65535", separators. */
 	STATE_RULE_LINE_MAX = 128,
+	/* "satellite", key and preshared key (44 each), name (63), IPv4 (15), IPv6 (39), separators. */
+	STATE_SATELLITE_LINE_MAX = 260,
 	PORT_MAX = 65535,
 };
 
@@ -41,6 +44,7 @@ void state_free(struct node_state *st)
 	free(st->peers);
 	free(st->routes);
 	free(st->rules);
+	sodium_memzero(&st->satellites, sizeof(st->satellites));
 	state_init(st);
 }
 
@@ -308,6 +312,22 @@ static bool parse_line(struct node_state *st, char *line, size_t lineno, bool *s
 			return fail(err, err_len, lineno, "out of memory");
 		return true;
 	}
+	if (!strcmp(tok[0], "satellite")) {
+		struct control_satellite *sat = &st->satellites.list[st->satellites.n];
+		if (st->satellites.n == CONTROL_MAX_SATELLITES)
+			return fail(err, err_len, lineno, "more than %d satellites", CONTROL_MAX_SATELLITES);
+		memset(sat, 0, sizeof(*sat));
+		if ((n != 5 && n != 6) || !key_from_base64(sat->public_key, tok[1], strlen(tok[1])) ||
+		    !parse_name(tok[2], sat->name) || !parse_host_address(tok[3], AF_INET, sat->ipv4) ||
+		    !parse_host_address(tok[4], AF_INET6, sat->ipv6) ||
+		    (n == 6 && !key_from_base64(sat->psk, tok[5], strlen(tok[5])))) {
+			sodium_memzero(sat, sizeof(*sat));
+			return fail(err, err_len, lineno, "bad satellite line");
+		}
+		sat->has_psk = n == 6;
+		st->satellites.n++;
+		return true;
+	}
 	if (!strcmp(tok[0], "filter")) {
 		if (n != 2 || (strcmp(tok[1], "on") != 0 && strcmp(tok[1], "off") != 0))
 			return fail(err, err_len, lineno, "bad filter line (filter on|off)");
@@ -411,7 +431,7 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 		return false;
 	}
 	size_t cap = STATE_HEADER_MAX + st->n_peers * STATE_PEER_LINE_MAX + st->n_routes * STATE_ROUTES_LINE_MAX +
-		     st->n_rules * STATE_RULE_LINE_MAX,
+		     st->n_rules * STATE_RULE_LINE_MAX + st->satellites.n * STATE_SATELLITE_LINE_MAX,
 	     used = 0;
 	char *buf = malloc(cap);
 	if (!buf) {
@@ -464,6 +484,18 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 			APPEND(" %s", route_format(&r->routes.list[j], a, sizeof(a)));
 		APPEND("\n");
 	}
+	for (size_t i = 0; i < st->satellites.n && i < CONTROL_MAX_SATELLITES; i++) {
+		const struct control_satellite *sat = &st->satellites.list[i];
+		char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN], psk[KEY_BASE64_LEN + 1];
+		key_to_base64(key, sat->public_key);
+		inet_ntop(AF_INET, sat->ipv4, v4, sizeof(v4));
+		inet_ntop(AF_INET6, sat->ipv6, v6, sizeof(v6));
+		if (sat->has_psk)
+			key_to_base64(psk, sat->psk);
+		APPEND("satellite %s %s %s %s%s%s\n", key, sat->name, v4, v6, sat->has_psk ? " " : "",
+		       sat->has_psk ? psk : "");
+		sodium_memzero(psk, sizeof(psk));
+	}
 	if (st->filter_known)
 		APPEND("filter %s\n", st->filter_active ? "on" : "off");
 	for (size_t i = 0; st->filter_active && i < st->n_rules; i++) {
@@ -490,6 +522,7 @@ bool state_save(const struct node_state *st, const char *dir, char *err, size_t 
 	else if (!fits)
 		snprintf(err, err_len, "%s: state of %zu peers is larger than meshd reads back (%d MiB); not saved",
 			 path, st->n_peers, STATE_FILE_MAX >> 20);
+	sodium_memzero(buf, used < cap ? used : cap); /* satellites' preshared keys */
 	free(buf);
 	return ok;
 }

@@ -17,6 +17,12 @@
  * No filter line: the coordinator never said (an older meshd or coordinator): allow all.
  *   dns DOMAIN
  *   routes PUBKEY [PREFIX ...]
+ *   satellite PUBKEY NAME IPV4 IPV6 [PSK]
+ *
+ * "satellite" lines are the satellites this node serves as their gateway (SATELLITES,
+ * satellites.h), with their preshared keys: a gateway restarted while the coordinator is
+ * down serves them again, and one removed there stays removed (the file is written at once
+ * on a change, as for access rules).
  *
  * "routes" is what the coordinator last said a node's approved routes are (PEER_ROUTES; our
  * own key: which of ours are approved), as received: meshroutes.c checks them again when
@@ -72,6 +78,8 @@ struct node_state {
 	struct control_peer_routes *routes; /* heap array: "routes" lines */
 	size_t n_routes;
 	size_t routes_cap;
+
+	struct control_satellites satellites; /* holds preshared keys: state_free wipes it */
 };
 /* Copies the rule set in force into st (filter_known set); false if out of memory. */
 bool state_set_rules(struct node_state *st, bool active, const struct filter_rule *rules, size_t n);

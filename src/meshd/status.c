@@ -248,7 +248,7 @@ static void render_peer(const struct device *dev, const struct peer *p, uint64_t
 		ipc_text_printf(t, "%s{\"name\": ", first ? "" : ", ");
 		ipc_text_json_string(t, p->name, strlen(p->name));
 		ipc_text_printf(t, ", \"public_key\": \"%s\", \"source\": \"%s\", \"addresses\": ", key,
-				p->from_coordinator ? "coordinator" : "static");
+				p->from_coordinator ? "coordinator" : p->satellite ? "satellite" : "static");
 		prefixes(t, true, p->allowed_ips, own_addresses(p));
 		meshroutes_peer_json(p, t);
 		ipc_text_printf(t, ", \"path\": \"%s\", \"endpoint\": ", path_word(kind));
@@ -284,6 +284,8 @@ static void render_peer(const struct device *dev, const struct peer *p, uint64_t
 	ipc_text_printf(t, "%-16s %-42s %-30s %-10s %-8s %12" PRIu64 " %12" PRIu64 "\n", p->name,
 			a.failed || !a.buf ? "-" : a.buf, path, hs, lat, p->rx_bytes, p->tx_bytes);
 	ipc_text_free(&a);
+	if (p->satellite)
+		ipc_text_printf(t, "%-16s satellite: a stock WireGuard device this node serves as its gateway\n", "");
 	meshroutes_peer_text(p, t);
 }
 

@@ -370,6 +370,43 @@ static void write_messages(const char *dir)
 	seedfile_write(dir, "msg-peer-routes-none", buf, len);
 	buf[1 + WIRE_KEY_LEN] = CONTROL_MAX_ROUTES + 1;
 	seedfile_write(dir, "msg-peer-routes-count-over", buf, len);
+
+	/* satellites: one with a preshared key and one without, none, and broken */
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_SATELLITES;
+	for (size_t i = 0; i < 2; i++) {
+		struct control_satellite *sat = &m.u.satellites.list[i];
+		memset(sat->public_key, (int)(0x50 + i), WIRE_KEY_LEN);
+		snprintf(sat->name, sizeof(sat->name), "phone-%zu", i);
+		sat->ipv4[0] = 100, sat->ipv4[1] = 64, sat->ipv4[3] = (uint8_t)(20 + i);
+		sat->ipv6[0] = 0xfd, sat->ipv6[15] = (uint8_t)(20 + i);
+		sat->has_psk = i == 0;
+		memset(sat->psk, sat->has_psk ? 0x77 : 0, WIRE_KEY_LEN);
+	}
+	m.u.satellites.n = 2;
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-satellites", buf, len);
+	seedfile_write(dir, "msg-satellites-truncated", buf, len - 1);
+	buf[1] = CONTROL_MAX_SATELLITES + 1;
+	seedfile_write(dir, "msg-satellites-count-over", buf, len);
+	m.u.satellites.n = 0;
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-satellites-none", buf, len);
+
+	/* what every node hears of a gateway's satellites */
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_PEER_SATELLITES;
+	memset(m.u.peer_satellites.node_key, SEED_PEER_KEY_BYTE, WIRE_KEY_LEN);
+	snprintf(m.u.peer_satellites.list[0].name, sizeof(m.u.peer_satellites.list[0].name), "phone");
+	m.u.peer_satellites.list[0].ipv4[0] = 100, m.u.peer_satellites.list[0].ipv4[1] = 64;
+	m.u.peer_satellites.list[0].ipv4[3] = 20;
+	m.u.peer_satellites.list[0].ipv6[0] = 0xfd;
+	m.u.peer_satellites.n = 1;
+	len = encode(&m, buf, sizeof(buf));
+	seedfile_write(dir, "msg-peer-satellites", buf, len);
+	seedfile_write(dir, "msg-peer-satellites-truncated", buf, len - 1);
+	buf[1 + WIRE_KEY_LEN] = CONTROL_MAX_SATELLITES + 1;
+	seedfile_write(dir, "msg-peer-satellites-count-over", buf, len);
 }
 
 /* Frame plaintexts, as check_records and every opened frame see them. */

@@ -72,7 +72,8 @@ struct admin_call {
 	const uint8_t *coord_public;
 	bool nodes;
 	bool routes;
-	char *argv[8];
+	bool satellite;
+	char *argv[12];
 };
 
 static int run_admin(void *arg)
@@ -81,6 +82,8 @@ static int run_admin(void *arg)
 	int argc = 0;
 	while (a->argv[argc])
 		argc++;
+	if (a->satellite)
+		return admin_satellite(a->db, a->cfg, argc, a->argv);
 	if (a->routes)
 		return admin_routes(a->db, argc, a->argv);
 	if (a->nodes)
@@ -359,6 +362,97 @@ static void test_admin_routes(void **state)
 	free(c);
 }
 
+/* meshcoord satellite: add (the endpoint it picks or refuses, the file it prints), config,
+ * list, remove, and their mistakes. */
+#define SAT(cap, call_db, ...)                                                                           \
+	do {                                                                                             \
+		struct admin_call call_ = { .db = (call_db), .cfg = &cfg, .satellite = true,             \
+					    .argv = { "satellite", __VA_ARGS__, NULL } };                \
+		capture((cap), run_admin, &call_);                                                       \
+	} while (0)
+
+static void test_admin_satellites(void **state)
+{
+	struct captured *c = calloc(1, sizeof(*c));
+	struct db *db = open_db();
+	struct coord_config cfg;
+	uint8_t secret[JOINKEY_SECRET_LEN], gk[WIRE_KEY_LEN];
+	(void)state;
+
+	assert_non_null(c);
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.dns_domain, "mesh.internal");
+	make_key(db, true, 0, secret, NULL);
+	random_key(gk);
+	assert_int_equal(reg(db, gk, secret, "gw", NOW, NULL), DB_REGISTER_OK);
+
+	SAT(c, NULL, "--help");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "Usage: meshcoord satellite"));
+	SAT(c, db, "add", "phone");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	assert_non_null(strstr(c->err, "--via"));
+	/* no endpoint known, then only a private one: refused, nothing stored */
+	SAT(c, db, "add", "phone", "--via", "gw");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "gateway gw has reported no public address; give --endpoint"));
+	struct control_endpoint eps[2] = { { .family = 4, .addr = { 10, 0, 0, 2 }, .port = 51820 },
+					   { .family = 4, .addr = { 192, 0, 2, 7 }, .port = 41641 } };
+	assert_true(db_node_set_endpoints(db, gk, eps, 1));
+	SAT(c, db, "add", "phone", "--via", "gw");
+	assert_int_equal(c->rc, 1);
+	SAT(c, db, "list");
+	assert_null(strstr(c->out, "phone"));
+	/* a public candidate (the NAT's mapping: a note says so) */
+	assert_true(db_node_set_endpoints(db, gk, eps, 2));
+	SAT(c, db, "add", "phone", "--via", "gw", "--tag", "tag:mobile");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "shown this once"));
+	assert_non_null(strstr(c->err, "note: gateway gw is behind a NAT"));
+	assert_non_null(strstr(c->out, "\nPrivateKey = "));
+	assert_non_null(strstr(c->out, "\nAddress = 100.64.0.2/32, fd"));
+	assert_non_null(strstr(c->out, "\nDNS = 100.100.100.100, mesh.internal\n"));
+	assert_non_null(strstr(c->out, "\nPresharedKey = "));
+	assert_non_null(strstr(c->out, "\nEndpoint = 192.0.2.7:41641\n"));
+	assert_non_null(strstr(c->out, "\nAllowedIPs = 100.64.0.0/10, fd"));
+	assert_non_null(strstr(c->out, "\nPersistentKeepalive = 25\n"));
+	SAT(c, db, "config", "phone");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "shown once"));
+	assert_null(strstr(c->out, "PrivateKey"));
+	/* the device's own key, and an endpoint given */
+	SAT(c, db, "add", "tablet", "--via", "gw", "--public-key", "bad");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	SAT(c, db, "add", "tablet", "--via", "gw", "--endpoint", "nope");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	SAT(c, db, "add", "tablet", "--via", "gw", "--public-key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE); /* all zero: no key */
+	SAT(c, db, "add", "tablet", "--via", "gw", "--public-key", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+	    "--endpoint", "[2001:db8::1]:51820");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "\n# PrivateKey = (the private key made on the device"));
+	assert_non_null(strstr(c->out, "\nEndpoint = [2001:db8::1]:51820\n"));
+	SAT(c, db, "config", "tablet");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "\nEndpoint = [2001:db8::1]:51820\n"));
+	SAT(c, db, "add", "tablet", "--via", "gw");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	assert_non_null(strstr(c->err, "is taken"));
+	SAT(c, db, "list", "--json");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "\"name\": \"phone\", \"gateway\": \"gw\", \"ipv4\": \"100.64.0.2\""));
+	assert_non_null(strstr(c->out, "\"tags\": \"tag:mobile\""));
+	assert_null(strstr(c->out, "PresharedKey")); /* no secret in a listing */
+	SAT(c, db, "remove", "phone");
+	assert_int_equal(c->rc, 0);
+	SAT(c, db, "remove", "phone");
+	assert_int_equal(c->rc, 1);
+	SAT(c, db, "bogus");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	db_close(db);
+	free(c);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -368,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_admin_command_line),
 		cmocka_unit_test_setup_teardown(test_admin, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_admin_routes, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_admin_satellites, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

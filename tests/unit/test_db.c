@@ -97,7 +97,7 @@ static void test_schema_and_reopen(void **state)
 	assert_int_equal(sqlite3_open(dbpath, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(s, 0), 4);
+	assert_int_equal(sqlite3_column_int(s, 0), 5);
 	sqlite3_finalize(s);
 	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -652,6 +652,118 @@ static void ack_read(int fd, struct ack_buf *b)
 	}
 }
 
+/* ------------------------------------------------------------------ satellites (schema v5) */
+
+struct sat_rows {
+	struct db_satellite v[CONTROL_MAX_SATELLITES + 2];
+	size_t n;
+};
+
+static void collect_sat(const struct db_satellite *s, void *ctx)
+{
+	struct sat_rows *r = ctx;
+	if (r->n < sizeof(r->v) / sizeof(r->v[0]))
+		r->v[r->n++] = *s;
+}
+
+/* A satellite without a preshared key or an endpoint, made by the device (the usual case). */
+static enum db_satellite_result sat_add(struct db *db, const char *name, const char *gw, const uint8_t *key,
+					const char *tags)
+{
+	struct db_satellite out;
+	return db_satellite_add(db, name, gw, key, NULL, false, NULL, tags, NOW, &out);
+}
+
+static void test_satellites(void **state)
+{
+	struct db *db = open_db();
+	uint8_t secret[JOINKEY_SECRET_LEN], gk[WIRE_KEY_LEN], ok[WIRE_KEY_LEN], sk[WIRE_KEY_LEN], psk[WIRE_KEY_LEN];
+	struct db_node gw, other, late;
+	struct db_satellite sat, again;
+	struct sat_rows rows = { .n = 0 };
+	bool found;
+	(void)state;
+
+	make_key(db, true, 0, secret, NULL);
+	random_key(gk);
+	random_key(ok);
+	assert_int_equal(reg(db, gk, secret, "gw", NOW, &gw), DB_REGISTER_OK);
+	assert_int_equal(reg(db, ok, secret, "other", NOW, &other), DB_REGISTER_OK);
+	random_key(sk);
+	memset(psk, 0x5a, sizeof(psk));
+	assert_int_equal(db_satellite_add(db, "phone", "gw", sk, psk, true, NULL, "tag:mobile", NOW, &sat), DB_SATELLITE_OK);
+	assert_string_equal(sat.name, "phone");
+	assert_string_equal(sat.gateway_name, "gw");
+	assert_memory_equal(sat.gateway_key, gk, WIRE_KEY_LEN);
+	assert_true(sat.has_psk && sat.key_generated);
+	assert_memory_equal(sat.psk, psk, WIRE_KEY_LEN);
+	assert_string_equal(sat.tags, "tag:mobile");
+	assert_string_equal(sat.endpoint, "");
+	/* its addresses come from the nodes' allocator: next after the nodes, v6 derived */
+	assert_int_equal(ipv4_value(sat.ipv4), ipv4_value(other.ipv4) + 1);
+	assert_memory_equal(sat.ipv6, gw.ipv6, 6);
+	assert_memory_equal(sat.ipv6 + 12, sat.ipv4, 4);
+	/* ... and a node registering later gets the next one, and not the satellite's name */
+	uint8_t lk[WIRE_KEY_LEN];
+	random_key(lk);
+	assert_int_equal(reg(db, lk, secret, "phone", NOW, &late), DB_REGISTER_OK);
+	assert_int_equal(ipv4_value(late.ipv4), ipv4_value(sat.ipv4) + 1);
+	assert_string_equal(late.name, "phone-2");
+
+	/* refusals: name (bad, a node's, a satellite's), key (a node's, a satellite's), gateway, tags */
+	uint8_t k2[WIRE_KEY_LEN];
+	random_key(k2);
+	assert_int_equal(sat_add(db, "Phone", "gw", k2, NULL), DB_SATELLITE_BAD_NAME);
+	assert_int_equal(sat_add(db, "-x", "gw", k2, NULL), DB_SATELLITE_BAD_NAME);
+	assert_int_equal(sat_add(db, "other", "gw", k2, NULL), DB_SATELLITE_NAME_TAKEN);
+	assert_int_equal(sat_add(db, "phone", "gw", k2, NULL), DB_SATELLITE_NAME_TAKEN);
+	assert_int_equal(sat_add(db, "tab", "gw", ok, NULL), DB_SATELLITE_KEY_TAKEN);
+	assert_int_equal(sat_add(db, "tab", "gw", sk, NULL), DB_SATELLITE_KEY_TAKEN);
+	assert_int_equal(sat_add(db, "tab", "nobody", k2, NULL), DB_SATELLITE_NO_GATEWAY);
+	assert_int_equal(sat_add(db, "tab", "gw", k2, "web"), DB_SATELLITE_BAD_TAGS);
+	assert_int_equal(sat_add(db, "tab", "gw", k2, "tag:a "), DB_SATELLITE_BAD_TAGS);
+	/* without a psk, with an endpoint, on the other gateway */
+	assert_int_equal(db_satellite_add(db, "tab", "other", k2, NULL, false, "gw.example.net:51820", "", NOW, &again),
+			 DB_SATELLITE_OK);
+	assert_false(again.has_psk || again.key_generated);
+	assert_string_equal(again.endpoint, "gw.example.net:51820");
+	assert_int_equal(db_satellite_by_name(db, "tab", &again), 1);
+	assert_int_equal(db_satellite_by_name(db, "nobody", &again), 0);
+
+	/* at most CONTROL_MAX_SATELLITES per gateway */
+	for (int i = 1; i < CONTROL_MAX_SATELLITES; i++) {
+		char name[16];
+		uint8_t k[WIRE_KEY_LEN];
+		snprintf(name, sizeof(name), "dev-%d", i);
+		random_key(k);
+		assert_int_equal(sat_add(db, name, "gw", k, NULL), DB_SATELLITE_OK);
+	}
+	random_key(k2);
+	assert_int_equal(sat_add(db, "dev-x", "gw", k2, NULL), DB_SATELLITE_TOO_MANY);
+	assert_true(db_satellites_list(db, collect_sat, &rows));
+	assert_int_equal(rows.n, CONTROL_MAX_SATELLITES + 1);
+
+	/* remove one; removing the gateway removes the rest of its satellites */
+	assert_true(db_satellite_remove(db, "phone", &found));
+	assert_true(found);
+	assert_true(db_satellite_remove(db, "phone", &found));
+	assert_false(found);
+	assert_true(db_node_remove(db, "gw"));
+	rows.n = 0;
+	assert_true(db_satellites_list(db, collect_sat, &rows));
+	assert_int_equal(rows.n, 1);
+	assert_string_equal(rows.v[0].name, "tab");
+	db_close(db);
+
+	/* a v4 registry (before satellites) migrates: its nodes stay, satellites can be added */
+	raw_sql("DROP TABLE satellites; PRAGMA user_version = 4");
+	db = open_db();
+	assert_true(db_node_by_key(db, ok, &other));
+	random_key(k2);
+	assert_int_equal(sat_add(db, "phone2", "other", k2, NULL), DB_SATELLITE_OK);
+	db_close(db);
+}
+
 static void test_crash_durability(void **state)
 {
 	uint8_t secret[JOINKEY_SECRET_LEN];
@@ -740,6 +852,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changed, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_one_time_race, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_crash_durability, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_satellites, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

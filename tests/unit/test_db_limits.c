@@ -91,7 +91,7 @@ static void test_migration_from_v1(void **state)
 	db_close(db);
 	raw_sql("ALTER TABLE authkeys DROP COLUMN max_uses; ALTER TABLE authkeys DROP COLUMN per_minute;"
 		"ALTER TABLE authkeys DROP COLUMN minute_start; ALTER TABLE authkeys DROP COLUMN minute_uses;"
-		"DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 1");
+		"DROP TABLE satellites; DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 1");
 	db = open_db();
 	assert_true(db_authkey_list(db, collect_key, &l));
 	assert_int_equal(l.n, 1);
@@ -132,7 +132,7 @@ static void test_routes_registry(void **state)
 	memset(key, 0x42, sizeof(key));
 	assert_int_equal(db_register_node(db, key, secret, sizeof(secret), "gw", NOW, &node), DB_REGISTER_OK);
 	db_close(db);
-	raw_sql("DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 2");
+	raw_sql("DROP TABLE satellites; DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 2");
 	db = open_db();
 
 	assert_true(route_parse("192.168.1.0/24", &adv.list[0]));
@@ -202,7 +202,7 @@ static void test_tags_registry(void **state)
 	random_key(key);
 	assert_int_equal(db_register_node(db, key, secret, sizeof(secret), "srv", NOW, &node), DB_REGISTER_OK);
 	db_close(db);
-	raw_sql("DROP TABLE node_tags; PRAGMA user_version = 3");
+	raw_sql("DROP TABLE satellites; DROP TABLE node_tags; PRAGMA user_version = 3");
 	db = open_db();
 
 	const char *two[] = { "tag:web", "tag:db-1" };

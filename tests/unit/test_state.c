@@ -67,6 +67,20 @@ static void test_round_trip(void **unused)
 	memset(&r, 0, sizeof(r));
 	memset(r.node_key, 2, WIRE_KEY_LEN);
 	assert_true(state_add_routes(&st, &r));
+	/* a gateway's satellites: every one it may serve, with and without a preshared key */
+	for (size_t i = 0; i < CONTROL_MAX_SATELLITES; i++) {
+		struct control_satellite *sat = &st.satellites.list[i];
+		memset(sat->public_key, (int)(0x40 + i), WIRE_KEY_LEN);
+		memset(sat->name, 'a', CONTROL_NAME_MAX);
+		sat->name[0] = (char)('a' + i);
+		sat->ipv4[0] = 100, sat->ipv4[1] = 64, sat->ipv4[3] = (uint8_t)(10 + i);
+		memcpy(sat->ipv6, st.ipv6.addr, 16);
+		sat->ipv6[15] = (uint8_t)(10 + i);
+		sat->has_psk = i % 2 == 0;
+		if (sat->has_psk)
+			memset(sat->psk, (int)(0x80 + i), WIRE_KEY_LEN);
+	}
+	st.satellites.n = CONTROL_MAX_SATELLITES;
 	assert_true(state_save(&st, dir, err, sizeof(err)));
 
 	char path[512];
@@ -91,6 +105,8 @@ static void test_round_trip(void **unused)
 	assert_int_equal(back.routes[0].routes.n, CONTROL_MAX_ROUTES);
 	assert_memory_equal(&back.routes[0], &st.routes[0], sizeof(st.routes[0]));
 	assert_int_equal(back.routes[1].routes.n, 0);
+	assert_int_equal(back.satellites.n, CONTROL_MAX_SATELLITES);
+	assert_memory_equal(&back.satellites, &st.satellites, sizeof(st.satellites));
 
 	state_free(&back);
 	state_free(&st);
@@ -197,6 +213,10 @@ static void test_bad_files(void **unused)
 		  "line 2: too many fields" },
 		{ "meshd-state 1\nself a\0b 100.64.0.1/10 fd00::1/48\n", "line 2: line too long or holds a NUL byte" },
 		{ "meshd-state 1\npin 100.64.0.0/10\n", "line 2: bad pin line" },
+		{ "meshd-state 1\nsatellite AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= phone 100.64.0.9\n",
+		  "line 2: bad satellite line" },
+		{ "meshd-state 1\nsatellite AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= phone 100.64.0.9 fd00::9 x\n",
+		  "line 2: bad satellite line" },
 		{ "meshd-state 1\ndns\n", "line 2: bad dns line" },
 		{ "meshd-state 1\ndns Mesh.internal\n", "line 2: bad dns line" },
 		{ "meshd-state 1\ndns a..b\n", "line 2: bad dns line" },
