@@ -79,10 +79,11 @@ struct admin_args {
 	const char *expires;
 	const char *max_uses;
 	const char *per_minute;
+	const char *protocol; /* publish allow|revoke (admin_publish.c checks it) */
 	const char *config;
 };
 
-enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE, OPT_JSON };
+enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE, OPT_JSON, OPT_PROTOCOL };
 
 static const struct {
 	const char *long_name;
@@ -96,6 +97,7 @@ static const struct {
 	[OPT_MAX_USES] = { "max-uses", 0, true },
 	[OPT_PER_MINUTE] = { "per-minute", 0, true },
 	[OPT_JSON] = { "json", 0, false },
+	[OPT_PROTOCOL] = { "protocol", 0, true },
 };
 
 /* One parser for every subcommand, so admin_wants_help and admin_config_path read the
@@ -174,6 +176,9 @@ static bool args_parse(int argc, char **argv, struct admin_args *a, char *err, s
 			break;
 		case OPT_JSON:
 			a->json = true;
+			break;
+		case OPT_PROTOCOL:
+			a->protocol = value;
 			break;
 		}
 	}

@@ -59,6 +59,14 @@ enum {
 	/* Prefixes one node advertises (subnet routes plus the exit pair): a home has a LAN or
 	 * three; 32 leaves room and keeps ROUTES and PEER_ROUTES far below one frame. */
 	CONTROL_MAX_ROUTES = 32,
+	/* Services one node asks to publish (issue 11): a home has a web app, a game server, a
+	 * webhook; 16 leaves room and keeps PUBLISH far below one frame. */
+	CONTROL_MAX_PUBLISH = 16,
+	/* The key of one work connection (core/pubwire.h): 32 random bytes per stream. */
+	CONTROL_STREAM_SECRET_LEN = 32,
+	/* IP protocol numbers name a published service's transport on the wire. */
+	CONTROL_PROTO_TCP = 6,
+	CONTROL_PROTO_UDP = 17,
 };
 
 enum control_msg_type {
@@ -78,6 +86,24 @@ enum control_msg_type {
 	CONTROL_MSG_PEER_ROUTES = 12,
 	CONTROL_MSG_FILTER = 13,     /* coord: the access rules that concern this node (a part) */
 	CONTROL_MSG_DNS = 14,        /* coord, after REGISTERED and on change: the mesh's DNS domain */
+	/* 15 and 16: reserved for another feature. */
+	/* Publishing a home service on the coordinator's address (issue 11, docs/publish.md): */
+	CONTROL_MSG_PUBLISH = 17,        /* node, after REGISTERED and on reload: the services it
+					  * asks to publish (the whole list; empty: none) */
+	CONTROL_MSG_PUBLISH_STATE = 18,  /* coord: one service's state (open, not granted, ...) */
+	CONTROL_MSG_STREAM_OPEN = 19,    /* coord: a client arrived; dial back with this stream's
+					  * id and secret over a new work connection */
+	CONTROL_MSG_STREAM_REFUSE = 20,  /* node: it cannot serve that stream (local service down) */
+};
+
+/* CONTROL_MSG_PUBLISH_STATE's state. */
+enum control_publish_state {
+	CONTROL_PUBLISH_OPEN = 1,         /* listening on the coordinator's public address */
+	CONTROL_PUBLISH_NOT_GRANTED = 2,  /* no grant for this node, port and protocol */
+	CONTROL_PUBLISH_DISABLED = 3,     /* the coordinator publishes nothing (no 'publish:') */
+	CONTROL_PUBLISH_OUT_OF_RANGE = 4, /* granted, but outside the configured port range */
+	CONTROL_PUBLISH_BIND_FAILED = 5,  /* the coordinator could not listen on the port */
+	CONTROL_PUBLISH_STATE_MAX = 5,
 };
 
 enum control_error_code {
@@ -176,6 +202,33 @@ struct control_filter {
 	struct filter_rule rules[CONTROL_FILTER_RULES_PER_MSG];
 };
 
+/* One published service: its name (a DNS label, for logs and status), its transport
+ * (CONTROL_PROTO_TCP or _UDP) and the public port it asks for (1..65535). */
+struct control_service {
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t proto;
+	uint16_t port;
+};
+
+struct control_publish {
+	struct control_service list[CONTROL_MAX_PUBLISH];
+	size_t n;
+};
+
+struct control_publish_state_msg {
+	struct control_service service;
+	uint8_t state; /* enum control_publish_state */
+};
+
+/* A client connection (TCP) or flow (UDP) on a published port. */
+struct control_stream_open {
+	uint64_t stream_id;
+	uint8_t secret[CONTROL_STREAM_SECRET_LEN];
+	uint8_t proto;
+	uint16_t port;                 /* the public port the client reached */
+	struct control_endpoint client; /* who it is (for logs and the PROXY header) */
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -190,6 +243,10 @@ struct control_message {
 		struct control_dns dns;
 		struct control_routes routes;
 		struct control_peer_routes peer_routes;
+		struct control_publish publish;
+		struct control_publish_state_msg publish_state;
+		struct control_stream_open stream_open;
+		uint64_t stream_refuse; /* the stream id */
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

@@ -227,6 +227,7 @@ struct device {
 	int rx_punch_fd;
 	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
 	struct dnsd *dns;          /* the mesh's DNS service (dnsd.h), or NULL when off */
+	struct pubnode *pub;       /* services published through the coordinator (publish.h) */
 	/* SIGHUP (reload.h): the file to read again and the configuration running now (main's),
 	 * or NULL without reload_init. */
 	const char *config_path;
