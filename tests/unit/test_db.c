@@ -97,7 +97,7 @@ static void test_schema_and_reopen(void **state)
 	assert_int_equal(sqlite3_open(dbpath, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(s, 0), 4);
+	assert_int_equal(sqlite3_column_int(s, 0), 6);
 	sqlite3_finalize(s);
 	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
