@@ -34,8 +34,6 @@ enum {
 	PUBLISH_ACCEPT_BATCH = 64,
 	/* The status file is rewritten at most this often (only when something changed). */
 	PUBLISH_STATUS_INTERVAL_MS = 1000,
-	/* Bigger than any datagram a frame carries, so an oversized one is seen as such. */
-	PUBLISH_UDP_RECV_MAX = 65536,
 	PUBLISH_LISTEN_BACKLOG = 512,
 	/* Grants held in memory: far more than ports anyone configures. */
 	PUBLISH_MAX_GRANTS = 65536,

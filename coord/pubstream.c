@@ -213,12 +213,12 @@ void pubstream_on_listener(struct coord_server *s, struct pub_service *v, uint64
 
 void pubstream_on_udp(struct coord_server *s, struct pub_service *v, uint64_t now_ms)
 {
-	static uint8_t buf[PUBLISH_UDP_RECV_MAX]; /* one loop, one thread: a shared buffer */
+	uint8_t *buf = s->scratch; /* the loop's read buffer: bigger than any datagram */
 
 	for (int i = 0; i < PUBLISH_ACCEPT_BATCH && !v->dead; i++) {
 		union peer_addr addr;
 		socklen_t alen = sizeof(addr);
-		ssize_t n = recvfrom(v->src.fd, buf, sizeof(buf), MSG_DONTWAIT, &addr.sa, &alen);
+		ssize_t n = recvfrom(v->src.fd, buf, sizeof(s->scratch), MSG_DONTWAIT, &addr.sa, &alen);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
