@@ -3,14 +3,15 @@
 #
 #   coordinator 203.0.113.10      publish: {ports: 20000-20099, bind: 203.0.113.10}
 #   home  10.1.0.2 behind a symmetric NAT: a web server (127.0.0.1:8080, python3 http.server),
-#         a UDP echo (127.0.0.1:9000) and a second web port (127.0.0.1:8081) never granted
+#         a UDP echo (127.0.0.1:9000) and a PROXY-v2 service (127.0.0.1:8081, granted late)
 #   inet  198.51.100.80 on the wan: the "internet" clients
 #
 # Checks: nothing is published before 'meshcoord publish allow' (the port is closed and the
 # node logs one line saying how to grant it); after it, inet fetches pages through
 # 203.0.113.10:20080; 100 concurrent clients all complete while one deliberately slow client
 # holds a large download open; a 100 MiB download arrives with the same sha256; the UDP echo
-# answers many clients; 'meshcoord publish list' and 'meshd status' show the service and its
+# answers many clients; a proxy_protocol service sees the client's address in the PROXY v2
+# header; 'meshcoord publish list' and 'meshd status' show the service and its
 # live connections; killing the node mid-transfer ends the client's download at once (no
 # hang) and the service comes back when the node does; revoking the grant cuts a download in
 # progress and closes the port. Every wait is bounded.
@@ -76,6 +77,38 @@ EOF
 ip netns exec "${NS[home]}" python3 "$T/udpecho.py" 9000 >"$T/udp.log" 2>&1 </dev/null &
 UDP_PID=$!
 lib_track_pid "$UDP_PID"
+# A service behind proxy_protocol: reads the PROXY v2 header and answers with the client's
+# address and port it names, as an HTTP response.
+cat >"$T/proxyv2.py" <<'EOF'
+import socket, struct, sys
+sig = b"\r\n\r\n\x00\r\nQUIT\n"
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(16)
+while True:
+    c, _ = srv.accept()
+    c.settimeout(5)
+    try:
+        hdr = b""
+        while len(hdr) < 16:
+            hdr += c.recv(16 - len(hdr))
+        body_len = struct.unpack(">H", hdr[14:16])[0]
+        body = b""
+        while len(body) < body_len:
+            body += c.recv(body_len - len(body))
+        ok = hdr[:12] == sig and hdr[12] == 0x21 and hdr[13] == 0x11 and body_len == 12
+        src = socket.inet_ntoa(body[0:4]) if ok else "bad"
+        port = struct.unpack(">H", body[8:10])[0] if ok else 0
+        text = ("%s:%d" % (src, port)).encode()
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(text) + text)
+    except Exception:
+        pass
+    c.close()
+EOF
+ip netns exec "${NS[home]}" python3 "$T/proxyv2.py" 8081 >"$T/proxy.log" 2>&1 </dev/null &
+PROXY_PID=$!
+lib_track_pid "$PROXY_PID"
 
 CONF=$T/coord.yaml
 lib_coord_write_config "$CONF" "$PUB:$CONTROL_PORT" "$PUB:$STUN_PORT" "$PUB:$CONTROL_PORT" "$T/coord-state"
@@ -110,6 +143,36 @@ home_kill9() {
 home_start --join "$KEY"
 lib_wait_for "$WAIT_S" grep -q "registered with coordinator" "$T/home.log" || lib_die "home did not register (see $T/home.log)"
 
+# A slow, deterministic HTTP client (curl's --limit-rate lets a burst through and then sleeps
+# through a reset): reads CHUNK bytes every PAUSE seconds; exits 0 on the whole body, 2 on a
+# reset, 3 on a body cut short, 4 after LIMIT seconds.
+cat >"$T/slowget.py" <<'EOF'
+import socket, sys, time
+host, port, path, chunk, pause, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+s = socket.create_connection((host, port), timeout=10)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(("GET /%s HTTP/1.0\r\n\r\n" % path).encode())
+data, end = b"", time.time() + limit
+try:
+    while time.time() < end:
+        b = s.recv(chunk)
+        if not b:
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+            sys.exit(0 if length and len(body) == length[0] else 3)
+        data += b
+        time.sleep(pause)
+except (ConnectionResetError, BrokenPipeError):
+    sys.exit(2)
+sys.exit(4)
+EOF
+# slow_get PATH: starts a slow client (~640 KB/s) from inet; its PID in SLOW.
+slow_get() {
+	ip netns exec "$NS_INET" python3 "$T/slowget.py" "$PUB" "$WEB_PORT" "$1" 65536 0.1 120 &
+	SLOW=$!
+	lib_track_pid "$SLOW"
+}
+
 # inet_get PATH [CURL ARGS...]: fetches http://PUB:WEB_PORT/PATH from the internet host.
 inet_get() {
 	local path=$1
@@ -138,11 +201,10 @@ lib_check "inet reads the home page through the coordinator" \
 	bash -c "[ \"\$(ip netns exec $NS_INET curl -sS --max-time 10 http://$PUB:$WEB_PORT/index.txt)\" = 'hello from home' ]"
 
 # ---------------------------------------------------------------- 100 clients, one slow
-# The slow client reads the big file at 200 KB/s (it would take minutes); meanwhile every
+# The slow client reads the big file at ~160 KB/s (it would take minutes); meanwhile every
 # other client fetches the 256 KiB file. All must finish, with the right bytes, while the
 # slow one is still reading.
-ip netns exec "$NS_INET" curl -sS --max-time 120 --limit-rate 200k -o "$T/slow.out" \
-	"http://$PUB:$WEB_PORT/big" 2>"$T/slow.err" &
+ip netns exec "$NS_INET" python3 "$T/slowget.py" "$PUB" "$WEB_PORT" big 16384 0.1 120 &
 SLOW_PID=$!
 lib_track_pid "$SLOW_PID"
 sleep 1
@@ -169,6 +231,13 @@ lib_check "'meshd status' shows the published service" \
 kill "$SLOW_PID" 2>/dev/null
 wait "$SLOW_PID" 2>/dev/null
 lib_untrack_pid "$SLOW_PID"
+
+# ---------------------------------------------------------------- PROXY protocol v2
+"$MESHCOORD" publish allow home "$OTHER_PORT" -c "$CONF" 2>>"$T/admin.log" || lib_die "publish allow failed"
+lib_wait_for "$WAIT_S" port_open "$OTHER_PORT"
+seen=$(ip netns exec "$NS_INET" curl -sS --max-time 10 --local-port 41000 "http://$PUB:$OTHER_PORT/" 2>>"$T/proxy.err")
+lib_log "the PROXY-protocol service saw the client as '$seen'"
+lib_check "proxy_protocol: the service learns the internet client's address and port" [ "$seen" = "$INET_IP:41000" ]
 
 # ---------------------------------------------------------------- 100 MiB, sha256
 start=$(lib_now_ms)
@@ -206,10 +275,8 @@ lib_log "UDP echo: ${udp_ok:-0} of 50 clients answered"
 lib_check "the UDP echo answers 50 clients, each on its own flow" [ "${udp_ok:-0}" -eq 50 ]
 
 # ---------------------------------------------------------------- the node dies mid-transfer
-ip netns exec "$NS_INET" curl -sS --max-time 120 --limit-rate 2M -o "$T/cut.out" \
-	"http://$PUB:$WEB_PORT/big" 2>"$T/cut.err" &
-CUT_PID=$!
-lib_track_pid "$CUT_PID"
+slow_get big
+CUT_PID=$SLOW
 sleep 2
 home_kill9
 cut_rc=
@@ -224,10 +291,8 @@ lib_check "and serves pages again" \
 	bash -c "[ \"\$(ip netns exec $NS_INET curl -sS --max-time 10 http://$PUB:$WEB_PORT/index.txt)\" = 'hello from home' ]"
 
 # ---------------------------------------------------------------- revoke cuts
-ip netns exec "$NS_INET" curl -sS --max-time 120 --limit-rate 2M -o "$T/rev.out" \
-	"http://$PUB:$WEB_PORT/big" 2>"$T/rev.err" &
-REV_PID=$!
-lib_track_pid "$REV_PID"
+slow_get big
+REV_PID=$SLOW
 sleep 2
 "$MESHCOORD" publish revoke home "$WEB_PORT" -c "$CONF" 2>>"$T/admin.log" || lib_die "publish revoke failed"
 rev_rc=
