@@ -159,38 +159,49 @@ static bool soft_error(int e)
 
 static bool read_plain(struct splice *sp)
 {
-	uint8_t chunk[PUBWIRE_MAX_DATA];
+	/* A stream is read up to SPLICE_READ_FRAMES frames' worth per call (one system call
+	 * for up to ~64 KiB, then sealed a frame at a time); a datagram one at a time. */
+	uint8_t chunk[SPLICE_READ_FRAMES * PUBWIRE_MAX_DATA];
 	bool progress = false;
+	bool dgram = sp->kind == SPLICE_PLAIN_DGRAM;
+	size_t used = 0; /* the most of chunk any read filled: what to wipe */
 
 	if (sp->kind == SPLICE_PLAIN_EXTERNAL || sp->plain_fd < 0 || sp->plain_connecting)
 		return false;
 	while (!sp->plain_eof && !sp->failed && buf_room(&sp->to_sealed) >= PUBWIRE_MAX_SEALED) {
-		ssize_t n = recv(sp->plain_fd, chunk, sizeof(chunk), MSG_DONTWAIT | (sp->kind == SPLICE_PLAIN_DGRAM ? MSG_TRUNC : 0));
+		size_t frames = buf_room(&sp->to_sealed) / PUBWIRE_MAX_SEALED;
+		size_t want = dgram ? PUBWIRE_MAX_DATA : (frames < SPLICE_READ_FRAMES ? frames : SPLICE_READ_FRAMES) * PUBWIRE_MAX_DATA;
+		ssize_t n = recv(sp->plain_fd, chunk, want, MSG_DONTWAIT | (dgram ? MSG_TRUNC : 0));
 		if (n < 0) {
 			if (soft_error(errno))
 				break;
-			if (sp->kind == SPLICE_PLAIN_DGRAM) /* an ICMP error for an earlier send */
+			if (dgram) /* an ICMP error for an earlier send */
 				continue;
 			fail(sp, "the plain side reset");
 			break;
 		}
 		progress = true;
-		if (n == 0 && sp->kind == SPLICE_PLAIN_STREAM) {
+		if ((size_t)n > used)
+			used = (size_t)n < sizeof(chunk) ? (size_t)n : sizeof(chunk);
+		if (n == 0 && !dgram) {
 			sp->plain_eof = true;
 			splice_queue_sealed(sp, PUBWIRE_EOF, NULL, 0);
 			break;
 		}
-		if (n == 0 || (size_t)n > sizeof(chunk)) {
+		if (dgram && (n == 0 || (size_t)n > PUBWIRE_MAX_DATA)) {
 			sp->dgrams_dropped++; /* empty, or truncated: larger than a frame carries */
 			continue;
 		}
-		if (!splice_queue_sealed(sp, PUBWIRE_DATA, chunk, (size_t)n)) {
-			fail(sp, "out of memory");
-			break;
+		for (size_t off = 0; off < (size_t)n && !sp->failed; off += PUBWIRE_MAX_DATA) {
+			size_t len = (size_t)n - off < PUBWIRE_MAX_DATA ? (size_t)n - off : PUBWIRE_MAX_DATA;
+			if (!splice_queue_sealed(sp, PUBWIRE_DATA, chunk + off, len))
+				fail(sp, "out of memory");
 		}
 		sp->bytes_up += (uint64_t)n;
+		if (!dgram && (size_t)n < want)
+			break; /* the socket is empty */
 	}
-	sodium_memzero(chunk, sizeof(chunk));
+	sodium_memzero(chunk, used);
 	sp->moved |= progress;
 	return progress;
 }

@@ -26,8 +26,9 @@ enum {
 	 * wake-ups; 100 streams hold ~20 MB at most. Below glibc's mmap threshold (128 KiB), so
 	 * allocating one is cheap. */
 	SPLICE_BUF_CAP = 64 * 1024,
-	/* Bytes read from one side per pump, so one busy stream cannot starve the loop. */
-	SPLICE_READ_BUDGET = 256 * 1024,
+	/* Frames' worth read from a stream's plain side in one system call (~64 KiB): one
+	 * recv per 4 KiB frame cost a fifth of the throughput (contrib/bench/publish.sh). */
+	SPLICE_READ_FRAMES = 16,
 };
 
 enum splice_plain_kind {
