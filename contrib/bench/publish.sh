@@ -26,6 +26,7 @@
 # it, /run on a tmpfs). Usage (root, from a built tree):
 #   contrib/bench/publish.sh [--duration SECONDS] [--setups N] [--clients N]
 # Needs iperf3, python3, nft, conntrack, ssh, ssh-keygen. KEEP_TMPDIR=1 keeps the logs.
+# shellcheck disable=SC2154 # UP_ours, UP_ssh and the rest are set by measure (printf -v)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -120,6 +121,7 @@ KEY=$(lib_coord_authkey "$CONF") || lib_die "no join key"
 		printf '  - {name: %s, local: 127.0.0.1:%s, public_port: %s}\n' "$name" "$local" "$ours"
 	done
 } >"$T/home.yaml"
+# shellcheck disable=SC2034 # lib_cleanup ends it
 HOME_PID=
 lib_meshd_start_args HOME_PID "$HOME_NS" home "$T/home.yaml" "$T/home.log" info --join "$KEY"
 lib_wait_for 20 grep -q "registered with coordinator" "$T/home.log" || lib_die "home did not register (see $T/home.log)"
@@ -224,9 +226,9 @@ EOF
 # iperf FILE PORT [ARGS...]: one iperf3 run; the server may still be closing the last one
 # ("busy"): retried a few times, a second apart.
 iperf() {
-	local f=$1 port=$2 try
+	local f=$1 port=$2
 	shift 2
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		ip netns exec "$NS_INET" iperf3 -c "$PUB" -p "$port" -t "$DURATION" -J "$@" >"$f" 2>&1
 		grep -q '"error"' "$f" || return 0
 		sleep 1
