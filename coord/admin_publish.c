@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 enum {
@@ -65,6 +66,12 @@ static void publish_status_read(const char *state_dir, struct publish_status *st
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return;
+	long long written = 0;
+	if (!fgets(line, sizeof(line), f) || sscanf(line, "# meshcoord publish status v1 written %lld", &written) != 1 ||
+	    written < (long long)time(NULL) - PUBLISH_STATUS_STALE_S) {
+		fclose(f); /* not ours, or left by a server that stopped */
+		return;
+	}
 	st->known = true;
 	st->rows = calloc(STATUS_ROWS_MAX, sizeof(*st->rows));
 	while (st->rows && st->n < STATUS_ROWS_MAX && fgets(line, sizeof(line), f)) {
@@ -136,8 +143,9 @@ static int publish_list(struct db *db, const struct coord_config *cfg, bool json
 		if (!cfg->publish.enabled)
 			printf("# publishing is off: no 'publish:' in the config\n");
 		else if (!st.known)
-			printf("# live state unknown: meshcoord serve is not running (or has not written %s yet)\n",
-			       PUBLISH_STATUS_FILE);
+			printf("# live state unknown: meshcoord serve is not running (%s in state_dir is missing or "
+			       "older than %d s)\n",
+			       PUBLISH_STATUS_FILE, PUBLISH_STATUS_STALE_S);
 		printf("%-24s %-5s %-5s %-16s %-9s %5s %7s %12s %12s\n", "NODE", "PROTO", "PORT", "SERVICE", "STATE",
 		       "CONNS", "TOTAL", "BYTES_IN", "BYTES_OUT");
 	}

@@ -55,6 +55,9 @@ struct coord_publish_config {
 #define COORDCONF_DEFAULT_STATE_DIR "/var/lib/meshcoord"
 /* In state_dir: what the server publishes now, for `meshcoord publish list` (publish.c). */
 #define PUBLISH_STATUS_FILE "publish-status"
+/* A status file older than this was left by a server that is not running (it rewrites the
+ * file every 5 s at least): three missed rewrites. */
+#define PUBLISH_STATUS_STALE_S 15
 /* What a bare metrics_listen port binds to: only this host can scrape. */
 #define COORDCONF_DEFAULT_METRICS_HOST "127.0.0.1"
 /* The mesh's DNS domain: nodes answer <name>.mesh.internal. ".internal" is reserved for

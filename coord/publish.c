@@ -330,6 +330,11 @@ void publish_close(struct coord_server *s)
 		free(pn);
 	}
 	publish_reap(s);
+	/* Stopped: nothing is published any more; a reader must not think otherwise. */
+	char path[COORDCONF_PATH_MAX + sizeof(PUBLISH_STATUS_FILE) + 1];
+	if (s->cfg.state_dir[0] &&
+	    snprintf(path, sizeof(path), "%s/%s", s->cfg.state_dir, PUBLISH_STATUS_FILE) < (int)sizeof(path))
+		unlink(path);
 	free(s->pub.grants);
 	s->pub.grants = NULL;
 	s->pub.n_grants = 0;
@@ -349,7 +354,7 @@ static void status_write(struct coord_server *s)
 	char *text = malloc(cap);
 	if (!text)
 		return;
-	len += (size_t)snprintf(text, cap, "# meshcoord publish status v1\n");
+	len += (size_t)snprintf(text, cap, "# meshcoord publish status v1 written %lld\n", (long long)server_unix_now());
 	for (struct pub_service *v = s->pub.services; v && len < cap; v = v->next) {
 		uint64_t up = v->bytes_up, down = v->bytes_down;
 		for (struct pub_stream *st = v->streams; st; st = st->next) {
@@ -373,11 +378,17 @@ static void status_write(struct coord_server *s)
 void publish_tick(struct coord_server *s, uint64_t now_ms)
 {
 	for (struct pub_service *v = s->pub.services; v; v = v->next) {
+		if (v->paused) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &v->src };
+			if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, v->src.fd, &ev) == 0)
+				v->paused = false;
+		}
 		pubstream_tick(s, v, now_ms);
 		if (v->active || v->streams)
 			s->pub.status_dirty = true; /* byte counts move */
 	}
-	if (s->pub.status_dirty && now_ms - s->pub.status_written_ms >= PUBLISH_STATUS_INTERVAL_MS) {
+	if ((s->pub.status_dirty && now_ms - s->pub.status_written_ms >= PUBLISH_STATUS_INTERVAL_MS) ||
+	    now_ms - s->pub.status_written_ms >= PUBLISH_STATUS_REFRESH_MS) {
 		s->pub.status_dirty = false;
 		s->pub.status_written_ms = now_ms;
 		status_write(s);

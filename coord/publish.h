@@ -32,8 +32,11 @@ enum {
 	PUBLISH_ATTACH_TIMEOUT_MS = 10000,
 	/* Connections accepted (or datagrams read) per listener and wake-up. */
 	PUBLISH_ACCEPT_BATCH = 64,
-	/* The status file is rewritten at most this often (only when something changed). */
+	/* The status file is rewritten at most this often when something changed, and at
+	 * least this often anyway, so a reader can tell a live file from one a stopped or
+	 * crashed server left (PUBLISH_STATUS_STALE_S in coordconf.h). */
 	PUBLISH_STATUS_INTERVAL_MS = 1000,
+	PUBLISH_STATUS_REFRESH_MS = 5000,
 	PUBLISH_LISTEN_BACKLOG = 512,
 	/* Grants held in memory: far more than ports anyone configures. */
 	PUBLISH_MAX_GRANTS = 65536,
@@ -67,6 +70,7 @@ struct pub_service {
 	size_t active;
 	uint64_t total, refused, bytes_up, bytes_down; /* bytes of closed streams */
 	bool dead;
+	bool paused; /* out of descriptors: not listening until the next tick */
 	struct pub_service *next, *dead_next;
 };
 

@@ -193,7 +193,16 @@ void pubstream_on_listener(struct coord_server *s, struct pub_service *v, uint64
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return; /* empty, or out of descriptors: the next wake-up tries again */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The client stays queued and would wake us forever: stop listening
+				 * until the next tick, as the control listener does. */
+				struct epoll_event ev = { .events = 0, .data.ptr = &v->src };
+				if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, v->src.fd, &ev) == 0)
+					v->paused = true;
+				SERVER_COUNT_LOG(s, accept_errors, "published %s/%u: cannot accept: %s", v->svc.name,
+						 (unsigned int)v->svc.port, strerror(errno));
+			}
+			return;
 		}
 		if (v->active >= s->cfg.publish.max_connections) {
 			v->refused++;

@@ -290,6 +290,14 @@ lib_check "the service comes back when the node does" lib_wait_for "$WAIT_S" por
 lib_check "and serves pages again" \
 	bash -c "[ \"\$(ip netns exec $NS_INET curl -sS --max-time 10 http://$PUB:$WEB_PORT/index.txt)\" = 'hello from home' ]"
 
+# ---------------------------------------------------------------- SIGHUP: the node's list
+lib_check "the PROXY-protocol service is back too" lib_wait_for "$WAIT_S" port_open "$OTHER_PORT"
+sed -i '/name: other/d' "$T/home.yaml"
+kill -HUP "${PID[home]}"
+lib_check "a service taken out of the node's config (SIGHUP) closes its port" \
+	lib_wait_for "$WAIT_S" port_closed "$OTHER_PORT"
+lib_check "the others stay published" port_open "$WEB_PORT"
+
 # ---------------------------------------------------------------- revoke cuts
 slow_get big
 REV_PID=$SLOW
