@@ -177,8 +177,11 @@ static bool stream_run(struct device *dev, struct pubnode *pn, struct pn_stream 
 		st->active_ms = now_ms;
 		st->sp.moved = false;
 	}
+	/* A UDP flow ends when the coordinator forgets it (udp_timeout): its work connection
+	 * closes, which is no failure. */
+	bool flow_over = st->sp.kind == SPLICE_PLAIN_DGRAM && st->sp.sealed_closed;
 	if (st->sp.failed || splice_done(&st->sp)) {
-		stream_end(dev, pn, st, st->sp.failed, now_ms);
+		stream_end(dev, pn, st, st->sp.failed && !flow_over, now_ms);
 		return false;
 	}
 	watch(dev, st->sp.plain_fd, &st->plain_ev, splice_plain_events(&st->sp));
