@@ -45,6 +45,9 @@ OTHER_PORT=20081
 INET_IP=198.51.100.80
 CLIENTS=100
 WAIT_S=$((10 * LIB_TIME_BOUNDS_SCALE))
+# A cut client must see its reset within this (the coordinator acts at once; the rest is
+# the client noticing).
+CUT_S=$((5 * LIB_TIME_BOUNDS_SCALE))
 declare -A NS PID
 
 natlab_init
@@ -281,7 +284,7 @@ sleep 2
 home_kill9
 cut_rc=
 lib_check "killing the node ends the client's transfer within seconds (no hang)" \
-	lib_wait_exit cut_rc "$CUT_PID" 10
+	lib_wait_exit cut_rc "$CUT_PID" "$CUT_S"
 lib_untrack_pid "$CUT_PID"
 lib_check "the cut transfer is reported as failed, not complete" [ "${cut_rc:-0}" -ne 0 ]
 lib_check "while the node is away the port is closed" lib_wait_for "$WAIT_S" port_closed "$WEB_PORT"
@@ -298,13 +301,37 @@ lib_check "a service taken out of the node's config (SIGHUP) closes its port" \
 	lib_wait_for "$WAIT_S" port_closed "$OTHER_PORT"
 lib_check "the others stay published" port_open "$WEB_PORT"
 
+# ---------------------------------------------------------------- max_connections (SIGHUP)
+sed -i 's/max_connections: 200/max_connections: 3/' "$CONF"
+kill -HUP "$COORD_PID"
+lib_wait_for "$WAIT_S" grep -q "SIGHUP: 'publish' changed" "$T/coord.log"
+holders=()
+for i in 1 2 3; do
+	slow_get big
+	holders+=("$SLOW")
+done
+live() { "$MESHCOORD" publish list -c "$CONF" 2>/dev/null | awk -v p="$WEB_PORT" '$1 == "home" && $3 == p { print $6 }'; }
+live_is() { [ "$(live)" = "$1" ]; }
+lib_wait_for "$WAIT_S" live_is 3
+lib_log "live connections on the web service: $(live)"
+lib_check "a client beyond max_connections is turned away" \
+	bash -c "! ip netns exec $NS_INET curl -sS --max-time 5 -o /dev/null http://$PUB:$WEB_PORT/index.txt 2>/dev/null"
+for p in "${holders[@]}"; do
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	lib_untrack_pid "$p"
+done
+sed -i 's/max_connections: 3/max_connections: 200/' "$CONF"
+kill -HUP "$COORD_PID"
+lib_check "below the limit again, clients are served" lib_wait_for "$WAIT_S" port_open "$WEB_PORT"
+
 # ---------------------------------------------------------------- revoke cuts
 slow_get big
 REV_PID=$SLOW
 sleep 2
 "$MESHCOORD" publish revoke home "$WEB_PORT" -c "$CONF" 2>>"$T/admin.log" || lib_die "publish revoke failed"
 rev_rc=
-lib_check "revoking the grant ends a download in progress within seconds" lib_wait_exit rev_rc "$REV_PID" 10
+lib_check "revoking the grant ends a download in progress within seconds" lib_wait_exit rev_rc "$REV_PID" "$CUT_S"
 lib_untrack_pid "$REV_PID"
 lib_check "the revoked download is reported as failed" [ "${rev_rc:-0}" -ne 0 ]
 lib_check "the revoked port is closed" lib_wait_for "$WAIT_S" port_closed "$WEB_PORT"
