@@ -231,6 +231,10 @@ lib_check "'meshcoord publish list' shows the service published with live connec
 	bash -c "'$MESHCOORD' publish list -c '$CONF' | awk '\$1 == \"home\" && \$3 == $WEB_PORT && \$5 == \"published\" && \$6 >= 1' | grep -q ."
 lib_check "'meshd status' shows the published service" \
 	bash -c "'$MESHD' status -s '$T/home.sock' | grep -E '^ *web +tcp .*published' >/dev/null"
+lib_check "'meshd status --json' lists the services with their state and live connections" \
+	bash -c "'$MESHD' status --json -s '$T/home.sock' | python3 -c 'import json, sys; p = {s[\"name\"]: s for s in json.load(sys.stdin)[\"node\"][\"publish\"]}; sys.exit(0 if p[\"web\"][\"state\"] == \"published\" and p[\"web\"][\"connections\"] >= 1 and p[\"other\"][\"state\"] == \"not-granted\" else 1)'"
+lib_check "'meshcoord publish list --json' is JSON with the live connections" \
+	bash -c "'$MESHCOORD' publish list --json -c '$CONF' | python3 -c 'import json, sys; g = [x for x in json.load(sys.stdin)[\"grants\"] if x[\"port\"] == $WEB_PORT]; sys.exit(0 if g and g[0][\"published\"] and g[0][\"connections\"] >= 1 else 1)'"
 kill "$SLOW_PID" 2>/dev/null
 wait "$SLOW_PID" 2>/dev/null
 lib_untrack_pid "$SLOW_PID"
