@@ -475,6 +475,10 @@ int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t c
 		fprintf(stderr, "meshcoord authkey: --json is an option of 'meshcoord nodes list'\n");
 		return ADMIN_EXIT_USAGE;
 	}
+	if (a.protocol) {
+		fprintf(stderr, "meshcoord authkey: --protocol belongs to 'meshcoord publish allow|revoke'\n");
+		return ADMIN_EXIT_USAGE;
+	}
 	for (size_t i = 0; i < sizeof(authkey_actions) / sizeof(authkey_actions[0]); i++) {
 		if (strcmp(a.positional[0], authkey_actions[i].name) != 0)
 			continue;
@@ -721,6 +725,10 @@ int admin_nodes(struct db *db, int argc, char **argv)
 	}
 	if (a.reusable || a.expires) {
 		fprintf(stderr, "meshcoord nodes: --reusable and --expires belong to 'meshcoord authkey create'\n");
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a.protocol) {
+		fprintf(stderr, "meshcoord nodes: --protocol belongs to 'meshcoord publish allow|revoke'\n");
 		return ADMIN_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(nodes_actions) / sizeof(nodes_actions[0]); i++) {
