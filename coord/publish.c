@@ -338,6 +338,11 @@ void publish_close(struct coord_server *s)
 	free(s->pub.grants);
 	s->pub.grants = NULL;
 	s->pub.n_grants = 0;
+	free(s->pub.slots);
+	free(s->pub.free_slots);
+	s->pub.slots = NULL;
+	s->pub.free_slots = NULL;
+	s->pub.n_slots = s->pub.n_free = s->pub.slots_cap = 0;
 }
 
 /* The status file: one line per published service (tab-separated: node, protocol, port,

@@ -41,6 +41,8 @@ enum {
 	/* Grants held in memory: far more than ports anyone configures. */
 	PUBLISH_MAX_GRANTS = 65536,
 };
+/* A stream id's low half: its slot in the server's table (pubstream.c). */
+#define PUBLISH_SLOT_MASK UINT64_C(0xffffffff)
 
 struct pub_service;
 
@@ -90,6 +92,9 @@ struct pub_state {
 	struct pub_stream *dead_streams;
 	struct db_publish_grant *grants;
 	size_t n_grants;
+	struct pub_stream **slots; /* stream id's low half -> stream (NULL: free) */
+	uint32_t *free_slots;      /* free slots, reused last in first out */
+	size_t n_slots, n_free, slots_cap;
 	bool status_dirty;
 	uint64_t status_written_ms;
 	uint64_t streams_opened, streams_refused_limit, streams_attach_timeouts, streams_idle_timeouts,

@@ -37,6 +37,53 @@ static void endpoint_of(const struct sockaddr *sa, struct control_endpoint *e)
 	}
 }
 
+/* Stream ids: a random upper half (an id cannot be guessed from the last one) over the
+ * stream's slot in the server's table (lookups cost the same however many streams are
+ * open, which a stranger's made-up work connections could otherwise exploit). */
+static bool slot_take(struct coord_server *s, struct pub_stream *st)
+{
+	struct pub_state *p = &s->pub;
+	uint64_t slot;
+
+	if (p->n_free > 0) {
+		slot = p->free_slots[--p->n_free];
+	} else {
+		if (p->n_slots == PUBLISH_SLOT_MASK)
+			return false;
+		if (p->n_slots == p->slots_cap) {
+			size_t cap = p->slots_cap ? 2 * p->slots_cap : 64;
+			struct pub_stream **a = realloc(p->slots, cap * sizeof(*a));
+			if (!a)
+				return false;
+			p->slots = a;
+			uint32_t *f = realloc(p->free_slots, cap * sizeof(*f));
+			if (!f)
+				return false;
+			p->free_slots = f;
+			p->slots_cap = cap;
+		}
+		slot = p->n_slots++;
+	}
+	uint32_t high;
+	do
+		randombytes_buf(&high, sizeof(high));
+	while (high == 0); /* never id 0 */
+	st->id = (uint64_t)high << 32 | slot;
+	p->slots[slot] = st;
+	return true;
+}
+
+static void slot_give(struct coord_server *s, struct pub_stream *st)
+{
+	struct pub_state *p = &s->pub;
+	uint64_t slot = st->id & PUBLISH_SLOT_MASK;
+
+	if (slot < p->n_slots && p->slots[slot] == st) {
+		p->slots[slot] = NULL;
+		p->free_slots[p->n_free++] = (uint32_t)slot;
+	}
+}
+
 static struct pub_stream *stream_of_work(struct source *src)
 {
 	return (struct pub_stream *)(void *)((char *)src - offsetof(struct pub_stream, work_src));
@@ -58,6 +105,7 @@ void pubstream_kill(struct coord_server *s, struct pub_stream *st, bool abort)
 	if (st->dead)
 		return;
 	st->dead = true;
+	slot_give(s, st);
 	if (abort && st->client_src.fd >= 0) {
 		/* A reset, not a FIN: the client must not take a cut stream for a whole one. */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -143,12 +191,14 @@ static struct pub_stream *stream_new(struct coord_server *s, struct pub_service 
 		st->sp.dgram_ctx = st;
 	}
 
+	if (!slot_take(s, st)) {
+		splice_free(&st->sp);
+		free(st);
+		return NULL;
+	}
 	struct control_message m;
 	memset(&m, 0, sizeof(m));
 	m.type = CONTROL_MSG_STREAM_OPEN;
-	do
-		randombytes_buf(&st->id, sizeof(st->id));
-	while (st->id == 0);
 	randombytes_buf(m.u.stream_open.secret, CONTROL_STREAM_SECRET_LEN);
 	m.u.stream_open.stream_id = st->id;
 	m.u.stream_open.proto = v->svc.proto;
@@ -157,6 +207,7 @@ static struct pub_stream *stream_new(struct coord_server *s, struct pub_service 
 	bool ok = pubwire_channel_init(&st->sp.ch, m.u.stream_open.secret, false) && conn_queue_msg(s, e->session, &m);
 	sodium_memzero(&m, sizeof(m));
 	if (!ok) {
+		slot_give(s, st);
 		splice_free(&st->sp);
 		free(st);
 		return NULL;
@@ -164,6 +215,7 @@ static struct pub_stream *stream_new(struct coord_server *s, struct pub_service 
 	if (fd >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &st->client_src };
 		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			slot_give(s, st);
 			splice_free(&st->sp);
 			free(st);
 			return NULL;
@@ -272,11 +324,10 @@ void pubstream_on_event(struct coord_server *s, struct source *src, uint32_t eve
 
 static struct pub_stream *stream_by_id(struct coord_server *s, uint64_t id)
 {
-	for (struct pub_service *v = s->pub.services; v; v = v->next)
-		for (struct pub_stream *st = v->streams; st; st = st->next)
-			if (st->id == id)
-				return st;
-	return NULL;
+	uint64_t slot = id & PUBLISH_SLOT_MASK;
+	struct pub_stream *st = slot < s->pub.n_slots ? s->pub.slots[slot] : NULL;
+
+	return st && st->id == id ? st : NULL;
 }
 
 void pubstream_adopt_work(struct coord_server *s, struct conn *c, const uint8_t *body, size_t body_len,
