@@ -279,15 +279,27 @@ void pubstream_on_udp(struct coord_server *s, struct pub_service *v, uint64_t no
 	for (int i = 0; i < PUBLISH_ACCEPT_BATCH && !v->dead; i++) {
 		union peer_addr addr;
 		socklen_t alen = sizeof(addr);
+		memset(&addr, 0, sizeof(addr)); /* compared whole below */
 		ssize_t n = recvfrom(v->src.fd, buf, sizeof(s->scratch), MSG_DONTWAIT, &addr.sa, &alen);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
+		/* A scan of the service's flows (at most max_connections); a flow found moves to
+		 * the front, so the busy ones are found first. */
 		struct pub_stream *st = v->streams;
 		while (st && !(st->client_len == alen && memcmp(&st->client, &addr, alen) == 0))
 			st = st->next;
+		if (st && st->prev) {
+			st->prev->next = st->next;
+			if (st->next)
+				st->next->prev = st->prev;
+			st->prev = NULL;
+			st->next = v->streams;
+			v->streams->prev = st;
+			v->streams = st;
+		}
 		if (!st) {
 			if (v->active >= s->cfg.publish.max_connections) {
 				v->refused++;

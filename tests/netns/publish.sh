@@ -100,6 +100,12 @@ while True:
         body = b""
         while len(body) < body_len:
             body += c.recv(body_len - len(body))
+        req = b""  # the whole request first: closing with unread bytes would reset
+        while b"\r\n\r\n" not in req:
+            more = c.recv(4096)
+            if not more:
+                break
+            req += more
         ok = hdr[:12] == sig and hdr[12] == 0x21 and hdr[13] == 0x11 and body_len == 12
         src = socket.inet_ntoa(body[0:4]) if ok else "bad"
         port = struct.unpack(">H", body[8:10])[0] if ok else 0
