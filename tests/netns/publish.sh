@@ -13,8 +13,10 @@
 # answers many clients; a proxy_protocol service sees the client's address in the PROXY v2
 # header; 'meshcoord publish list' and 'meshd status' show the service and its
 # live connections; killing the node mid-transfer ends the client's download at once (no
-# hang) and the service comes back when the node does; revoking the grant cuts a download in
-# progress and closes the port. Every wait is bounded.
+# hang) and the service comes back when the node does, and after a coordinator restart;
+# a service dropped from the node's config (SIGHUP) closes; max_connections (changed by
+# SIGHUP) turns a client away; revoking the grant cuts a download in progress and closes the
+# port. Every wait is bounded.
 #
 # Needs root, /dev/net/tun, nftables, conntrack, curl, python3 (exits 77 = SKIP otherwise).
 set -u
@@ -302,6 +304,15 @@ home_start
 lib_check "the service comes back when the node does" lib_wait_for "$WAIT_S" port_open "$WEB_PORT"
 lib_check "and serves pages again" \
 	bash -c "[ \"\$(ip netns exec $NS_INET curl -sS --max-time 10 http://$PUB:$WEB_PORT/index.txt)\" = 'hello from home' ]"
+
+# ---------------------------------------------------------------- the coordinator restarts
+lib_stop_pid "$COORD_PID"
+lib_check "a stopped coordinator leaves no status file behind" \
+	bash -c "[ ! -e '$T/coord-state/publish-status' ]"
+lib_coord_start COORD_PID "$NATLAB_COORD" "$CONF" "$T/coord.log" debug
+lib_coord_wait_up "$COORD_PID" "$NATLAB_COORD" "$CONTROL_PORT" || lib_die "meshcoord did not restart (see $T/coord.log)"
+lib_check "after a coordinator restart the node's services are published again (grants kept)" \
+	lib_wait_for "$((3 * WAIT_S))" port_open "$WEB_PORT"
 
 # ---------------------------------------------------------------- SIGHUP: the node's list
 lib_check "the PROXY-protocol service is back too" lib_wait_for "$WAIT_S" port_open "$OTHER_PORT"
