@@ -79,10 +79,11 @@ struct admin_args {
 	const char *expires;
 	const char *max_uses;
 	const char *per_minute;
+	const char *protocol; /* publish allow|revoke (admin_publish.c checks it) */
 	const char *config;
 };
 
-enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE, OPT_JSON };
+enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE, OPT_JSON, OPT_PROTOCOL };
 
 static const struct {
 	const char *long_name;
@@ -96,6 +97,7 @@ static const struct {
 	[OPT_MAX_USES] = { "max-uses", 0, true },
 	[OPT_PER_MINUTE] = { "per-minute", 0, true },
 	[OPT_JSON] = { "json", 0, false },
+	[OPT_PROTOCOL] = { "protocol", 0, true },
 };
 
 /* One parser for every subcommand, so admin_wants_help and admin_config_path read the
@@ -174,6 +176,9 @@ static bool args_parse(int argc, char **argv, struct admin_args *a, char *err, s
 			break;
 		case OPT_JSON:
 			a->json = true;
+			break;
+		case OPT_PROTOCOL:
+			a->protocol = value;
 			break;
 		}
 	}
@@ -470,6 +475,10 @@ int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t c
 		fprintf(stderr, "meshcoord authkey: --json is an option of 'meshcoord nodes list'\n");
 		return ADMIN_EXIT_USAGE;
 	}
+	if (a.protocol) {
+		fprintf(stderr, "meshcoord authkey: --protocol belongs to 'meshcoord publish allow|revoke'\n");
+		return ADMIN_EXIT_USAGE;
+	}
 	for (size_t i = 0; i < sizeof(authkey_actions) / sizeof(authkey_actions[0]); i++) {
 		if (strcmp(a.positional[0], authkey_actions[i].name) != 0)
 			continue;
@@ -716,6 +725,10 @@ int admin_nodes(struct db *db, int argc, char **argv)
 	}
 	if (a.reusable || a.expires) {
 		fprintf(stderr, "meshcoord nodes: --reusable and --expires belong to 'meshcoord authkey create'\n");
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a.protocol) {
+		fprintf(stderr, "meshcoord nodes: --protocol belongs to 'meshcoord publish allow|revoke'\n");
 		return ADMIN_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(nodes_actions) / sizeof(nodes_actions[0]); i++) {

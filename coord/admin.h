@@ -35,6 +35,8 @@ int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t c
 int admin_nodes(struct db *db, int argc, char **argv);
 /* routes list|approve|revoke (admin_routes.c). */
 int admin_routes(struct db *db, int argc, char **argv);
+/* meshcoord publish list|allow|revoke (admin_publish.c); cfg NULL only for --help. */
+int admin_publish(struct db *db, const struct coord_config *cfg, int argc, char **argv);
 
 /* satellite add|list|config|remove (admin_satellites.c): parses its own command line, -c
  * included (cfg: for the DNS line of the printed file). */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/ipaddr.h"
+#include "core/pubwire.h"
 #include "coord/server_internal.h"
 
 const char *conn_addr(const struct conn *c, char *buf, size_t len)
@@ -149,6 +150,7 @@ static void conn_detach_session(struct coord_server *s, struct conn *c, bool ann
 		return;
 	e->session = NULL;
 	relay_session_end(s, e);
+	publish_node_offline(s, e->rec.node_key); /* its listeners and clients close at once */
 	nodemap_touch(s, e, s->now_ms);
 	if (announce)
 		nodemap_changed(s, e, true);
@@ -439,6 +441,12 @@ static size_t conn_process(struct coord_server *s, struct conn *c, const uint8_t
 			break;
 		}
 		off += consumed;
+		if (c->state == CONN_HELLO && body_len == PUBWIRE_PREAMBLE_LEN) {
+			/* A node's work connection for a published stream (core/pubwire.h): the
+			 * stream takes the descriptor and what was read after the preamble. */
+			pubstream_adopt_work(s, c, body, body_len, buf + off, len - off);
+			return len;
+		}
 		if (c->state == CONN_HELLO) {
 			dispatch_hello(s, c, body, body_len);
 			continue;

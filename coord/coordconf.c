@@ -37,6 +37,7 @@ enum root_key {
 	ROOT_DNS_DOMAIN,
 	ROOT_AUTO_APPROVE_ROUTES,
 	ROOT_POLICY_FILE,
+	ROOT_PUBLISH,
 	ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
@@ -53,6 +54,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_DNS_DOMAIN] = "dns_domain",
 	[ROOT_AUTO_APPROVE_ROUTES] = "auto_approve_routes",
 	[ROOT_POLICY_FILE] = "policy_file",
+	[ROOT_PUBLISH] = "publish",
 };
 
 static void coordconf_set_defaults(struct coord_config *cfg)
@@ -329,6 +331,10 @@ static bool parse_root(struct yamlread *r, struct coord_config *cfg, yaml_mark_t
 			break;
 		case ROOT_AUTO_APPROVE_ROUTES:
 			if (!coordconf_parse_auto_approve(r, cfg))
+				return false;
+			break;
+		case ROOT_PUBLISH:
+			if (!coordconf_parse_publish(r, cfg))
 				return false;
 			break;
 		case ROOT_POLICY_FILE: {

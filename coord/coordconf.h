@@ -28,10 +28,36 @@ enum {
 	COORDCONF_MAX_RELAY_BIND_FRESH_S = 3600,
 	/* Auto-approval rules: a network has a few; the bound keeps the config struct small. */
 	COORDCONF_MAX_AUTO_APPROVE = 32,
+	/* publish: (issue 11). Concurrent connections (TCP) or flows (UDP) per published
+	 * service: each costs two descriptors and up to three 64 KiB buffers here. */
+	COORDCONF_PUBLISH_DEFAULT_MAX_CONNECTIONS = 256,
+	COORDCONF_PUBLISH_MAX_CONNECTIONS = 16384,
+	/* A TCP stream that moved no byte either way for this long is closed (a forgotten
+	 * keep-alive connection holds a slot); frp and nginx use minutes too. */
+	COORDCONF_PUBLISH_DEFAULT_IDLE_S = 300,
+	/* A UDP flow (one client address) silent for this long is forgotten: above common NAT
+	 * UDP timeouts' lower end (30 s), so a game client's flow survives a quiet moment. */
+	COORDCONF_PUBLISH_DEFAULT_UDP_IDLE_S = 60,
+	COORDCONF_PUBLISH_MAX_IDLE_S = 86400,
+};
+
+/* publish: what the coordinator may publish for nodes. Off (enabled false) when absent. */
+struct coord_publish_config {
+	bool enabled;
+	uint16_t port_lo, port_hi;          /* the ports an admin may grant, inclusive */
+	char bind_host[ENDPOINT_HOST_MAX];  /* the address published ports listen on */
+	uint32_t max_connections;           /* per service */
+	uint32_t idle_timeout_s;            /* TCP streams */
+	uint32_t udp_timeout_s;             /* UDP flows */
 };
 
 #define COORDCONF_DEFAULT_PATH "/etc/meshcoord/coord.yaml"
 #define COORDCONF_DEFAULT_STATE_DIR "/var/lib/meshcoord"
+/* In state_dir: what the server publishes now, for `meshcoord publish list` (publish.c). */
+#define PUBLISH_STATUS_FILE "publish-status"
+/* A status file older than this was left by a server that is not running (it rewrites the
+ * file every 5 s at least): three missed rewrites. */
+#define PUBLISH_STATUS_STALE_S 15
 /* What a bare metrics_listen port binds to: only this host can scrape. */
 #define COORDCONF_DEFAULT_METRICS_HOST "127.0.0.1"
 /* The mesh's DNS domain: nodes answer <name>.mesh.internal. ".internal" is reserved for
@@ -76,6 +102,7 @@ struct coord_config {
 	/* auto_approve_routes: advertised routes approved without an administrator. */
 	struct route_auto_rule auto_approve[COORDCONF_MAX_AUTO_APPROVE];
 	size_t n_auto_approve;
+	struct coord_publish_config publish;
 };
 
 /* Parses YAML from memory (no file system access: the fuzz target may call it). */
@@ -85,6 +112,11 @@ bool coordconf_load(struct coord_config *cfg, const char *path, char *err, size_
 
 /* The value of auto_approve_routes (coordconf_routes.c), after its key. */
 bool coordconf_parse_auto_approve(struct yamlread *r, struct coord_config *cfg);
+
+/* The value of publish (coordconf_publish.c), after its key. */
+bool coordconf_parse_publish(struct yamlread *r, struct coord_config *cfg);
+/* "a-b" or "a" into lo..hi (1..65535, lo <= hi). */
+bool coordconf_port_range_parse(const char *s, uint16_t *lo, uint16_t *hi);
 
 /* "<state_dir>/coord.key" and "<state_dir>/registry.db"; false if the path is too long. */
 bool coordconf_key_path(const struct coord_config *cfg, char *out, size_t cap);

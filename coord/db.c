@@ -36,7 +36,7 @@
 _Static_assert(DB_AUTHKEY_PER_MINUTE_DEFAULT_SQL == DB_AUTHKEY_PER_MINUTE_DEFAULT, "one default");
 
 enum {
-	SCHEMA_VERSION = 5,   /* PRAGMA user_version: schema_v1, then the migrations to v2 .. v5 */
+	SCHEMA_VERSION = 6,   /* PRAGMA user_version: schema_v1, then the migrations to v2 .. v6 */
 	DB_FILE_MODE = 0600,  /* SQLite gives the -wal and -shm files the database file's mode */
 };
 
@@ -126,6 +126,18 @@ static const char schema_v5_migration[] =
 	"  tags TEXT NOT NULL DEFAULT '',"
 	"  created INTEGER NOT NULL);"
 	"CREATE INDEX satellites_gateway ON satellites(gateway_id);";
+
+/* Version 6: grants to publish a node's service on the coordinator's public address
+ * (db_publish.c, issue 11). One row per public port and protocol: a port belongs to one node
+ * at a time. Removing the node removes its grants, and so closes its listeners. */
+static const char schema_v6_migration[] =
+	"CREATE TABLE publish_grants ("
+	"  node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
+	"  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+	"  protocol TEXT NOT NULL CHECK (protocol IN ('tcp', 'udp')),"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (protocol, port)) WITHOUT ROWID;"
+	"CREATE INDEX publish_grants_node ON publish_grants(node_id);";
 
 /* The SQL of every statement in enum stmt_id, prepared once at open. */
 static const char *const stmt_sql[STMT_COUNT] = {
@@ -319,9 +331,14 @@ static bool schema_ensure(sqlite3 *sql, char *err, size_t err_len)
 		version = 4;
 	}
 	if (version == 4) {
+		if (sqlite3_exec(sql, schema_v5_migration, NULL, NULL, NULL) != SQLITE_OK)
+			goto sql_error_rollback;
+		version = 5;
+	}
+	if (version == 5) {
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
-		if (sqlite3_exec(sql, schema_v5_migration, NULL, NULL, NULL) != SQLITE_OK ||
+		if (sqlite3_exec(sql, schema_v6_migration, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(sql, pragma, NULL, NULL, NULL) != SQLITE_OK)
 			goto sql_error_rollback;
 	} else if (version != SCHEMA_VERSION) {

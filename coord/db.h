@@ -124,6 +124,30 @@ bool db_route_set_approved(struct db *db, const char *node_name, const struct co
 /* Calls fn for each valid route row, by node name then prefix; malformed prefixes are skipped. */
 bool db_routes_list(struct db *db, void (*fn)(const struct db_route *r, void *ctx), void *ctx);
 
+/* ---------------------------------------------------------------- publish grants (db_publish.c) */
+
+struct db_publish_grant {
+	uint8_t node_key[WIRE_KEY_LEN];
+	char node_name[CONTROL_NAME_MAX + 1];
+	uint16_t port;
+	uint8_t proto; /* CONTROL_PROTO_TCP or CONTROL_PROTO_UDP */
+};
+
+enum db_publish_result {
+	DB_PUBLISH_OK = 0,
+	DB_PUBLISH_NO_NODE,   /* no node of that name */
+	DB_PUBLISH_TAKEN,     /* allow: the port is granted to another node */
+	DB_PUBLISH_NOT_FOUND, /* revoke: no such grant */
+	DB_PUBLISH_ERROR,     /* SQLite failed; see the log */
+};
+
+/* Grants (allow) or revokes one public port and protocol for a node by name. taken_by gets
+ * the other node's name on DB_PUBLISH_TAKEN (cap CONTROL_NAME_MAX + 1). */
+enum db_publish_result db_publish_set(struct db *db, const char *node_name, uint16_t port, uint8_t proto, bool allow,
+				      char *taken_by);
+/* Calls fn for each grant, by node name, protocol and port. False if the registry cannot be read. */
+bool db_publish_list(struct db *db, void (*fn)(const struct db_publish_grant *g, void *ctx), void *ctx);
+
 /* ---------------------------------------------------------------- tags (db_tags.c) */
 
 struct db_tags {

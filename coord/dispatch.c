@@ -345,6 +345,12 @@ void dispatch_message(struct coord_server *s, struct conn *c, const uint8_t *msg
 	case CONTROL_MSG_ROUTES:
 		routes_on_message(s, c, &m.u.routes, now_ms);
 		break;
+	case CONTROL_MSG_PUBLISH:
+		publish_on_message(s, c, &m.u.publish);
+		break;
+	case CONTROL_MSG_STREAM_REFUSE:
+		pubstream_on_refuse(s, c, m.u.stream_refuse);
+		break;
 	default:
 		/* REGISTER again, or a coordinator-only type: harmless, but not for us. */
 		SERVER_COUNT_LOG(s, msgs_unexpected, "%s: unexpected message type %d, ignored",

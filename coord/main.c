@@ -73,6 +73,13 @@ static const char usage_text[] =
 	"  satellite list [--json]           list satellites: name, gateway, addresses, key, tags\n"
 	"  satellite config NAME [--qr]      print the file again (only with --public-key at add)\n"
 	"  satellite remove NAME             remove it: its gateway drops it within a second\n"
+	"  publish list [--json]             list publish grants and what is published now, with\n"
+	"                                    live connection counts\n"
+	"  publish allow NODE PORT [--protocol tcp|udp]\n"
+	"                                    let a node publish a service on this coordinator's\n"
+	"                                    public PORT (inside 'publish: ports' of the config)\n"
+	"  publish revoke NODE PORT [--protocol tcp|udp]\n"
+	"                                    withdraw it: its listener and connections close at once\n"
 	"  --help, -h                        show this help\n"
 	"  --version                         show the version\n"
 	"\n"
@@ -333,9 +340,11 @@ static int cmd_pubkey(int argc, char **argv, struct global_options *g)
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* routes: nodes' kind of command, with its own arguments. */
-static int admin_other(struct db *db, int argc, char **argv)
+/* routes and publish: nodes' kind of command, with its own arguments. */
+static int admin_other(struct db *db, const struct coord_config *cfg, int argc, char **argv)
 {
+	if (!strcmp(argv[0], "publish"))
+		return admin_publish(db, cfg, argc, argv);
 	return !strcmp(argv[0], "routes") ? admin_routes(db, argc, argv) : admin_nodes(db, argc, argv);
 }
 
@@ -343,7 +352,7 @@ static int admin_other(struct db *db, int argc, char **argv)
 static int run_admin(int argc, char **argv, struct global_options *g, bool needs_key)
 {
 	if (admin_wants_help(argc, argv))
-		return needs_key ? admin_authkey(NULL, NULL, NULL, argc, argv) : admin_other(NULL, argc, argv);
+		return needs_key ? admin_authkey(NULL, NULL, NULL, argc, argv) : admin_other(NULL, NULL, argc, argv);
 
 	const char *config_path = admin_config_path(argc, argv);
 	struct coord_config cfg;
@@ -367,7 +376,7 @@ static int run_admin(int argc, char **argv, struct global_options *g, bool needs
 		fprintf(stderr, "meshcoord %s: %s\n", argv[0], err);
 		return EXIT_FAILURE;
 	}
-	int rc = needs_key ? admin_authkey(db, &cfg, pub, argc, argv) : admin_other(db, argc, argv);
+	int rc = needs_key ? admin_authkey(db, &cfg, pub, argc, argv) : admin_other(db, &cfg, argc, argv);
 	db_close(db);
 	return rc;
 }
@@ -425,6 +434,7 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy },
 	{ "routes", cmd_nodes }, /* run_admin tells them apart by argv[0] */
 	{ "satellite", cmd_satellite },
+	{ "publish", cmd_nodes },
 };
 
 int main(int argc, char **argv)

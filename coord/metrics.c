@@ -102,6 +102,35 @@ static void render_grouped(const struct coord_server *s, struct ipc_text *t)
 	sample(t, "control_frames", "direction=\"sent\"", c->control_frames_sent);
 }
 
+/* Published services (publish.h): what is open, its clients, its bytes. */
+static void render_publish(const struct coord_server *s, struct ipc_text *t)
+{
+	const struct pub_state *p = &s->pub;
+	uint64_t services = 0, active = 0, up = p->bytes_up, down = p->bytes_down;
+
+	for (const struct pub_service *v = p->services; v; v = v->next) {
+		services++;
+		active += v->active;
+		for (const struct pub_stream *st = v->streams; st; st = st->next) {
+			up += st->sp.bytes_up;
+			down += st->sp.bytes_down;
+		}
+	}
+	gauge(t, "publish_services", "Published services listening on the public address", services);
+	gauge(t, "publish_connections", "Live client connections (TCP) and flows (UDP) of published services", active);
+	counter(t, "publish_streams", "Client connections and flows accepted on published ports", p->streams_opened);
+	family(t, "publish_streams_closed", "_total", "counter", "Published streams closed early, by reason");
+	sample(t, "publish_streams_closed", "reason=\"limit\"", p->streams_refused_limit);
+	sample(t, "publish_streams_closed", "reason=\"attach_timeout\"", p->streams_attach_timeouts);
+	sample(t, "publish_streams_closed", "reason=\"idle\"", p->streams_idle_timeouts);
+	sample(t, "publish_streams_closed", "reason=\"failed\"", p->streams_failed);
+	counter(t, "publish_work_unknown", "Work connections naming no waiting stream: closed", p->work_unknown);
+	family(t, "publish_bytes", "_total", "counter",
+	       "Bytes of published streams: from clients to nodes (in), from nodes to clients (out)");
+	sample(t, "publish_bytes", "direction=\"in\"", up);
+	sample(t, "publish_bytes", "direction=\"out\"", down);
+}
+
 void metrics_render(const struct coord_server *s, struct ipc_text *t)
 {
 	gauge(t, "nodes_registered", "Nodes in the registry (removed ones excluded)", s->nodes.count);
@@ -114,6 +143,7 @@ void metrics_render(const struct coord_server *s, struct ipc_text *t)
 			sats += e->sats->cur.list.n;
 	gauge(t, "satellites", "Satellites (stock WireGuard devices) served by gateway nodes", sats);
 	render_grouped(s, t);
+	render_publish(s, t);
 #define METRICS_COUNTER(name, help)                                \
 	if (!is_grouped(#name))                                    \
 		counter(t, #name, help, s->counters.name);

@@ -50,6 +50,18 @@ void coord_server_reload(struct coord_server *s)
 		needs_restart("metrics_listen");
 	if (strcmp(run->state_dir, n.state_dir) != 0)
 		needs_restart("state_dir");
+	if (memcmp(&run->publish, &n.publish, sizeof(n.publish)) != 0) {
+		/* Live: limits apply to new streams and the next tick; the port range and on/off
+		 * re-judge every request (listeners open and close to match). */
+		log_info("SIGHUP: 'publish' changed (ports %u-%u, bind %s); applied now", (unsigned int)n.publish.port_lo,
+			 (unsigned int)n.publish.port_hi, n.publish.enabled ? n.publish.bind_host : "off");
+		bool bind_changed = strcmp(run->publish.bind_host, n.publish.bind_host) != 0;
+		run->publish = n.publish;
+		if (bind_changed) /* close every listener; the reload opens them on the new address */
+			while (s->pub.services)
+				publish_close_service(s, s->pub.services);
+		publish_grants_reload(s);
+	}
 
 	/* Live. */
 	enum log_level level = n.has_log_level ? n.log_level : LOG_LEVEL_INFO;

@@ -129,11 +129,13 @@ static void on_tick(struct coord_server *s, uint64_t now_ms)
 		nodemap_reload(s);
 		routes_reload(s); /* an admin approved or revoked a route */
 		satellites_reload(s); /* or added or removed a satellite */
+		publish_grants_reload(s); /* or allowed or revoked a published port */
 		policy_push_tags_reload(s); /* or tagged a node */
 	}
 	dispatch_endpoints_due(s, now_ms);
 	routes_tick(s, now_ms);
 	policy_push_tick(s);
+	publish_tick(s, now_ms);
 	metrics_http_tick(s, now_ms);
 	/* What a limiter held back is summed up when its window ends, even if no line follows. */
 #define SERVER_LIMITER_EXPIRE(name, help)                                                              \
@@ -363,6 +365,13 @@ struct coord_server *coord_server_open(const struct coord_config *cfg, struct db
 		goto fail;
 	if (!policy_push_open(s, cfg->policy_file, err, err_len))
 		goto fail;
+	/* What publishing needs before coord_server_set_config copies the rest. */
+	s->cfg.publish = cfg->publish;
+	memcpy(s->cfg.state_dir, cfg->state_dir, sizeof(s->cfg.state_dir));
+	if (!publish_open(s)) {
+		snprintf(err, err_len, "cannot set up publishing");
+		goto fail;
+	}
 	return s;
 fail:
 	coord_server_close(s);
@@ -422,6 +431,16 @@ int coord_server_run(struct coord_server *s)
 			case SOURCE_METRICS_CONN:
 				metrics_http_on_event(s, src, events[i].events, now_ms);
 				break;
+			case SOURCE_PUB_LISTEN:
+				pubstream_on_listener(s, (struct pub_service *)src, now_ms);
+				break;
+			case SOURCE_PUB_UDP:
+				pubstream_on_udp(s, (struct pub_service *)src, now_ms);
+				break;
+			case SOURCE_PUB_CLIENT:
+			case SOURCE_PUB_WORK:
+				pubstream_on_event(s, src, events[i].events, now_ms);
+				break;
 			case SOURCE_CONN: {
 				struct conn *c = (struct conn *)src;
 				if (c->dead)
@@ -435,6 +454,7 @@ int coord_server_run(struct coord_server *s)
 			}
 		}
 		conn_flush_and_reap(s);
+		publish_reap(s); /* after conns: a dead session closed its node's services */
 	}
 	return 0;
 }
@@ -458,6 +478,7 @@ void coord_server_close(struct coord_server *s)
 	if (s->epoll_fd >= 0)
 		close(s->epoll_fd);
 	metrics_http_close(s);
+	publish_close(s);
 	nodemap_free(&s->nodes);
 	relay_free(s);
 	policy_push_close(s);

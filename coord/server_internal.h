@@ -267,6 +267,10 @@ enum source_kind {
 	SOURCE_CONN,
 	SOURCE_METRICS,      /* the metrics listener (metrics_http.c) */
 	SOURCE_METRICS_CONN, /* one scraper's connection */
+	SOURCE_PUB_LISTEN,   /* a published TCP port (publish.c) */
+	SOURCE_PUB_UDP,      /* a published UDP port */
+	SOURCE_PUB_CLIENT,   /* a client's connection on a published port (pubstream.c) */
+	SOURCE_PUB_WORK,     /* a node's work connection for one stream */
 };
 
 struct source {
@@ -288,6 +292,8 @@ union peer_addr {
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
 };
+
+#include "coord/publish.h"
 
 struct conn {
 	struct source src; /* first: epoll hands it back */
@@ -456,6 +462,7 @@ struct coord_server {
 	uint64_t relay_bind_fresh_ms;
 	uint16_t stun_port, stun_alt_port; /* as bound; alt 0: none */
 	struct policy_state policy;
+	struct pub_state pub; /* published services (publish.h) */
 	uint8_t relay_frame[RELAY_MAX_FRAME]; /* a DATA frame built from a TCP RELAY */
 	/* The STUN/relay socket is read a batch at a time (recvmmsg), and the relay frames of a
 	 * batch go out together (sendmmsg) straight from the receive buffers, rewritten in

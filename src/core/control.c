@@ -77,8 +77,15 @@ enum {
 	SATELLITES_MAX_LEN = 1 + 1 + CONTROL_MAX_SATELLITES * SATELLITE_MAX_LEN,
 	PEER_SATELLITES_MAX_LEN = 1 + WIRE_KEY_LEN + 1 +
 				  CONTROL_MAX_SATELLITES * ((1 + CONTROL_NAME_MAX) + IPV4_ADDR_LEN + IPV6_ADDR_LEN),
+	SERVICE_MAX_LEN = (1 + CONTROL_NAME_MAX) + 1 + 2,
+	PUBLISH_MAX_LEN = 1 + 1 + CONTROL_MAX_PUBLISH * SERVICE_MAX_LEN,
+	PUBLISH_STATE_MAX_LEN = 1 + SERVICE_MAX_LEN + 1,
+	STREAM_OPEN_MAX_LEN = 1 + 8 + CONTROL_STREAM_SECRET_LEN + 1 + 2 + ENDPOINT_MAX_LEN,
 	RECORD_ROOM = CONTROL_MAX_PLAIN - CONTROL_RECORD_HEADER_LEN,
 };
+_Static_assert(PUBLISH_MAX_LEN <= RECORD_ROOM && PUBLISH_STATE_MAX_LEN <= RECORD_ROOM &&
+		       STREAM_OPEN_MAX_LEN <= RECORD_ROOM && CONTROL_MAX_PUBLISH <= UINT8_MAX,
+	       "publish messages fit an empty frame as one record, their count a u8");
 _Static_assert(DNS_MSG_MAX_LEN <= RECORD_ROOM, "a DNS message fits an empty frame");
 _Static_assert((int)CONTROL_DOMAIN_MAX == (int)DNS_NAME_TEXT_MAX, "the domain is a DNS name");
 
@@ -143,6 +150,12 @@ static void put_u32(struct writer *w, uint32_t v)
 	put_u16(w, (uint16_t)v);
 }
 
+static void put_u64(struct writer *w, uint64_t v)
+{
+	put_u32(w, (uint32_t)(v >> 32));
+	put_u32(w, (uint32_t)v);
+}
+
 /* ---------------------------------------------------------------- reader */
 
 /* Consumes a buffer of known length; the first read past the end turns ok off for good and
@@ -187,6 +200,13 @@ static uint32_t get_u32(struct reader *r)
 	uint32_t hi = get_u16(r);
 
 	return hi << 16 | get_u16(r);
+}
+
+static uint64_t get_u64(struct reader *r)
+{
+	uint64_t hi = get_u32(r);
+
+	return hi << 32 | get_u32(r);
 }
 
 /* ---------------------------------------------------------------- field rules */
@@ -282,6 +302,20 @@ static void put_endpoints(struct writer *w, const struct control_endpoint *list,
 		put_bytes(w, list[i].addr, addr_len);
 		put_u16(w, list[i].port);
 	}
+}
+
+/* One endpoint without a count in front (a stream's client). */
+static void put_endpoints_one(struct writer *w, const struct control_endpoint *e)
+{
+	size_t addr_len = family_addr_len(e->family);
+
+	if (addr_len == 0 || e->port == 0) {
+		w->ok = false;
+		return;
+	}
+	put_u8(w, e->family);
+	put_bytes(w, e->addr, addr_len);
+	put_u16(w, e->port);
 }
 
 static void encode_register(struct writer *w, const struct control_register *m)
@@ -449,6 +483,56 @@ static void encode_peer_satellites(struct writer *w, const struct control_peer_s
 	}
 }
 
+static bool proto_ok(uint8_t proto)
+{
+	return proto == CONTROL_PROTO_TCP || proto == CONTROL_PROTO_UDP;
+}
+
+static void put_service(struct writer *w, const struct control_service *sv)
+{
+	if (!proto_ok(sv->proto) || sv->port == 0) {
+		w->ok = false;
+		return;
+	}
+	put_checked_string(w, sv->name, sizeof(sv->name), name_ok);
+	put_u8(w, sv->proto);
+	put_u16(w, sv->port);
+}
+
+static void encode_publish(struct writer *w, const struct control_publish *m)
+{
+	if (m->n > CONTROL_MAX_PUBLISH) {
+		w->ok = false;
+		return;
+	}
+	put_u8(w, (uint8_t)m->n);
+	for (size_t i = 0; i < m->n; i++)
+		put_service(w, &m->list[i]);
+}
+
+static void encode_publish_state(struct writer *w, const struct control_publish_state_msg *m)
+{
+	if (m->state == 0 || m->state > CONTROL_PUBLISH_STATE_MAX) {
+		w->ok = false;
+		return;
+	}
+	put_service(w, &m->service);
+	put_u8(w, m->state);
+}
+
+static void encode_stream_open(struct writer *w, const struct control_stream_open *m)
+{
+	if (!proto_ok(m->proto) || m->port == 0) {
+		w->ok = false;
+		return;
+	}
+	put_u64(w, m->stream_id);
+	put_bytes(w, m->secret, CONTROL_STREAM_SECRET_LEN);
+	put_u8(w, m->proto);
+	put_u16(w, m->port);
+	put_endpoints_one(w, &m->client);
+}
+
 size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 {
 	struct writer w = { .p = out, .cap = cap, .len = 0, .ok = out != NULL };
@@ -497,6 +581,18 @@ size_t control_encode(const struct control_message *m, uint8_t *out, size_t cap)
 		break;
 	case CONTROL_MSG_PEER_SATELLITES:
 		encode_peer_satellites(&w, &m->u.peer_satellites);
+		break;
+	case CONTROL_MSG_PUBLISH:
+		encode_publish(&w, &m->u.publish);
+		break;
+	case CONTROL_MSG_PUBLISH_STATE:
+		encode_publish_state(&w, &m->u.publish_state);
+		break;
+	case CONTROL_MSG_STREAM_OPEN:
+		encode_stream_open(&w, &m->u.stream_open);
+		break;
+	case CONTROL_MSG_STREAM_REFUSE:
+		put_u64(&w, m->u.stream_refuse);
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:
@@ -719,6 +815,51 @@ static bool decode_peer_satellites(struct reader *r, struct control_peer_satelli
 	return true;
 }
 
+static bool get_service(struct reader *r, struct control_service *sv)
+{
+	if (!get_checked_string(r, sv->name, CONTROL_NAME_MAX, name_ok))
+		return false;
+	sv->proto = get_u8(r);
+	sv->port = get_u16(r);
+	return r->ok && proto_ok(sv->proto) && sv->port != 0;
+}
+
+static bool decode_publish(struct reader *r, struct control_publish *m)
+{
+	size_t n = get_u8(r);
+
+	if (!r->ok || n > CONTROL_MAX_PUBLISH)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!get_service(r, &m->list[i]))
+			return false;
+	m->n = n;
+	return true;
+}
+
+static bool decode_publish_state(struct reader *r, struct control_publish_state_msg *m)
+{
+	if (!get_service(r, &m->service))
+		return false;
+	m->state = get_u8(r);
+	return r->ok && m->state != 0 && m->state <= CONTROL_PUBLISH_STATE_MAX;
+}
+
+static bool decode_stream_open(struct reader *r, struct control_stream_open *m)
+{
+	m->stream_id = get_u64(r);
+	get_bytes(r, m->secret, CONTROL_STREAM_SECRET_LEN);
+	m->proto = get_u8(r);
+	m->port = get_u16(r);
+	m->client.family = get_u8(r);
+	size_t addr_len = family_addr_len(m->client.family);
+	if (!r->ok || !proto_ok(m->proto) || m->port == 0 || addr_len == 0)
+		return false;
+	get_bytes(r, m->client.addr, addr_len);
+	m->client.port = get_u16(r);
+	return r->ok && m->client.port != 0;
+}
+
 enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct control_message *out)
 {
 	struct reader r = { .p = buf, .left = len, .ok = buf != NULL };
@@ -776,6 +917,19 @@ enum control_decode_result control_decode(const uint8_t *buf, size_t len, struct
 		break;
 	case CONTROL_MSG_PEER_SATELLITES:
 		ok = decode_peer_satellites(&r, &out->u.peer_satellites);
+		break;
+	case CONTROL_MSG_PUBLISH:
+		ok = decode_publish(&r, &out->u.publish);
+		break;
+	case CONTROL_MSG_PUBLISH_STATE:
+		ok = decode_publish_state(&r, &out->u.publish_state);
+		break;
+	case CONTROL_MSG_STREAM_OPEN:
+		ok = decode_stream_open(&r, &out->u.stream_open);
+		break;
+	case CONTROL_MSG_STREAM_REFUSE:
+		out->u.stream_refuse = get_u64(&r);
+		ok = r.ok;
 		break;
 	case CONTROL_MSG_NETMAP_END:
 	case CONTROL_MSG_KEEPALIVE:

@@ -63,6 +63,14 @@ enum {
 	 * takes two host routes of its gateway's PEER_ROUTES, so 8 leave half of
 	 * CONTROL_MAX_ROUTES to the gateway's own subnet routes and exit offer. */
 	CONTROL_MAX_SATELLITES = 8,
+	/* Services one node asks to publish (issue 11): a home has a web app, a game server, a
+	 * webhook; 16 leaves room and keeps PUBLISH far below one frame. */
+	CONTROL_MAX_PUBLISH = 16,
+	/* The key of one work connection (core/pubwire.h): 32 random bytes per stream. */
+	CONTROL_STREAM_SECRET_LEN = 32,
+	/* IP protocol numbers name a published service's transport on the wire. */
+	CONTROL_PROTO_TCP = 6,
+	CONTROL_PROTO_UDP = 17,
 };
 
 enum control_msg_type {
@@ -88,6 +96,23 @@ enum control_msg_type {
 	/* coord, after a gateway's PEER_ROUTES: the names and addresses of the satellites behind
 	 * it (no keys), an empty list once none are; for names (DNS) and status */
 	CONTROL_MSG_PEER_SATELLITES = 16,
+	/* Publishing a home service on the coordinator's address (issue 11, docs/publish.md): */
+	CONTROL_MSG_PUBLISH = 17,        /* node, after REGISTERED and on reload: the services it
+					  * asks to publish (the whole list; empty: none) */
+	CONTROL_MSG_PUBLISH_STATE = 18,  /* coord: one service's state (open, not granted, ...) */
+	CONTROL_MSG_STREAM_OPEN = 19,    /* coord: a client arrived; dial back with this stream's
+					  * id and secret over a new work connection */
+	CONTROL_MSG_STREAM_REFUSE = 20,  /* node: it cannot serve that stream (local service down) */
+};
+
+/* CONTROL_MSG_PUBLISH_STATE's state. */
+enum control_publish_state {
+	CONTROL_PUBLISH_OPEN = 1,         /* listening on the coordinator's public address */
+	CONTROL_PUBLISH_NOT_GRANTED = 2,  /* no grant for this node, port and protocol */
+	CONTROL_PUBLISH_DISABLED = 3,     /* the coordinator publishes nothing (no 'publish:') */
+	CONTROL_PUBLISH_OUT_OF_RANGE = 4, /* granted, but outside the configured port range */
+	CONTROL_PUBLISH_BIND_FAILED = 5,  /* the coordinator could not listen on the port */
+	CONTROL_PUBLISH_STATE_MAX = 5,
 };
 
 enum control_error_code {
@@ -215,6 +240,33 @@ struct control_filter {
 	struct filter_rule rules[CONTROL_FILTER_RULES_PER_MSG];
 };
 
+/* One published service: its name (a DNS label, for logs and status), its transport
+ * (CONTROL_PROTO_TCP or _UDP) and the public port it asks for (1..65535). */
+struct control_service {
+	char name[CONTROL_NAME_MAX + 1];
+	uint8_t proto;
+	uint16_t port;
+};
+
+struct control_publish {
+	struct control_service list[CONTROL_MAX_PUBLISH];
+	size_t n;
+};
+
+struct control_publish_state_msg {
+	struct control_service service;
+	uint8_t state; /* enum control_publish_state */
+};
+
+/* A client connection (TCP) or flow (UDP) on a published port. */
+struct control_stream_open {
+	uint64_t stream_id;
+	uint8_t secret[CONTROL_STREAM_SECRET_LEN];
+	uint8_t proto;
+	uint16_t port;                 /* the public port the client reached */
+	struct control_endpoint client; /* who it is (for logs and the PROXY header) */
+};
+
 struct control_message {
 	enum control_msg_type type;
 	union {
@@ -231,6 +283,10 @@ struct control_message {
 		struct control_peer_routes peer_routes;
 		struct control_satellites satellites;
 		struct control_peer_satellites peer_satellites;
+		struct control_publish publish;
+		struct control_publish_state_msg publish_state;
+		struct control_stream_open stream_open;
+		uint64_t stream_refuse; /* the stream id */
 		struct {
 			struct control_endpoint list[CONTROL_MAX_ENDPOINTS];
 			size_t n;

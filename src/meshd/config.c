@@ -27,7 +27,7 @@ enum root_key {
 	ROOT_INTERFACE, ROOT_PRIVATE_KEY_FILE, ROOT_LISTEN_PORT, ROOT_ADDRESS, ROOT_MTU, ROOT_PEERS, ROOT_STATE_DIR,
 	ROOT_JOIN_KEY_FILE, ROOT_CONTROL_SOCKET, ROOT_CONTROL_GROUP, ROOT_COOKIE_THRESHOLD, ROOT_MAX_PEERS, ROOT_USER, ROOT_LOG_LEVEL,
 	ROOT_DNS, ROOT_DNS_RESOLVED,
-	ROOT_ADVERTISE_ROUTES, ROOT_ADVERTISE_EXIT_NODE, ROOT_SNAT_ROUTES, ROOT_EXIT_NODE, ROOT_EXIT_NODE_ALLOW_LAN, ROOT_N
+	ROOT_ADVERTISE_ROUTES, ROOT_ADVERTISE_EXIT_NODE, ROOT_SNAT_ROUTES, ROOT_EXIT_NODE, ROOT_EXIT_NODE_ALLOW_LAN, ROOT_PUBLISH, ROOT_N
 };
 static const char *const root_keys[ROOT_N] = {
 	[ROOT_INTERFACE] = "interface",
@@ -51,6 +51,7 @@ static const char *const root_keys[ROOT_N] = {
 	[ROOT_SNAT_ROUTES] = "snat_routes",
 	[ROOT_EXIT_NODE] = "exit_node",
 	[ROOT_EXIT_NODE_ALLOW_LAN] = "exit_node_allow_lan",
+	[ROOT_PUBLISH] = "publish",
 };
 
 /* systemd's RuntimeDirectory=meshd; one socket per interface so two meshds can coexist. */
@@ -662,6 +663,10 @@ static bool parse_root(struct cfg_parser *p, yaml_mark_t start)
 			break;
 		case ROOT_EXIT_NODE_ALLOW_LAN:
 			if (!read_bool(r, root_keys[idx], &cfg->exit_node_allow_lan))
+				return false;
+			break;
+		case ROOT_PUBLISH:
+			if (!config_parse_publish(r, cfg))
 				return false;
 			break;
 		case ROOT_N:

@@ -43,6 +43,8 @@ enum {
 	 * coordinator's CONTROL_MAX_ROUTES (32) on top. */
 	CONFIG_MAX_ADVERTISE_ROUTES = 16,
 	CONFIG_NODE_NAME_MAX = 64, /* exit_node: a coordinator's node name (63) and NUL */
+	CONFIG_MAX_PUBLISH = 16,   /* publish: services (CONTROL_MAX_PUBLISH) */
+	CONFIG_IP_TEXT_MAX = 46,   /* INET6_ADDRSTRLEN */
 };
 
 struct config_peer {
@@ -56,6 +58,16 @@ struct config_peer {
 	struct ip_prefix allowed_ips[CONFIG_MAX_ALLOWED_IPS];
 	size_t n_allowed_ips;
 	unsigned int persistent_keepalive_s; /* 0 = off */
+};
+
+/* publish: one service to publish on the coordinator's public address (publish.h). */
+struct config_publish {
+	char name[CONFIG_NODE_NAME_MAX];   /* a DNS label, [A-Za-z0-9._-] */
+	char local_host[CONFIG_IP_TEXT_MAX]; /* a numeric address: where the service listens */
+	uint16_t local_port;
+	uint16_t public_port;
+	uint8_t proto;                     /* 6 tcp (default) or 17 udp */
+	bool proxy_protocol;               /* TCP: a PROXY v2 header first, with the client's address */
 };
 
 struct config {
@@ -96,7 +108,13 @@ struct config {
 	bool snat_routes;             /* default true: the LAN sees our LAN address */
 	char exit_node[CONFIG_NODE_NAME_MAX]; /* "" = none */
 	bool exit_node_allow_lan;     /* the main table's specific routes still win */
+	struct config_publish publish[CONFIG_MAX_PUBLISH];
+	size_t n_publish;
 };
+
+struct yamlread;
+/* The value of publish (config_publish.c), after its key. */
+bool config_parse_publish(struct yamlread *r, struct config *cfg);
 
 /* The control socket of an interface when the config does not name one. False if too long. */
 bool config_default_control_socket(const char *ifname, char *out, size_t out_len);

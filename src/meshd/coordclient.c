@@ -1,6 +1,7 @@
 /* The coordinator client: the connection state machine and the messages it carries. The peer
  * map and the state file are coordmap.c's; this node's endpoints and STUN coordendpoints.c's.
  * Driven by loop.c's event loop (on_io, tick, deadlines). */
+#include "meshd/publish.h"
 #include "meshd/coordclient.h"
 #include "meshd/coordclient_internal.h"
 #include "meshd/meshroutes.h"
@@ -113,6 +114,24 @@ bool coordclient_send_message(struct device *dev, struct coordclient *cc, const 
 	cc->last_tx_ms = now_ms;
 	flush_writes(dev, cc, now_ms);
 	return cc->fd >= 0;
+}
+
+bool coordclient_send(struct device *dev, const struct control_message *m, uint64_t now_ms)
+{
+	return coordclient_ready(dev) && coordclient_send_message(dev, dev->coord, m, now_ms);
+}
+
+bool coordclient_address(const struct device *dev, struct sockaddr_storage *addr, socklen_t *len, const char **host,
+			 uint16_t *port)
+{
+	const struct coordclient *cc = dev->coord;
+	if (!cc || cc->coord_addr_len == 0)
+		return false;
+	*addr = cc->coord_addr;
+	*len = cc->coord_addr_len;
+	*host = cc->state.coord_host;
+	*port = cc->state.coord_port;
+	return true;
 }
 
 bool coordclient_ready(const struct device *dev)
@@ -304,6 +323,7 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 		cc->map_generation++;
 		cc->stun_next_ms = now_ms; /* learn our reflexive address now */
 		meshroutes_registered(dev, true, now_ms); /* ROUTES, and the router's table */
+		publish_registered(dev, now_ms);          /* PUBLISH: what we ask to publish */
 		break;
 	case CONTROL_MSG_ERROR:
 		refused(dev, cc, &m.u.error, now_ms);
@@ -360,6 +380,14 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 	case CONTROL_MSG_FILTER:
 		if (cc->phase == COORD_READY)
 			coordmap_apply_filter(dev, cc, &m.u.filter, now_ms);
+		break;
+	case CONTROL_MSG_PUBLISH_STATE:
+		if (cc->phase == COORD_READY)
+			publish_on_state(dev, &m.u.publish_state);
+		break;
+	case CONTROL_MSG_STREAM_OPEN:
+		if (cc->phase == COORD_READY)
+			publish_on_stream_open(dev, &m.u.stream_open, now_ms);
 		break;
 	default:
 		break; /* keepalive, or a node-to-coordinator type we ignore */

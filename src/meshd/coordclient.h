@@ -58,6 +58,12 @@ void coordclient_endpoint_from_sockaddr(const struct sockaddr *sa, struct contro
 /* Endpoints in the data socket's address family; those it cannot reach are left out. */
 size_t coordclient_endpoints_to_socket(const struct device *dev, const struct control_endpoint *eps, size_t n,
 				       struct sockaddr_storage *out);
+/* Sends one control message if registered and connected; false otherwise. */
+bool coordclient_send(struct device *dev, const struct control_message *m, uint64_t now_ms);
+/* The coordinator's resolved control address and its configured host and port (for
+ * publish.c's work connections and status); false until resolved. */
+bool coordclient_address(const struct device *dev, struct sockaddr_storage *addr, socklen_t *len, const char **host,
+			 uint16_t *port);
 /* The connection's fd, or -1. */
 int coordclient_fd(const struct device *dev);
 

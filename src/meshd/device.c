@@ -1,6 +1,7 @@
 /* The node's lifecycle: opening the TUN interface, the socket (socket.c) and the event loop's
  * epoll (loop.c runs it), configuring addresses and routes, adding and removing peers, and
  * closing it all down. */
+#include "meshd/publish.h"
 #include "meshd/device.h"
 #include "meshd/dnsd.h"
 #include "meshd/meshroutes.h"
@@ -321,6 +322,7 @@ bool device_open(struct device *dev, const struct config *cfg, const uint8_t pri
 void device_close(struct device *dev)
 {
 	dnsd_close(dev); /* resolved's settings reverted while the interface still exists */
+	publish_close(dev); /* its streams' sockets, before the coordinator's */
 	coordclient_close(dev);
 	meshroutes_close(dev); /* before the link goes: its routes, rules and nftables table */
 	if (dev->netlink_open) {

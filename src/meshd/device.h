@@ -230,6 +230,7 @@ struct device {
 	struct ctl *ctl;           /* the control socket (owned by main), or NULL */
 	struct dnsd *dns;          /* the mesh's DNS service (dnsd.h), or NULL when off */
 	size_t n_satellites;       /* peers that are satellites we serve (satellites.h) */
+	struct pubnode *pub;       /* services published through the coordinator (publish.h) */
 	/* SIGHUP (reload.h): the file to read again and the configuration running now (main's),
 	 * or NULL without reload_init. */
 	const char *config_path;

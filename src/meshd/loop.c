@@ -21,6 +21,7 @@
 #include "meshd/dnsd.h"
 #include "meshd/peer.h"
 #include "meshd/probe.h"
+#include "meshd/publish.h"
 #include "meshd/punch.h"
 #include "meshd/reload.h"
 #include "meshd/relayclient.h"
@@ -133,6 +134,7 @@ void device_run_timers(struct device *dev, uint64_t now_ms)
 	if (dev->coord)
 		relayclient_tick(dev, now_ms);
 	dnsfwd_tick(dev, now_ms);
+	publish_tick(dev, now_ms);
 	device_log_suppressed(dev, now_ms);
 }
 
@@ -155,6 +157,9 @@ static int next_timeout_ms(struct device *dev, uint64_t now_ms)
 			next = d;
 	}
 	uint64_t d = sdnotify_watchdog_deadline();
+	if (d < next)
+		next = d;
+	d = publish_next_deadline(dev); /* a published stream's connect or idle timeout */
 	if (d < next)
 		next = d;
 	d = dnsfwd_next_deadline(dev); /* a forwarded DNS query's timeout */
@@ -249,6 +254,8 @@ int device_run(struct device *dev)
 				coordclient_on_io(dev, events[i].events, now_ms);
 			} else if (dev->ctl && ctl_owns_fd(dev->ctl, fd)) {
 				ctl_on_io(dev, fd, events[i].events, now_ms);
+			} else if (publish_owns_fd(dev, fd)) {
+				publish_on_io(dev, fd, events[i].events, now_ms); /* a published stream */
 			} else if (dnsfwd_owns_fd(dev, fd)) {
 				dnsfwd_on_readable(dev, fd, now_ms); /* an upstream's DNS answer */
 			} else {

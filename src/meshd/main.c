@@ -13,6 +13,7 @@
 #include "core/keys.h"
 #include "core/log.h"
 #include "core/sdnotify.h"
+#include "meshd/publish.h"
 #include "meshd/config.h"
 #include "meshd/cli.h"
 #include "meshd/coordclient.h"
@@ -282,6 +283,7 @@ static int cmd_up(int argc, char **argv)
 	if (!ctl_open(&ctl, &cfg, err, sizeof(err)) || !device_open(&dev, &cfg, private_key, err, sizeof(err)) ||
 	    (cfg.state_dir[0] && !meshroutes_open(&dev, &cfg, err, sizeof(err))) ||
 	    !coordclient_open(&dev, &cfg, have_join ? &join : NULL, err, sizeof(err)) ||
+	    !publish_open(&dev, &cfg) ||
 	    !dnsd_open(&dev, &cfg, NULL, err, sizeof(err)))
 		goto out;
 	if (!ctl_attach(&ctl, &dev)) {

@@ -9,6 +9,7 @@
  * peer (its sessions were made with the old key). Peers from the coordinator are not
  * touched. The new file becomes the running configuration, with the restart-needing
  * settings kept as they run, so the next SIGHUP names them again until the restart. */
+#include "meshd/publish.h"
 #include "meshd/reload.h"
 #include "meshd/meshroutes.h"
 
@@ -244,6 +245,7 @@ void reload_config(struct device *dev, uint64_t now_ms)
 	apply_settings(dev, &n);
 	apply_peers(dev, dev->running_cfg, &n, now_ms);
 	meshroutes_reload(dev, &n, now_ms);
+	publish_reload(dev, &n, now_ms);
 	config_free(dev->running_cfg);
 	*dev->running_cfg = n;
 	device_initiate_ahead(dev, now_ms); /* new peers with an endpoint get a session at once */

@@ -1,6 +1,7 @@
 /* status: the node and its peers as JSON or a table (see status.h). */
 #include "meshd/status.h"
 #include "meshd/meshroutes.h"
+#include "meshd/publish.h"
 
 #include <ifaddrs.h>
 #include <inttypes.h>
@@ -196,6 +197,7 @@ static void render_node(const struct device *dev, uint64_t now_ms, bool json, st
 				   "\"relay\": \"%s\"",
 				key, dev->listen_port, coordinator_word(dev), relay_word(dev, now_ms));
 		meshroutes_status_json(dev, t);
+		publish_status_render(dev, true, t);
 		ipc_text_printf(t, "}, \"counters\": {");
 		/* Every device counter (device.h), as SIGUSR1 logs them. */
 		const char *sep = "";
@@ -221,6 +223,7 @@ static void render_node(const struct device *dev, uint64_t now_ms, bool json, st
 		ipc_text_printf(t, "  no coordinator (static peers only)\n");
 	render_acl(dev, false, t);
 	meshroutes_status_text(dev, t);
+	publish_status_render(dev, false, t);
 }
 
 /* A peer's own addresses: with routes, its allowed IPs hold those after its two addresses. */

@@ -22,6 +22,13 @@ from pathlib import Path
 # Message types (control.h).
 REGISTER, REGISTERED, ERROR, PEER, PEER_REMOVE, NETMAP_END, ENDPOINTS, KEEPALIVE = range(1, 9)
 ERR_JOIN_KEY_USED = 4  # CONTROL_ERR_JOIN_KEY_USED
+PUBLISH, PUBLISH_STATE, STREAM_OPEN, STREAM_REFUSE = range(17, 21)
+TCP, UDP = 6, 17  # CONTROL_PROTO_*
+PUBLISH_OPEN = 1  # CONTROL_PUBLISH_OPEN
+
+
+def service(name, proto, port):
+    return string(name) + bytes([proto]) + struct.pack(">H", port)
 
 
 def seq(n, start):
@@ -75,6 +82,11 @@ def control_samples():
         # a code from a newer coordinator, no text
         ("error_empty", bytes([ERROR]) + struct.pack(">H", 0xFFFF) + string("")),
         ("endpoints_empty", bytes([ENDPOINTS]) + endpoints([])),
+        # publishing (issue 11): a count, then each service's name, protocol, port
+        ("publish", bytes([PUBLISH, 2]) + service("web", TCP, 20080) + service("game", UDP, 27015)),
+        ("publish_empty", bytes([PUBLISH, 0])),
+        ("publish_state", bytes([PUBLISH_STATE]) + service("web", TCP, 20080) + bytes([PUBLISH_OPEN])),
+        ("stream_refuse", bytes([STREAM_REFUSE]) + struct.pack(">Q", 0x0102030405060708)),
     ]
 
 

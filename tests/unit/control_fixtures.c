@@ -218,6 +218,59 @@ void make_endpoints_max(struct control_message *m)
 	m->u.endpoints.n = CONTROL_MAX_ENDPOINTS;
 }
 
+/* Publishing (issue 11). */
+void make_publish_for_test(struct control_message *m)
+{
+	m->type = CONTROL_MSG_PUBLISH;
+	strcpy(m->u.publish.list[0].name, "web");
+	m->u.publish.list[0].proto = CONTROL_PROTO_TCP;
+	m->u.publish.list[0].port = 20080;
+	strcpy(m->u.publish.list[1].name, "game");
+	m->u.publish.list[1].proto = CONTROL_PROTO_UDP;
+	m->u.publish.list[1].port = 27015;
+	m->u.publish.n = 2;
+}
+
+static void make_publish_empty(struct control_message *m)
+{
+	m->type = CONTROL_MSG_PUBLISH;
+}
+
+static void make_publish_state(struct control_message *m)
+{
+	m->type = CONTROL_MSG_PUBLISH_STATE;
+	strcpy(m->u.publish_state.service.name, "web");
+	m->u.publish_state.service.proto = CONTROL_PROTO_TCP;
+	m->u.publish_state.service.port = 20080;
+	m->u.publish_state.state = CONTROL_PUBLISH_OPEN;
+}
+
+static void make_stream_open(struct control_message *m)
+{
+	m->type = CONTROL_MSG_STREAM_OPEN;
+	m->u.stream_open.stream_id = 0x0102030405060708u;
+	seq_bytes(m->u.stream_open.secret, CONTROL_STREAM_SECRET_LEN, 0x40);
+	m->u.stream_open.proto = CONTROL_PROTO_TCP;
+	m->u.stream_open.port = 20080;
+	m->u.stream_open.client.family = 4;
+	memcpy(m->u.stream_open.client.addr, (const uint8_t[]){ 198, 51, 100, 80 }, 4);
+	m->u.stream_open.client.port = 40000;
+}
+
+static void make_stream_open_v6(struct control_message *m)
+{
+	make_stream_open(m);
+	m->u.stream_open.proto = CONTROL_PROTO_UDP;
+	m->u.stream_open.client.family = 6;
+	seq_bytes(m->u.stream_open.client.addr, 16, 0x20);
+}
+
+static void make_stream_refuse(struct control_message *m)
+{
+	m->type = CONTROL_MSG_STREAM_REFUSE;
+	m->u.stream_refuse = 0x0102030405060708u;
+}
+
 /* Golden encodings from a separate Python encoder written from the format in control.h:
  * tests/tools/gen_golden.py (standard library only) prints them, and its --check compares
  * them with this table. */
@@ -243,6 +296,13 @@ const struct sample samples[] = {
 	{ "peer_max", make_peer_max, NULL },
 	{ "endpoints_empty", make_endpoints_empty, "0700" },
 	{ "endpoints_max", make_endpoints_max, NULL },
+	/* hand-written from control.h: type, count, then name (length, bytes), proto, port */
+	{ "publish", make_publish_for_test, "110203776562064e7004" "67616d65" "11" "6987" },
+	{ "publish_empty", make_publish_empty, "1100" },
+	{ "publish_state", make_publish_state, "1203776562064e7001" },
+	{ "stream_open", make_stream_open, NULL },
+	{ "stream_open_v6", make_stream_open_v6, NULL },
+	{ "stream_refuse", make_stream_refuse, "140102030405060708" },
 };
 
 _Static_assert(sizeof(samples) / sizeof(samples[0]) == N_SAMPLES, "N_SAMPLES in control_fixtures.h is out of date");

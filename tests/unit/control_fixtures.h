@@ -26,7 +26,7 @@ struct sample {
 
 /* The golden channel frames seal samples 0 ("register") and 1 ("registered"); the table's
  * size is checked against N_SAMPLES where it is defined. */
-enum { N_SAMPLES = 17 };
+enum { N_SAMPLES = 23 };
 extern const struct sample samples[];
 
 /* Encodes sample i into buf, failing the test if it does not encode; returns its length. */
@@ -35,6 +35,7 @@ size_t sample_encode(size_t i, uint8_t *buf, size_t cap);
 /* Builders the tests also start from to break one field, or to vary one. Each fills a zeroed
  * message. */
 void make_register(struct control_message *m);
+void make_publish_for_test(struct control_message *m); /* web tcp/20080, game udp/27015 */
 void make_registered(struct control_message *m);
 void make_error(struct control_message *m);
 void make_peer(struct control_message *m);

@@ -72,6 +72,7 @@ struct admin_call {
 	const uint8_t *coord_public;
 	bool nodes;
 	bool routes;
+	bool publish;
 	bool satellite;
 	char *argv[12];
 };
@@ -86,6 +87,8 @@ static int run_admin(void *arg)
 		return admin_satellite(a->db, a->cfg, argc, a->argv);
 	if (a->routes)
 		return admin_routes(a->db, argc, a->argv);
+	if (a->publish)
+		return admin_publish(a->db, a->cfg, argc, a->argv);
 	if (a->nodes)
 		return admin_nodes(a->db, argc, a->argv);
 	return admin_authkey(a->db, a->cfg, a->coord_public, argc, a->argv);
@@ -453,6 +456,112 @@ static void test_admin_satellites(void **state)
 	free(c);
 }
 
+#define PUBLISH(cap, call_db, call_cfg, ...)                                                             \
+	do {                                                                                             \
+		struct admin_call call_ = { .db = (call_db), .cfg = (call_cfg), .publish = true,           \
+					    .argv = { __VA_ARGS__, NULL } };                             \
+		capture((cap), run_admin, &call_);                                                       \
+	} while (0)
+
+/* Writes the server's status file into tmpdir, dated `written`. */
+static void write_status(long long written, const char *rows)
+{
+	char path[TEST_PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, PUBLISH_STATUS_FILE);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "# meshcoord publish status v1 written %lld\n%s", written, rows);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* meshcoord publish: allow inside the range only, one node per port, list with and without
+ * the server's status file (fresh, stale, malformed lines skipped), revoke, and mistakes. */
+static void test_admin_publish(void **state)
+{
+	struct captured *c = calloc(1, sizeof(*c));
+	struct db *db = open_db();
+	struct coord_config cfg, off;
+	uint8_t secret[JOINKEY_SECRET_LEN], k1[WIRE_KEY_LEN], k2[WIRE_KEY_LEN];
+	(void)state;
+
+	assert_non_null(c);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.publish.enabled = true;
+	cfg.publish.port_lo = 20000;
+	cfg.publish.port_hi = 20099;
+	snprintf(cfg.publish.bind_host, sizeof(cfg.publish.bind_host), "0.0.0.0");
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", tmpdir);
+	off = cfg;
+	off.publish.enabled = false;
+	make_key(db, true, 0, secret, NULL);
+	random_key(k1);
+	random_key(k2);
+	assert_int_equal(reg(db, k1, secret, "home", NOW, NULL), DB_REGISTER_OK);
+	assert_int_equal(reg(db, k2, secret, "other", NOW, NULL), DB_REGISTER_OK);
+
+	PUBLISH(c, NULL, NULL, "publish", "--help");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "Usage: meshcoord publish"));
+	PUBLISH(c, db, &cfg, "publish", "allow", "home", "20080", "-c", "/ignored.yaml");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->err, "allowed publishing tcp/20080 for home"));
+	PUBLISH(c, db, &cfg, "publish", "allow", "home", "20080", "--protocol", "udp");
+	assert_int_equal(c->rc, 0);
+	PUBLISH(c, db, &cfg, "publish", "allow", "other", "20080");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "tcp/20080 is granted to home; revoke it there first"));
+	PUBLISH(c, db, &cfg, "publish", "allow", "home", "20100");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "port 20100 is outside 'publish: ports' (20000-20099)"));
+	PUBLISH(c, db, &off, "publish", "allow", "home", "20081");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "publishing is off"));
+	PUBLISH(c, db, &cfg, "publish", "allow", "home", "0");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	PUBLISH(c, db, &cfg, "publish", "allow", "home", "20081", "--protocol", "sctp");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	PUBLISH(c, db, &cfg, "publish", "allow", "nobody", "20081");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "no node named 'nobody'"));
+
+	/* no status file: grants only, and a line saying the live state is unknown */
+	PUBLISH(c, db, &cfg, "publish", "list");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "live state unknown"));
+	assert_non_null(strstr(c->out, "granted"));
+	/* a fresh file: its counts; a malformed line is skipped */
+	write_status((long long)time(NULL),
+		     "home\ttcp\t20080\tweb\t0.0.0.0\t3\t17\t100\t2000\n"
+		     "garbage line\n"
+		     "home\tudp\t99999\tx\t0.0.0.0\t1\t1\t1\t1\n");
+	PUBLISH(c, db, &cfg, "publish", "list");
+	assert_int_equal(c->rc, 0);
+	assert_null(strstr(c->out, "live state unknown"));
+	assert_non_null(strstr(c->out, "web              published     3      17          100         2000"));
+	PUBLISH(c, db, &cfg, "publish", "list", "--json");
+	assert_int_equal(c->rc, 0);
+	assert_non_null(strstr(c->out, "{\"node\": \"home\", \"protocol\": \"tcp\", \"port\": 20080, \"service\": \"web\", "
+					"\"published\": true, \"connections\": 3, \"total\": 17, \"bytes_in\": 100, \"bytes_out\": 2000}"));
+	assert_non_null(strstr(c->out, "\"status_known\": true"));
+	/* a stale file (a stopped server's) is not believed */
+	write_status((long long)time(NULL) - 3600, "home\ttcp\t20080\tweb\t0.0.0.0\t3\t17\t100\t2000\n");
+	PUBLISH(c, db, &cfg, "publish", "list");
+	assert_non_null(strstr(c->out, "live state unknown"));
+	assert_null(strstr(c->out, "published"));
+
+	PUBLISH(c, db, &cfg, "publish", "revoke", "home", "20080");
+	assert_int_equal(c->rc, 0);
+	PUBLISH(c, db, &cfg, "publish", "revoke", "home", "20080");
+	assert_int_equal(c->rc, 1);
+	assert_non_null(strstr(c->err, "home holds no grant for tcp/20080"));
+	PUBLISH(c, db, &cfg, "publish", "allow", "other", "20080"); /* free now */
+	assert_int_equal(c->rc, 0);
+	PUBLISH(c, db, &cfg, "publish", "bogus");
+	assert_int_equal(c->rc, ADMIN_EXIT_USAGE);
+	db_close(db);
+	free(c);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -462,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_admin_command_line),
 		cmocka_unit_test_setup_teardown(test_admin, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_admin_routes, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_admin_publish, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_admin_satellites, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

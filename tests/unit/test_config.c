@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/keys.h"
+#include "core/control.h"
 #include "meshd/config.h"
 
 #ifndef TEST_SRCDIR
@@ -44,7 +45,7 @@ static void test_errors(void **state)
 	} cases[] = {
 		{ "unknown key", BASE "listn_port: 51820\n",
 		  "node.yaml:3:1: unknown key 'listn_port' (expected one of: interface, private_key_file, "
-		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)" },
+		  "listen_port, address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan, publish)" },
 		{ "unknown peer key", BASE "peers:\n  - public_key: " K1 "\n    alowed_ips: 10.0.0.0/8\n",
 		  "node.yaml:5:5: unknown peer key 'alowed_ips' (expected one of: public_key, preshared_key, "
 		  "endpoint, allowed_ips, name, persistent_keepalive)" },
@@ -168,7 +169,7 @@ static void test_errors(void **state)
 		  "node.yaml:2:10: invalid input: control characters are not allowed (byte 0x01)" },
 		{ "unknown key with control chars", BASE "\"a\\e[2Jb\": 1\n",
 		  "node.yaml:3:1: unknown key 'a?[2Jb' (expected one of: interface, private_key_file, listen_port, "
-		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)" },
+		  "address, mtu, peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan, publish)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -535,7 +536,7 @@ static void test_load(void **state)
 	assert_false(config_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 		 "%s:3:1: unknown key 'bogus' (expected one of: interface, private_key_file, listen_port, address, mtu, "
-		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan)",
+		 "peers, state_dir, join_key_file, control_socket, control_group, cookie_threshold, max_peers, user, log_level, dns, dns_resolved, advertise_routes, advertise_exit_node, snat_routes, exit_node, exit_node_allow_lan, publish)",
 		 path);
 	assert_string_equal(err, want);
 
@@ -667,9 +668,59 @@ static void test_example_config(void **state)
 	config_free(&cfg);
 }
 
+/* publish: a list of services; defaults (tcp, no PROXY header) and every refusal. */
+static void test_publish(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[1024];
+
+	assert_true(parse(&cfg, BASE "publish:\n"
+				 "  - {name: web, local: 127.0.0.1:8080, public_port: 20080}\n"
+				 "  - {name: game, local: '[::1]:27015', public_port: 20015, protocol: udp}\n"
+				 "  - {name: app, local: 10.0.0.5:80, public_port: 20081, proxy_protocol: true}\n",
+			  err, sizeof(err)));
+	assert_int_equal(cfg.n_publish, 3);
+	assert_string_equal(cfg.publish[0].name, "web");
+	assert_string_equal(cfg.publish[0].local_host, "127.0.0.1");
+	assert_int_equal(cfg.publish[0].local_port, 8080);
+	assert_int_equal(cfg.publish[0].public_port, 20080);
+	assert_int_equal(cfg.publish[0].proto, CONTROL_PROTO_TCP);
+	assert_false(cfg.publish[0].proxy_protocol);
+	assert_string_equal(cfg.publish[1].local_host, "::1");
+	assert_int_equal(cfg.publish[1].proto, CONTROL_PROTO_UDP);
+	assert_true(cfg.publish[2].proxy_protocol);
+	config_free(&cfg);
+
+	static const struct {
+		const char *yaml, *err;
+	} bad[] = {
+		{ "  - {name: web, local: 127.0.0.1:8080}\n", "needs 'name', 'local' and 'public_port'" },
+		{ "  - {name: web, local: localhost:8080, public_port: 1}\n", "'local': 'localhost:8080' is not an IP address" },
+		{ "  - {name: 'a b', local: 127.0.0.1:1, public_port: 1}\n", "'name': 'a b' must be" },
+		{ "  - {name: w, local: 127.0.0.1:1, public_port: 0}\n", "public_port" },
+		{ "  - {name: w, local: 127.0.0.1:1, public_port: 1, protocol: sctp}\n", "'protocol': 'sctp' is not tcp or udp" },
+		{ "  - {name: w, local: 127.0.0.1:1, public_port: 1, protocol: udp, proxy_protocol: true}\n",
+		  "'proxy_protocol' is for tcp services only" },
+		{ "  - {name: w, local: 127.0.0.1:1, public_port: 1}\n  - {name: x, local: 127.0.0.1:2, public_port: 1}\n",
+		  "repeats the name or the public port of 'w'" },
+		{ "  - {name: w, local: 127.0.0.1:1, public_port: 1, lokal: 1}\n", "unknown publish key 'lokal'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char yaml[512];
+		snprintf(yaml, sizeof(yaml), BASE "publish:\n%s", bad[i].yaml);
+		if (parse(&cfg, yaml, err, sizeof(err)))
+			fail_msg("publish case %zu accepted", i);
+		if (!strstr(err, bad[i].err))
+			fail_msg("publish case %zu:\n  got:  %s\n  want: ...%s...", i, err, bad[i].err);
+		config_free(&cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),

@@ -908,6 +908,71 @@ static void test_record_next_malformed(void **state)
 	}
 }
 
+/* Publishing messages: every field rule is enforced both ways. */
+static void test_publish_rules(void **state)
+{
+	struct control_message m;
+	uint8_t buf[TEST_BUF_LEN];
+	size_t len;
+	(void)state;
+
+	memset(&m, 0, sizeof(m));
+	make_publish_for_test(&m);
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_true(len > 0);
+	/* a protocol other than tcp (6) or udp (17), port 0, a bad name, too many services */
+	buf[1 + 1 + 1 + 3] = 7;
+	assert_int_equal(decode_exact(buf, len, &m), CONTROL_DECODE_MALFORMED);
+	memset(&m, 0, sizeof(m));
+	make_publish_for_test(&m);
+	m.u.publish.list[0].port = 0;
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	m.u.publish.list[0].port = 1;
+	m.u.publish.list[0].proto = 1;
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	m.u.publish.list[0].proto = CONTROL_PROTO_UDP;
+	strcpy(m.u.publish.list[0].name, "a b");
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	strcpy(m.u.publish.list[0].name, "ok");
+	m.u.publish.n = CONTROL_MAX_PUBLISH + 1;
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	uint8_t over[] = { CONTROL_MSG_PUBLISH, CONTROL_MAX_PUBLISH + 1 };
+	assert_int_equal(decode_exact(over, sizeof(over), &m), CONTROL_DECODE_MALFORMED);
+
+	/* a state outside 1..CONTROL_PUBLISH_STATE_MAX */
+	uint8_t st[] = { CONTROL_MSG_PUBLISH_STATE, 1, 'w', CONTROL_PROTO_TCP, 0x4e, 0x70, 0 };
+	assert_int_equal(decode_exact(st, sizeof(st), &m), CONTROL_DECODE_MALFORMED);
+	st[sizeof(st) - 1] = CONTROL_PUBLISH_STATE_MAX + 1;
+	assert_int_equal(decode_exact(st, sizeof(st), &m), CONTROL_DECODE_MALFORMED);
+	st[sizeof(st) - 1] = CONTROL_PUBLISH_NOT_GRANTED;
+	assert_int_equal(decode_exact(st, sizeof(st), &m), CONTROL_DECODE_OK);
+	assert_int_equal(m.u.publish_state.state, CONTROL_PUBLISH_NOT_GRANTED);
+	assert_int_equal(m.u.publish_state.service.port, 20080);
+
+	/* STREAM_OPEN: the client's family and port are checked, the secret carried whole */
+	memset(&m, 0, sizeof(m));
+	m.type = CONTROL_MSG_STREAM_OPEN;
+	m.u.stream_open.stream_id = 42;
+	m.u.stream_open.proto = CONTROL_PROTO_TCP;
+	m.u.stream_open.port = 80;
+	m.u.stream_open.client.family = 5;
+	m.u.stream_open.client.port = 1;
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	m.u.stream_open.client.family = 4;
+	m.u.stream_open.client.port = 0;
+	assert_int_equal(control_encode(&m, buf, sizeof(buf)), 0);
+	m.u.stream_open.client.port = 1;
+	memset(m.u.stream_open.secret, 0xab, CONTROL_STREAM_SECRET_LEN);
+	len = control_encode(&m, buf, sizeof(buf));
+	assert_int_equal(len, 1 + 8 + CONTROL_STREAM_SECRET_LEN + 1 + 2 + 1 + 4 + 2);
+	struct control_message back;
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_OK);
+	assert_int_equal(back.u.stream_open.stream_id, 42);
+	assert_memory_equal(back.u.stream_open.secret, m.u.stream_open.secret, CONTROL_STREAM_SECRET_LEN);
+	buf[1 + 8 + CONTROL_STREAM_SECRET_LEN + 1 + 2] = 6; /* says IPv6 but carries 4 bytes */
+	assert_int_equal(decode_exact(buf, len, &back), CONTROL_DECODE_MALFORMED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -930,6 +995,7 @@ int main(void)
 		cmocka_unit_test(test_record_append_next),
 		cmocka_unit_test(test_record_append_limits),
 		cmocka_unit_test(test_record_next_malformed),
+		cmocka_unit_test(test_publish_rules),
 	};
 
 	if (sodium_init() < 0)

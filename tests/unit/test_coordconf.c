@@ -241,9 +241,9 @@ static void test_errors(void **state)
 		{ "a list", "- public_address\n",
 		  "coord.yaml:1:1: the configuration must be a mapping of settings ('key: value' lines), not a list" },
 		{ "unknown key", PUB "listn: 0.0.0.0:51821\n",
-		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file)" },
+		  "coord.yaml:2:1: unknown key 'listn' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file, publish)" },
 		{ "meshd key", PUB "listen_port: 51821\n",
-		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file)" },
+		  "coord.yaml:2:1: unknown key 'listen_port' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file, publish)" },
 		{ "duplicate", PUB "state_dir: /a\npublic_address: 203.0.113.11:51821\n",
 		  "coord.yaml:3:1: duplicate key 'public_address' (first given at line 1)" },
 		{ "missing public_address", "listen: 0.0.0.0:51821\n",
@@ -412,7 +412,7 @@ static void test_load(void **state)
 	fclose(f);
 	assert_false(coordconf_load(&cfg, path, err, sizeof(err)));
 	snprintf(want, sizeof(want),
-		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file)", path);
+		 "%s:2:1: unknown key 'stun' (expected one of: listen, stun_listen, stun_listen_alt, public_address, state_dir, relay_rate_limit, relay_burst, relay_bind_fresh, metrics_listen, log_level, dns_domain, auto_approve_routes, policy_file, publish)", path);
 	assert_string_equal(err, want);
 
 	/* Over the 1 MiB limit. */
@@ -477,6 +477,47 @@ static void test_auto_approve_routes(void **state)
 	assert_non_null(strstr(err, "must be a list of rules"));
 }
 
+/* publish: off when absent; ports as a range or one port; bind, limits, their bounds. */
+static void test_publish(void **state)
+{
+	(void)state;
+	struct coord_config cfg;
+	char err[1024];
+
+	assert_true(parse(&cfg, PUB, err, sizeof(err)));
+	assert_false(cfg.publish.enabled);
+	assert_true(parse(&cfg, PUB "publish:\n  ports: 20000-20099\n", err, sizeof(err)));
+	assert_true(cfg.publish.enabled);
+	assert_int_equal(cfg.publish.port_lo, 20000);
+	assert_int_equal(cfg.publish.port_hi, 20099);
+	assert_string_equal(cfg.publish.bind_host, "0.0.0.0");
+	assert_int_equal(cfg.publish.max_connections, COORDCONF_PUBLISH_DEFAULT_MAX_CONNECTIONS);
+	assert_int_equal(cfg.publish.idle_timeout_s, COORDCONF_PUBLISH_DEFAULT_IDLE_S);
+	assert_int_equal(cfg.publish.udp_timeout_s, COORDCONF_PUBLISH_DEFAULT_UDP_IDLE_S);
+	assert_true(parse(&cfg, PUB "publish: {ports: 8080, bind: '::', max_connections: 5, idle_timeout: 30, udp_timeout: 9}\n",
+			  err, sizeof(err)));
+	assert_int_equal(cfg.publish.port_lo, 8080);
+	assert_int_equal(cfg.publish.port_hi, 8080);
+	assert_string_equal(cfg.publish.bind_host, "::");
+	assert_int_equal(cfg.publish.max_connections, 5);
+	assert_int_equal(cfg.publish.idle_timeout_s, 30);
+	assert_int_equal(cfg.publish.udp_timeout_s, 9);
+
+	assert_false(parse(&cfg, PUB "publish: {bind: 0.0.0.0}\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "'publish' needs 'ports'"));
+	assert_false(parse(&cfg, PUB "publish: {ports: 20099-20000}\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "'ports': '20099-20000' is not a port or a range"));
+	assert_false(parse(&cfg, PUB "publish: {ports: 0-10}\n", err, sizeof(err)));
+	assert_false(parse(&cfg, PUB "publish: {ports: 1-65536}\n", err, sizeof(err)));
+	assert_false(parse(&cfg, PUB "publish: {ports: 80, bind: example.org}\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "'bind': 'example.org' is not an IP address"));
+	assert_false(parse(&cfg, PUB "publish: {ports: 80, max_connections: 0}\n", err, sizeof(err)));
+	assert_false(parse(&cfg, PUB "publish: {ports: 80, prots: 1}\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "unknown publish key 'prots'"));
+	assert_false(parse(&cfg, PUB "publish: 20000-20099\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "'publish' must be a mapping"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_dns_domain),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_auto_approve_routes),
+		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_state_dir_length),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_load),

@@ -97,7 +97,7 @@ static void test_schema_and_reopen(void **state)
 	assert_int_equal(sqlite3_open(dbpath, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(s, 0), 5);
+	assert_int_equal(sqlite3_column_int(s, 0), 6);
 	sqlite3_finalize(s);
 	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -756,11 +756,19 @@ static void test_satellites(void **state)
 	db_close(db);
 
 	/* a v4 registry (before satellites) migrates: its nodes stay, satellites can be added */
-	raw_sql("DROP TABLE satellites; PRAGMA user_version = 4");
+	raw_sql("DROP TABLE satellites; DROP TABLE publish_grants; PRAGMA user_version = 4");
 	db = open_db();
 	assert_true(db_node_by_key(db, ok, &other));
 	random_key(k2);
 	assert_int_equal(sat_add(db, "phone2", "other", k2, NULL), DB_SATELLITE_OK);
+	db_close(db);
+	/* a v5 registry (satellites, before publish grants) migrates and keeps its satellites */
+	raw_sql("DROP TABLE publish_grants; PRAGMA user_version = 5");
+	db = open_db();
+	rows.n = 0;
+	assert_true(db_satellites_list(db, collect_sat, &rows));
+	assert_int_equal(rows.n, 1);
+	assert_string_equal(rows.v[0].name, "phone2");
 	db_close(db);
 }
 

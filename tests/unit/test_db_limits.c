@@ -91,7 +91,7 @@ static void test_migration_from_v1(void **state)
 	db_close(db);
 	raw_sql("ALTER TABLE authkeys DROP COLUMN max_uses; ALTER TABLE authkeys DROP COLUMN per_minute;"
 		"ALTER TABLE authkeys DROP COLUMN minute_start; ALTER TABLE authkeys DROP COLUMN minute_uses;"
-		"DROP TABLE satellites; DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 1");
+		"DROP TABLE satellites; DROP TABLE routes; DROP TABLE node_tags; DROP TABLE publish_grants; PRAGMA user_version = 1");
 	db = open_db();
 	assert_true(db_authkey_list(db, collect_key, &l));
 	assert_int_equal(l.n, 1);
@@ -132,7 +132,7 @@ static void test_routes_registry(void **state)
 	memset(key, 0x42, sizeof(key));
 	assert_int_equal(db_register_node(db, key, secret, sizeof(secret), "gw", NOW, &node), DB_REGISTER_OK);
 	db_close(db);
-	raw_sql("DROP TABLE satellites; DROP TABLE routes; DROP TABLE node_tags; PRAGMA user_version = 2");
+	raw_sql("DROP TABLE satellites; DROP TABLE routes; DROP TABLE node_tags; DROP TABLE publish_grants; PRAGMA user_version = 2");
 	db = open_db();
 
 	assert_true(route_parse("192.168.1.0/24", &adv.list[0]));
@@ -202,7 +202,7 @@ static void test_tags_registry(void **state)
 	random_key(key);
 	assert_int_equal(db_register_node(db, key, secret, sizeof(secret), "srv", NOW, &node), DB_REGISTER_OK);
 	db_close(db);
-	raw_sql("DROP TABLE satellites; DROP TABLE node_tags; PRAGMA user_version = 3");
+	raw_sql("DROP TABLE satellites; DROP TABLE node_tags; DROP TABLE publish_grants; PRAGMA user_version = 3");
 	db = open_db();
 
 	const char *two[] = { "tag:web", "tag:db-1" };
@@ -356,6 +356,64 @@ static void test_bad_rows_skipped(void **state)
 	db_close(db);
 }
 
+/* Publish grants (schema v6): a v4 registry gains the table in place; one node per public
+ * port and protocol; revoke finds only its own; removing the node removes its grants. */
+struct grant_rows {
+	struct db_publish_grant g[8];
+	size_t n;
+};
+
+static void collect_grant(const struct db_publish_grant *g, void *ctx)
+{
+	struct grant_rows *r = ctx;
+
+	if (r->n < 8)
+		r->g[r->n++] = *g;
+}
+
+static void test_publish_grants(void **state)
+{
+	uint8_t secret[JOINKEY_SECRET_LEN], k1[WIRE_KEY_LEN], k2[WIRE_KEY_LEN];
+	struct db *db = open_db();
+	struct db_node node;
+	struct grant_rows rows = { .n = 0 };
+	char taken[CONTROL_NAME_MAX + 1];
+	(void)state;
+
+	make_key(db, true, 0, secret, NULL);
+	random_key(k1);
+	random_key(k2);
+	assert_int_equal(db_register_node(db, k1, secret, sizeof(secret), "home", NOW, &node), DB_REGISTER_OK);
+	assert_int_equal(db_register_node(db, k2, secret, sizeof(secret), "other", NOW, &node), DB_REGISTER_OK);
+	db_close(db);
+	raw_sql("DROP TABLE satellites; DROP TABLE publish_grants; PRAGMA user_version = 4");
+	db = open_db();
+
+	assert_int_equal(db_publish_set(db, "home", 20080, CONTROL_PROTO_TCP, true, taken), DB_PUBLISH_OK);
+	assert_int_equal(db_publish_set(db, "home", 20080, CONTROL_PROTO_TCP, true, taken), DB_PUBLISH_OK); /* again: no-op */
+	assert_int_equal(db_publish_set(db, "home", 20080, CONTROL_PROTO_UDP, true, taken), DB_PUBLISH_OK);
+	assert_int_equal(db_publish_set(db, "other", 20080, CONTROL_PROTO_TCP, true, taken), DB_PUBLISH_TAKEN);
+	assert_string_equal(taken, "home");
+	assert_int_equal(db_publish_set(db, "nobody", 20081, CONTROL_PROTO_TCP, true, taken), DB_PUBLISH_NO_NODE);
+	assert_int_equal(db_publish_set(db, "other", 20080, CONTROL_PROTO_TCP, false, taken), DB_PUBLISH_NOT_FOUND);
+	assert_int_equal(db_publish_set(db, "other", 20081, CONTROL_PROTO_TCP, true, taken), DB_PUBLISH_OK);
+	assert_true(db_publish_list(db, collect_grant, &rows));
+	assert_int_equal(rows.n, 3);
+	assert_string_equal(rows.g[0].node_name, "home"); /* by name, protocol, port */
+	assert_int_equal(rows.g[0].proto, CONTROL_PROTO_TCP);
+	assert_int_equal(rows.g[1].proto, CONTROL_PROTO_UDP);
+	assert_memory_equal(rows.g[0].node_key, k1, WIRE_KEY_LEN);
+	assert_string_equal(rows.g[2].node_name, "other");
+
+	assert_int_equal(db_publish_set(db, "home", 20080, CONTROL_PROTO_UDP, false, taken), DB_PUBLISH_OK);
+	assert_true(db_node_remove(db, "other"));
+	rows.n = 0;
+	assert_true(db_publish_list(db, collect_grant, &rows));
+	assert_int_equal(rows.n, 1);
+	assert_int_equal(rows.g[0].port, 20080);
+	db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +422,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_from_v1, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_routes_registry, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_tags_registry, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_publish_grants, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_nofollow_and_mode, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_rows_skipped, setup_dir, teardown_dir),
 	};
