@@ -1,5 +1,6 @@
 /* meshcoord authkey create|list|revoke and meshcoord nodes list|remove. */
 #include "coord/admin.h"
+#include "coord/admin_args.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,8 +18,6 @@
 
 enum {
 	ADMIN_EXIT_FAIL = 1,
-	/* "nodes tag NAME TAG..." may set a node's whole tag set at once; more is a mistake */
-	ADMIN_POSITIONAL_MAX = 2 + TAGS_PER_NODE_MAX,
 	ISO_TIME_LEN = 32,           /* "2024-05-01T12:00:00Z" and room */
 	/* "[v6]:port" at most 47 bytes (INET6_ADDRSTRLEN + 8), times the endpoints, with commas. */
 	ENDPOINT_TEXT_MAX = INET6_ADDRSTRLEN + 8,
@@ -70,120 +69,11 @@ static const char nodes_help[] =
 
 /* ------------------------------------------------------------------ command line */
 
-struct admin_args {
-	const char *positional[ADMIN_POSITIONAL_MAX];
-	size_t n_positional;
-	bool help;
-	bool json;
-	bool reusable;
-	const char *expires;
-	const char *max_uses;
-	const char *per_minute;
-	const char *protocol; /* publish allow|revoke (admin_publish.c checks it) */
-	const char *config;
-};
-
-enum arg_option { OPT_HELP, OPT_CONFIG, OPT_REUSABLE, OPT_EXPIRES, OPT_MAX_USES, OPT_PER_MINUTE, OPT_JSON, OPT_PROTOCOL };
-
-static const struct {
-	const char *long_name;
-	char short_name; /* 0: none */
-	bool takes_value;
-} arg_options[] = {
-	[OPT_HELP] = { "help", 'h', false },
-	[OPT_CONFIG] = { "config", 'c', true },
-	[OPT_REUSABLE] = { "reusable", 0, false },
-	[OPT_EXPIRES] = { "expires", 0, true },
-	[OPT_MAX_USES] = { "max-uses", 0, true },
-	[OPT_PER_MINUTE] = { "per-minute", 0, true },
-	[OPT_JSON] = { "json", 0, false },
-	[OPT_PROTOCOL] = { "protocol", 0, true },
-};
-
-/* One parser for every subcommand, so admin_wants_help and admin_config_path read the
- * command line exactly as the actions do. Long options are spelled out in full (no GNU
- * abbreviations), "--name=value" and "-cFILE" are accepted, "--" ends the options. */
-static bool args_parse(int argc, char **argv, struct admin_args *a, char *err, size_t err_len)
-{
-	bool options_done = false;
-
-	memset(a, 0, sizeof(*a));
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *value = NULL;
-		int opt = -1;
-
-		if (options_done || arg[0] != '-' || arg[1] == '\0') {
-			if (a->n_positional == ADMIN_POSITIONAL_MAX) {
-				snprintf(err, err_len, "too many arguments ('%s')", arg);
-				return false;
-			}
-			a->positional[a->n_positional++] = arg;
-			continue;
-		}
-		if (strcmp(arg, "--") == 0) {
-			options_done = true;
-			continue;
-		}
-		for (size_t o = 0; o < sizeof(arg_options) / sizeof(arg_options[0]); o++) {
-			size_t len = strlen(arg_options[o].long_name);
-			if (arg[1] == '-' && strncmp(arg + 2, arg_options[o].long_name, len) == 0 &&
-			    (arg[2 + len] == '\0' || (arg[2 + len] == '=' && arg_options[o].takes_value))) {
-				opt = (int)o;
-				if (arg[2 + len] == '=')
-					value = arg + 3 + len;
-			} else if (arg[1] != '-' && arg_options[o].short_name && arg[1] == arg_options[o].short_name &&
-				   (arg[2] == '\0' || arg_options[o].takes_value)) {
-				opt = (int)o;
-				if (arg[2] != '\0')
-					value = arg + 2;
-			}
-			if (opt >= 0)
-				break;
-		}
-		if (opt < 0) {
-			snprintf(err, err_len, "unknown option '%s'", arg);
-			return false;
-		}
-		if (arg_options[opt].takes_value && !value) {
-			if (i + 1 == argc) {
-				snprintf(err, err_len, "option '%s' needs a value", arg);
-				return false;
-			}
-			value = argv[++i];
-		}
-		switch ((enum arg_option)opt) {
-		case OPT_HELP:
-			a->help = true;
-			break;
-		case OPT_CONFIG:
-			a->config = value;
-			break;
-		case OPT_REUSABLE:
-			a->reusable = true;
-			break;
-		case OPT_EXPIRES:
-			if (a->expires) {
-				snprintf(err, err_len, "--expires given twice");
-				return false;
-			}
-			a->expires = value;
-			break;
-		case OPT_MAX_USES:
-			a->max_uses = value;
-			break;
-		case OPT_PER_MINUTE:
-			a->per_minute = value;
-			break;
-		case OPT_JSON:
-			a->json = true;
-			break;
-		case OPT_PROTOCOL:
-			a->protocol = value;
-			break;
-		}
-	}
-	return true;
-}
+/* authkey and nodes take the options they always took (the ones that belong to the other
+ * are refused below with a line naming their owner); the satellite options are unknown. */
+#define AUTHKEY_NODES_OPTIONS                                                                      \
+	(ADMIN_OPT(ADMIN_OPT_REUSABLE) | ADMIN_OPT(ADMIN_OPT_EXPIRES) | ADMIN_OPT(ADMIN_OPT_MAX_USES) | \
+	 ADMIN_OPT(ADMIN_OPT_PER_MINUTE) | ADMIN_OPT(ADMIN_OPT_JSON) | ADMIN_OPT(ADMIN_OPT_PROTOCOL))
 
 bool admin_wants_help(int argc, char **argv)
 {
@@ -191,7 +81,7 @@ bool admin_wants_help(int argc, char **argv)
 	char err[128];
 
 	/* A malformed command line is not help: the action reports the mistake. */
-	return args_parse(argc, argv, &a, err, sizeof(err)) && (a.help || a.n_positional == 0);
+	return admin_args_parse(argc, argv, ADMIN_OPT_ALL, &a, err, sizeof(err)) && (a.help || a.n_positional == 0);
 }
 
 const char *admin_config_path(int argc, char **argv)
@@ -199,7 +89,7 @@ const char *admin_config_path(int argc, char **argv)
 	struct admin_args a;
 	char err[128];
 
-	return args_parse(argc, argv, &a, err, sizeof(err)) ? a.config : NULL;
+	return admin_args_parse(argc, argv, ADMIN_OPT_ALL, &a, err, sizeof(err)) ? a.config : NULL;
 }
 
 bool admin_duration_parse(const char *s, int64_t *seconds)
@@ -459,7 +349,7 @@ int admin_authkey(struct db *db, const struct coord_config *cfg, const uint8_t c
 	struct admin_args a;
 	char err[256];
 
-	if (!args_parse(argc, argv, &a, err, sizeof(err))) {
+	if (!admin_args_parse(argc, argv, AUTHKEY_NODES_OPTIONS, &a, err, sizeof(err))) {
 		fprintf(stderr, "meshcoord authkey: %s; see --help\n", err);
 		return ADMIN_EXIT_USAGE;
 	}
@@ -711,7 +601,7 @@ int admin_nodes(struct db *db, int argc, char **argv)
 	struct admin_args a;
 	char err[256];
 
-	if (!args_parse(argc, argv, &a, err, sizeof(err))) {
+	if (!admin_args_parse(argc, argv, AUTHKEY_NODES_OPTIONS, &a, err, sizeof(err))) {
 		fprintf(stderr, "meshcoord nodes: %s; see --help\n", err);
 		return ADMIN_EXIT_USAGE;
 	}

@@ -38,13 +38,9 @@ int admin_routes(struct db *db, int argc, char **argv);
 /* meshcoord publish list|allow|revoke (admin_publish.c); cfg NULL only for --help. */
 int admin_publish(struct db *db, const struct coord_config *cfg, int argc, char **argv);
 
-/* satellite add|list|config|remove (admin_satellites.c): parses its own command line, -c
- * included (cfg: for the DNS line of the printed file). */
+/* satellite add|list|config|remove (admin_satellites.c); cfg: for the DNS line of the
+ * printed file (NULL only for --help). */
 int admin_satellite(struct db *db, const struct coord_config *cfg, int argc, char **argv);
-/* Only help asked for (--help, -h, no action): db and cfg are not needed. */
-bool admin_satellite_wants_help(int argc, char **argv);
-/* The value of -c/--config FILE on a satellite command line, or NULL. */
-const char *admin_satellite_config_path(int argc, char **argv);
 
 /* nodes tag|untag NAME TAG... (admin_tags.c): pos[0] is the action; the exit status. */
 int admin_tags_change(struct db *db, const char *const *pos, size_t n_pos, bool add);

@@ -3,6 +3,7 @@
  * sees the commit (db_changed) within a tick and opens or closes the listener. What is live
  * (listeners, connection counts) comes from the server's status file in state_dir. */
 #include "coord/admin.h"
+#include "coord/admin_args.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +14,6 @@
 
 enum {
 	PUBLISH_EXIT_FAIL = 1,
-	PUBLISH_POSITIONAL_MAX = 3, /* allow NODE PORT */
 	PUBLISH_ROWS_MAX = 65536,
 };
 
@@ -221,37 +221,27 @@ static int publish_set(struct db *db, const struct coord_config *cfg, const char
 
 int admin_publish(struct db *db, const struct coord_config *cfg, int argc, char **argv)
 {
-	const char *pos[PUBLISH_POSITIONAL_MAX];
-	size_t n_pos = 0;
-	bool json = false, help = false;
+	struct admin_args a;
+	char err[256];
 	uint8_t proto = CONTROL_PROTO_TCP;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			help = true;
-		} else if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-			i++; /* used by the caller to open db */
-		} else if (!strcmp(argv[i], "--protocol")) {
-			if (i + 1 >= argc || (strcmp(argv[i + 1], "tcp") != 0 && strcmp(argv[i + 1], "udp") != 0)) {
-				fprintf(stderr, "meshcoord publish: --protocol takes tcp or udp\n");
-				return ADMIN_EXIT_USAGE;
-			}
-			proto = !strcmp(argv[++i], "udp") ? CONTROL_PROTO_UDP : CONTROL_PROTO_TCP;
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "meshcoord publish: unknown option '%s'; see --help\n", argv[i]);
-			return ADMIN_EXIT_USAGE;
-		} else if (n_pos == PUBLISH_POSITIONAL_MAX) {
-			fprintf(stderr, "meshcoord publish: too many arguments ('%s'); see --help\n", argv[i]);
-			return ADMIN_EXIT_USAGE;
-		} else {
-			pos[n_pos++] = argv[i];
-		}
+	if (!admin_args_parse(argc, argv, ADMIN_OPT(ADMIN_OPT_JSON) | ADMIN_OPT(ADMIN_OPT_PROTOCOL), &a, err,
+			      sizeof(err))) {
+		fprintf(stderr, "meshcoord publish: %s; see --help\n", err);
+		return ADMIN_EXIT_USAGE;
 	}
-	if (help || n_pos == 0) {
-		fputs(publish_help, help ? stdout : stderr);
-		return help ? EXIT_SUCCESS : ADMIN_EXIT_USAGE;
+	if (a.protocol && strcmp(a.protocol, "tcp") != 0 && strcmp(a.protocol, "udp") != 0) {
+		fprintf(stderr, "meshcoord publish: --protocol takes tcp or udp\n");
+		return ADMIN_EXIT_USAGE;
+	}
+	if (a.protocol && !strcmp(a.protocol, "udp"))
+		proto = CONTROL_PROTO_UDP;
+	const char *const *pos = a.positional;
+	size_t n_pos = a.n_positional;
+	bool json = a.json;
+	if (a.help || n_pos == 0) {
+		fputs(publish_help, a.help ? stdout : stderr);
+		return a.help ? EXIT_SUCCESS : ADMIN_EXIT_USAGE;
 	}
 	if (!db || !cfg) {
 		fprintf(stderr, "meshcoord publish: no database\n");

@@ -2,6 +2,7 @@
  * the other admin commands it runs next to the server on the same database; the server sees
  * the commit (db_changed) and pushes the new routes to every node within a tick. */
 #include "coord/admin.h"
+#include "coord/admin_args.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 
 enum {
 	ROUTES_EXIT_FAIL = 1,
-	ROUTES_POSITIONAL_MAX = 3, /* approve NODE PREFIX */
 	ROUTES_ROWS_MAX = 65536,   /* rows read for a check or a listing: far beyond any network */
 };
 
@@ -184,30 +184,19 @@ static int routes_set(struct db *db, const char *node, const char *what, bool ap
 
 int admin_routes(struct db *db, int argc, char **argv)
 {
-	const char *pos[ROUTES_POSITIONAL_MAX];
-	size_t n_pos = 0;
-	bool json = false, help = false;
+	struct admin_args a;
+	char err[256];
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			help = true;
-		} else if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-			i++; /* used by the caller to open db */
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "meshcoord routes: unknown option '%s'; see --help\n", argv[i]);
-			return ADMIN_EXIT_USAGE;
-		} else if (n_pos == ROUTES_POSITIONAL_MAX) {
-			fprintf(stderr, "meshcoord routes: too many arguments ('%s'); see --help\n", argv[i]);
-			return ADMIN_EXIT_USAGE;
-		} else {
-			pos[n_pos++] = argv[i];
-		}
+	if (!admin_args_parse(argc, argv, ADMIN_OPT(ADMIN_OPT_JSON), &a, err, sizeof(err))) {
+		fprintf(stderr, "meshcoord routes: %s; see --help\n", err);
+		return ADMIN_EXIT_USAGE;
 	}
-	if (help || n_pos == 0) {
-		fputs(routes_help, help ? stdout : stderr);
-		return help ? EXIT_SUCCESS : ADMIN_EXIT_USAGE;
+	const char *const *pos = a.positional;
+	size_t n_pos = a.n_positional;
+	bool json = a.json;
+	if (a.help || n_pos == 0) {
+		fputs(routes_help, a.help ? stdout : stderr);
+		return a.help ? EXIT_SUCCESS : ADMIN_EXIT_USAGE;
 	}
 	if (!db) {
 		fprintf(stderr, "meshcoord routes: no database\n");

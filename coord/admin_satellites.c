@@ -5,6 +5,7 @@
  * gateway's new routes within a tick. The device is configured from the wg-quick file printed
  * here (and as a QR code with --qr). */
 #include "coord/admin.h"
+#include "coord/admin_args.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,7 +25,6 @@
 
 enum {
 	SAT_EXIT_FAIL = 1,
-	SAT_POSITIONAL_MAX = 2, /* add NAME */
 	SAT_ROWS_MAX = 65536,   /* rows read for a listing: far beyond any network */
 	SAT_KEEPALIVE_S = 25,   /* PersistentKeepalive: under every common NAT mapping timeout */
 	SAT_CONFIG_MAX = 2048,  /* the wg-quick file: a dozen short lines */
@@ -56,109 +56,10 @@ static const char satellite_help[] =
 	"\n"
 	"-c FILE names the coordinator's config (default " COORDCONF_DEFAULT_PATH ").\n";
 
-struct sat_args {
-	const char *pos[SAT_POSITIONAL_MAX];
-	size_t n_pos;
-	const char *action;
-	const char *via, *public_key, *endpoint, *config;
-	char tags[DB_SATELLITE_TAGS_MAX];
-	bool json, qr, help;
-};
-
-enum sat_option { OPT_VIA, OPT_PUBLIC_KEY, OPT_ENDPOINT, OPT_TAG, OPT_CONFIG, OPT_JSON, OPT_QR, OPT_HELP };
-
-/* "--name value", "--name=value"; false with one line printed on a mistake. */
-static bool args_parse(int argc, char **argv, struct sat_args *a)
-{
-	static const struct {
-		const char *name;
-		char short_name;
-		bool value;
-	} opts[] = {
-		[OPT_VIA] = { "via", 0, true },		[OPT_PUBLIC_KEY] = { "public-key", 0, true },
-		[OPT_ENDPOINT] = { "endpoint", 0, true }, [OPT_TAG] = { "tag", 0, true },
-		[OPT_CONFIG] = { "config", 'c', true },	[OPT_JSON] = { "json", 0, false },
-		[OPT_QR] = { "qr", 0, false },		[OPT_HELP] = { "help", 'h', false },
-	};
-
-	memset(a, 0, sizeof(*a));
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *value = NULL;
-		int opt = -1;
-
-		if (arg[0] != '-' || arg[1] == '\0') {
-			if (!a->action) {
-				a->action = arg;
-			} else if (a->n_pos == SAT_POSITIONAL_MAX) {
-				fprintf(stderr, "meshcoord satellite: too many arguments ('%s'); see --help\n", arg);
-				return false;
-			} else {
-				a->pos[a->n_pos++] = arg;
-			}
-			continue;
-		}
-		for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]) && opt < 0; o++) {
-			size_t len = strlen(opts[o].name);
-			if (arg[1] == '-' && strncmp(arg + 2, opts[o].name, len) == 0 &&
-			    (arg[2 + len] == '\0' || (arg[2 + len] == '=' && opts[o].value))) {
-				opt = (int)o;
-				if (arg[2 + len] == '=')
-					value = arg + 3 + len;
-			} else if (arg[1] != '-' && opts[o].short_name == arg[1] && arg[2] == '\0') {
-				opt = (int)o;
-			}
-		}
-		if (opt < 0) {
-			fprintf(stderr, "meshcoord satellite: unknown option '%s'; see --help\n", arg);
-			return false;
-		}
-		if (opts[opt].value && !value) {
-			if (i + 1 == argc) {
-				fprintf(stderr, "meshcoord satellite: option '%s' needs a value\n", arg);
-				return false;
-			}
-			value = argv[++i];
-		}
-		switch ((enum sat_option)opt) {
-		case OPT_VIA: a->via = value; break;
-		case OPT_PUBLIC_KEY: a->public_key = value; break;
-		case OPT_ENDPOINT: a->endpoint = value; break;
-		case OPT_TAG: {
-			size_t used = strlen(a->tags), len = strlen(value);
-			if (used + (used ? 1 : 0) + len >= sizeof(a->tags)) {
-				fprintf(stderr, "meshcoord satellite: too many tags\n");
-				return false;
-			}
-			snprintf(a->tags + used, sizeof(a->tags) - used, "%s%s", used ? " " : "", value);
-			break;
-		}
-		case OPT_CONFIG: a->config = value; break;
-		case OPT_JSON: a->json = true; break;
-		case OPT_QR: a->qr = true; break;
-		case OPT_HELP: a->help = true; break;
-		}
-	}
-	return true;
-}
-
-bool admin_satellite_wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return true;
-	return argc < 2;
-}
-
-const char *admin_satellite_config_path(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
-			return argv[i + 1];
-		if (!strncmp(argv[i], "--config=", 9))
-			return argv[i] + 9;
-	}
-	return NULL;
-}
+/* What satellite takes: the add options, --json for list and --qr for add and config. */
+#define SATELLITE_OPTIONS                                                                          \
+	(ADMIN_OPT(ADMIN_OPT_VIA) | ADMIN_OPT(ADMIN_OPT_PUBLIC_KEY) | ADMIN_OPT(ADMIN_OPT_ENDPOINT) | \
+	 ADMIN_OPT(ADMIN_OPT_TAG) | ADMIN_OPT(ADMIN_OPT_JSON) | ADMIN_OPT(ADMIN_OPT_QR))
 
 /* ---------------------------------------------------------------- the gateway's endpoint */
 
@@ -408,7 +309,7 @@ static const char *add_error(enum db_satellite_result r)
 	}
 }
 
-static int satellite_add(struct db *db, const struct coord_config *cfg, const struct sat_args *a)
+static int satellite_add(struct db *db, const struct coord_config *cfg, const struct admin_args *a)
 {
 	uint8_t priv[WIRE_KEY_LEN], pub[WIRE_KEY_LEN], psk[WIRE_KEY_LEN];
 	struct db_satellite sat;
@@ -444,11 +345,11 @@ static int satellite_add(struct db *db, const struct coord_config *cfg, const st
 	if (!endpoint_pick(&probe, &gw, text, sizeof(text)))
 		goto out;
 	randombytes_buf(psk, sizeof(psk));
-	enum db_satellite_result r = db_satellite_add(db, a->pos[0], a->via, pub, psk, generated, a->endpoint, a->tags,
+	enum db_satellite_result r = db_satellite_add(db, a->positional[1], a->via, pub, psk, generated, a->endpoint, a->tags,
 						      (int64_t)time(NULL), &sat);
 	sodium_memzero(psk, sizeof(psk));
 	if (r != DB_SATELLITE_OK) {
-		fprintf(stderr, "meshcoord satellite: '%s' %s\n", a->pos[0], add_error(r));
+		fprintf(stderr, "meshcoord satellite: '%s' %s\n", a->positional[1], add_error(r));
 		rc = r == DB_SATELLITE_ERROR ? SAT_EXIT_FAIL : ADMIN_EXIT_USAGE;
 		goto out;
 	}
@@ -569,11 +470,14 @@ static int satellite_remove(struct db *db, const char *name)
 
 int admin_satellite(struct db *db, const struct coord_config *cfg, int argc, char **argv)
 {
-	struct sat_args a;
+	struct admin_args a;
+	char err[256];
 
-	if (!args_parse(argc, argv, &a))
+	if (!admin_args_parse(argc, argv, SATELLITE_OPTIONS, &a, err, sizeof(err))) {
+		fprintf(stderr, "meshcoord satellite: %s; see --help\n", err);
 		return ADMIN_EXIT_USAGE;
-	if (a.help || !a.action) {
+	}
+	if (a.help || a.n_positional == 0) {
 		fputs(satellite_help, a.help ? stdout : stderr);
 		return a.help ? EXIT_SUCCESS : ADMIN_EXIT_USAGE;
 	}
@@ -581,20 +485,22 @@ int admin_satellite(struct db *db, const struct coord_config *cfg, int argc, cha
 		fprintf(stderr, "meshcoord satellite: no database\n");
 		return SAT_EXIT_FAIL;
 	}
+	const char *action = a.positional[0];
+	size_t n_args = a.n_positional - 1; /* after the action */
 	bool add_opts = a.via || a.public_key || a.endpoint || a.tags[0];
-	if (!strcmp(a.action, "add") && a.n_pos == 1 && !a.json) {
+	if (!strcmp(action, "add") && n_args == 1 && !a.json) {
 		if (!a.via) {
 			fprintf(stderr, "meshcoord satellite: add needs --via GATEWAY (the node it reaches the mesh through)\n");
 			return ADMIN_EXIT_USAGE;
 		}
 		return satellite_add(db, cfg, &a);
 	}
-	if (!strcmp(a.action, "list") && a.n_pos == 0 && !add_opts && !a.qr)
+	if (!strcmp(action, "list") && n_args == 0 && !add_opts && !a.qr)
 		return satellite_list(db, a.json);
-	if (!strcmp(a.action, "config") && a.n_pos == 1 && !add_opts && !a.json)
-		return satellite_config(db, cfg, a.pos[0], a.qr);
-	if (!strcmp(a.action, "remove") && a.n_pos == 1 && !add_opts && !a.json && !a.qr)
-		return satellite_remove(db, a.pos[0]);
+	if (!strcmp(action, "config") && n_args == 1 && !add_opts && !a.json)
+		return satellite_config(db, cfg, a.positional[1], a.qr);
+	if (!strcmp(action, "remove") && n_args == 1 && !add_opts && !a.json && !a.qr)
+		return satellite_remove(db, a.positional[1]);
 	fprintf(stderr, "meshcoord satellite: expected 'add NAME --via GATEWAY [...]', 'list [--json]', 'config NAME' "
 			"or 'remove NAME'; see --help\n");
 	return ADMIN_EXIT_USAGE;

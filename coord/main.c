@@ -340,15 +340,17 @@ static int cmd_pubkey(int argc, char **argv, struct global_options *g)
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* routes and publish: nodes' kind of command, with its own arguments. */
+/* routes, publish and satellite: nodes' kind of command, with its own arguments. */
 static int admin_other(struct db *db, const struct coord_config *cfg, int argc, char **argv)
 {
 	if (!strcmp(argv[0], "publish"))
 		return admin_publish(db, cfg, argc, argv);
+	if (!strcmp(argv[0], "satellite"))
+		return admin_satellite(db, cfg, argc, argv);
 	return !strcmp(argv[0], "routes") ? admin_routes(db, argc, argv) : admin_nodes(db, argc, argv);
 }
 
-/* authkey, nodes and routes: the admin module parses its own arguments (and -c). */
+/* The admin subcommands: each parses its own arguments (coord/admin_args.h; and -c). */
 static int run_admin(int argc, char **argv, struct global_options *g, bool needs_key)
 {
 	if (admin_wants_help(argc, argv))
@@ -391,28 +393,9 @@ static int cmd_nodes(int argc, char **argv, struct global_options *g)
 	return run_admin(argc, argv, g, false);
 }
 
-/* satellite: its own parser (its options are its own), the same config and registry. */
 static int cmd_satellite(int argc, char **argv, struct global_options *g)
 {
-	if (admin_satellite_wants_help(argc, argv))
-		return admin_satellite(NULL, NULL, argc, argv);
-
-	const char *config_path = admin_satellite_config_path(argc, argv);
-	struct coord_config cfg;
-	char err[ERROR_LINE_MAX];
-
-	if (!open_config(config_path ? config_path : g->config_path, &cfg, NULL, err, sizeof(err))) {
-		fprintf(stderr, "meshcoord satellite: %s\n", err);
-		return EXIT_FAILURE;
-	}
-	struct db *db = open_db(&cfg, err, sizeof(err));
-	if (!db) {
-		fprintf(stderr, "meshcoord satellite: %s\n", err);
-		return EXIT_FAILURE;
-	}
-	int rc = admin_satellite(db, &cfg, argc, argv);
-	db_close(db);
-	return rc;
+	return run_admin(argc, argv, g, false);
 }
 
 static int cmd_policy(int argc, char **argv, struct global_options *g)
