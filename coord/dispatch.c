@@ -187,6 +187,8 @@ static struct node_entry *register_entry(struct coord_server *s, struct conn *c,
 		e->session = NULL;
 		old->node = NULL;
 		relay_session_end(s, e);
+		/* What the old session published closes; the new one asks again (PUBLISH). */
+		publish_node_offline(s, e->rec.node_key);
 		conn_kill(s, old);
 	}
 	return e;

@@ -121,6 +121,7 @@ static void render_publish(const struct coord_server *s, struct ipc_text *t)
 	counter(t, "publish_streams", "Client connections and flows accepted on published ports", p->streams_opened);
 	family(t, "publish_streams_closed", "_total", "counter", "Published streams closed early, by reason");
 	sample(t, "publish_streams_closed", "reason=\"limit\"", p->streams_refused_limit);
+	sample(t, "publish_streams_closed", "reason=\"node_busy\"", p->streams_refused_busy);
 	sample(t, "publish_streams_closed", "reason=\"attach_timeout\"", p->streams_attach_timeouts);
 	sample(t, "publish_streams_closed", "reason=\"idle\"", p->streams_idle_timeouts);
 	sample(t, "publish_streams_closed", "reason=\"failed\"", p->streams_failed);

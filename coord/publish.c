@@ -375,7 +375,7 @@ static void status_write(struct coord_server *s)
 	}
 	if (s->cfg.state_dir[0] &&
 	    snprintf(path, sizeof(path), "%s/%s", s->cfg.state_dir, PUBLISH_STATUS_FILE) < (int)sizeof(path) &&
-	    !file_write_atomic(path, text, len, STATUS_FILE_MODE, err, sizeof(err)))
+	    !file_write_replace(path, text, len, STATUS_FILE_MODE, err, sizeof(err)))
 		log_debug("publish status: %s", err);
 	free(text);
 }

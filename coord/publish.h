@@ -97,7 +97,7 @@ struct pub_state {
 	size_t n_slots, n_free, slots_cap;
 	bool status_dirty;
 	uint64_t status_written_ms;
-	uint64_t streams_opened, streams_refused_limit, streams_attach_timeouts, streams_idle_timeouts,
+	uint64_t streams_opened, streams_refused_limit, streams_refused_busy, streams_attach_timeouts, streams_idle_timeouts,
 		streams_failed, work_unknown, bytes_up, bytes_down; /* for metrics */
 };
 

@@ -93,8 +93,11 @@ static void set_events(struct coord_server *s, struct source *src, uint32_t *reg
 {
 	if (src->fd < 0 || *registered == want)
 		return;
+	/* Nothing wanted: out of the set, not MOD to 0 (epoll reports EPOLLHUP and EPOLLERR
+	 * whatever the mask, so a half-closed socket would wake the loop without end). */
 	struct epoll_event ev = { .events = want, .data.ptr = src };
-	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, src->fd, &ev) == 0)
+	int op = want == 0 ? EPOLL_CTL_DEL : *registered == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+	if (epoll_ctl(s->epoll_fd, op, src->fd, want ? &ev : NULL) == 0)
 		*registered = want;
 }
 
@@ -174,6 +177,13 @@ static struct pub_stream *stream_new(struct coord_server *s, struct pub_service 
 	struct node_entry *e = nodemap_find(&s->nodes, v->node_key);
 	if (!e || !e->session)
 		return NULL;
+	/* The node's control session is backed up (a slow downlink under a flood of clients):
+	 * turned away here, as relayed datagrams are, rather than let the queue reach
+	 * SERVER_WRITE_QUEUE_MAX and cut the node off the mesh. */
+	if (e->session->wlen - e->session->woff > SERVER_RELAY_QUEUE_MAX) {
+		s->pub.streams_refused_busy++;
+		return NULL;
+	}
 	struct pub_stream *st = calloc(1, sizeof(*st));
 	if (!st)
 		return NULL;

@@ -47,7 +47,9 @@ static bool fsync_dir(const char *dir, char *err, size_t err_len)
 	return true;
 }
 
-bool file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err, size_t err_len)
+/* The two below; durable: fsync the file before and the directory after the rename. */
+static bool write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable, char *err,
+			  size_t err_len)
 {
 	char tmp[PATH_MAX];
 	char dir[PATH_MAX];
@@ -96,7 +98,7 @@ bool file_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		snprintf(err, err_len, "%s: cannot write %s: %s", path, tmp, strerror(errno));
 		goto fail;
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		snprintf(err, err_len, "%s: cannot sync %s: %s", path, tmp, strerror(errno));
 		goto fail;
 	}
@@ -113,7 +115,7 @@ bool file_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	}
 	/* From here the new file is in place; a failed directory sync is still reported because
 	 * the caller may be about to act on it (hand out a public key, acknowledge a change). */
-	return fsync_dir(dir, err, err_len);
+	return !durable || fsync_dir(dir, err, err_len);
 
 fail:
 	saved = errno;
@@ -122,4 +124,14 @@ fail:
 	unlink(tmp);
 	errno = saved;
 	return false;
+}
+
+bool file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err, size_t err_len)
+{
+	return write_replace(path, data, len, mode, true, err, err_len);
+}
+
+bool file_write_replace(const char *path, const void *data, size_t len, mode_t mode, char *err, size_t err_len)
+{
+	return write_replace(path, data, len, mode, false, err, err_len);
 }

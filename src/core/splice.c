@@ -450,6 +450,12 @@ bool splice_connect_check(struct splice *sp, bool sealed)
 		fail(sp, sealed ? "cannot connect to the coordinator" : "cannot connect to the local service");
 		return false;
 	}
+	/* No error is not yet "connected": an event meant for an earlier socket that had this
+	 * descriptor number can arrive while the connect is still in flight. */
+	struct sockaddr_storage peer;
+	socklen_t peer_len = sizeof(peer);
+	if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0)
+		return false;
 	*connecting = false;
 	return true;
 }

@@ -388,6 +388,7 @@ static void handle_message(struct device *dev, struct coordclient *cc, const uin
 	case CONTROL_MSG_STREAM_OPEN:
 		if (cc->phase == COORD_READY)
 			publish_on_stream_open(dev, &m.u.stream_open, now_ms);
+		sodium_memzero(m.u.stream_open.secret, sizeof(m.u.stream_open.secret));
 		break;
 	default:
 		break; /* keepalive, or a node-to-coordinator type we ignore */

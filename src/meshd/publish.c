@@ -60,6 +60,7 @@ struct pubnode {
 	bool sent; /* a PUBLISH went out in this registration (an empty one must follow a removal) */
 	struct pn_stream *streams, *tail;
 	size_t n_streams, dials;
+	bool starting; /* start_waiting is running (it is not reentrant) */
 	struct pn_stream **by_fd; /* descriptor -> stream, for the loop's dispatch */
 	size_t by_fd_cap;
 	uint64_t next_tick_ms;
@@ -304,13 +305,32 @@ static void stream_start(struct device *dev, struct pubnode *pn, struct pn_strea
 	stream_run(dev, pn, st, now_ms);
 }
 
+/* Starts waiting streams while dial slots are free. Not reentrant: a start that fails at
+ * once ends its stream, and stream_end calls back here; that inner call returns and this
+ * loop, which looks from the head again after every start, carries on (a nested walk would
+ * free the stream an outer one holds, and nest once per failing stream). */
 static void start_waiting(struct device *dev, struct pubnode *pn, uint64_t now_ms)
 {
-	for (struct pn_stream *st = pn->streams, *next; st && pn->dials < PUBLISH_DIALS_MAX; st = next) {
-		next = st->next;
-		if (!st->started)
-			stream_start(dev, pn, st, now_ms); /* may free st; next was read before */
+	if (pn->starting)
+		return;
+	pn->starting = true;
+	while (pn->dials < PUBLISH_DIALS_MAX) {
+		struct pn_stream *st = pn->streams;
+		while (st && st->started)
+			st = st->next;
+		if (!st)
+			break;
+		if (now_ms - st->created_ms > PUBLISH_QUEUE_MAX_MS) {
+			/* The coordinator has given up on it by now: no dial, no local connection. */
+			st->started = true;
+			st->sp.failed = true;
+			st->sp.why = "waited too long for a dial slot";
+			stream_run(dev, pn, st, now_ms);
+			continue;
+		}
+		stream_start(dev, pn, st, now_ms); /* marks it started, or ends it */
 	}
+	pn->starting = false;
 }
 
 void publish_on_stream_open(struct device *dev, const struct control_stream_open *m, uint64_t now_ms)
@@ -347,8 +367,7 @@ void publish_on_stream_open(struct device *dev, const struct control_stream_open
 	pn->n_streams++;
 	pn->svc[i].active++;
 	pn->svc[i].total++;
-	if (pn->dials < PUBLISH_DIALS_MAX)
-		stream_start(dev, pn, st, now_ms);
+	start_waiting(dev, pn, now_ms);
 }
 
 bool publish_owns_fd(const struct device *dev, int fd)

@@ -30,12 +30,14 @@ enum {
 	PUBLISH_STREAMS_MAX = 4096,
 	/* Connecting to the local service or the coordinator takes at most this long. */
 	PUBLISH_CONNECT_TIMEOUT_MS = 10000,
-	/* A stream that moved nothing either way for this long is closed (the coordinator
-	 * closes idle ones too; this bounds what a vanished coordinator leaves behind). */
-	PUBLISH_IDLE_TIMEOUT_MS = 3600 * 1000,
-	/* A UDP flow silent this long is forgotten (the coordinator's udp_timeout is the one
-	 * that matters; this only cleans up). */
-	PUBLISH_UDP_IDLE_MS = 600 * 1000,
+	/* A stream waiting for a dial slot this long is dropped undialled: the coordinator
+	 * gave up on it (its PUBLISH_ATTACH_TIMEOUT_MS, 10 s). */
+	PUBLISH_QUEUE_MAX_MS = 10000,
+	/* A stream that moved nothing either way for this long is closed. The coordinator's
+	 * idle_timeout and udp_timeout (at most 24 h) are the ones that matter; these are only
+	 * past them, to bound what a vanished coordinator leaves behind. */
+	PUBLISH_IDLE_TIMEOUT_MS = (24 * 3600 + 60) * 1000,
+	PUBLISH_UDP_IDLE_MS = (24 * 3600 + 60) * 1000,
 	/* Checks of timeouts: once a second is plenty for limits counted in seconds. */
 	PUBLISH_TICK_MS = 1000,
 };
