@@ -27,6 +27,10 @@ enum {
 	SAT_EXIT_FAIL = 1,
 	SAT_ROWS_MAX = 65536,   /* rows read for a listing: far beyond any network */
 	SAT_KEEPALIVE_S = 25,   /* PersistentKeepalive: under every common NAT mapping timeout */
+	/* The mesh's MTU (meshd's CONFIG_DEFAULT_MTU): the gateway forwards a satellite's packets
+	 * into the mesh, where a relayed path has room for no more; wg-quick's own 1420 would
+	 * have every full-size packet split there. */
+	SAT_MTU = 1384,
 	SAT_CONFIG_MAX = 2048,  /* the wg-quick file: a dozen short lines */
 	SAT_QR_PATH_MAX = PATH_MAX,
 };
@@ -155,7 +159,10 @@ static bool endpoint_arg_ok(const char *s)
 	const char *colon = strrchr(s, ':');
 	char *end;
 
-	if (!colon || colon == s || strlen(s) >= DB_SATELLITE_ENDPOINT_MAX || strpbrk(s, " \t\n\r#=,"))
+	/* A host name or an address: letters, digits and ". - : [ ]" only, so the value is safe
+	 * in the wg-quick file and in the JSON listing as it stands. */
+	if (!colon || colon == s || strlen(s) >= DB_SATELLITE_ENDPOINT_MAX ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(s))
 		return false;
 	if (s[0] == '[' && colon[-1] != ']')
 		return false;
@@ -211,6 +218,7 @@ static bool config_build(struct db *db, const struct coord_config *cfg, const st
 			 "[Interface]\n"
 			 "%s"
 			 "Address = %s/32, %s/128\n"
+			 "MTU = %d\n"
 			 "%s"
 			 "\n"
 			 "[Peer]\n"
@@ -219,7 +227,7 @@ static bool config_build(struct db *db, const struct coord_config *cfg, const st
 			 "Endpoint = %s\n"
 			 "AllowedIPs = %s, %s\n"
 			 "PersistentKeepalive = %d\n",
-			 sat->name, sat->gateway_name, priv_line, v4, v6, dns_line, key, psk_line, endpoint, net4, net6,
+			 sat->name, sat->gateway_name, priv_line, v4, v6, SAT_MTU, dns_line, key, psk_line, endpoint, net4, net6,
 			 SAT_KEEPALIVE_S);
 	sodium_memzero(priv_line, sizeof(priv_line));
 	sodium_memzero(psk_line, sizeof(psk_line));
@@ -353,8 +361,13 @@ static int satellite_add(struct db *db, const struct coord_config *cfg, const st
 		rc = r == DB_SATELLITE_ERROR ? SAT_EXIT_FAIL : ADMIN_EXIT_USAGE;
 		goto out;
 	}
-	if (!config_build(db, cfg, &sat, generated ? priv : NULL, text, sizeof(text)))
+	if (!config_build(db, cfg, &sat, generated ? priv : NULL, text, sizeof(text))) {
+		/* Only a bug gets here (the file outgrew its buffer); the satellite is stored, its
+		 * file is not printed: say so, or a generated key would be lost unseen. */
+		fprintf(stderr, "meshcoord satellite: %s was added but its file could not be built; run "
+				"'meshcoord satellite remove %s' and add it again\n", sat.name, sat.name);
 		goto out_sat;
+	}
 	fprintf(stderr, "satellite %s added via %s; its gateway takes it within a second\n", sat.name, sat.gateway_name);
 	if (generated)
 		fprintf(stderr, "the private key below is shown this once and not stored: copy the file (or scan the "

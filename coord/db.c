@@ -149,7 +149,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_DATA_VERSION] = "PRAGMA data_version",
 	[STMT_NETWORK_GET] = "SELECT ipv6_prefix, next_ipv4 FROM network WHERE id = 1",
 	[STMT_NETWORK_SET_NEXT] = "UPDATE network SET next_ipv4 = ?1 WHERE id = 1",
-	[STMT_REMOVED_GET] = "SELECT 1 FROM removed_nodes WHERE node_key = ?1",
+	/* A satellite's key counts too: a node registering with it would take its place on the
+	 * gateway (the gateway knows the key as the satellite's). */
+	[STMT_REMOVED_GET] = "SELECT 1 FROM removed_nodes WHERE node_key = ?1 "
+			     "UNION ALL SELECT 1 FROM satellites WHERE public_key = ?1",
 	[STMT_REMOVED_ADD] = "INSERT OR REPLACE INTO removed_nodes (node_key, name, ipv4, removed_at) "
 			     "VALUES (?1, ?2, ?3, ?4)",
 	[STMT_NODE_BY_KEY] = "SELECT " NODE_COLUMNS " FROM nodes WHERE node_key = ?1",

@@ -289,6 +289,10 @@ static void refused(struct device *dev, struct coordclient *cc, const struct con
 			 * does not knock on their doors. */
 			cc->map_generation++;
 			coordmap_sweep(dev, cc, now_ms);
+			/* Its satellites went with it in the registry: not served from the state
+			 * file after a restart either. */
+			struct control_satellites none = { .n = 0 };
+			satellites_apply(dev, &none);
 		}
 		dev->exit_code = 1;
 		dev->stop_requested = true;

@@ -114,6 +114,7 @@ _Static_assert((int)DEVICE_BATCH <= (int)GRO_MAX_PACKETS, "one receive batch mus
 	X(punch_successes)       /* birthday punches that found a direct path */           \
 	X(punch_probes_sent)     /* easy side: random-port probes sent */               \
 	X(satellite_forwarded)   /* packets forwarded between a satellite and the mesh */ \
+	X(satellite_refused)     /* ... and refused: between a satellite and a static peer */ \
 	X(satellites_refused)    /* satellites from the coordinator not taken (key, addresses) */
 
 /* Per-packet trouble that is logged: each kind has its own limiter (device_log_limited), so

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dns.h"
 #include "core/log.h"
 #include "meshd/coordclient_internal.h"
 #include "meshd/device.h"
@@ -62,6 +63,18 @@ static const char *refusal(struct device *dev, const struct control_satellite *c
 		return "its addresses are outside the overlay";
 	if (owner(dev, AF_INET, c->ipv4) || owner(dev, AF_INET6, c->ipv6))
 		return "another peer owns its addresses";
+	/* Nor ours, nor the DNS service's: traffic for this node must stay here. */
+	if (cc && cc->state.registered &&
+	    (memcmp(c->ipv4, cc->state.ipv4.addr, 4) == 0 || memcmp(c->ipv6, cc->state.ipv6.addr, 16) == 0))
+		return "it has this node's own address";
+	uint8_t dns4[4];
+	dns4[0] = (uint8_t)(DNS_MESH_SERVICE_IPV4 >> 24);
+	dns4[1] = (uint8_t)(DNS_MESH_SERVICE_IPV4 >> 16);
+	dns4[2] = (uint8_t)(DNS_MESH_SERVICE_IPV4 >> 8);
+	dns4[3] = (uint8_t)DNS_MESH_SERVICE_IPV4;
+	uint8_t dns6[16];
+	if (memcmp(c->ipv4, dns4, 4) == 0 || (dnsd_service_ipv6(dev, dns6) && memcmp(c->ipv6, dns6, 16) == 0))
+		return "it has the mesh's DNS address";
 	return NULL;
 }
 
@@ -142,6 +155,14 @@ struct peer *satellites_rx(struct device *dev, struct peer *from, uint8_t *pkt, 
 	struct peer *to = owner(dev, info->family, info->dst);
 	if (!to || to == from || !(from->satellite || to->satellite))
 		return NULL;
+	/* Between a satellite and the mesh (the coordinator's peers, whose rules it sends us)
+	 * only: a static peer from our config is no one the access rules know, so a satellite
+	 * that widens its AllowedIPs toward one is dropped here, and one toward a satellite too. */
+	if (!(from->satellite || from->from_coordinator) || !(to->satellite || to->from_coordinator)) {
+		dev->counters.satellite_refused++;
+		*done = true;
+		return NULL;
+	}
 	return to;
 }
 

@@ -136,6 +136,8 @@ lib_check "satellite remove tablet" bash -c "'$MESHCOORD' satellite remove table
 PHONE_ADDRS=$(sed -n 's/^Address = //p' "$T/phone.conf" | tr -d ' ' | tr ',' ' ')
 PHONE_ROUTES=$(sed -n 's/^AllowedIPs = //p' "$T/phone.conf" | tr -d ' ' | tr ',' ' ')
 PHONE_IP=${PHONE_ADDRS%%/*}
+PHONE_MTU=$(sed -n 's/^MTU = //p' "$T/phone.conf")
+lib_check "the file sets the mesh's MTU ($PHONE_MTU)" [ "$PHONE_MTU" = 1384 ]
 grep -Ev '^(Address|DNS|MTU|Table|PreUp|PostUp|PreDown|PostDown|SaveConfig) *=' "$T/phone.conf" >"$T/phone.wg"
 ip netns exec "${NS[phone]}" wireguard-go -f "$WG_IF" </dev/null >>"$T/wireguard-go.log" 2>&1 &
 PID[phone]=$!
@@ -143,7 +145,7 @@ lib_track_pid "${PID[phone]}"
 lib_wait_for 10 test -S "$WG_SOCK" || lib_die "wireguard-go did not start (see $T/wireguard-go.log)"
 ip netns exec "${NS[phone]}" wg setconf "$WG_IF" "$T/phone.wg" || lib_die "wg setconf refused the printed file"
 for a in $PHONE_ADDRS; do ip -n "${NS[phone]}" addr add "$a" dev "$WG_IF" || lib_die "address $a"; done
-ip -n "${NS[phone]}" link set "$WG_IF" mtu 1280 up || lib_die "link up"
+ip -n "${NS[phone]}" link set "$WG_IF" mtu "$PHONE_MTU" up || lib_die "link up"
 for r in $PHONE_ROUTES; do ip -n "${NS[phone]}" route add "$r" dev "$WG_IF" || lib_die "route $r"; done
 
 ip netns exec "${NS[home]}" socat "TCP-LISTEN:$SERVICE_PORT,bind=$HOME_IP,reuseaddr,fork" \
@@ -153,6 +155,9 @@ lib_check "the phone pings home ($HOME_IP) through the gateway" lib_wait_for "$W
 got=$(ip netns exec "${NS[phone]}" timeout 5 socat -T 3 - "TCP:$HOME_IP:$SERVICE_PORT" </dev/null 2>/dev/null)
 lib_check "the phone reaches home's TCP service ($got)" [ "$got" = hello-from-home ]
 lib_check "home pings the phone ($PHONE_IP)" lib_wait_for "$WAIT_S" lib_ping "${NS[home]}" "$PHONE_IP"
+# A full-size packet (the file's MTU, don't fragment) crosses phone -> gateway -> home whole.
+lib_check "a ${PHONE_MTU}-byte packet, unfragmented, from the phone to home" \
+	ip netns exec "${NS[phone]}" ping -n -q -c 2 -W 2 -M do -s $((PHONE_MTU - 28)) "$HOME_IP"
 DNS_LINE=$(sed -n 's/^DNS = //p' "$T/phone.conf")
 DOMAIN=${DNS_LINE#*, }
 got=$(ip netns exec "${NS[phone]}" dig +short +time=2 +tries=2 @"${DNS_LINE%%,*}" "home.$DOMAIN" A 2>/dev/null)

@@ -134,19 +134,29 @@ static void test_refused(void **state)
 	assert_non_null(st);
 	assert_false(st->satellite); /* untouched */
 
-	/* forwarding: only for or from a satellite */
+	/* forwarding: only between a satellite and the mesh (a coordinator peer) */
 	struct peer *fine = peer_by_public_key(&dev, list.list[2].public_key);
 	uint8_t pkt[28] = { 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 100, 64, 0, 2, 100, 64, 0, 8 };
+	uint8_t back[28] = { 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 100, 64, 0, 8, 100, 64, 0, 2 };
 	struct ip_packet_info info;
 	bool done;
+	st->from_coordinator = true; /* as if the coordinator's map held it */
 	assert_true(ip_packet_parse(pkt, sizeof(pkt), &info));
-	assert_ptr_equal(satellites_rx(&dev, st, pkt, &info, 1000, &done), fine); /* static -> satellite */
+	assert_ptr_equal(satellites_rx(&dev, st, pkt, &info, 1000, &done), fine); /* mesh -> satellite */
 	assert_false(done);
 	assert_true(satellites_acl_here(st, fine)); /* the gateway holds the satellite's rules */
-	uint8_t back[28] = { 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 100, 64, 0, 8, 100, 64, 0, 2 };
 	assert_true(ip_packet_parse(back, sizeof(back), &info));
-	assert_ptr_equal(satellites_rx(&dev, fine, back, &info, 1000, &done), st); /* satellite -> static */
+	assert_ptr_equal(satellites_rx(&dev, fine, back, &info, 1000, &done), st); /* satellite -> mesh */
 	assert_false(satellites_acl_here(fine, st)); /* judged where it arrives */
+	/* a static peer from the config is no one the rules know: dropped both ways */
+	st->from_coordinator = false;
+	assert_true(ip_packet_parse(pkt, sizeof(pkt), &info));
+	assert_null(satellites_rx(&dev, st, pkt, &info, 1000, &done));
+	assert_true(done);
+	assert_true(ip_packet_parse(back, sizeof(back), &info));
+	assert_null(satellites_rx(&dev, fine, back, &info, 1000, &done));
+	assert_true(done);
+	assert_int_equal(dev.counters.satellite_refused, 2);
 	uint8_t self[28] = { 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 100, 64, 0, 8, 100, 64, 0, 1 };
 	assert_true(ip_packet_parse(self, sizeof(self), &info));
 	assert_null(satellites_rx(&dev, fine, self, &info, 1000, &done)); /* for us: to the TUN */
