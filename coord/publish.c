@@ -178,7 +178,7 @@ static uint8_t state_of(struct coord_server *s, const struct pub_node *pn, const
 	return CONTROL_PUBLISH_OPEN;
 }
 
-static void tell(struct coord_server *s, struct pub_node *pn, size_t i, uint8_t state)
+static void tell(struct coord_server *s, struct pub_node *pn, size_t i, uint8_t state, bool log)
 {
 	struct node_entry *e = nodemap_find(&s->nodes, pn->node_key);
 	const struct control_service *sv = &pn->req.list[i];
@@ -186,7 +186,7 @@ static void tell(struct coord_server *s, struct pub_node *pn, size_t i, uint8_t 
 	if (pn->told[i] == state)
 		return;
 	pn->told[i] = state;
-	if (state != CONTROL_PUBLISH_OPEN)
+	if (log && state != CONTROL_PUBLISH_OPEN)
 		log_info("node %s asks to publish %s %s/%u: %s", pn->name, sv->name, proto_name(sv->proto),
 			 (unsigned int)sv->port,
 			 state == CONTROL_PUBLISH_DISABLED	   ? "publishing is off here (no 'publish:' in the config)"
@@ -203,8 +203,9 @@ static void tell(struct coord_server *s, struct pub_node *pn, size_t i, uint8_t 
 	conn_queue_msg(s, e->session, &m);
 }
 
-/* Opens and closes pn's listeners to match its request, the grants and the config. */
-static void reconcile(struct coord_server *s, struct pub_node *pn)
+/* Opens and closes pn's listeners to match its request, the grants and the config; log:
+ * whether a refusal is worth a line (not when a node repeats the request it made). */
+static void reconcile(struct coord_server *s, struct pub_node *pn, bool log)
 {
 	uint8_t state[CONTROL_MAX_PUBLISH];
 
@@ -225,7 +226,7 @@ static void reconcile(struct coord_server *s, struct pub_node *pn)
 			if (!service_open(s, pn, sv))
 				state[i] = CONTROL_PUBLISH_BIND_FAILED;
 		}
-		tell(s, pn, i, state[i]);
+		tell(s, pn, i, state[i], log);
 	}
 }
 
@@ -250,9 +251,15 @@ void publish_on_message(struct coord_server *s, struct conn *c, const struct con
 		pp = &s->pub.nodes;
 	}
 	memcpy(pn->name, e->rec.name, sizeof(pn->name));
+	/* The same request again (a reconnection, or a node repeating itself): answered again,
+	 * but its refusals were logged already. */
+	bool repeated = pn->req.n == req->n;
+	for (size_t i = 0; repeated && i < req->n; i++)
+		repeated = strcmp(pn->req.list[i].name, req->list[i].name) == 0 &&
+			   pn->req.list[i].proto == req->list[i].proto && pn->req.list[i].port == req->list[i].port;
 	pn->req = *req;
 	memset(pn->told, 0, sizeof(pn->told)); /* a new request hears every answer */
-	reconcile(s, pn);
+	reconcile(s, pn, !repeated);
 	if (req->n == 0) {
 		*pp = pn->next;
 		free(pn);
@@ -287,7 +294,7 @@ void publish_grants_reload(struct coord_server *s)
 	s->pub.grants = l.list;
 	s->pub.n_grants = l.n;
 	for (struct pub_node *pn = s->pub.nodes; pn; pn = pn->next)
-		reconcile(s, pn);
+		reconcile(s, pn, true);
 	/* A service whose node went (removed, so no request is left) closes too. */
 	for (struct pub_service *v = s->pub.services, *next; v; v = next) {
 		next = v->next;

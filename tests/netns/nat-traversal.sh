@@ -16,16 +16,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/natlab.sh"
 
-lib_require_root
-lib_require_tun
-natlab_require
-lib_require_cmd tcpdump tcpdump
-lib_require_cmd socat socat
-lib_find_meshd
-lib_find_meshcoord
-lib_mktemp
-lib_trap_cleanup
-T=$LIB_TMPDIR
+natlab_mesh_test_begin \
+	tcpdump tcpdump \
+	socat socat
 
 IFACE=mesh0
 CONTROL_PORT=51821

@@ -68,6 +68,24 @@ natlab_require() {
 	lib_require_cmd timeout coreutils
 }
 
+# The start of a test that runs meshd and meshcoord in the lab: root, a TUN, the lab's tools
+# and the extra COMMAND PACKAGE pairs (a SKIP without any of them), both programs, and T: a
+# temp dir that goes on exit with every namespace and process the test started.
+natlab_mesh_test_begin() { # [COMMAND PACKAGE]...
+	lib_require_root
+	lib_require_tun
+	natlab_require
+	while [ "$#" -ge 2 ]; do
+		lib_require_cmd "$1" "$2"
+		shift 2
+	done
+	lib_find_meshd
+	lib_find_meshcoord
+	lib_mktemp
+	lib_trap_cleanup
+	T=$LIB_TMPDIR
+}
+
 # Sets NATPROBE: $NATPROBE, else the one make check built, else compiles the source into the
 # temp dir (libc only), like lib_find_udpinject.
 natlab_find_natprobe() {

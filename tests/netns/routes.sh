@@ -24,16 +24,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/netns/natlab.sh
 . "$here/natlab.sh"
 
-lib_require_root
-lib_require_tun
-natlab_require
-lib_require_cmd ping iputils-ping
-lib_require_cmd unshare util-linux
-lib_find_meshd
-lib_find_meshcoord
-lib_mktemp
-lib_trap_cleanup
-T=$LIB_TMPDIR
+natlab_mesh_test_begin \
+	ping iputils-ping \
+	unshare util-linux
 
 CONTROL_PORT=51821
 STUN_PORT=3478

@@ -26,21 +26,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/netns/natlab.sh
 . "$here/natlab.sh"
 
-lib_require_root
-lib_require_tun
-natlab_require
-lib_require_cmd ping iputils-ping
-lib_require_cmd unshare util-linux
-lib_require_cmd wireguard-go wireguard-go
-lib_require_cmd wg wireguard-tools
-lib_require_cmd socat socat
-lib_require_cmd qrencode qrencode
-lib_require_cmd dig bind9-dnsutils
-lib_require_cmd curl curl
-lib_find_meshd
-lib_find_meshcoord
-lib_mktemp
-T=$LIB_TMPDIR
+natlab_mesh_test_begin \
+	ping iputils-ping \
+	unshare util-linux \
+	wireguard-go wireguard-go \
+	wg wireguard-tools \
+	socat socat \
+	qrencode qrencode \
+	dig bind9-dnsutils \
+	curl curl
 
 CONTROL_PORT=51821
 STUN_PORT=3478
