@@ -155,6 +155,10 @@ struct db_tags {
 	size_t n;
 };
 
+/* The same tags in the same order (field by field: padding and the bytes past each name are
+ * not part of a list). */
+bool db_tags_equal(const struct db_tags *a, const struct db_tags *b);
+
 enum db_tag_result {
 	DB_TAG_OK = 0,
 	DB_TAG_BAD,      /* a tag is not "tag:" and [a-z0-9-]{1,63} (coord/tags.h) */

@@ -130,3 +130,13 @@ bool db_tags_list(struct db *db, void (*fn)(const uint8_t node_key[WIRE_KEY_LEN]
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE;
 }
+
+bool db_tags_equal(const struct db_tags *a, const struct db_tags *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}

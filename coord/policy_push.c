@@ -217,16 +217,6 @@ static void tag_row(const uint8_t node_key[WIRE_KEY_LEN], const char *tag, void 
 		snprintf(e->tags->next.v[e->tags->next.n++], TAG_MAX + 1, "%s", tag);
 }
 
-static bool tags_equal(const struct db_tags *a, const struct db_tags *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
 void policy_push_tags_reload(struct coord_server *s)
 {
 	for (struct node_entry *e = s->nodes.head; e; e = e->next)
@@ -237,7 +227,7 @@ void policy_push_tags_reload(struct coord_server *s)
 		return;
 	}
 	for (struct node_entry *e = s->nodes.head; e; e = e->next) {
-		if (!e->tags || e->removed || tags_equal(&e->tags->cur, &e->tags->next))
+		if (!e->tags || e->removed || db_tags_equal(&e->tags->cur, &e->tags->next))
 			continue; /* a removed node's rows went with it; it is out of the rules already */
 		log_info("access rules: node %s has %zu tag(s) now", e->rec.name, e->tags->next.n);
 		e->tags->cur = e->tags->next;

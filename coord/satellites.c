@@ -9,17 +9,6 @@
 
 #include "coord/server_internal.h"
 
-/* Field by field: padding and the bytes past each name are not part of a list. */
-static bool tags_equal(const struct db_tags *a, const struct db_tags *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
 static bool lists_equal(const struct control_satellites *a, const struct control_satellites *b)
 {
 	if (a->n != b->n)
@@ -105,7 +94,7 @@ void satellites_reload(struct coord_server *s)
 		struct sat_set *cur = &e->sats->cur, *next = &e->sats->next;
 		bool list_same = lists_equal(&cur->list, &next->list), tags_same = list_same;
 		for (size_t i = 0; tags_same && i < next->list.n; i++)
-			tags_same = tags_equal(&cur->tags[i], &next->tags[i]);
+			tags_same = db_tags_equal(&cur->tags[i], &next->tags[i]);
 		if (list_same && tags_same)
 			continue;
 		if (!list_same)
