@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -318,4 +319,18 @@ size_t sample_encode(size_t i, uint8_t *buf, size_t cap)
 	if (len == 0)
 		fail_msg("sample %s does not encode", samples[i].name);
 	return len;
+}
+
+/* Decodes from a heap copy of exactly len bytes, so ASan sees any read past the end. */
+enum control_decode_result decode_exact(const uint8_t *buf, size_t len, struct control_message *m)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	enum control_decode_result r;
+
+	assert_non_null(copy);
+	if (len)
+		memcpy(copy, buf, len);
+	r = control_decode(copy, len, m);
+	free(copy);
+	return r;
 }

@@ -17,6 +17,8 @@ enum {
 /* Fails the running test unless hex is all hex digits and fits cap bytes. */
 void unhex(uint8_t *out, size_t cap, const char *hex, size_t *len);
 void seq_bytes(uint8_t *out, size_t len, uint8_t start);
+/* Decodes from a heap copy of exactly len bytes, so ASan sees any read past the end. */
+enum control_decode_result decode_exact(const uint8_t *buf, size_t len, struct control_message *m);
 
 struct sample {
 	const char *name;
