@@ -107,6 +107,21 @@ static int exists(struct db *db, const char *sql, const void *blob, const char *
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The registry's one name check (STMT_NAME_TAKEN: nodes, removed nodes and satellites share
+ * a name space): 1 taken, 0 free, -1 error. */
+static int name_taken(struct db *db, const char *name)
+{
+	sqlite3_stmt *s = db->stmt[STMT_NAME_TAKEN];
+	int rc = sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+
+	if (rc == SQLITE_OK)
+		rc = db_step(db, s, "checking a name");
+	db_stmt_done(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* The gateway's id and how many satellites it serves: 1 found, 0 none, -1 error. */
 static int gateway_lookup(struct db *db, const char *gateway, int64_t *id, int64_t *count)
 {
@@ -182,9 +197,7 @@ enum db_satellite_result db_satellite_add(struct db *db, const char *name, const
 	 * the satellite whole or absent. */
 	if (!db_tx_begin(db))
 		return DB_SATELLITE_ERROR;
-	rc = exists(db, "SELECT 1 FROM nodes WHERE name = ?1 UNION ALL SELECT 1 FROM removed_nodes WHERE name = ?1 "
-			"UNION ALL SELECT 1 FROM satellites WHERE name = ?1 LIMIT 1",
-		    NULL, name);
+	rc = name_taken(db, name);
 	if (rc != 0) {
 		res = rc > 0 ? DB_SATELLITE_NAME_TAKEN : DB_SATELLITE_ERROR;
 		goto rollback;
